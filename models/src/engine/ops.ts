@@ -1,0 +1,145 @@
+/**
+ * The network's layer operations, written so that every backend computes the same numbers.
+ * All feature maps are rank-5 NDHWC: [batch, depth(k, sweep), height(j, depth), width(i, lateral), channels].
+ *
+ * Stock TensorFlow.js 4.22 gets several of these wrong without throwing (see the project's
+ * environment notes), so each operation avoids the broken kernel:
+ * - webgpu emits invalid WGSL for rank-5 broadcasting binary ops and rank-5 pad:
+ *   biases, scales and concatenations are applied on a [voxels, channels] view instead.
+ * - wasm's conv3dTranspose is wrong and its Conv3D is a slow single-threaded loop:
+ *   the 2x2x2 stride-2 convolutions are space/depth rearrangements plus matmul on every
+ *   backend, and on wasm the 3x3x3 convolution is a sum of conv2d over depth-shifted slices
+ *   (XNNPACK conv2d, about 30x the stock Conv3D there).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export type Tensor5D = tf.Tensor5D;
+
+/** Applies fn to the [voxels, channels] view of x and restores the rank-5 shape. */
+function onChannels(x: tf.Tensor5D, fn: (flat: tf.Tensor2D) => tf.Tensor2D): tf.Tensor5D {
+  const [b, d, h, w] = x.shape;
+  return tf.tidy(() => {
+    const out = fn(tf.reshape(x, [-1, x.shape[4]]));
+    return tf.reshape(out, [b, d, h, w, out.shape[1]]);
+  });
+}
+
+export function addBias(x: tf.Tensor5D, bias: tf.Tensor1D): tf.Tensor5D {
+  return onChannels(x, (flat) => tf.add(flat, bias));
+}
+
+/** x * scale + shift per channel: inference-time batch norm. */
+export function scaleShift(x: tf.Tensor5D, scale: tf.Tensor1D, shift: tf.Tensor1D): tf.Tensor5D {
+  return onChannels(x, (flat) => tf.add(tf.mul(flat, scale), shift));
+}
+
+/** Channel concatenation (skip connections). */
+export function concatChannels(a: tf.Tensor5D, b: tf.Tensor5D): tf.Tensor5D {
+  const [n, d, h, w] = a.shape;
+  return tf.tidy(() => {
+    const flat = tf.concat([tf.reshape(a, [-1, a.shape[4]]), tf.reshape(b, [-1, b.shape[4]])], 1);
+    return tf.reshape(flat, [n, d, h, w, a.shape[4] + b.shape[4]]) as tf.Tensor5D;
+  });
+}
+
+/** 1x1x1 convolution: kernel [cin, cout], optional bias [cout]. */
+export function pointwise(x: tf.Tensor5D, kernel: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor5D {
+  return onChannels(x, (flat) => (bias ? tf.add(tf.matMul(flat, kernel), bias) : tf.matMul(flat, kernel)));
+}
+
+/** 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout). */
+export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+  if (tf.getBackend() === 'wasm') return conv3x3BySlices(x, kernel);
+  return tf.conv3d(x, kernel, 1, 'same');
+}
+
+/**
+ * out[z] = sum over dz of conv2d(x[z + dz - 1], kernel[dz]): three batched conv2d calls.
+ * Depth padding is a concat of zero planes on a rank-3 view, because rank-5 pad is unreliable.
+ */
+function conv3x3BySlices(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+  const [b, d, h, w, cin] = x.shape;
+  const cout = kernel.shape[4];
+  return tf.tidy(() => {
+    const planes = tf.reshape(x, [b, d, h * w * cin]);
+    const zero = tf.zeros([b, 1, h * w * cin]);
+    const padded = tf.concat([zero, planes, zero], 1);
+    let sum: tf.Tensor4D | undefined;
+    for (let dz = 0; dz < 3; dz++) {
+      const slab = tf.reshape(tf.slice(padded, [0, dz, 0], [b, d, h * w * cin]), [b * d, h, w, cin]) as tf.Tensor4D;
+      const k2d = tf.reshape(tf.slice(kernel, [dz, 0, 0, 0, 0], [1, 3, 3, cin, cout]), [3, 3, cin, cout]) as tf.Tensor4D;
+      const part = tf.conv2d(slab, k2d, 1, 'same');
+      sum = sum ? (tf.add(sum, part) as tf.Tensor4D) : part;
+    }
+    return tf.reshape(sum as tf.Tensor4D, [b, d, h, w, cout]) as tf.Tensor5D;
+  });
+}
+
+/**
+ * 2x2x2 stride-2 convolution as space-to-depth + matmul.
+ * kernel [8*cin, cout], rows ordered (dz, dy, dx, cin) like tf.conv3d's [2,2,2,cin,cout] flattened.
+ */
+export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+  const [b, d, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    // Memory order (b, z, dz, y, dy, x, dx, c): merging (x, dx, c) as (x, dx*c) keeps every view rank <= 6.
+    const split = tf.reshape(x, [b * (d / 2), 2, h / 2, 2, w / 2, 2 * c]);
+    const blocks = tf.transpose(split, [0, 2, 4, 1, 3, 5]);
+    const flat = tf.reshape(blocks, [-1, 8 * c]);
+    return tf.reshape(tf.matMul(flat, kernel), [b, d / 2, h / 2, w / 2, kernel.shape[1]]) as tf.Tensor5D;
+  });
+}
+
+/**
+ * 2x2x2 stride-2 transposed convolution as matmul + depth-to-space.
+ * kernel [cin, 8*cout], columns ordered (dz, dy, dx, cout).
+ */
+export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+  const [b, d, h, w, c] = x.shape;
+  const cout = kernel.shape[1] / 8;
+  return tf.tidy(() => {
+    const cols = tf.matMul(tf.reshape(x, [-1, c]), kernel);
+    const blocks = tf.reshape(cols, [b * d, h, w, 2, 2, 2 * cout]);
+    const interleaved = tf.transpose(blocks, [0, 3, 1, 4, 2, 5]);
+    return tf.reshape(interleaved, [b, 2 * d, 2 * h, 2 * w, cout]) as tf.Tensor5D;
+  });
+}
+
+export interface BatchMoments {
+  mean: tf.Tensor1D;
+  variance: tf.Tensor1D;
+}
+
+/** Training-mode batch norm: normalises with the batch's own moments and returns them. */
+export function batchNormTrain(
+  x: tf.Tensor5D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor5D; moments: BatchMoments } {
+  let moments: BatchMoments | undefined;
+  const y = onChannels(x, (flat) => {
+    const m = tf.moments(flat, 0);
+    moments = { mean: tf.keep(m.mean as tf.Tensor1D), variance: tf.keep(m.variance as tf.Tensor1D) };
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(m.variance, epsilon)));
+    return tf.add(tf.mul(tf.sub(flat, m.mean), scale), beta);
+  });
+  return { y, moments: moments as BatchMoments };
+}
+
+/** Channel-wise global average pooling: [b, d, h, w, c] -> [b, c]. */
+export function globalAvgPool(x: tf.Tensor5D): tf.Tensor2D {
+  const [b, d, h, w, c] = x.shape;
+  return tf.tidy(() => tf.mean(tf.reshape(x, [b, d * h * w, c]), 1) as tf.Tensor2D);
+}
+
+/** Row-wise L2 normalisation of [b, c] feature vectors. */
+export function l2Normalize(v: tf.Tensor2D, epsilon = 1e-12): tf.Tensor2D {
+  return tf.tidy(() => tf.div(v, tf.sqrt(tf.add(tf.sum(tf.square(v), 1, true), epsilon))) as tf.Tensor2D);
+}
+
+/** Identity forward, zero gradient: stops gradients through an earlier iteration's map. */
+export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
+  value: tf.clone(x),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as <T extends tf.Tensor>(x: T) => T;

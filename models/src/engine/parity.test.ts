@@ -1,0 +1,126 @@
+/**
+ * Backend parity: the engine's operations and a small network with every layer type give the
+ * cpu backend's numbers on wasm and on webgpu (Dawn on SwiftShader in CI), within 1e-4 relative.
+ * Stock tfjs 4.22 is wrong on these backends for rank-5 pad and bias add (webgpu) and for
+ * conv3dTranspose (wasm); the engine's ops route around them, and these tests prove it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../test/backends';
+import { BackendName } from './backend';
+import { variantConfig } from './config';
+import { forward, initWeights } from './network';
+import * as ops from './ops';
+import { foldBatchNorm } from './weights';
+
+const TOLERANCE = 1e-4;
+
+/** Reference values computed with tfjs's own cpu kernels (the ground truth of tfjs semantics). */
+function referenceDown(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+  const [, , , , c] = x.shape;
+  return tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid');
+}
+
+function referenceUp(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+  const [b, d, h, w, c] = x.shape;
+  const cout = kernel.shape[1] / 8;
+  // Our [cin, (dz,dy,dx,cout)] layout as tf.conv3dTranspose's [dz,dy,dx,cout,cin] filter.
+  const filter = tf.transpose(tf.reshape(kernel, [c, 2, 2, 2, cout]), [1, 2, 3, 4, 0]) as tf.Tensor5D;
+  return tf.conv3dTranspose(x, filter, [b, 2 * d, 2 * h, 2 * w, cout], 2, 'valid');
+}
+
+type Case = { name: string; run: (t: Record<string, tf.Tensor>) => tf.Tensor; inputs: Record<string, number[]> };
+
+const CASES: Case[] = [
+  { name: '3x3x3 conv, odd sizes', inputs: { x: [1, 5, 7, 6, 3], k: [3, 3, 3, 3, 4] }, run: (t) => ops.conv3x3(t.x as tf.Tensor5D, t.k as tf.Tensor5D) },
+  { name: '3x3x3 conv, batch 2', inputs: { x: [2, 8, 4, 8, 5], k: [3, 3, 3, 5, 6] }, run: (t) => ops.conv3x3(t.x as tf.Tensor5D, t.k as tf.Tensor5D) },
+  { name: '2x2x2 stride-2 down-conv', inputs: { x: [2, 4, 6, 8, 3], k: [24, 5] }, run: (t) => ops.downConv(t.x as tf.Tensor5D, t.k as tf.Tensor2D) },
+  { name: '2x2x2 stride-2 up-conv', inputs: { x: [2, 3, 2, 4, 4], k: [4, 24] }, run: (t) => ops.upConv(t.x as tf.Tensor5D, t.k as tf.Tensor2D) },
+  { name: 'bias add', inputs: { x: [1, 3, 4, 5, 6], b: [6] }, run: (t) => ops.addBias(t.x as tf.Tensor5D, t.b as tf.Tensor1D) },
+  { name: 'concat + residual add', inputs: { x: [1, 2, 4, 4, 3], y: [1, 2, 4, 4, 2] }, run: (t) => {
+    const cat = ops.concatChannels(t.x as tf.Tensor5D, t.y as tf.Tensor5D);
+    return tf.add(cat, cat);
+  } },
+  { name: 'global pool + L2 norm', inputs: { x: [2, 4, 4, 4, 5] }, run: (t) => ops.l2Normalize(ops.globalAvgPool(t.x as tf.Tensor5D)) },
+];
+
+async function runCase(c: Case, seed: number): Promise<Float32Array> {
+  const tensors: Record<string, tf.Tensor> = {};
+  let s = seed;
+  for (const [name, shape] of Object.entries(c.inputs)) tensors[name] = tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), s++), shape);
+  const out = c.run(tensors);
+  const data = (await out.data()) as Float32Array;
+  tf.dispose([out, ...Object.values(tensors)]);
+  return data;
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('engine ops match tfjs reference kernels on cpu', () => {
+  test('space-to-depth down-conv equals conv3d stride 2', async () => {
+    const x = tf.tensor5d(randomArray(2 * 4 * 6 * 8 * 3, 1), [2, 4, 6, 8, 3]);
+    const k = tf.tensor2d(randomArray(24 * 5, 2), [24, 5]);
+    expect(relativeError(await ops.downConv(x, k).data(), await referenceDown(x, k).data())).toBeLessThan(1e-6);
+  });
+  test('matmul + depth-to-space up-conv equals conv3dTranspose', async () => {
+    const x = tf.tensor5d(randomArray(2 * 3 * 2 * 4 * 4, 3), [2, 3, 2, 4, 4]);
+    const k = tf.tensor2d(randomArray(4 * 24, 4), [4, 24]);
+    expect(relativeError(await ops.upConv(x, k).data(), await referenceUp(x, k).data())).toBeLessThan(1e-6);
+  });
+});
+
+const TINY = { baseWidth: 4, encoderConvs: [1, 2, 1, 1, 1], decoderConvs: [1, 1, 2, 1], clsHidden: 8 };
+
+async function networkOutputs(folded: boolean): Promise<Float32Array[]> {
+  const config = variantConfig('cmsvnetiter', TINY);
+  const raw = initWeights(config, 9);
+  // Non-trivial batch-norm statistics, so folding and the inference path are both exercised.
+  for (const name of Object.keys(raw).filter((n) => n.includes('/bn/'))) {
+    const n = raw[name].shape[0];
+    const v = randomArray(n, name.length * 31);
+    const values = name.endsWith('variance') ? v.map((a) => 0.5 + Math.abs(a)) : name.endsWith('gamma') ? v.map((a) => 1 + 0.3 * a) : v.map((a) => 0.2 * a);
+    raw[name].dispose();
+    raw[name] = tf.tensor1d(values);
+  }
+  const weights = folded ? foldBatchNorm(config, raw) : raw;
+  const voi = tf.tensor5d(randomArray(16 * 16 * 32, 17), [1, 16, 16, 32, 1]);
+  const passes = forward(config, weights, voi);
+  const out = [
+    (await (passes[1].segLogits as tf.Tensor).data()) as Float32Array,
+    (await (passes[1].clsLogit as tf.Tensor).data()) as Float32Array,
+  ];
+  tf.dispose([voi, ...Object.values(raw), ...(folded ? Object.values(weights) : []), ...passes.flatMap((p) => Object.values(p))]);
+  return out;
+}
+
+describe.each(['wasm', 'webgpu'] as BackendName[])('%s matches cpu', (backend) => {
+  let skip: string | undefined;
+  beforeAll(async () => {
+    skip = await backendUnavailable(backend);
+    if (skip) console.warn(`SKIP ${backend} parity: ${skip}`);
+  });
+
+  test.each(CASES.map((c, i) => [c.name, i] as const))('%s', async (_name, i) => {
+    if (skip) return;
+    const expected = await runCase(CASES[i], 100 + i);
+    const actual = await onBackend(backend, () => runCase(CASES[i], 100 + i));
+    expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
+  });
+
+  test('a small CMSVNetIter with every layer type (segmentation and classification logits)', async () => {
+    if (skip) return;
+    const expected = await networkOutputs(true);
+    const actual = await onBackend(backend, () => networkOutputs(true));
+    expect(relativeError(actual[0], expected[0])).toBeLessThan(TOLERANCE);
+    expect(relativeError(actual[1], expected[1])).toBeLessThan(TOLERANCE);
+  });
+});
+
+test('folding batch norm into the convolutions changes outputs by < 1e-5 relative', async () => {
+  const [segRaw, clsRaw] = await networkOutputs(false);
+  const [segFolded, clsFolded] = await networkOutputs(true);
+  expect(relativeError(segFolded, segRaw)).toBeLessThan(1e-5);
+  expect(relativeError(clsFolded, clsRaw)).toBeLessThan(1e-5);
+});

@@ -1,0 +1,171 @@
+/**
+ * Weights in TensorFlow.js's standard format (model.json with a weightsManifest, plus binary
+ * shards, readable by tf.io.loadWeights) and a model card that records the architecture, the
+ * input contract and a SHA-256 for every shard, checked before any weight is used.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { NetworkConfig, validateConfig } from './config';
+import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
+
+export const RESEARCH_USE_NOTICE = 'Research use only, not for clinical diagnosis.';
+const SHARD_BYTES = 4 * 1024 * 1024;
+
+export interface InputContract {
+  /** Network grid in voxels, [lateral(i), depth(j), sweep(k)]. */
+  grid: [number, number, number];
+  /** Isotropic voxel size of the network grid, mm. */
+  voxelMm: number;
+  /** VOI size, mm, [lateral, depth, sweep]; grid * voxelMm. */
+  voiMm: [number, number, number];
+  normalization: 'zscore-voi';
+}
+
+export interface ModelCard {
+  name: string;
+  version: string;
+  notice: string;
+  architecture: NetworkConfig;
+  /** True when batch norm is folded into the convolutions (inference weights). */
+  folded: boolean;
+  input: InputContract;
+  decisionThreshold: number;
+  training: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+  shards: { path: string; bytes: number; sha256: string }[];
+}
+
+export interface WeightsManifestFile {
+  format: 'abus-tumor-ai/weights';
+  generatedBy: string;
+  weightsManifest: tf.io.WeightsManifestConfig;
+}
+
+export interface SavedModel {
+  manifest: WeightsManifestFile;
+  card: ModelCard;
+  shards: Map<string, Uint8Array>;
+}
+
+export interface LoadedModel {
+  card: ModelCard;
+  weights: Weights;
+}
+
+/** Reads one file of a saved model (relative path); throws a readable error when it cannot. */
+export type FileReader = (path: string) => Promise<Uint8Array>;
+
+export const DEFAULT_INPUT: InputContract = { grid: [128, 64, 128], voxelMm: 0.5, voiMm: [64, 32, 64], normalization: 'zscore-voi' };
+
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * Inference weights: each conv's batch norm becomes a per-channel kernel scale and a bias.
+ * The up-convolution's columns are (dz, dy, dx, cout), so its scale repeats eight times.
+ */
+export function foldBatchNorm(config: NetworkConfig, weights: Weights): Weights {
+  return tf.tidy(() => {
+    if (isFolded(weights)) throw new Error('These weights are already folded');
+    const folded: Weights = {};
+    for (const spec of layerSpecs(config)) {
+      const kernel = weights[`${spec.name}/kernel`];
+      const { scale, shift } = bnScaleShift(weights, spec.name, config.batchNormEpsilon);
+      const columnScale = spec.kind === 'up' ? tf.tile(scale, [8]) : scale;
+      const columns = columnScale.shape[0];
+      folded[`${spec.name}/kernel`] = tf.reshape(tf.mul(tf.reshape(kernel, [-1, columns]), columnScale), kernel.shape);
+      folded[`${spec.name}/bias`] = shift;
+    }
+    for (const name of Object.keys(weights)) if (name.startsWith('seg/') || name.startsWith('cls/')) folded[name] = tf.clone(weights[name]);
+    return folded;
+  });
+}
+
+export async function serializeModel(
+  weights: Weights,
+  card: Omit<ModelCard, 'shards' | 'folded' | 'notice'>,
+): Promise<SavedModel> {
+  validateConfig(card.architecture);
+  const folded = isFolded(weights);
+  checkWeights(card.architecture, weights, folded);
+  const names = Object.keys(weights).sort();
+  const { data, specs } = await tf.io.encodeWeights(names.map((name) => ({ name, tensor: weights[name] })));
+  const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(data));
+  const count = Math.max(1, Math.ceil(bytes.byteLength / SHARD_BYTES));
+  const shards = new Map<string, Uint8Array>();
+  const shardInfo: ModelCard['shards'] = [];
+  for (let i = 0; i < count; i++) {
+    const path = `group1-shard${i + 1}of${count}.bin`;
+    const part = bytes.slice(i * SHARD_BYTES, Math.min(bytes.byteLength, (i + 1) * SHARD_BYTES));
+    shards.set(path, part);
+    shardInfo.push({ path, bytes: part.byteLength, sha256: await sha256Hex(part) });
+  }
+  return {
+    manifest: {
+      format: 'abus-tumor-ai/weights',
+      generatedBy: 'abus-tumor-ai models',
+      weightsManifest: [{ paths: shardInfo.map((s) => s.path), weights: specs }],
+    },
+    card: { ...card, notice: RESEARCH_USE_NOTICE, folded, shards: shardInfo },
+    shards,
+  };
+}
+
+function parseJson<T>(bytes: Uint8Array, what: string): T {
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes)) as T;
+  } catch {
+    throw new Error(`${what} is not valid JSON`);
+  }
+}
+
+/** Loads model-card.json, model.json and the shards, verifying every shard's SHA-256 first. */
+export async function loadModel(read: FileReader, onProgress?: (fraction: number) => void): Promise<LoadedModel> {
+  const card = parseJson<ModelCard>(await read('model-card.json'), 'model-card.json');
+  const manifest = parseJson<WeightsManifestFile>(await read('model.json'), 'model.json');
+  if (!card.architecture || !Array.isArray(card.shards)) throw new Error('model-card.json lacks the architecture or the shard list');
+  validateConfig(card.architecture);
+  const group = manifest.weightsManifest?.[0];
+  if (!group) throw new Error('model.json has no weightsManifest');
+  const parts: Uint8Array[] = [];
+  for (const [i, path] of group.paths.entries()) {
+    const expected = card.shards.find((s) => s.path === path);
+    if (!expected) throw new Error(`Shard ${path} is not listed in model-card.json`);
+    const bytes = await read(path);
+    const actual = await sha256Hex(bytes);
+    if (actual !== expected.sha256) throw new Error(`Weights shard ${path} is corrupt: SHA-256 ${actual.slice(0, 12)}… does not match the model card's ${expected.sha256.slice(0, 12)}…`);
+    parts.push(bytes);
+    onProgress?.((i + 1) / group.paths.length);
+  }
+  const joined = tf.io.CompositeArrayBuffer.join(parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer));
+  let weights: Weights;
+  try {
+    weights = tf.io.decodeWeights(joined, group.weights) as Weights;
+  } catch (err) {
+    throw new Error(`Weights do not decode against model.json: ${(err as Error).message}`);
+  }
+  try {
+    checkWeights(card.architecture, weights, card.folded);
+  } catch (err) {
+    tf.dispose(Object.values(weights));
+    throw err;
+  }
+  return { card, weights };
+}
+
+/** A FileReader over HTTP(S): fetches paths relative to a base URL. */
+export function urlReader(baseUrl: string, fetchFn: typeof fetch = fetch): FileReader {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return async (path) => {
+    const url = new URL(path, base).toString();
+    let response: Response;
+    try {
+      response = await fetchFn(url);
+    } catch (err) {
+      throw new Error(`Could not fetch weights file ${url}: ${(err as Error).message}`);
+    }
+    if (!response.ok) throw new Error(`Weights file ${url} could not be loaded: HTTP ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  };
+}
