@@ -217,22 +217,26 @@ export function bnScaleShift(w: Weights, name: string, epsilon: number): { scale
  * Returns every pass's outputs; the caller owns (and disposes) them.
  */
 export function forward(config: NetworkConfig, weights: Weights, voi: tf.Tensor5D, options: ForwardOptions = {}): PassOutput[] {
+  const passes: PassOutput[] = [];
+  for (let k = 1; k <= config.iterations; k++) {
+    const prior = passes.length ? passes[passes.length - 1].segProb : undefined;
+    passes.push(forwardPass(config, weights, voi, prior, options));
+    options.onPass?.(k);
+  }
+  return passes;
+}
+
+/**
+ * One pass: input = voi for the first, voi + prior (the previous pass's probability map)
+ * afterwards. Exposed so inference can report progress and stop between passes.
+ */
+export function forwardPass(config: NetworkConfig, weights: Weights, voi: tf.Tensor5D, prior: tf.Tensor5D | undefined, options: ForwardOptions = {}): PassOutput {
   const [, d, h, wd, c] = voi.shape;
   if (c !== 1) throw new Error(`The network takes one input channel, got ${c}`);
   if ([d, h, wd].some((n) => n % SIZE_MULTIPLE !== 0)) {
     throw new Error(`Input ${d}x${h}x${wd} is not a multiple of ${SIZE_MULTIPLE} along every axis`);
   }
-  const runner = new Runner(config, weights, options);
-  const passes: PassOutput[] = [];
   let input = voi;
-  for (let k = 1; k <= config.iterations; k++) {
-    const pass = runner.run(input);
-    passes.push(pass);
-    options.onPass?.(k);
-    if (k < config.iterations) {
-      const prior = options.training && config.detachPrior ? ops.stopGradient(pass.segProb as tf.Tensor5D) : (pass.segProb as tf.Tensor5D);
-      input = tf.add(voi, prior);
-    }
-  }
-  return passes;
+  if (prior) input = tf.add(voi, options.training && config.detachPrior ? ops.stopGradient(prior) : prior);
+  return new Runner(config, weights, options).run(input);
 }

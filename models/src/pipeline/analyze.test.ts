@@ -1,0 +1,80 @@
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { variantConfig } from '../engine/config';
+import { initWeights } from '../engine/network';
+import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
+import { IDENTITY_DIRECTION, Vec3 } from '../volume';
+import { AbortError, Analyzer } from './analyze';
+import { arraySource } from './voi';
+
+/** An untrained, randomly initialised tiny model: it exercises the plumbing, not accuracy. */
+function randomModel(): LoadedModel {
+  const architecture = variantConfig('cmsvnetiter', { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 });
+  const raw = initWeights(architecture, 8);
+  const weights = foldBatchNorm(architecture, raw);
+  tf.dispose(Object.values(raw));
+  // A positive seg bias makes the untrained net mark voxels, so the post-processing runs for real.
+  weights['seg/bias'].dispose();
+  weights['seg/bias'] = tf.tensor1d([3]);
+  const card: ModelCard = {
+    name: 'random', version: '0', notice: RESEARCH_USE_NOTICE, architecture, folded: true,
+    input: { grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' },
+    decisionThreshold: 0.5, training: {}, metrics: {}, shards: [],
+  };
+  return { card, weights };
+}
+
+function volume() {
+  const dims: Vec3 = [60, 50, 40];
+  const data = new Uint8Array(dims[0] * dims[1] * dims[2]).map((_, i) => (i * 2654435761) % 251);
+  return arraySource({ dims, spacing: [0.8, 0.3, 1.2], origin: [10, 20, 30], direction: IDENTITY_DIRECTION, data });
+}
+
+let analyzer: Analyzer;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  analyzer = await Analyzer.create(randomModel(), 'cpu');
+});
+afterAll(() => analyzer.dispose());
+
+test('an analysis reports probability, lesion, size, backend, timings and progress', async () => {
+  const stages: string[] = [];
+  const result = await analyzer.analyze(volume(), [30, 25, 20], { centerSpace: 'voxel', onProgress: (p) => stages.push(p.step ? `${p.stage} ${p.step}/${p.of}` : p.stage) });
+  expect(stages).toEqual(['reading VOI', 'iteration 1/2', 'iteration 2/2', 'post-processing']);
+  expect(result.probability).toBeGreaterThan(0);
+  expect(result.probability).toBeLessThan(1);
+  expect(result.label).toBe((result.probability as number) >= 0.5 ? 'malignant' : 'benign');
+  expect(result.found).toBe(true);
+  expect(result.lesion.voxelCount).toBeGreaterThan(0);
+  expect(result.size.volumeMl).toBeCloseTo((result.lesion.voxelCount * 0.8 * 0.3 * 1.2) / 1000, 9);
+  expect(result.backend).toBe('cpu');
+  expect(result.backendReason).toMatch(/cpu/);
+  expect(Object.keys(result.timingsMs)).toEqual(expect.arrayContaining(['readVoi', 'resample', 'iteration1', 'iteration2', 'postprocess', 'total']));
+  expect(result.notice).toMatch(/not for clinical diagnosis/);
+});
+
+test('no tensor leaks: tf.memory().numTensors is the same after 20 analyses as after 1', async () => {
+  const source = volume();
+  await analyzer.analyze(source, [30, 25, 20], { centerSpace: 'voxel' });
+  const after1 = tf.memory().numTensors;
+  for (let i = 0; i < 19; i++) await analyzer.analyze(source, [20 + i, 25, 20], { centerSpace: 'voxel' });
+  expect(tf.memory().numTensors).toBe(after1);
+});
+
+test('cancelling stops the analysis and leaks nothing', async () => {
+  const before = tf.memory().numTensors;
+  const controller = new AbortController();
+  const run = analyzer.analyze(volume(), [30, 25, 20], {
+    centerSpace: 'voxel',
+    signal: controller.signal,
+    onProgress: (p) => p.step === 1 && controller.abort(),
+  });
+  await expect(run).rejects.toBeInstanceOf(AbortError);
+  expect(tf.memory().numTensors).toBe(before);
+});
+
+test('bad input gives a clear message', async () => {
+  await expect(analyzer.analyze(volume(), [0, 0, 0], { centerSpace: 'patient' })).rejects.toThrow(/outside the volume/);
+  const flat = arraySource({ dims: [60, 50, 1], spacing: [1, 1, 1], origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data: new Uint8Array(3000) });
+  await expect(analyzer.analyze(flat, [30, 25, 0], { centerSpace: 'voxel' })).rejects.toThrow(/2-D image/);
+});

@@ -1,0 +1,154 @@
+/**
+ * One click to one result: VOI -> N network passes -> lesion mask on the source grid,
+ * P(malignant), size, the backend that ran, and where the time went.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BackendChoice, BackendName, chooseBackend } from '../engine/backend';
+import { forwardPass, Weights } from '../engine/network';
+import { LoadedModel, ModelCard } from '../engine/weights';
+import { Vec3 } from '../volume';
+import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
+import { centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
+
+export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
+
+export interface Progress {
+  stage: Stage;
+  /** For 'iteration': 1..N. */
+  step?: number;
+  of?: number;
+}
+
+export interface AnalyzeOptions {
+  centerSpace?: 'patient' | 'voxel';
+  /** Decision threshold on P(malignant); default from the model card. */
+  threshold?: number;
+  onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
+}
+
+export interface AnalysisResult {
+  /** False when no voxel of the VOI reached the segmentation threshold. */
+  found: boolean;
+  /** P(malignant) from the last pass, or null for a segmentation-only model. */
+  probability: number | null;
+  label: 'malignant' | 'benign' | null;
+  threshold: number;
+  lesion: SourceMask;
+  size: LesionSize;
+  /** Continuous source index of the click. */
+  centerIndex: Vec3;
+  backend: BackendName;
+  backendReason: string;
+  timingsMs: Record<string, number>;
+  notice: string;
+}
+
+export class AbortError extends Error {
+  constructor() {
+    super('Analysis cancelled');
+    this.name = 'AbortError';
+  }
+}
+
+function checkAbort(signal?: AbortSignal): void {
+  if (signal?.aborted) throw new AbortError();
+}
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+export class Analyzer {
+  private constructor(
+    readonly card: ModelCard,
+    private readonly weights: Weights,
+    readonly backend: BackendChoice,
+  ) {}
+
+  /** Takes ownership of the model's weights; moves them to the chosen backend. */
+  static async create(model: LoadedModel, backend?: BackendName | 'auto'): Promise<Analyzer> {
+    const choice = await chooseBackend(backend);
+    if (!model.card.folded) throw new Error('Inference needs folded weights (batch norm folded into the convolutions)');
+    // Re-create the weights on the active backend so the first analysis does not pay for the move.
+    const weights: Weights = {};
+    for (const [name, t] of Object.entries(model.weights)) {
+      weights[name] = tf.tensor(await t.data(), t.shape, t.dtype);
+      t.dispose();
+    }
+    return new Analyzer(model.card, weights, choice);
+  }
+
+  async analyze(source: VolumeSource, center: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
+    const timings: Record<string, number> = {};
+    const t0 = now();
+    let mark = t0;
+    const lap = (name: string) => {
+      const t = now();
+      timings[name] = Math.round((t - mark) * 10) / 10;
+      mark = t;
+    };
+    const { architecture: config, input } = this.card;
+    const threshold = options.threshold ?? this.card.decisionThreshold;
+    if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); the analysis needs a 3-D volume`);
+    const index = centerIndex(source, center, options.centerSpace ?? 'patient');
+
+    options.onProgress?.({ stage: 'reading VOI' });
+    const plan = planVoi(source, index, input.grid, input.voxelMm);
+    const block = source.readBlock(plan.blockMin, plan.blockMax);
+    lap('readVoi');
+    const { values, inside } = resampleToGrid(plan, source, block);
+    const voiData = normalizeVoi(values, inside);
+    lap('resample');
+    checkAbort(options.signal);
+
+    const [gx, gy, gz] = input.grid;
+    const voi = tf.tensor5d(voiData, [1, gz, gy, gx, 1]);
+    let prior: tf.Tensor5D | undefined;
+    let clsProb: tf.Tensor | undefined;
+    try {
+      for (let k = 1; k <= config.iterations; k++) {
+        options.onProgress?.({ stage: 'iteration', step: k, of: config.iterations });
+        const pass = tf.tidy(() => {
+          const out = forwardPass(config, this.weights, voi, prior);
+          return { segProb: out.segProb, clsProb: out.clsProb };
+        });
+        tf.dispose([prior, clsProb].filter(Boolean) as tf.Tensor[]);
+        prior = pass.segProb;
+        clsProb = pass.clsProb;
+        // Waiting for a value makes the per-iteration time real on asynchronous (GPU) backends.
+        await (clsProb ?? prior)?.data();
+        lap(`iteration${k}`);
+        checkAbort(options.signal);
+      }
+      const probability = clsProb ? (await clsProb.data())[0] : null;
+      const probMap = prior ? ((await prior.data()) as Float32Array) : null;
+      lap('download');
+
+      options.onProgress?.({ stage: 'post-processing' });
+      const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
+      const gridMask = probMap ? componentAtCenter(probMap, input.grid, gridCenter) : new Uint8Array(gx * gy * gz);
+      const lesion = gridMaskToSource(plan, source, gridMask);
+      const size = measureLesion(lesion, source.spacing);
+      lap('postprocess');
+      timings.total = Math.round((now() - t0) * 10) / 10;
+      return {
+        found: lesion.voxelCount > 0,
+        probability,
+        label: probability === null ? null : probability >= threshold ? 'malignant' : 'benign',
+        threshold,
+        lesion,
+        size,
+        centerIndex: index,
+        backend: this.backend.backend,
+        backendReason: this.backend.reason,
+        timingsMs: timings,
+        notice: this.card.notice,
+      };
+    } finally {
+      tf.dispose([voi, prior, clsProb].filter(Boolean) as tf.Tensor[]);
+    }
+  }
+
+  dispose(): void {
+    tf.dispose(Object.values(this.weights));
+  }
+}
