@@ -14,4 +14,5 @@ module.exports = {
   testMatch: ['<rootDir>/models/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   setupFiles: ['<rootDir>/test/setup-webgpu.js'],
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

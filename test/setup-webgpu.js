@@ -18,3 +18,6 @@ try {
 } catch (err) {
   globalThis.__webgpuUnavailable = `Dawn could not be loaded: ${err.message}`;
 }
+
+// tfjs's advice to install tfjs-node (which downloads a binary and cannot be used here) is noise in test logs.
+require('@tensorflow/tfjs-core').env().set('PROD', true);

@@ -29,14 +29,34 @@ function nodeWasmDir(): string | undefined {
   return path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
 }
 
-async function register(name: BackendName): Promise<string | undefined> {
+interface AdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: { vendor?: string; architecture?: string; description?: string };
+}
+
+function adapterName(adapter: AdapterLike): string {
+  const marked = (globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU;
+  if (marked) return marked;
+  const info = adapter.info ?? {};
+  return [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unknown';
+}
+
+/** SwiftShader (Chromium's and Dawn's CPU fallback) proves correctness, not speed. */
+function isSoftwareAdapter(adapter: AdapterLike): boolean {
+  // Dawn in Node reports no adapter info; the Node installer marks SwiftShader itself.
+  if ((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU) return true;
+  return Boolean(adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(adapterName(adapter));
+}
+
+async function register(name: BackendName, forced: boolean): Promise<string | undefined> {
   if (tf.findBackendFactory(name)) return undefined;
   switch (name) {
     case 'webgpu': {
-      const nav = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<unknown> } } }).navigator;
+      const nav = (globalThis as { navigator?: { gpu?: { requestAdapter(): Promise<AdapterLike | null> } } }).navigator;
       if (!nav?.gpu) return 'navigator.gpu is missing (no WebGPU in this browser or runtime)';
       const adapter = await nav.gpu.requestAdapter();
       if (!adapter) return 'navigator.gpu.requestAdapter() returned no adapter';
+      if (!forced && isSoftwareAdapter(adapter)) return `only a software WebGPU adapter (${adapterName(adapter)}), which is slower than wasm on the CPU`;
       await import('@tensorflow/tfjs-backend-webgpu');
       return tf.findBackendFactory(name) ? undefined : 'tfjs-backend-webgpu did not register';
     }
@@ -57,9 +77,9 @@ async function register(name: BackendName): Promise<string | undefined> {
 }
 
 /** Activates one backend; returns why it failed, or undefined on success. */
-export async function tryBackend(name: BackendName): Promise<string | undefined> {
+export async function tryBackend(name: BackendName, forced = true): Promise<string | undefined> {
   try {
-    const missing = await register(name);
+    const missing = await register(name, forced);
     if (missing) return missing;
     const ok = await tf.setBackend(name);
     if (!ok) return `tf.setBackend('${name}') failed`;
@@ -78,7 +98,7 @@ export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<B
     return { backend: preferred, reason: `${preferred} (forced)`, skipped };
   }
   for (const name of BACKEND_ORDER) {
-    const why = await tryBackend(name);
+    const why = await tryBackend(name, false);
     if (!why) {
       const reason = skipped.length
         ? `${name}, because ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`

@@ -1,0 +1,158 @@
+/**
+ * NRRD <-> Volume, on top of nrrd-js (which parses and serializes headers and raw/ascii data).
+ *
+ * gzip: nrrd-js does not (de)compress, so gzip goes through a `GzipCodec`. By default the codec
+ * is Node's zlib, fetched at run time with `process.getBuiltinModule` (or a hidden `require`),
+ * so a browser bundler never sees a static `require('zlib')`. In a browser, pass
+ * `{ codec }` built on e.g. fflate's gzipSync/gunzipSync; raw NRRDs need no codec at all.
+ */
+import * as nrrd from 'nrrd-js';
+import { IDENTITY_DIRECTION, Mat3, Vec3, Volume, VoxelArray } from '../volume';
+
+export interface GzipCodec {
+  gzip(data: Uint8Array): Uint8Array;
+  gunzip(data: Uint8Array): Uint8Array;
+}
+
+export interface NrrdReadOptions {
+  /** Needed only for `encoding: gzip`; defaults to Node's zlib. */
+  codec?: GzipCodec;
+}
+
+export interface NrrdWriteOptions {
+  /** gzip the data. Default false: raw files are simplest to inspect and need no codec. */
+  gzip?: boolean;
+  codec?: GzipCodec;
+}
+
+/** Node's zlib as a GzipCodec; throws outside Node. */
+export function nodeGzipCodec(): GzipCodec {
+  const zlib = nodeBuiltin<typeof import('zlib')>('zlib');
+  if (!zlib) throw new Error('gzip NRRD needs a codec outside Node: pass { codec } (e.g. built on fflate)');
+  return {
+    gzip: (data) => new Uint8Array(zlib.gzipSync(data)),
+    gunzip: (data) => new Uint8Array(zlib.gunzipSync(data)),
+  };
+}
+
+function nodeBuiltin<T>(id: string): T | undefined {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  if (proc?.getBuiltinModule) return proc.getBuiltinModule(id) as T;
+  try {
+    // Hidden from bundlers on purpose (see the file comment); only reached on Node < 20.16.
+    return eval('require')(id) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+const SUPPORTED_TYPES = ['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'float', 'double'];
+
+export function parseNrrd(bytes: Uint8Array, opts: NrrdReadOptions = {}): Volume {
+  const header = nrrd.parse(toArrayBuffer(inflateIfGzip(bytes, opts)));
+  const sizes = header.sizes ?? [];
+  if (sizes.length !== 3) {
+    throw new Error(`NRRD is ${sizes.length}-D (${sizes.join('x')}); a 3-D volume is needed`);
+  }
+  if (header.dataFile !== undefined) throw new Error('detached NRRD (separate data file) is not supported; use a .nrrd with inline data');
+  if (header.lineSkip || header.byteSkip) throw new Error('NRRD "line skip"/"byte skip" is not supported');
+  if (!SUPPORTED_TYPES.includes(String(header.type))) {
+    throw new Error(`NRRD type "${header.type}" is not supported (use one of ${SUPPORTED_TYPES.join(', ')})`);
+  }
+  if (header.encoding !== 'raw' && header.encoding !== 'ascii') {
+    throw new Error(`NRRD encoding "${header.encoding}" is not supported (use raw, gzip or ascii)`);
+  }
+  if (!header.data) throw new Error('NRRD has no readable data');
+  return { dims: sizes as Vec3, ...nrrdGeometry(header), data: header.data as unknown as VoxelArray };
+}
+
+export function writeNrrd(volume: Volume, opts: NrrdWriteOptions = {}): Uint8Array {
+  const { dims, spacing, origin, direction: d, data } = volume;
+  const fields: nrrd.NrrdFields = {
+    sizes: [...dims],
+    space: 'left-posterior-superior',
+    spaceDirections: [0, 1, 2].map((c) => [d[c], d[3 + c], d[6 + c]].map((x) => x * spacing[c])),
+    kinds: ['domain', 'domain', 'domain'],
+    spaceOrigin: [...origin],
+  };
+  // The data goes in pre-encoded as `buffer`: nrrd-js's own `data` path drops 8-bit data
+  // (it asks for an endianness that it then clears), and it cannot gzip anyway.
+  const raw = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const buffer = toArrayBuffer(opts.gzip ? (opts.codec ?? nodeGzipCodec()).gzip(raw) : raw);
+  const encoding = opts.gzip ? 'gzip' : 'raw';
+  const endian = data.BYTES_PER_ELEMENT > 1 ? hostEndian() : undefined;
+  return new Uint8Array(nrrd.serialize({ ...fields, type: nrrdTypeOf(data), endian, encoding, buffer }));
+}
+
+/** Spacing, origin and direction (LPS) from space directions/origin, or from spacings. */
+function nrrdGeometry(h: nrrd.NrrdFields): { spacing: Vec3; origin: Vec3; direction: Mat3 } {
+  const flip = spaceToLps(h.space);
+  const origin = (h.spaceOrigin ?? [0, 0, 0]).map((x, r) => x * flip[r] + 0) as Vec3;
+  if (origin.length !== 3) throw new Error(`NRRD space origin must be 3-D (got ${h.spaceOrigin?.length} values)`);
+  if (!h.spaceDirections) {
+    const spacing = (h.spacings ?? [1, 1, 1]).map((s) => (Number.isFinite(s) && s > 0 ? s : 1)) as Vec3;
+    return { spacing, origin, direction: [...IDENTITY_DIRECTION] };
+  }
+  const spacing: Vec3 = [0, 0, 0];
+  const direction: Mat3 = [...IDENTITY_DIRECTION];
+  h.spaceDirections.forEach((v, c) => {
+    if (!v || v.length !== 3) throw new Error('NRRD space directions must give a 3-D vector for every axis');
+    const len = Math.hypot(v[0], v[1], v[2]);
+    if (!(len > 0)) throw new Error(`NRRD space direction of axis ${c} has zero length`);
+    spacing[c] = len;
+    for (let r = 0; r < 3; r++) direction[3 * r + c] = (v[r] * flip[r]) / len + 0; // + 0: no -0
+  });
+  return { spacing, origin, direction };
+}
+
+/** Per-axis sign that maps the NRRD space to LPS; unnamed or scanner spaces are taken as LPS. */
+function spaceToLps(space: string | undefined): Vec3 {
+  if (space === 'right-anterior-superior') return [-1, -1, 1];
+  if (space === 'left-anterior-superior') return [1, -1, 1];
+  if (space && space.endsWith('-time')) throw new Error(`NRRD space "${space}" (with time) is not supported`);
+  return [1, 1, 1];
+}
+
+/**
+ * nrrd-js leaves gzip data undecoded, so a gzip file is rewritten as the equivalent raw file
+ * (same header with `encoding: raw`, inflated data) before the library parses it. Finding the
+ * blank line that ends the header is the only hand-written parsing here.
+ */
+function inflateIfGzip(bytes: Uint8Array, opts: NrrdReadOptions): Uint8Array {
+  const end = headerEnd(bytes);
+  if (end < 0) return bytes;
+  const header = new TextDecoder('latin1').decode(bytes.subarray(0, end));
+  const encodingLine = /^encoding:[ \t]*(gz|gzip)[ \t]*$/im;
+  if (!encodingLine.test(header)) return bytes;
+  const data = (opts.codec ?? nodeGzipCodec()).gunzip(bytes.subarray(end));
+  const rawHeader = new TextEncoder().encode(header.replace(encodingLine, 'encoding: raw'));
+  const out = new Uint8Array(rawHeader.length + data.length);
+  out.set(rawHeader);
+  out.set(data, rawHeader.length);
+  return out;
+}
+
+/** Offset just past the blank line (LF LF or LF CR LF) that ends the header, or -1. */
+function headerEnd(bytes: Uint8Array): number {
+  const limit = Math.min(bytes.length, 1 << 20);
+  for (let i = 1; i < limit; i++) {
+    if (bytes[i] !== 10) continue;
+    if (bytes[i - 1] === 10 || (bytes[i - 1] === 13 && bytes[i - 2] === 10)) return i + 1;
+  }
+  return -1;
+}
+
+function nrrdTypeOf(data: VoxelArray): string {
+  if (data instanceof Float32Array) return 'float';
+  if (data instanceof Float64Array) return 'double';
+  return data.constructor.name.replace('Array', '').toLowerCase(); // Uint8Array -> uint8, ...
+}
+
+function hostEndian(): 'little' | 'big' {
+  return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'little' : 'big';
+}
+
+function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : new Uint8Array(bytes).buffer;
+}
