@@ -49,8 +49,43 @@ export function pointwise(x: tf.Tensor5D, kernel: tf.Tensor2D, bias?: tf.Tensor1
 
 /** 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout). */
 export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
-  if (tf.getBackend() === 'wasm') return conv3x3BySlices(x, kernel);
+  if (tf.getBackend() === 'wasm') return conv3x3Wasm(x, kernel);
   return tf.conv3d(x, kernel, 1, 'same');
+}
+
+/**
+ * The wasm path with its own gradient, because tfjs-wasm has no Conv2DBackpropFilter:
+ * - input gradient: the same slice convolution of dy with the kernel flipped in space and its
+ *   channel axes swapped;
+ * - kernel gradient: for each of the 27 taps, (shifted x)^T . dy as one matmul.
+ */
+const conv3x3Wasm = tf.customGrad(((x: tf.Tensor5D, kernel: tf.Tensor5D, save: (t: tf.Tensor[]) => void) => {
+  save([x, kernel]);
+  return {
+    value: conv3x3BySlices(x, kernel),
+    gradFunc: (dy: tf.Tensor5D, saved: tf.Tensor[]) => {
+      const [xs, ks] = saved as [tf.Tensor5D, tf.Tensor5D];
+      const flipped = tf.transpose(tf.reverse(ks, [0, 1, 2]), [0, 1, 2, 4, 3]) as tf.Tensor5D;
+      return [conv3x3BySlices(dy, flipped), kernelGradient(xs, dy)];
+    },
+  };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor5D, kernel: tf.Tensor5D) => tf.Tensor5D;
+
+function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
+  const [b, d, h, w, cin] = x.shape;
+  const cout = dy.shape[4];
+  return tf.tidy(() => {
+    const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [1, 1], [0, 0]]);
+    const dyFlat = tf.reshape(dy, [-1, cout]);
+    const taps: tf.Tensor2D[] = [];
+    for (let dz = 0; dz < 3; dz++)
+      for (let dyy = 0; dyy < 3; dyy++)
+        for (let dx = 0; dx < 3; dx++) {
+          const shifted = tf.reshape(tf.slice(padded, [0, dz, dyy, dx, 0], [b, d, h, w, cin]), [-1, cin]);
+          taps.push(tf.matMul(shifted, dyFlat, true, false));
+        }
+    return tf.reshape(tf.stack(taps), [3, 3, 3, cin, cout]) as tf.Tensor5D;
+  });
 }
 
 /**

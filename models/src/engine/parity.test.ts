@@ -12,6 +12,7 @@ import { variantConfig } from './config';
 import { forward, initWeights } from './network';
 import * as ops from './ops';
 import { foldBatchNorm } from './weights';
+import './register-gradients';
 
 const TOLERANCE = 1e-4;
 
@@ -123,4 +124,47 @@ test('folding batch norm into the convolutions changes outputs by < 1e-5 relativ
   const [segFolded, clsFolded] = await networkOutputs(true);
   expect(relativeError(segFolded, segRaw)).toBeLessThan(1e-5);
   expect(relativeError(clsFolded, clsRaw)).toBeLessThan(1e-5);
+});
+
+/** The cpu reference is slow (stock Conv3D backprop), so both backends share one computation. */
+let cpuGradients: Promise<Record<string, Float32Array>> | undefined;
+
+describe.each(['wasm', 'webgpu'] as BackendName[])('training gradients on %s match cpu', (backend) => {
+  let skip: string | undefined;
+  beforeAll(async () => {
+    skip = await backendUnavailable(backend);
+    if (skip) console.warn(`SKIP ${backend} gradient parity: ${skip}`);
+  });
+
+  async function gradients(): Promise<Record<string, Float32Array>> {
+    const config = variantConfig('cmsvnetiter', TINY);
+    const raw = initWeights(config, 12);
+    const names = Object.keys(raw).filter((n) => !n.includes('moving_'));
+    const voi = tf.tensor5d(randomArray(2 * 16 * 16 * 16, 5), [2, 16, 16, 16, 1]);
+    const mask = tf.tensor5d(randomArray(2 * 16 * 16 * 16, 6).map((v) => (v > 0.3 ? 1 : 0)), [2, 16, 16, 16, 1]);
+    const label = tf.tensor2d([1, 0], [2, 1]);
+    const { multiTaskLoss, classWeights } = await import('./losses');
+    const f = (...ws: tf.Tensor[]) => {
+      const weights = { ...raw };
+      names.forEach((n, i) => (weights[n] = ws[i]));
+      const passes = forward(config, weights, voi, { training: true, batchMoments: new Map() });
+      return multiTaskLoss(config, passes, { mask, label }, classWeights(1, 1)).total;
+    };
+    const grads = tf.grads(f)(names.map((n) => raw[n]));
+    const out: Record<string, Float32Array> = {};
+    for (const [i, n] of names.entries()) out[n] = (await grads[i].data()) as Float32Array;
+    tf.dispose([...grads, voi, mask, label, ...Object.values(raw)]);
+    return out;
+  }
+
+  test('every weight gradient of a training step, within 1e-4 relative', async () => {
+    if (skip) return;
+    cpuGradients ??= gradients();
+    const expected = await cpuGradients;
+    const actual = await onBackend(backend, gradients);
+    for (const name of Object.keys(expected)) {
+      const err = relativeError(actual[name], expected[name]);
+      if (!(err < TOLERANCE)) throw new Error(`${name}: relative error ${err}`);
+    }
+  });
 });

@@ -3,8 +3,7 @@
  * that live outside the gradient tape.
  */
 import * as tf from '@tensorflow/tfjs-core';
-// The union package registers every gradient (tfjs-core alone has none); its Node bundle is CommonJS.
-import '@tensorflow/tfjs';
+import './register-gradients';
 import { NetworkConfig } from './config';
 import { ClassWeights, multiTaskLoss } from './losses';
 import { forward, Weights } from './network';
