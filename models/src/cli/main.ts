@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { registerInfer } from './infer';
 import { registerInitWeights } from './init-weights';
+import { registerTrain } from './train';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -13,6 +14,7 @@ export async function main(argv: string[]): Promise<void> {
   program.exitOverride();
   registerInfer(program);
   registerInitWeights(program);
+  registerTrain(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

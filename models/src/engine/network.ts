@@ -240,3 +240,18 @@ export function forwardPass(config: NetworkConfig, weights: Weights, voi: tf.Ten
   if (prior) input = tf.add(voi, options.training && config.detachPrior ? ops.stopGradient(prior) : prior);
   return new Runner(config, weights, options).run(input);
 }
+
+/** Multiply-accumulates of one forward pass (all N iterations) for a grid of [x, y, z] voxels. */
+export function forwardMacs(config: NetworkConfig, grid: [number, number, number]): number {
+  const voxels = (level: number) => (grid[0] * grid[1] * grid[2]) / 8 ** level;
+  let macs = 0;
+  for (const spec of layerSpecs(config)) {
+    const stage = spec.name.startsWith('stage') ? Number(spec.name.slice(5, spec.name.indexOf('/'))) : Number(spec.name.replace(/\D/g, ''));
+    const level = spec.kind === 'down' ? stage : stage <= 5 ? stage - 1 : 9 - stage + (spec.kind === 'up' ? 1 : 0);
+    const params = spec.shape.reduce((a, b) => a * b, 1);
+    // conv3: 27*cin*cout per output voxel; down: 8*cin*cout per output voxel (one level down);
+    // up: cin*8*cout per input voxel (one level below its output).
+    macs += params * voxels(level);
+  }
+  return macs * config.iterations;
+}

@@ -28,16 +28,21 @@ export interface StepResult {
 // tf.variable names must be unique in the process.
 let variableSerial = 0;
 
-export function toVariables(weights: Weights): Record<string, tf.Variable> {
+/**
+ * prefix: give a fixed one (e.g. 'train') when optimizer state is saved and restored, since
+ * the optimizer keys its slots by variable name; the default is unique per call.
+ */
+export function toVariables(weights: Weights, prefix = `abus${variableSerial++}`): Record<string, tf.Variable> {
   const vars: Record<string, tf.Variable> = {};
   for (const [name, t] of Object.entries(weights)) {
-    vars[name] = tf.variable(t, !name.includes('/bn/moving_'), `abus/${variableSerial++}/${name}`);
+    vars[name] = tf.variable(t, !name.includes('/bn/moving_'), `${prefix}/${name}`);
   }
   return vars;
 }
 
+/** Sorted, so the optimizer's per-variable slots line up the same way after a resume. */
 export function trainableNames(weights: Weights): string[] {
-  return Object.keys(weights).filter((n) => !n.includes('/bn/moving_'));
+  return Object.keys(weights).filter((n) => !n.includes('/bn/moving_')).sort();
 }
 
 export class Trainer {
