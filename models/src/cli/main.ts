@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerInfer } from './infer';
 import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
+import { registerEval } from './eval';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -15,6 +16,7 @@ export async function main(argv: string[]): Promise<void> {
   registerInfer(program);
   registerInitWeights(program);
   registerTrain(program);
+  registerEval(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

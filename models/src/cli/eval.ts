@@ -1,0 +1,64 @@
+/** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
+import { Command, Option } from 'commander';
+import * as cliProgress from 'cli-progress';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BACKEND_ORDER, BackendName } from '../engine/backend';
+import { VARIANTS } from '../engine/config';
+import { installNodeWebGPU } from '../engine/node-webgpu';
+import { loadModel } from '../engine/weights';
+import { sourceReader } from '../engine/weights-node';
+import { loadDataset } from '../data/tdsc';
+import { evaluateCases, LesionResult, Summary, summarize } from '../eval/evaluate';
+import { markdownTable, writeReport } from '../eval/report';
+import { Analyzer } from '../pipeline/analyze';
+import { parseTriple } from './load-volume';
+
+/** A model folder, or a training run folder holding model/. */
+function modelFolder(dir: string): string {
+  return fs.existsSync(path.join(dir, 'model', 'model.json')) ? path.join(dir, 'model') : dir;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a model (or, with --ablation, every variant) on a TDSC-ABUS-layout folder')
+    .requiredOption('--data <dir>', 'dataset folder (labels.csv, DATA_*.nrrd, MASK_*.nrrd)')
+    .requiredOption('--weights <dir>', 'model folder or run folder; with --ablation, a folder with one sub-folder per variant')
+    .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
+    .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
+    .option('--limit <n>', 'only the first n cases')
+    .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
+    .option('--json', 'print the summaries as JSON')
+    .action(async (opts) => {
+      if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
+      const models = opts.ablation
+        ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
+        : [{ name: 'model', dir: modelFolder(opts.weights) }];
+      if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
+      const rows: { name: string; summary: Summary; results: LesionResult[] }[] = [];
+      for (const m of models) {
+        const model = await loadModel(sourceReader(m.dir));
+        const name = opts.ablation ? m.name : model.card.architecture.variant;
+        const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
+        console.error(`abus-ai: ${name}: backend ${analyzer.backend.reason}`);
+        const bar = new cliProgress.SingleBar({ format: `${name} |{bar}| {value}/{total} lesions | ETA {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const total = cases.reduce((n, c) => n + c.lesions.length, 0);
+        if (process.stderr.isTTY) bar.start(total, 0);
+        const results = await evaluateCases(analyzer, cases, (_r, done) => process.stderr.isTTY && bar.update(done));
+        if (process.stderr.isTTY) bar.stop();
+        analyzer.dispose();
+        rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results });
+      }
+      if (opts.report) writeReport(opts.report, rows);
+      if (opts.json) {
+        console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined } }]))));
+      } else {
+        console.log('Research use only, not for clinical diagnosis.\n');
+        console.log(markdownTable(rows));
+      }
+    });
+}
