@@ -5,6 +5,7 @@ import { registerInfer } from './infer';
 import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
+import { registerPhantom } from './phantom';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<void> {
   registerInitWeights(program);
   registerTrain(program);
   registerEval(program);
+  registerPhantom(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

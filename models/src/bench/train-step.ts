@@ -1,0 +1,77 @@
+/**
+ * Training-step speed per backend, side by side in one run: ms per step, samples/s and GFLOP/s,
+ * and each backend's speed-up over stock tfjs-cpu (the only stock backend that can train this
+ * network: tfjs-wasm has no Conv2DBackpropFilter, and its stock conv3dTranspose is wrong).
+ * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2]
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as os from 'os';
+import { BackendName, tryBackend } from '../engine/backend';
+import { variantConfig } from '../engine/config';
+import { classWeights } from '../engine/losses';
+import { forwardMacs, initWeights } from '../engine/network';
+import { installNodeWebGPU } from '../engine/node-webgpu';
+import { toVariables, Trainer } from '../engine/train-step';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+async function timeSteps(backend: BackendName, width: number, grid: number[], batch: number, steps: number): Promise<number | string> {
+  const why = await tryBackend(backend);
+  if (why) return why;
+  const config = variantConfig('cmsvnetiter', { baseWidth: width });
+  const trainer = new Trainer(config, toVariables(initWeights(config, 1)), tf.train.adam(1e-3), classWeights(1, 1));
+  const [gx, gy, gz] = grid;
+  const data = {
+    voi: tf.randomNormal([batch, gz, gy, gx, 1], 0, 1, 'float32', 1) as tf.Tensor5D,
+    mask: tf.cast(tf.greater(tf.randomUniform([batch, gz, gy, gx, 1], 0, 1, 'float32', 2), 0.7), 'float32') as tf.Tensor5D,
+    label: tf.tensor2d(Array.from({ length: batch }, (_, i) => i % 2), [batch, 1]),
+  };
+  await trainer.step(data); // warm-up: kernel compilation and buffer allocation
+  const times: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    await trainer.step(data);
+    times.push(performance.now() - t0);
+  }
+  trainer.dispose();
+  tf.dispose(Object.values(data));
+  return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+}
+
+async function main() {
+  tf.env().set('PROD', true);
+  installNodeWebGPU();
+  const width = Number(arg('width', '4'));
+  const grid = arg('grid', '32,16,32').split(',').map(Number) as [number, number, number];
+  const batch = Number(arg('batch', '1'));
+  const steps = Number(arg('steps', '2'));
+  const flopPerStep = 3 * 2 * forwardMacs(variantConfig('cmsvnetiter', { baseWidth: width }), grid) * batch;
+  console.log(`CMSVNetIter training step, width ${width}, grid ${grid.join('x')}, batch ${batch}, median of ${steps} after one warm-up`);
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; ${(flopPerStep / 1e9).toFixed(1)} GFLOP per step (3x forward)\n`);
+  const rows: { name: string; ms: number | string }[] = [];
+  for (const [name, backend] of [['cpu (stock tfjs kernels)', 'cpu'], ['wasm (engine: XNNPACK slices + own gradient)', 'wasm'], ['webgpu (stock tfjs-webgpu)', 'webgpu']] as const) {
+    const ms = await timeSteps(backend, width, grid, batch, steps);
+    console.error(`  ${name}: ${typeof ms === 'number' ? `${ms.toFixed(0)} ms/step` : ms}`);
+    rows.push({ name, ms });
+  }
+  const base = rows[0].ms;
+  console.log('| backend | ms/step | samples/s | GFLOP/s | vs stock cpu |');
+  console.log('|---|---|---|---|---|');
+  for (const r of rows) {
+    if (typeof r.ms === 'string') {
+      console.log(`| ${r.name} | skipped: ${r.ms} | | | |`);
+      continue;
+    }
+    const ratio = typeof base === 'number' ? `${(base / r.ms).toFixed(1)}x` : 'n/a';
+    console.log(`| ${r.name} | ${r.ms.toFixed(0)} | ${((batch * 1000) / r.ms).toFixed(2)} | ${(flopPerStep / 1e6 / r.ms).toFixed(2)} | ${ratio} |`);
+  }
+  delete (globalThis as { navigator?: unknown }).navigator;
+}
+
+main().catch((err) => {
+  console.error(`bench: error: ${err.message}`);
+  process.exit(1);
+});

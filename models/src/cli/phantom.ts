@@ -1,0 +1,68 @@
+/**
+ * abus-ai phantom: synthetic ABUS volumes with known lesions, in the TDSC-ABUS layout
+ * (see models/src/phantom/dataset.ts), for tests, demos and training a demo model.
+ */
+import { Command } from 'commander';
+import * as cliProgress from 'cli-progress';
+import * as path from 'path';
+import { PHANTOM_FORMATS, PhantomFormat, writePhantomDataset } from '../phantom/dataset';
+import { writePreview } from '../phantom/preview';
+
+const DEFAULT_PREVIEWS = 8;
+
+export function registerPhantom(program: Command): void {
+  program
+    .command('phantom')
+    .description('write synthetic ABUS phantoms with known lesions (TDSC-ABUS layout: DATA_000.nrrd, MASK_000.nrrd, labels.csv, phantoms.json)')
+    .requiredOption('--out <folder>', 'output folder')
+    .option('--count <n>', 'number of cases', '10')
+    .option('--seed <n>', 'random seed (same seed, same files)', '1')
+    .option('--full-size', 'real ABUS volumes (865 x 608 x 330 voxels of 0.2 x 0.073 x 0.476 mm) instead of 80 x 40 x 80 mm crops at 0.4 x 0.2 x 0.5 mm')
+    .option('--format <list>', `image formats, comma-separated: ${PHANTOM_FORMATS.join(', ')} or all (masks are always NRRD)`, 'nrrd')
+    .option('--preview [n]', `also write preview/DATA_000.png ... (three planes through the lesion) for the first n cases (default ${DEFAULT_PREVIEWS})`)
+    .action((opts) => {
+      const count = positiveInt(opts.count, '--count');
+      const seed = Number(opts.seed);
+      if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${opts.seed}'`);
+      const formats = parseFormats(opts.format);
+      const previews = opts.preview === undefined ? 0 : opts.preview === true ? DEFAULT_PREVIEWS : positiveInt(opts.preview, '--preview');
+
+      const bar = new cliProgress.SingleBar({ format: 'phantom |{bar}| {value}/{total} cases | {duration_formatted} elapsed, {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
+      bar.start(count, 0);
+      const start = Date.now();
+      let index;
+      try {
+        index = writePhantomDataset(opts.out, { count, seed, fullSize: opts.fullSize === true, formats }, (done, _total, phantom, record) => {
+          if (done <= previews) writePreview(path.join(opts.out, 'preview', `${record.name}.png`), phantom);
+          bar.update(done);
+        });
+      } finally {
+        bar.stop();
+      }
+      const seconds = (Date.now() - start) / 1000;
+      const labelled = index.cases.filter((c) => c.label !== null);
+      const malignant = labelled.filter((c) => c.label === 'M').length;
+      const twoLesions = index.cases.filter((c) => c.lesions.length > 1).length;
+      const volumes = labelled.map((c) => c.lesions[0].volume_ml);
+      const range = volumes.length ? `, main lesion ${Math.min(...volumes).toFixed(2)}-${Math.max(...volumes).toFixed(2)} mL` : '';
+      console.log(
+        `phantom: ${count} cases (${malignant} malignant, ${labelled.length - malignant} benign, ${index.negatives.length} without lesion, ${twoLesions} with two lesions${range}) in ${seconds.toFixed(1)} s -> ${opts.out}`,
+      );
+    });
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`${what} must be a positive integer, got '${text}'`);
+  return n;
+}
+
+function parseFormats(text: string): PhantomFormat[] {
+  const names = text.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.includes('all')) return [...PHANTOM_FORMATS];
+  for (const n of names) {
+    if (!PHANTOM_FORMATS.includes(n as PhantomFormat)) throw new Error(`--format: unknown format '${n}' (use ${PHANTOM_FORMATS.join(', ')} or all)`);
+  }
+  if (!names.length) throw new Error('--format: give at least one format');
+  return names as PhantomFormat[];
+}
