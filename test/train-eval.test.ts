@@ -3,7 +3,7 @@
  * loss, a resumed run equals an uninterrupted one, and evaluation reproduces hand-computed metrics.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync, readFileSync } from 'fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { assignFolds, loadDataset, LoadedCase } from '../models/src/data/tdsc';
@@ -25,7 +25,7 @@ let cases: LoadedCase[];
 beforeAll(async () => {
   await tryBackend('wasm');
   // Coarse phantoms keep this fast; the pipeline is the same as at full resolution.
-  writePhantomDataset(join(dir, 'data'), { count: 6, seed: 11, phantom: { spacing: [0.8, 0.4, 1.0], lesionCount: 1 } });
+  writePhantomDataset(join(dir, 'data'), { count: 6, seed: 11, formats: ['nrrd', 'dicom'], phantom: { spacing: [0.8, 0.4, 1.0], lesionCount: 1 } });
   cases = loadDataset(join(dir, 'data')).cases;
 });
 
@@ -47,6 +47,18 @@ function options(outDir: string, epochs: number, resume = false): TrainOptions {
     provenance: { data: 'test phantoms' },
   };
 }
+
+test('the loader reads DICOM series folders as data_path, voxel for voxel like the NRRD', () => {
+  const other = join(dir, 'dicom-layout');
+  mkdirSync(other);
+  const rows = readFileSync(join(dir, 'data', 'labels.csv'), 'utf8').trim().split('\n').slice(0, 2);
+  const [, first] = rows;
+  const [id, label, , maskPath] = first.split(',');
+  writeFileSync(join(other, 'labels.csv'), `case_id,label,data_path,mask_path\n${id},${label},../data/dicom/DATA_000,../data/${maskPath}\n`);
+  const [fromDicom] = loadDataset(other).cases;
+  expect(Array.from(fromDicom.volume.data)).toEqual(Array.from(cases[0].volume.data));
+  expect(fromDicom.lesions[0].malignant).toBe(cases[0].lesions[0].malignant);
+});
 
 test('loader reads the TDSC layout and assigns patient folds', () => {
   expect(cases).toHaveLength(6);

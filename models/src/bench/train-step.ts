@@ -2,7 +2,7 @@
  * Training-step speed per backend, side by side in one run: ms per step, samples/s and GFLOP/s,
  * and each backend's speed-up over stock tfjs-cpu (the only stock backend that can train this
  * network: tfjs-wasm has no Conv2DBackpropFilter, and its stock conv3dTranspose is wrong).
- * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2]
+ * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--software-webgpu]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
@@ -52,8 +52,12 @@ async function main() {
   console.log(`CMSVNetIter training step, width ${width}, grid ${grid.join('x')}, batch ${batch}, median of ${steps} after one warm-up`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; ${(flopPerStep / 1e9).toFixed(1)} GFLOP per step (3x forward)\n`);
   const rows: { name: string; ms: number | string }[] = [];
+  const software = Boolean((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU);
   for (const [name, backend] of [['cpu (stock tfjs kernels)', 'cpu'], ['wasm (engine: XNNPACK slices + own gradient)', 'wasm'], ['webgpu (stock tfjs-webgpu)', 'webgpu']] as const) {
-    const ms = await timeSteps(backend, width, grid, batch, steps);
+    // SwiftShader emulates a GPU on the same cores: minutes per step, and it says nothing about GPU speed.
+    const ms = backend === 'webgpu' && software && !process.argv.includes('--software-webgpu')
+      ? 'only a software WebGPU adapter (SwiftShader); pass --software-webgpu to time it anyway'
+      : await timeSteps(backend, width, grid, batch, steps);
     console.error(`  ${name}: ${typeof ms === 'number' ? `${ms.toFixed(0)} ms/step` : ms}`);
     rows.push({ name, ms });
   }

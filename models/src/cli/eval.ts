@@ -8,7 +8,7 @@ import { VARIANTS } from '../engine/config';
 import { installNodeWebGPU } from '../engine/node-webgpu';
 import { loadModel } from '../engine/weights';
 import { sourceReader } from '../engine/weights-node';
-import { loadDataset } from '../data/tdsc';
+import { describeDataset, loadDataset } from '../data/tdsc';
 import { evaluateCases, LesionResult, Summary, summarize } from '../eval/evaluate';
 import { markdownTable, writeReport } from '../eval/report';
 import { Analyzer } from '../pipeline/analyze';
@@ -31,6 +31,7 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'only the first n cases')
     .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
     .option('--json', 'print the summaries as JSON')
+    .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
@@ -54,6 +55,26 @@ export function registerEval(program: Command): void {
         rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results });
       }
       if (opts.report) writeReport(opts.report, rows);
+      if (opts.updateCard) {
+        if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
+        const file = path.join(models[0].dir, 'model-card.json');
+        const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+        const { roc: _roc, ...classification } = rows[0].summary.classification ?? { roc: undefined };
+        card.metrics = {
+          ...card.metrics,
+          heldOut: {
+            data: describeDataset(opts.data, cases),
+            note: 'per tumour, VOI at the tumour centre, full inference pipeline, scored on the source voxel grid',
+            lesions: rows[0].summary.n,
+            segmentation: rows[0].summary.segmentation,
+            classification: rows[0].summary.classification ? classification : undefined,
+            msPerLesion: rows[0].summary.msPerLesion,
+            evaluated: new Date().toISOString().slice(0, 10),
+          },
+        };
+        fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+        console.error(`abus-ai: held-out metrics written to ${file}`);
+      }
       if (opts.json) {
         console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined } }]))));
       } else {

@@ -6,6 +6,7 @@ import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
 import { registerPhantom } from './phantom';
+import { registerDemo } from './demo';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTrain(program);
   registerEval(program);
   registerPhantom(program);
+  registerDemo(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -6,7 +6,7 @@ import * as path from 'path';
 import { BACKEND_ORDER, BackendName, chooseBackend } from '../engine/backend';
 import { variantConfig, Variant, VARIANTS } from '../engine/config';
 import { installNodeWebGPU } from '../engine/node-webgpu';
-import { assignFolds, loadDataset } from '../data/tdsc';
+import { assignFolds, describeDataset, loadDataset } from '../data/tdsc';
 import { train, TrainEvent } from '../train/loop';
 import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
 import { parseTriple } from './load-volume';
@@ -89,7 +89,7 @@ export function registerTrain(program: Command): void {
           resume: Boolean(opts.resume),
           augmentation: opts.augment ? DEFAULT_AUGMENTATION : NO_AUGMENTATION,
           provenance: {
-            data: path.basename(path.resolve(opts.data)),
+            data: describeDataset(opts.data, cases),
             fold: `${fold} of ${folds} (validation fold; split by patient)`,
             command: ['abus-ai', ...process.argv.slice(2)].join(' '),
             backend: backend.backend,

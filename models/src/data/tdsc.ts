@@ -1,12 +1,13 @@
 /**
  * Datasets in the TDSC-ABUS challenge layout: labels.csv (case_id,label,data_path,mask_path),
- * DATA_xxx.nrrd volumes and MASK_xxx.nrrd masks (0 background, 1 tumour). The public challenge
+ * DATA_xxx.nrrd volumes (or DICOM series folders) and MASK_xxx.nrrd masks (0 background, 1 tumour). The public challenge
  * headers carry identity spacing, so spacing can be supplied and is checked for plausibility.
  * Lesions (centre and class) come from phantoms.json when present (synthetic data knows every
  * lesion's class), else from the mask: its largest connected component, with the case's label.
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { readDicomFolder } from '../io/dicom';
 import { nodeGzipCodec, parseNrrd } from '../io/nrrd';
 import { Vec3, Volume } from '../volume';
 
@@ -111,15 +112,18 @@ export function largestComponent(mask: Volume): { center: Vec3; voxels: number }
   return best;
 }
 
-function readNrrd(file: string, spacing?: Vec3): Volume {
+/** An NRRD file, or a folder of DICOM files (a single-frame series or one multi-frame sweep). */
+function readVolume(file: string, spacing?: Vec3): Volume {
   if (!fs.existsSync(file)) throw new Error(`Missing file: ${file}`);
-  const volume = parseNrrd(new Uint8Array(fs.readFileSync(file)), { codec: nodeGzipCodec() });
+  const volume = fs.statSync(file).isDirectory()
+    ? readDicomFolder(file)
+    : parseNrrd(new Uint8Array(fs.readFileSync(file)), { codec: nodeGzipCodec() });
   return spacing ? { ...volume, spacing } : volume;
 }
 
 export function loadCase(entry: CaseEntry, options: { spacing?: Vec3; phantoms?: Map<string, LesionSample[]> } = {}): LoadedCase {
-  const volume = readNrrd(entry.dataPath, options.spacing);
-  const mask = readNrrd(entry.maskPath, options.spacing);
+  const volume = readVolume(entry.dataPath, options.spacing);
+  const mask = readVolume(entry.maskPath, options.spacing);
   if (volume.dims.join() !== mask.dims.join()) throw new Error(`${entry.caseId}: mask ${mask.dims.join('x')} does not match volume ${volume.dims.join('x')}`);
   const name = path.basename(entry.dataPath).replace(/\.n(rrd|hdr)$/i, '');
   let lesions = options.phantoms?.get(name);
@@ -153,4 +157,15 @@ export function assignFolds(patientIds: string[], folds: number): number[] {
   const patients = [...new Set(patientIds)].sort((a, b) => hash(a) - hash(b) || a.localeCompare(b));
   const foldOf = new Map(patients.map((p, i) => [p, i % folds]));
   return patientIds.map((p) => foldOf.get(p) as number);
+}
+
+/** One line saying what a dataset folder holds, for model cards. */
+export function describeDataset(dir: string, cases: LoadedCase[]): string {
+  const lesions = cases.reduce((n, c) => n + c.lesions.length, 0);
+  const malignant = cases.reduce((n, c) => n + c.lesions.filter((l) => l.malignant).length, 0);
+  const file = path.join(dir, 'phantoms.json');
+  const counts = `${cases.length} cases, ${lesions} lesions (${malignant} malignant, ${lesions - malignant} benign)`;
+  if (!fs.existsSync(file)) return `TDSC-ABUS-layout data '${path.basename(path.resolve(dir))}': ${counts}`;
+  const index = JSON.parse(fs.readFileSync(file, 'utf8')) as { generator?: string; seed?: number; count?: number };
+  return `synthetic ABUS phantoms (${index.generator ?? 'abus-ai phantom'}, seed ${index.seed}, ${index.count} generated): ${counts}`;
 }
