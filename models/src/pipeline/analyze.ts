@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendChoice, BackendName, chooseBackend } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
 import { LoadedModel, ModelCard } from '../engine/weights';
-import { Vec3 } from '../volume';
+import { Vec3, VolumeGeometry } from '../volume';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
 
@@ -57,6 +57,14 @@ function checkAbort(signal?: AbortSignal): void {
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/** The source block an analysis at this point will read: the caller can fetch just that. */
+export function voiBlock(card: ModelCard, geometry: VolumeGeometry, center: Vec3, space: 'patient' | 'voxel'): { center: Vec3; min: Vec3; max: Vec3 } {
+  if (geometry.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${geometry.dims.join(' x ')}); the analysis needs a 3-D volume`);
+  const index = centerIndex(geometry, center, space);
+  const plan = planVoi(geometry, index, card.input.grid, card.input.voxelMm);
+  return { center: index, min: plan.blockMin, max: plan.blockMax };
+}
+
 export class Analyzer {
   private constructor(
     readonly card: ModelCard,
@@ -88,8 +96,7 @@ export class Analyzer {
     };
     const { architecture: config, input } = this.card;
     const threshold = options.threshold ?? this.card.decisionThreshold;
-    if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); the analysis needs a 3-D volume`);
-    const index = centerIndex(source, center, options.centerSpace ?? 'patient');
+    const index = voiBlock(this.card, source, center, options.centerSpace ?? 'patient').center;
 
     options.onProgress?.({ stage: 'reading VOI' });
     const plan = planVoi(source, index, input.grid, input.voxelMm);

@@ -238,3 +238,20 @@ export function arraySource(volume: VolumeGeometry & { data: ArrayLike<number> }
     },
   };
 }
+
+/**
+ * A VolumeSource holding only one block of a volume: what a Web Worker receives, so the whole
+ * volume never crosses to it. Asking for any other block is a programming error.
+ */
+export function blockSource(geometry: VolumeGeometry, min: Vec3, max: Vec3, block: Float32Array): VolumeSource {
+  return {
+    dims: geometry.dims,
+    spacing: geometry.spacing,
+    origin: geometry.origin,
+    direction: geometry.direction,
+    readBlock(a, b) {
+      if (a.join() !== min.join() || b.join() !== max.join()) throw new Error(`Only the block ${min.join(',')}..${max.join(',')} was sent, not ${a.join(',')}..${b.join(',')}`);
+      return block;
+    },
+  };
+}
