@@ -9,6 +9,7 @@
 import * as dcmjs from 'dcmjs';
 import type { NaturalDataset } from 'dcmjs';
 import { IDENTITY_DIRECTION, indexToPatient, Mat3, Vec3, Volume, VoxelArray } from '../volume';
+import { nodeBuiltin } from './node-builtin';
 
 const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
@@ -486,13 +487,3 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : new Uint8Array(bytes).buffer;
 }
 
-function nodeBuiltin<T>(id: string): T | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  if (proc?.getBuiltinModule) return proc.getBuiltinModule(id) as T;
-  try {
-    // Hidden from bundlers on purpose, so this module can be bundled for the browser.
-    return eval('require')(id) as T;
-  } catch {
-    return undefined;
-  }
-}

@@ -8,6 +8,7 @@
  */
 import * as nrrd from 'nrrd-js';
 import { IDENTITY_DIRECTION, Mat3, Vec3, Volume, VoxelArray } from '../volume';
+import { nodeBuiltin } from './node-builtin';
 
 export interface GzipCodec {
   gzip(data: Uint8Array): Uint8Array;
@@ -35,16 +36,6 @@ export function nodeGzipCodec(): GzipCodec {
   };
 }
 
-function nodeBuiltin<T>(id: string): T | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  if (proc?.getBuiltinModule) return proc.getBuiltinModule(id) as T;
-  try {
-    // Hidden from bundlers on purpose (see the file comment); only reached on Node < 20.16.
-    return eval('require')(id) as T;
-  } catch {
-    return undefined;
-  }
-}
 
 const SUPPORTED_TYPES = ['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'float', 'double'];
 
