@@ -191,7 +191,9 @@ export async function train(options: TrainOptions): Promise<EpochLog[]> {
     tf.dispose(optimizerState.map((w) => w.tensor));
   }
 
-  const stepsPerEpoch = Math.ceil(trainItems.length / options.batchSize);
+  // Every step has the same batch shape: a smaller last batch makes tfjs-wasm's heap fragment,
+  // and a long run then aborts when it reaches the wasm memory limit (seen after 3 epochs).
+  const stepsPerEpoch = Math.max(1, Math.floor(trainItems.length / options.batchSize));
   const trainingFlopPerSample = 3 * 2 * forwardMacs(config, input.grid);
   options.onEvent?.({ type: 'start', epoch: startEpoch, epochs: options.epochs, stepsPerEpoch, resumed });
   const logs: EpochLog[] = [];
@@ -201,7 +203,7 @@ export async function train(options: TrainOptions): Promise<EpochLog[]> {
     const sums = { loss: 0, seg: 0, cls: 0 };
     let trainMs = 0;
     for (let step = 0; step < stepsPerEpoch; step++) {
-      const chunk = order.slice(step * options.batchSize, (step + 1) * options.batchSize);
+      const chunk = Array.from({ length: options.batchSize }, (_, i) => order[(step * options.batchSize + i) % order.length]);
       const batch = batchTensors(chunk.map((i) => makeSample(i.c, i.lesion, input, options.augmentation, rng)), input);
       const s0 = Date.now();
       const result = await trainer.step(batch);
@@ -222,8 +224,8 @@ export async function train(options: TrainOptions): Promise<EpochLog[]> {
       ...(config.clsStages.length ? { train_cls_loss: sums.cls / stepsPerEpoch } : {}),
       ...val,
       seconds: (Date.now() - t0) / 1000,
-      samples_per_s: trainItems.length / (trainMs / 1000),
-      gflop_per_s: (trainItems.length * trainingFlopPerSample) / (trainMs / 1000) / 1e9,
+      samples_per_s: (stepsPerEpoch * options.batchSize) / (trainMs / 1000),
+      gflop_per_s: (stepsPerEpoch * options.batchSize * trainingFlopPerSample) / (trainMs / 1000) / 1e9,
       best,
     };
     if (best) {
