@@ -7,6 +7,7 @@ import { registerTrain } from './train';
 import { registerEval } from './eval';
 import { registerPhantom } from './phantom';
 import { registerDemo } from './demo';
+import { registerInstallOhif } from './install-ohif';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   registerEval(program);
   registerPhantom(program);
   registerDemo(program);
+  registerInstallOhif(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,0 +1,39 @@
+// Builds the self-contained plugin folder extension/dist/abus-tumor-ai/ for `abus-ai install-ohif`:
+// extension.js and mode.js (ES modules the viewer imports by URL), the analysis worker, tfjs-wasm's
+// binaries, the shipped model, and a short install text.
+const { build } = require('esbuild');
+const fs = require('fs');
+const path = require('path');
+
+const root = path.join(__dirname, '..');
+const out = path.join(__dirname, 'dist', 'abus-tumor-ai');
+// Node built-ins referenced only on Node code paths of the engine (guarded at run time).
+const NODE_ONLY = ['fs', 'path', 'os', 'zlib', 'crypto', 'worker_threads', 'perf_hooks', 'module', 'url'];
+const common = { bundle: true, platform: 'browser', target: 'es2022', external: NODE_ONLY, minify: true, sourcemap: true, logLevel: 'warning' };
+
+async function main() {
+  fs.rmSync(out, { recursive: true, force: true });
+  fs.mkdirSync(out, { recursive: true });
+  await build({ ...common, entryPoints: [path.join(__dirname, 'src', 'index.ts')], format: 'esm', outfile: path.join(out, 'extension.js') });
+  await build({ ...common, entryPoints: [path.join(root, 'mode', 'src', 'index.ts')], format: 'esm', outfile: path.join(out, 'mode.js') });
+  await build({ ...common, entryPoints: [path.join(root, 'models', 'src', 'browser', 'worker.ts')], format: 'iife', outfile: path.join(out, 'abus-worker.js') });
+  const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const f of fs.readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(out, f));
+  const weights = path.join(root, 'models', 'weights', 'cmsvnetiter');
+  if (fs.existsSync(weights)) fs.cpSync(weights, path.join(out, 'weights', 'cmsvnetiter'), { recursive: true });
+  fs.writeFileSync(path.join(out, 'INSTALL.txt'), [
+    'ABUS Tumor AI plugin for OHIF 3.13 (research use only, not for clinical diagnosis).',
+    '',
+    'Install into a prebuilt viewer (its dist folder), no rebuild needed:',
+    '  npx abus-ai install-ohif --viewer <OHIF dist folder> [--base-url <path the viewer is served under>]',
+    'Remove it again (app-config.js is restored byte for byte):',
+    '  npx abus-ai install-ohif --viewer <OHIF dist folder> --uninstall',
+    '',
+  ].join('\n'));
+  console.log(`plugin: ${fs.readdirSync(out).join(', ')}`);
+}
+
+main().catch((err) => {
+  console.error(`extension build: error: ${err.message}`);
+  process.exit(1);
+});

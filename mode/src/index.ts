@@ -1,0 +1,50 @@
+/**
+ * The ABUS Tumor AI mode for OHIF 3.13: the host's basic viewer mode (its tools, viewports and
+ * panels, reused rather than redefined) with the ABUS panel first on the right, offered for
+ * studies that contain ultrasound.
+ */
+export const MODE_ID = '@abus-tumor-ai/mode';
+const PANEL = '@abus-tumor-ai/extension.panelModule.panel';
+
+interface BasicModeInstance {
+  routes: { layoutInstance: { props: { rightPanels: string[] } & Record<string, unknown> } & Record<string, unknown> }[];
+  extensions: Record<string, string>;
+  [key: string]: unknown;
+}
+
+export function isValidMode({ modalities }: { modalities: string }): { valid: boolean; description: string } {
+  const valid = modalities.split('\\').includes('US');
+  return { valid, description: valid ? 'Analyse ABUS tumours (research use only)' : 'ABUS Tumor AI needs an ultrasound (US) series' };
+}
+
+export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
+  const [route] = basic.routes;
+  return {
+    ...basic,
+    id: MODE_ID,
+    routeName: 'abus',
+    displayName: 'ABUS Tumor AI',
+    hide: false,
+    isValidMode,
+    routes: [{
+      ...route,
+      path: 'abus',
+      layoutInstance: {
+        ...route.layoutInstance,
+        props: { ...route.layoutInstance.props, rightPanels: [PANEL, ...route.layoutInstance.props.rightPanels], rightPanelClosed: false },
+      },
+    }],
+    // Keyed by URL: the host imports each key, then registers the module under its own id.
+    extensions: { ...basic.extensions, [extensionUrl]: '^0.1.0' },
+  };
+}
+
+const mode = {
+  id: MODE_ID,
+  async modeFactory({ loadModules }: { loadModules: (ids: string[]) => Promise<{ modeInstance: BasicModeInstance }[]> }) {
+    const [basic] = await loadModules(['@ohif/mode-basic']);
+    return deriveMode(basic.modeInstance, new URL('extension.js', import.meta.url).toString());
+  },
+};
+
+export default mode;
