@@ -71,7 +71,13 @@ test('loader reads the TDSC layout and assigns patient folds', () => {
 
 test('two epochs lower the loss, write a JSON line each, and export the best model', async () => {
   const out = join(dir, 'run');
+  // Tensors left behind must not grow with the epochs (a per-step or per-validation leak once
+  // aborted long runs when tfjs-wasm's heap filled); a run leaves a fixed ~20 (not yet traced).
+  const t0 = tf.memory().numTensors;
+  await train(options(join(dir, 'one-epoch'), 1));
+  const t1 = tf.memory().numTensors;
   const logs = await train(options(out, 2));
+  expect(tf.memory().numTensors - t1).toBe(t1 - t0);
   expect(logs[1].train_loss).toBeLessThan(logs[0].train_loss);
   const lines = readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   expect(lines.map((l) => l.epoch)).toEqual([1, 2]);

@@ -89,9 +89,14 @@ async function validate(config: NetworkConfig, weights: Weights, val: Item[], in
   const labels: number[] = [];
   for (const item of val) {
     const sample = makeSample(item.c, item.lesion, input, NO_AUGMENTATION, new Rng(0));
-    const { voi } = batchTensors([sample], input);
-    const passes = forward(config, weights, voi);
-    const last = passes[passes.length - 1];
+    // tidy: forward() leaves every intermediate tensor to its caller (seen leaking ~340 a call).
+    const last = tf.tidy(() => {
+      const { voi, mask, label } = batchTensors([sample], input);
+      tf.dispose([mask, label]);
+      const passes = forward(config, weights, voi);
+      const { segProb, clsProb } = passes[passes.length - 1];
+      return { segProb, clsProb };
+    });
     if (last.segProb) {
       const prob = await last.segProb.data();
       dscs.push(dice(Array.from(prob, (p) => (p >= 0.5 ? 1 : 0)), sample.mask));
@@ -100,7 +105,7 @@ async function validate(config: NetworkConfig, weights: Weights, val: Item[], in
       probs.push((await last.clsProb.data())[0]);
       labels.push(item.lesion.malignant ? 1 : 0);
     }
-    tf.dispose([voi, ...passes.flatMap((p) => Object.values(p))]);
+    tf.dispose([last.segProb, last.clsProb].filter(Boolean) as tf.Tensor[]);
   }
   const out: Pick<EpochLog, 'val_dsc' | 'val_auc' | 'val_acc'> = {};
   if (dscs.length) out.val_dsc = dscs.reduce((a, b) => a + b, 0) / dscs.length;
@@ -121,7 +126,10 @@ async function saveCheckpoint(dir: string, options: TrainOptions, vars: Weights,
   fs.rmSync(tmp, { recursive: true, force: true });
   const saved = await serializeModel(vars, card(options, {}, false));
   await writeModelFolder(tmp, saved);
-  const { data, specs } = await tf.io.encodeWeights(await optimizer.getWeights());
+  const optimizerWeights = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
+  // getWeights makes a fresh 'iter' scalar; the other entries are the optimizer's own variables.
+  tf.dispose(optimizerWeights.filter((w) => w.name === 'iter').map((w) => w.tensor));
   fs.writeFileSync(path.join(tmp, 'optimizer.bin'), new Uint8Array(tf.io.CompositeArrayBuffer.join(data)));
   fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ ...state, optimizer: { specs } }, null, 2));
   // Swap in whole, so an interruption leaves either the old or the new checkpoint.
