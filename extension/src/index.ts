@@ -9,12 +9,13 @@ import { readSettings } from './settings';
 export const EXTENSION_ID = '@abus-tumor-ai/extension';
 const settings = readSettings(import.meta.url);
 
-const AbusPanel = domIsland('abus-tumor-ai-panel', (host) => mountPanel(host, settings, import.meta.url));
-
 const extension = {
   id: EXTENSION_ID,
-  getPanelModule() {
-    return [{ name: 'panel', iconName: 'tab-segmentation', iconLabel: 'ABUS AI', label: 'ABUS Tumor AI', component: AbusPanel }];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  getPanelModule({ servicesManager, extensionManager }: { servicesManager: { services: Record<string, any> }; extensionManager: unknown }) {
+    const host = { services: servicesManager.services, extensionManager };
+    const component = domIsland('abus-tumor-ai-panel', (el) => mountPanel(el, host, settings, import.meta.url));
+    return [{ name: 'panel', iconName: 'tab-segmentation', iconLabel: 'ABUS AI', label: 'ABUS Tumor AI', component }];
   },
 };
 

@@ -1,18 +1,27 @@
 /**
- * The "ABUS Tumor AI" panel. It loads the model once in the analysis worker (checksums verified)
- * and says which backend runs and why, what the model was trained on, and that it is for research
- * use only.
+ * The "ABUS Tumor AI" panel: loads the model once in the analysis worker (checksums verified),
+ * says which backend runs and why, then analyses the lesion the user clicks and lists results.
+ * Its state lives outside the DOM it draws, so it survives panel tab switches.
  */
 import { EngineWorker } from '../../models/src/browser/engine-client';
+import type { Vec3 } from '../../models/src/volume';
+import { activeViewport, analyzeAt, hostCornerstone, label, LesionRecord, Services } from './analysis';
 import { AbusSettings, pluginBaseUrl } from './settings';
 
-export interface PanelState {
-  status: 'loading' | 'ready' | 'error';
-  message: string;
-  engine?: EngineWorker;
+export interface Host {
+  services: Services;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  extensionManager: any;
 }
 
-const state: PanelState = { status: 'loading', message: 'Loading the model…' };
+interface PanelState {
+  status: 'loading' | 'ready' | 'picking' | 'running' | 'error';
+  message: string;
+  engine?: EngineWorker;
+  lesions: LesionRecord[];
+}
+
+const state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
 let loading: Promise<void> | undefined;
 const listeners = new Set<() => void>();
 
@@ -40,7 +49,74 @@ export function loadEngine(settings: AbusSettings, moduleUrl: string): Promise<v
   return loading;
 }
 
-export function mountPanel(host: HTMLElement, settings: AbusSettings, moduleUrl: string): () => void {
+function notify(host: Host, title: string, message: string, type: 'info' | 'error' | 'success' | 'warning'): void {
+  host.services.uiNotificationService?.show({ title, message, type, duration: type === 'error' ? 8000 : 4000 });
+}
+
+/** Arms a one-shot click on the active viewport; the click's patient position starts the analysis. */
+function pickLesion(host: Host): void {
+  const cs = hostCornerstone(host.extensionManager);
+  let element: HTMLElement;
+  try {
+    element = activeViewport(host.services, cs).viewport.element;
+  } catch (err) {
+    notify(host, 'ABUS Tumor AI', (err as Error).message, 'error');
+    return;
+  }
+  const previous = state.message;
+  update({ status: 'picking', message: 'Click the lesion in the image.' });
+  const onClick = (event: MouseEvent) => {
+    element.removeEventListener('click', onClick, true);
+    const { viewport } = activeViewport(host.services, cs);
+    const rect = element.getBoundingClientRect();
+    const pointMm = viewport.canvasToWorld([event.clientX - rect.left, event.clientY - rect.top]) as Vec3;
+    void runAnalysis(host, cs, pointMm, previous);
+  };
+  element.addEventListener('click', onClick, true);
+}
+
+async function runAnalysis(host: Host, cs: ReturnType<typeof hostCornerstone>, pointMm: Vec3, readyMessage: string): Promise<void> {
+  const engine = state.engine as EngineWorker;
+  update({ status: 'running', message: 'Reading the VOI…' });
+  try {
+    const record = await analyzeAt(engine, host.services, cs, pointMm, state.lesions.length + 1, (p) => {
+      const step = 'step' in p && p.step ? ` ${p.step}/${p.of}` : '';
+      update({ message: `${p.stage[0].toUpperCase()}${p.stage.slice(1)}${step}…` });
+    });
+    update({ status: 'ready', message: readyMessage, lesions: [...state.lesions, record] });
+    notify(host, 'ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
+  } catch (err) {
+    update({ status: 'ready', message: readyMessage });
+    notify(host, 'ABUS Tumor AI', (err as Error).message, 'error');
+  }
+}
+
+function resultRow(record: LesionRecord): HTMLElement {
+  const r = record.result;
+  const row = document.createElement('div');
+  row.setAttribute('data-cy', 'abus-result');
+  row.setAttribute('data-point-mm', record.pointMm.map((v) => v.toFixed(3)).join(','));
+  row.setAttribute('data-probability', String(r.probability));
+  row.setAttribute('data-voxels', String(r.lesion.voxelCount));
+  row.style.cssText = 'border-top:1px solid #2b3a55;padding:6px 0';
+  const p = r.probability === null ? 'n/a' : `${(r.probability * 100).toFixed(1)}%`;
+  row.innerHTML = '';
+  const lines = [
+    `Lesion ${record.number}: ${r.label === 'malignant' ? 'Malignant' : r.label === 'benign' ? 'Benign' : 'Lesion'}`,
+    `P(malignant) ${p} (threshold ${Math.round(r.threshold * 100)}%)`,
+    `${r.size.volumeMl.toFixed(2)} mL, longest ${r.size.longestMm.toFixed(1)} mm (${r.size.extentMm.lateral.toFixed(1)} x ${r.size.extentMm.depth.toFixed(1)} x ${r.size.extentMm.sweep.toFixed(1)} mm)`,
+    `${r.lesion.voxelCount} voxels, ${r.backend}, ${(r.timingsMs.total / 1000).toFixed(1)} s`,
+  ];
+  for (const text of lines) {
+    const line = document.createElement('div');
+    line.textContent = text;
+    row.append(line);
+  }
+  row.firstElementChild?.setAttribute('style', 'font-weight:600');
+  return row;
+}
+
+export function mountPanel(host: HTMLElement, viewer: Host, settings: AbusSettings, moduleUrl: string): () => void {
   host.innerHTML = '';
   const root = document.createElement('div');
   root.style.cssText = 'padding:8px;color:#d0d8e8;font:13px sans-serif;line-height:1.4';
@@ -53,12 +129,21 @@ export function mountPanel(host: HTMLElement, settings: AbusSettings, moduleUrl:
   notice.style.cssText = 'color:#f5a623;margin-bottom:8px';
   const status = document.createElement('div');
   status.setAttribute('data-cy', 'abus-status');
-  root.append(title, notice, status);
+  const pick = document.createElement('button');
+  pick.textContent = 'Pick lesion';
+  pick.setAttribute('data-cy', 'abus-pick');
+  pick.style.cssText = 'margin:8px 0;padding:4px 10px;background:#1f6feb;color:white;border:0;border-radius:4px;cursor:pointer';
+  pick.onclick = () => pickLesion(viewer);
+  const results = document.createElement('div');
+  root.append(title, notice, status, pick, results);
   host.append(root);
   const render = () => {
     status.textContent = state.message;
     status.setAttribute('data-status', state.status);
     status.style.color = state.status === 'error' ? '#ff6b6b' : '';
+    pick.disabled = state.status !== 'ready';
+    pick.style.opacity = pick.disabled ? '0.5' : '1';
+    results.replaceChildren(...state.lesions.map(resultRow));
   };
   listeners.add(render);
   render();

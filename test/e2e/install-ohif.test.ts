@@ -10,8 +10,11 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { variantConfig } from '../../models/src/engine/config';
 import { initWeights } from '../../models/src/engine/network';
-import { foldBatchNorm, serializeModel } from '../../models/src/engine/weights';
-import { writeModelFolder } from '../../models/src/engine/weights-node';
+import { tryBackend } from '../../models/src/engine/backend';
+import { foldBatchNorm, loadModel, serializeModel } from '../../models/src/engine/weights';
+import { Analyzer } from '../../models/src/pipeline/analyze';
+import { arraySource } from '../../models/src/pipeline/voi';
+import { folderReader, writeModelFolder } from '../../models/src/engine/weights-node';
 import { writeDicomSeries } from '../../models/src/io/dicom';
 import { generatePhantom } from '../../models/src/phantom/generate';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
@@ -54,6 +57,8 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
   const architecture = variantConfig('cmsvnetiter', { baseWidth: 4 });
   const raw = initWeights(architecture, 3);
   const folded = foldBatchNorm(architecture, raw);
+  folded['seg/bias'].dispose();
+  folded['seg/bias'] = tf.tensor1d([2]); // the untrained net then marks voxels, so a labelmap gets written
   await writeModelFolder(join(dist, 'test-weights'), await serializeModel(folded, {
     name: 'untrained-test', version: '0', architecture, decisionThreshold: 0.5, training: { data: 'nothing (untrained test model)' }, metrics: {},
     input: { grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' },
@@ -77,6 +82,54 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     expect(await status.getAttribute('data-status')).toBe('ready');
     expect(await status.textContent()).toMatch(/Model untrained-test 0, trained on nothing \(untrained test model\)\. Backend: wasm \(forced\)/);
     expect(errors).toEqual([]);
+
+    // A real click on the lesion: show the slice through its centre, then click its canvas position.
+    const lesionMm = phantom.lesions[0].centerMm;
+    const canvasPoint = await page.evaluate((center) => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const w = window as any;
+      const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+      const viewportId = w.services.viewportGridService.getActiveViewportId();
+      const viewport = cs.cornerstone.getEnabledElementByViewportId(viewportId).viewport;
+      const ids: string[] = viewport.getImageIds();
+      const plane = (id: string) => cs.cornerstone.metaData.get('imagePlaneModule', id);
+      const p0 = plane(ids[0]);
+      const n = [
+        p0.rowCosines[1] * p0.columnCosines[2] - p0.rowCosines[2] * p0.columnCosines[1],
+        p0.rowCosines[2] * p0.columnCosines[0] - p0.rowCosines[0] * p0.columnCosines[2],
+        p0.rowCosines[0] * p0.columnCosines[1] - p0.rowCosines[1] * p0.columnCosines[0],
+      ];
+      const distance = (id: string) => Math.abs(plane(id).imagePositionPatient.reduce((s: number, v: number, a: number) => s + (v - center[a]) * n[a], 0));
+      const best = ids.reduce((b, id, i) => (distance(id) < distance(ids[b]) ? i : b), 0);
+      return viewport.setImageIdIndex(best).then(() => {
+        viewport.render();
+        const [x, y] = viewport.worldToCanvas(center);
+        const rect = viewport.element.getBoundingClientRect();
+        return { x: rect.left + x, y: rect.top + y };
+      });
+    }, lesionMm);
+    await page.locator('[data-cy="abus-pick"]').click();
+    await page.mouse.click(canvasPoint.x, canvasPoint.y);
+    const row = page.locator('[data-cy="abus-result"]').first();
+    await row.waitFor({ timeout: 120000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'ohif-abus-result.png') });
+    const clicked = (await row.getAttribute('data-point-mm'))!.split(',').map(Number) as [number, number, number];
+    expect(Math.hypot(...clicked.map((v, a) => v - lesionMm[a]))).toBeLessThan(1.5);
+    // The same click through the engine in Node gives the same numbers.
+    await tryBackend('wasm');
+    const analyzer = await Analyzer.create(await loadModel(folderReader(join(dist, 'test-weights'))), 'wasm');
+    const node = await analyzer.analyze(arraySource(phantom.volume), clicked, { centerSpace: 'patient' });
+    analyzer.dispose();
+    expect(Math.abs(Number(await row.getAttribute('data-probability')) - (node.probability as number))).toBeLessThan(1e-3);
+    expect(Math.abs(Number(await row.getAttribute('data-voxels')) - node.lesion.voxelCount) / node.lesion.voxelCount).toBeLessThan(0.01);
+    // The lesion is an OHIF segmentation with its label.
+    const segments = await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const segs = (window as any).services.segmentationService.getSegmentations();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return segs.map((s: any) => Object.values(s.segments).map((g: any) => g?.label)).flat();
+    });
+    expect(segments.some((l: string) => /^Lesion 1: (Malignant|Benign) \d+% \(AI\)$/.test(l))).toBe(true);
   } finally {
     await browser.close();
     await viewer.close();

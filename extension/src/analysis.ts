@@ -1,0 +1,82 @@
+/**
+ * One click to a result in the viewer: the clicked point in patient coordinates, only the VOI's
+ * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation.
+ */
+import type { EngineWorker } from '../../models/src/browser/engine-client';
+import { AnalysisResult, Progress, voiBlock } from '../../models/src/pipeline/analyze';
+import type { Vec3 } from '../../models/src/volume';
+import { Cornerstone, viewerVolume } from './viewer-volume';
+
+/* OHIF's services, typed loosely: the host does not share its types with runtime plugins. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Services = Record<string, any>;
+
+export interface LesionRecord {
+  number: number;
+  result: AnalysisResult;
+  segmentationId: string;
+  pointMm: Vec3;
+}
+
+export function hostCornerstone(extensionManager: { getModuleEntry(id: string): { exports: { getCornerstoneLibraries(): Cornerstone } } }): Cornerstone {
+  return extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+}
+
+/** The active viewport, its element and its (single) display set. */
+export function activeViewport(services: Services, cs: Cornerstone) {
+  const viewportId = services.viewportGridService.getActiveViewportId();
+  const uids: string[] | undefined = services.viewportGridService.getDisplaySetsUIDsForViewport(viewportId);
+  if (!uids?.length) throw new Error('No image series is shown in the active viewport');
+  const displaySet = services.displaySetService.getDisplaySetByUID(uids[0]);
+  const viewport = cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport;
+  if (!viewport) throw new Error('The active viewport is not ready yet');
+  return { viewportId, displaySet, viewport };
+}
+
+export function label(result: AnalysisResult): string {
+  if (result.probability === null) return 'Lesion (AI)';
+  const cls = result.label === 'malignant' ? 'Malignant' : 'Benign';
+  return `${cls} ${Math.round(result.probability * 100)}% (AI)`;
+}
+
+export async function analyzeAt(
+  engine: EngineWorker,
+  services: Services,
+  cs: Cornerstone,
+  pointMm: Vec3,
+  number: number,
+  onProgress: (p: Progress | { stage: 'writing labelmap' }) => void,
+): Promise<LesionRecord> {
+  const { viewportId, displaySet } = activeViewport(services, cs);
+  if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
+  const volume = viewerVolume(cs, displaySet.imageIds);
+  const card = engine.card;
+  if (!card) throw new Error('The model is not loaded yet');
+  const block = voiBlock(card, volume.source, pointMm, 'patient');
+  await volume.prepare(block.min[2], block.max[2]);
+  const result = await engine.analyze(volume.source, pointMm, { centerSpace: 'patient', onProgress });
+  if (!result.found) throw new Error('No lesion was found at that point');
+
+  onProgress({ stage: 'writing labelmap' });
+  const segmentationId: string = await services.segmentationService.createLabelmapForDisplaySet(displaySet, {
+    label: `ABUS Tumor AI lesion ${number}`,
+    segments: { 1: { label: `Lesion ${number}: ${label(result)}`, active: true } },
+  });
+  await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
+  const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
+  const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
+  const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
+  const { mask, min, max } = result.lesion;
+  const [nx] = volume.source.dims;
+  const size = [max[0] - min[0] + 1, max[1] - min[1] + 1];
+  for (let k = min[2]; k <= max[2]; k++) {
+    const labelImage = cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]);
+    const out = labelImage.getPixelData();
+    for (let j = 0; j < size[1]; j++)
+      for (let i = 0; i < size[0]; i++) {
+        if (mask[i + size[0] * (j + size[1] * (k - min[2]))]) out[min[0] + i + nx * (min[1] + j)] = 1;
+      }
+  }
+  cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+  return { number, result, segmentationId, pointMm };
+}
