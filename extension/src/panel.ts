@@ -19,10 +19,13 @@ interface PanelState {
   message: string;
   engine?: EngineWorker;
   lesions: LesionRecord[];
+  /** Set when WebGPU was not used, with the reason; shown once as a notification and in the panel. */
+  fallback?: string;
 }
 
 const state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
 let loading: Promise<void> | undefined;
+let fallbackShown = false;
 const listeners = new Set<() => void>();
 
 function update(next: Partial<PanelState>): void {
@@ -41,6 +44,7 @@ export function loadEngine(settings: AbusSettings, moduleUrl: string): Promise<v
         status: 'ready',
         engine,
         message: `Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}. Backend: ${engine.backend!.reason}.`,
+        fallback: engine.backend!.backend === 'webgpu' ? undefined : `Not on WebGPU: running on ${engine.backend!.reason}. Analyses will be slower.`,
       });
     } catch (err) {
       update({ status: 'error', message: `The model could not be loaded: ${(err as Error).message}` });
@@ -87,11 +91,44 @@ async function runAnalysis(host: Host, cs: ReturnType<typeof hostCornerstone>, p
     notify(host, 'ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
   } catch (err) {
     update({ status: 'ready', message: readyMessage });
-    notify(host, 'ABUS Tumor AI', (err as Error).message, 'error');
+    const cancelled = (err as Error).name === 'AbortError';
+    notify(host, 'ABUS Tumor AI', cancelled ? 'Analysis cancelled' : (err as Error).message, cancelled ? 'info' : 'error');
   }
 }
 
-function resultRow(record: LesionRecord): HTMLElement {
+/** Shows the slice through the lesion centre in the active viewport. */
+function jumpTo(host: Host, record: LesionRecord): void {
+  const cs = hostCornerstone(host.extensionManager);
+  const { viewport } = activeViewport(host.services, cs);
+  const ids: string[] = viewport.getImageIds();
+  const plane = (id: string) => cs.cornerstone.metaData.get('imagePlaneModule', id);
+  const p0 = plane(ids[0]);
+  const rc = p0.rowCosines;
+  const cc = p0.columnCosines;
+  const n = [rc[1] * cc[2] - rc[2] * cc[1], rc[2] * cc[0] - rc[0] * cc[2], rc[0] * cc[1] - rc[1] * cc[0]];
+  const distance = (id: string) => Math.abs(plane(id).imagePositionPatient.reduce((sum: number, v: number, a: number) => sum + (v - record.pointMm[a]) * n[a], 0));
+  const nearest = ids.reduce((best, id, i) => (distance(id) < distance(ids[best]) ? i : best), 0);
+  void viewport.setImageIdIndex(nearest);
+}
+
+function removeLesion(host: Host, record: LesionRecord): void {
+  host.services.segmentationService.remove(record.segmentationId);
+  update({ lesions: state.lesions.filter((l) => l !== record) });
+}
+
+function button(text: string, cy: string, onClick: () => void): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.textContent = text;
+  b.setAttribute('data-cy', cy);
+  b.style.cssText = 'margin:4px 6px 4px 0;padding:3px 9px;background:#1f6feb;color:white;border:0;border-radius:4px;cursor:pointer';
+  b.onclick = (e) => {
+    e.stopPropagation();
+    onClick();
+  };
+  return b;
+}
+
+function resultRow(record: LesionRecord, host: Host): HTMLElement {
   const r = record.result;
   const row = document.createElement('div');
   row.setAttribute('data-cy', 'abus-result');
@@ -113,6 +150,10 @@ function resultRow(record: LesionRecord): HTMLElement {
     row.append(line);
   }
   row.firstElementChild?.setAttribute('style', 'font-weight:600');
+  row.title = 'Show this lesion';
+  row.style.cursor = 'pointer';
+  row.onclick = () => jumpTo(host, record);
+  row.append(button('Remove', 'abus-remove', () => removeLesion(host, record)));
   return row;
 }
 
@@ -129,24 +170,31 @@ export function mountPanel(host: HTMLElement, viewer: Host, settings: AbusSettin
   notice.style.cssText = 'color:#f5a623;margin-bottom:8px';
   const status = document.createElement('div');
   status.setAttribute('data-cy', 'abus-status');
-  const pick = document.createElement('button');
-  pick.textContent = 'Pick lesion';
-  pick.setAttribute('data-cy', 'abus-pick');
-  pick.style.cssText = 'margin:8px 0;padding:4px 10px;background:#1f6feb;color:white;border:0;border-radius:4px;cursor:pointer';
-  pick.onclick = () => pickLesion(viewer);
+  const fallback = document.createElement('div');
+  fallback.setAttribute('data-cy', 'abus-fallback');
+  fallback.style.cssText = 'color:#f5a623;margin-top:4px';
+  const pick = button('Pick lesion', 'abus-pick', () => pickLesion(viewer));
+  const cancel = button('Cancel', 'abus-cancel', () => state.engine?.cancel());
   const results = document.createElement('div');
-  root.append(title, notice, status, pick, results);
+  root.append(title, notice, status, fallback, pick, cancel, results);
   host.append(root);
   const render = () => {
     status.textContent = state.message;
     status.setAttribute('data-status', state.status);
     status.style.color = state.status === 'error' ? '#ff6b6b' : '';
+    fallback.textContent = state.fallback ?? '';
     pick.disabled = state.status !== 'ready';
     pick.style.opacity = pick.disabled ? '0.5' : '1';
-    results.replaceChildren(...state.lesions.map(resultRow));
+    cancel.style.display = state.status === 'running' ? '' : 'none';
+    results.replaceChildren(...state.lesions.map((r) => resultRow(r, viewer)));
   };
   listeners.add(render);
   render();
-  void loadEngine(settings, moduleUrl);
+  void loadEngine(settings, moduleUrl).then(() => {
+    if (state.fallback && !fallbackShown) {
+      fallbackShown = true;
+      notify(viewer, 'ABUS Tumor AI', state.fallback, 'warning');
+    }
+  });
   return () => listeners.delete(render);
 }

@@ -130,6 +130,13 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
       return segs.map((s: any) => Object.values(s.segments).map((g: any) => g?.label)).flat();
     });
     expect(segments.some((l: string) => /^Lesion 1: (Malignant|Benign) \d+% \(AI\)$/.test(l))).toBe(true);
+    // Not on WebGPU here (wasm was asked for): the panel says so.
+    expect(await page.locator('[data-cy="abus-fallback"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
+    // Remove deletes the row and its segmentation.
+    await row.locator('[data-cy="abus-remove"]').click();
+    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(0);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    await expect(page.evaluate(() => (window as any).services.segmentationService.getSegmentations().length)).resolves.toBe(0);
   } finally {
     await browser.close();
     await viewer.close();
