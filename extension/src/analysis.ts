@@ -16,6 +16,9 @@ export interface LesionRecord {
   result: AnalysisResult;
   segmentationId: string;
   pointMm: Vec3;
+  /** The analysed series in the engine's k order, for DICOM export. */
+  imageIds: string[];
+  sliceSpacing: number;
 }
 
 export function hostCornerstone(extensionManager: { getModuleEntry(id: string): { exports: { getCornerstoneLibraries(): Cornerstone } } }): Cornerstone {
@@ -78,5 +81,5 @@ export async function analyzeAt(
       }
   }
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
-  return { number, result, segmentationId, pointMm };
+  return { number, result, segmentationId, pointMm, imageIds: volume.imageIds, sliceSpacing: volume.source.spacing[2] };
 }

@@ -6,6 +6,7 @@
 import { EngineWorker } from '../../models/src/browser/engine-client';
 import type { Vec3 } from '../../models/src/volume';
 import { activeViewport, analyzeAt, hostCornerstone, label, LesionRecord, Services } from './analysis';
+import { buildExport, download, sourceSeries, stowRs } from './export';
 import { AbusSettings, pluginBaseUrl } from './settings';
 
 export interface Host {
@@ -21,6 +22,8 @@ interface PanelState {
   lesions: LesionRecord[];
   /** Set when WebGPU was not used, with the reason; shown once as a notification and in the panel. */
   fallback?: string;
+  /** SOP instance UIDs of the last stored SEG and SR. */
+  exported?: { seg: string; sr: string };
 }
 
 const state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
@@ -128,6 +131,32 @@ function button(text: string, cy: string, onClick: () => void): HTMLButtonElemen
   return b;
 }
 
+/** SEG + SR of every result, to the viewer's DICOMweb source (STOW-RS) or as downloads. */
+async function exportResults(host: Host, settings: AbusSettings): Promise<void> {
+  const cs = hostCornerstone(host.extensionManager);
+  try {
+    const lesions = state.lesions;
+    if (!lesions.length) throw new Error('There is no result to export yet');
+    const card = state.engine!.card!;
+    const files = buildExport(sourceSeries(cs, lesions[0].imageIds, lesions[0].sliceSpacing), lesions, { name: 'ABUS Tumor AI CMSVNetIter', version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold });
+    if (settings.exportTarget === 'download') {
+      download('abus-tumor-ai-seg.dcm', files.seg.bytes);
+      download('abus-tumor-ai-sr.dcm', files.sr.bytes);
+      notify(host, 'ABUS Tumor AI', 'SEG and SR downloaded', 'success');
+      return;
+    }
+    const [dataSource] = host.extensionManager.getActiveDataSource();
+    const wadoRoot: string | undefined = dataSource?.getConfig?.()?.wadoRoot;
+    if (!wadoRoot) throw new Error('The active data source has no DICOMweb address to store to; set exportTarget to download');
+    const headers = host.services.userAuthenticationService?.getAuthorizationHeader?.() ?? {};
+    await stowRs(wadoRoot, [files.seg.bytes, files.sr.bytes], headers);
+    update({ exported: { seg: files.seg.sopInstanceUID, sr: files.sr.sopInstanceUID } });
+    notify(host, 'ABUS Tumor AI', `SEG and SR stored (${lesions.length} lesion${lesions.length > 1 ? 's' : ''})`, 'success');
+  } catch (err) {
+    notify(host, 'ABUS Tumor AI export failed', (err as Error).message, 'error');
+  }
+}
+
 function resultRow(record: LesionRecord, host: Host): HTMLElement {
   const r = record.result;
   const row = document.createElement('div');
@@ -161,6 +190,7 @@ export function mountPanel(host: HTMLElement, viewer: Host, settings: AbusSettin
   host.innerHTML = '';
   const root = document.createElement('div');
   root.style.cssText = 'padding:8px;color:#d0d8e8;font:13px sans-serif;line-height:1.4';
+  root.setAttribute('data-cy', 'abus-panel');
   const title = document.createElement('div');
   title.textContent = 'ABUS Tumor AI';
   title.style.cssText = 'font-size:15px;font-weight:600;margin-bottom:6px';
@@ -175,8 +205,9 @@ export function mountPanel(host: HTMLElement, viewer: Host, settings: AbusSettin
   fallback.style.cssText = 'color:#f5a623;margin-top:4px';
   const pick = button('Pick lesion', 'abus-pick', () => pickLesion(viewer));
   const cancel = button('Cancel', 'abus-cancel', () => state.engine?.cancel());
+  const exportButton = button('Export SEG + SR', 'abus-export', () => void exportResults(viewer, settings));
   const results = document.createElement('div');
-  root.append(title, notice, status, fallback, pick, cancel, results);
+  root.append(title, notice, status, fallback, pick, cancel, exportButton, results);
   host.append(root);
   const render = () => {
     status.textContent = state.message;
@@ -186,6 +217,9 @@ export function mountPanel(host: HTMLElement, viewer: Host, settings: AbusSettin
     pick.disabled = state.status !== 'ready';
     pick.style.opacity = pick.disabled ? '0.5' : '1';
     cancel.style.display = state.status === 'running' ? '' : 'none';
+    exportButton.style.display = state.lesions.length && state.status === 'ready' ? '' : 'none';
+    root.setAttribute('data-exported-seg', state.exported?.seg ?? '');
+    root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
     results.replaceChildren(...state.lesions.map((r) => resultRow(r, viewer)));
   };
   listeners.add(render);

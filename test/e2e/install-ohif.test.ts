@@ -2,7 +2,7 @@
  * abus-ai install-ohif on the real prebuilt OHIF 3.13.2: idempotent, exactly reversible, and the
  * installed plugin's mode and panel come up in the real viewer with a real Orthanc behind it.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'fs';
@@ -130,6 +130,25 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
       return segs.map((s: any) => Object.values(s.segments).map((g: any) => g?.label)).flat();
     });
     expect(segments.some((l: string) => /^Lesion 1: (Malignant|Benign) \d+% \(AI\)$/.test(l))).toBe(true);
+    // Export: a SEG and an SR land in Orthanc by STOW-RS and pass dciodvfy with no errors.
+    await page.locator('[data-cy="abus-export"]').click();
+    await page.waitForFunction(() => document.querySelector('[data-cy="abus-panel"]')?.getAttribute('data-exported-sr'), undefined, { timeout: 60000 });
+    const series = await (await orthanc.get(`/dicom-web/studies/${study}/series`)).json();
+    const modalities = series.map((s: Record<string, { Value: string[] }>) => s['00080060'].Value[0]).sort();
+    expect(modalities).toEqual(['SEG', 'SR', 'US']);
+    for (const attr of ['data-exported-seg', 'data-exported-sr']) {
+      const uid = await page.locator('[data-cy="abus-panel"]').getAttribute(attr);
+      const found = await (await fetch(`${orthanc.url}/tools/find`, { method: 'POST', headers: { Authorization: orthanc.authorization }, body: JSON.stringify({ Level: 'Instance', Query: { SOPInstanceUID: uid } }) })).json();
+      expect(found).toHaveLength(1);
+      const bytes = new Uint8Array(await (await orthanc.get(`/instances/${found[0]}/file`)).arrayBuffer());
+      const file = join(ARTIFACTS, attr === 'data-exported-seg' ? 'abus-seg.dcm' : 'abus-sr.dcm');
+      fs.writeFileSync(file, bytes);
+      const report = spawnSync('dciodvfy', [file], { encoding: 'utf8' });
+      expect(report.error).toBeUndefined();
+      expect(`${report.stdout}${report.stderr}`).toMatch(/Segmentation|Comprehensive3DSR/);
+      const errors = `${report.stdout}${report.stderr}`.split('\n').filter((l) => l.startsWith('Error'));
+      expect(errors).toEqual([]);
+    }
     // Not on WebGPU here (wasm was asked for): the panel says so.
     expect(await page.locator('[data-cy="abus-fallback"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
     // Remove deletes the row and its segmentation.

@@ -72,6 +72,12 @@ export function registerEval(program: Command): void {
             evaluated: new Date().toISOString().slice(0, 10),
           },
         };
+        // The training run's own log (beside model/) says how long training took.
+        const log = path.join(models[0].dir, '..', 'log.jsonl');
+        if (fs.existsSync(log)) {
+          const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
+          card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
+        }
         fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
         console.error(`abus-ai: held-out metrics written to ${file}`);
       }

@@ -7,7 +7,7 @@ export function nodeBuiltin<T>(id: string): T | undefined {
   if (proc?.getBuiltinModule) return proc.getBuiltinModule(id) as T;
   try {
     // Only reached on Node < 20.16, which lacks process.getBuiltinModule.
-    return eval('require')(id) as T;
+    return (0, eval)('require')(id) as T;
   } catch {
     return undefined;
   }

@@ -1,0 +1,111 @@
+/**
+ * Export of the study's results: one binary DICOM SEG (one segment per lesion) and one TID 1500
+ * SR with each lesion's P(malignant), stored by STOW-RS to the viewer's DICOMweb source, or
+ * downloaded. A failed store loses nothing: the results stay in the panel and can be sent again.
+ */
+import { buildBinarySeg, SourceSeries } from './dicom/seg';
+import { buildMeasurementReport } from './dicom/sr';
+import type { LesionRecord } from './analysis';
+import { label as lesionLabel } from './analysis';
+import type { Cornerstone } from './viewer-volume';
+
+export interface ExportedFiles {
+  seg: { bytes: Uint8Array; sopInstanceUID: string; seriesInstanceUID: string };
+  sr: { bytes: Uint8Array; sopInstanceUID: string; seriesInstanceUID: string };
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+const text = (v: any): string | undefined => {
+  if (v === undefined || v === null) return undefined;
+  if (Array.isArray(v)) return text(v[0]);
+  if (typeof v === 'object') return v.Alphabetic ?? undefined;
+  return String(v);
+};
+
+/** The source series as the SEG writer needs it, in the engine's k order (imageIds as sorted for analysis). */
+export function sourceSeries(cs: Cornerstone, imageIds: string[], sliceSpacing: number): SourceSeries {
+  const instances = imageIds.map((id) => cs.cornerstone.metaData.get('instance', id));
+  const first = instances[0];
+  if (!first) throw new Error('The series metadata is not loaded');
+  const num = (v: any, n: number) => (Array.isArray(v) ? v.slice(0, n).map(Number) : String(v).split('\\').slice(0, n).map(Number));
+  const frame = (id: string) => {
+    const m = /[?&]frame=(\d+)/.exec(id) ?? /\/frames\/(\d+)/.exec(id);
+    return m ? Number(m[1]) : undefined;
+  };
+  return {
+    studyInstanceUID: first.StudyInstanceUID,
+    seriesInstanceUID: first.SeriesInstanceUID,
+    frameOfReferenceUID: first.FrameOfReferenceUID,
+    patientName: text(first.PatientName),
+    patientId: text(first.PatientID),
+    patientBirthDate: text(first.PatientBirthDate),
+    patientSex: text(first.PatientSex),
+    studyDate: text(first.StudyDate),
+    studyTime: text(first.StudyTime),
+    studyId: text(first.StudyID),
+    accessionNumber: text(first.AccessionNumber),
+    referringPhysicianName: text(first.ReferringPhysicianName),
+    rows: Number(first.Rows),
+    columns: Number(first.Columns),
+    pixelSpacing: num(first.PixelSpacing, 2) as [number, number],
+    imageOrientationPatient: num(first.ImageOrientationPatient, 6) as SourceSeries['imageOrientationPatient'],
+    sliceSpacing,
+    images: instances.map((inst, k) => ({
+      sopClassUID: inst.SOPClassUID,
+      sopInstanceUID: inst.SOPInstanceUID,
+      frameNumber: Number(inst.NumberOfFrames) > 1 ? frame(imageIds[k]) : undefined,
+      imagePositionPatient: inst.ImagePositionPatient ? (num(inst.ImagePositionPatient, 3) as [number, number, number]) : undefined,
+    })),
+  };
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export function buildExport(series: SourceSeries, lesions: LesionRecord[], algorithm: { name: string; version: string; threshold: number }): ExportedFiles {
+  if (!lesions.length) throw new Error('There is no result to export yet');
+  const seg = buildBinarySeg(
+    series,
+    lesions.map((l) => ({ label: `Lesion ${l.number}: ${lesionLabel(l.result)}`, malignant: l.result.label === null ? null : l.result.label === 'malignant', mask: l.result.lesion.mask, min: l.result.lesion.min, max: l.result.lesion.max })),
+    { algorithmName: algorithm.name, algorithmVersion: algorithm.version, seriesDescription: 'ABUS Tumor AI lesions (research use, not for clinical diagnosis)' },
+  );
+  const sr = buildMeasurementReport(
+    { ...series, images: series.images.filter((img, i, all) => all.findIndex((o) => o.sopInstanceUID === img.sopInstanceUID) === i) },
+    lesions.map((l, n) => ({
+      number: l.number,
+      probability: l.result.probability,
+      label: l.result.label,
+      volumeMl: l.result.size.volumeMl,
+      longestDiameterMm: l.result.size.longestMm,
+      segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: n + 1 },
+    })),
+    { algorithmName: algorithm.name, algorithmVersion: algorithm.version, decisionThreshold: algorithm.threshold },
+  );
+  return { seg, sr };
+}
+
+/** STOW-RS of Part 10 files to a DICOMweb root, as one multipart request. */
+export async function stowRs(wadoRoot: string, files: Uint8Array[], headers: Record<string, string> = {}): Promise<void> {
+  const boundary = `abus-${Math.random().toString(36).slice(2)}`;
+  const enc = new TextEncoder();
+  const parts: BlobPart[] = [];
+  for (const f of files) {
+    parts.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), f as Uint8Array<ArrayBuffer>, enc.encode('\r\n'));
+  }
+  parts.push(enc.encode(`--${boundary}--\r\n`));
+  const url = `${wadoRoot.replace(/\/+$/, '')}/studies`;
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'POST', headers: { ...headers, 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' }, body: new Blob(parts) });
+  } catch (err) {
+    throw new Error(`The DICOMweb server could not be reached (${(err as Error).message}); the results are kept, try again`);
+  }
+  if (!response.ok) throw new Error(`The DICOMweb server refused the SEG and SR (HTTP ${response.status}); the results are kept, try again`);
+}
+
+export function download(name: string, bytes: Uint8Array): void {
+  const url = URL.createObjectURL(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/dicom' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
