@@ -130,6 +130,12 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
       return segs.map((s: any) => Object.values(s.segments).map((g: any) => g?.label)).flat();
     });
     expect(segments.some((l: string) => /^Lesion 1: (Malignant|Benign) \d+% \(AI\)$/.test(l))).toBe(true);
+    // A refused store says so and loses nothing; the same button then stores for real.
+    viewer.refuseStores = true;
+    await page.locator('[data-cy="abus-export"]').click();
+    await page.getByText(/refused the SEG and SR \(HTTP 503\); the results are kept, try again/).first().waitFor({ timeout: 30000 });
+    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(1);
+    viewer.refuseStores = false;
     // Export: a SEG and an SR land in Orthanc by STOW-RS and pass dciodvfy with no errors.
     await page.locator('[data-cy="abus-export"]').click();
     await page.waitForFunction(() => document.querySelector('[data-cy="abus-panel"]')?.getAttribute('data-exported-sr'), undefined, { timeout: 60000 });

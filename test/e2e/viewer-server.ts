@@ -14,13 +14,17 @@ const TYPES: Record<string, string> = {
 
 export interface ViewerServer {
   url: string;
+  /** While set, DICOMweb stores (POST) are answered 503, as by a PACS that is down. */
+  refuseStores: boolean;
   close(): Promise<void>;
 }
 
 export async function serveViewer(root: string, orthanc?: { url: string; authorization: string }): Promise<ViewerServer> {
+  const state = { refuseStores: false };
   const server = http.createServer((req, res) => {
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     if (orthanc && (pathname.startsWith('/dicom-web/') || pathname.startsWith('/wado'))) {
+      if (state.refuseStores && req.method === 'POST') return void res.writeHead(503).end('PACS unavailable');
       const target = new URL(req.url ?? '/', orthanc.url);
       const upstream = http.request(target, { method: req.method, headers: { ...req.headers, authorization: orthanc.authorization } }, (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
@@ -38,7 +42,16 @@ export async function serveViewer(root: string, orthanc?: { url: string; authori
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get refuseStores() {
+      return state.refuseStores;
+    },
+    set refuseStores(v: boolean) {
+      state.refuseStores = v;
+    },
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
 }
 
 /** An app-config.js whose only data source is the proxied Orthanc, for tests. */
