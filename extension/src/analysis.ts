@@ -4,7 +4,7 @@
  */
 import type { EngineWorker } from '../../models/src/browser/engine-client';
 import { AnalysisResult, Progress, voiBlock } from '../../models/src/pipeline/analyze';
-import type { Vec3 } from '../../models/src/volume';
+import { indexToPatient, Vec3, VolumeGeometry } from '../../models/src/volume';
 import { Cornerstone, viewerVolume } from './viewer-volume';
 
 /* OHIF's services, typed loosely: the host does not share its types with runtime plugins. */
@@ -16,9 +16,11 @@ export interface LesionRecord {
   result: AnalysisResult;
   segmentationId: string;
   pointMm: Vec3;
-  /** The analysed series in the engine's k order, for DICOM export. */
+  /** The analysed series in the engine's k order and its geometry, for DICOM export. */
   imageIds: string[];
-  sliceSpacing: number;
+  geometry: VolumeGeometry;
+  /** Geometry the analysis had to assume (an Invenia-style sweep); shown to the user. */
+  assumedGeometry: string[];
 }
 
 export function hostCornerstone(extensionManager: { getModuleEntry(id: string): { exports: { getCornerstoneLibraries(): Cornerstone } } }): Cornerstone {
@@ -42,11 +44,22 @@ export function label(result: AnalysisResult): string {
   return `${cls} ${Math.round(result.probability * 100)}% (AI)`;
 }
 
+/**
+ * Where the user clicked: the image shown and the pixel position in it. Pixel coordinates, not
+ * patient millimetres, because a multi-frame sweep has no patient positions to convert through.
+ */
+export interface ClickedPoint {
+  imageId: string;
+  /** Continuous column (i) and row (j) in that image. */
+  column: number;
+  row: number;
+}
+
 export async function analyzeAt(
   engine: EngineWorker,
   services: Services,
   cs: Cornerstone,
-  pointMm: Vec3,
+  click: ClickedPoint,
   number: number,
   onProgress: (p: Progress | { stage: 'writing labelmap' }) => void,
 ): Promise<LesionRecord> {
@@ -55,9 +68,13 @@ export async function analyzeAt(
   const volume = viewerVolume(cs, displaySet.imageIds);
   const card = engine.card;
   if (!card) throw new Error('The model is not loaded yet');
-  const block = voiBlock(card, volume.source, pointMm, 'patient');
+  const k = volume.imageIds.indexOf(click.imageId);
+  if (k < 0) throw new Error('The clicked image is not part of the analysed series');
+  const center: Vec3 = [click.column, click.row, k];
+  const pointMm = indexToPatient(volume.source, center);
+  const block = voiBlock(card, volume.source, center, 'voxel');
   await volume.prepare(block.min[2], block.max[2]);
-  const result = await engine.analyze(volume.source, pointMm, { centerSpace: 'patient', onProgress });
+  const result = await engine.analyze(volume.source, center, { centerSpace: 'voxel', onProgress });
   if (!result.found) throw new Error('No lesion was found at that point');
 
   onProgress({ stage: 'writing labelmap' });
@@ -81,5 +98,6 @@ export async function analyzeAt(
       }
   }
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
-  return { number, result, segmentationId, pointMm, imageIds: volume.imageIds, sliceSpacing: volume.source.spacing[2] };
+  const { dims, spacing, origin, direction } = volume.source;
+  return { number, result, segmentationId, pointMm, imageIds: volume.imageIds, geometry: { dims, spacing, origin, direction }, assumedGeometry: volume.assumedGeometry };
 }

@@ -8,6 +8,7 @@ import { buildMeasurementReport } from './dicom/sr';
 import type { LesionRecord } from './analysis';
 import { label as lesionLabel } from './analysis';
 import type { Cornerstone } from './viewer-volume';
+import type { VolumeGeometry } from '../../models/src/volume';
 
 export interface ExportedFiles {
   seg: { bytes: Uint8Array; sopInstanceUID: string; seriesInstanceUID: string };
@@ -22,8 +23,11 @@ const text = (v: any): string | undefined => {
   return String(v);
 };
 
-/** The source series as the SEG writer needs it, in the engine's k order (imageIds as sorted for analysis). */
-export function sourceSeries(cs: Cornerstone, imageIds: string[], sliceSpacing: number): SourceSeries {
+/**
+ * The source series as the SEG writer needs it, in the engine's k order (imageIds as sorted for
+ * analysis), with the geometry the analysis used (which a multi-frame sweep may have had to assume).
+ */
+export function sourceSeries(cs: Cornerstone, imageIds: string[], geometry: VolumeGeometry): SourceSeries {
   const instances = imageIds.map((id) => cs.cornerstone.metaData.get('instance', id));
   const first = instances[0];
   if (!first) throw new Error('The series metadata is not loaded');
@@ -47,9 +51,10 @@ export function sourceSeries(cs: Cornerstone, imageIds: string[], sliceSpacing: 
     referringPhysicianName: text(first.ReferringPhysicianName),
     rows: Number(first.Rows),
     columns: Number(first.Columns),
-    pixelSpacing: num(first.PixelSpacing, 2) as [number, number],
-    imageOrientationPatient: num(first.ImageOrientationPatient, 6) as SourceSeries['imageOrientationPatient'],
-    sliceSpacing,
+    // DICOM order: row spacing (along j), column spacing (along i); orientation = directions of i and j.
+    pixelSpacing: [geometry.spacing[1], geometry.spacing[0]],
+    imageOrientationPatient: [0, 3, 6, 1, 4, 7].map((n) => geometry.direction[n]) as SourceSeries['imageOrientationPatient'],
+    sliceSpacing: geometry.spacing[2],
     images: instances.map((inst, k) => ({
       sopClassUID: inst.SOPClassUID,
       sopInstanceUID: inst.SOPInstanceUID,

@@ -4,8 +4,7 @@
  * Its state lives outside the DOM it draws, so it survives panel tab switches.
  */
 import { EngineWorker } from '../../models/src/browser/engine-client';
-import type { Vec3 } from '../../models/src/volume';
-import { activeViewport, analyzeAt, hostCornerstone, label, LesionRecord, Services } from './analysis';
+import { activeViewport, analyzeAt, ClickedPoint, hostCornerstone, label, LesionRecord, Services } from './analysis';
 import { buildExport, download, sourceSeries, stowRs } from './export';
 import { AbusSettings, pluginBaseUrl } from './settings';
 
@@ -60,6 +59,22 @@ function notify(host: Host, title: string, message: string, type: 'info' | 'erro
   host.services.uiNotificationService?.show({ title, message, type, duration: type === 'error' ? 8000 : 4000 });
 }
 
+/**
+ * The pixel (column, row) of the image under a world point. Written out rather than using
+ * cornerstone's utilities.worldToImageCoords, which in 5.6.8 divides the distance along a row by
+ * the row spacing (measured: a click on column 50 of 0.8 x 0.4 mm pixels came back as 100).
+ * A sweep without positions gets cornerstone's defaults (origin 0, identity orientation).
+ */
+function pixelAt(cs: ReturnType<typeof hostCornerstone>, imageId: string, world: number[]): { column: number; row: number } {
+  const plane = cs.cornerstone.metaData.get('imagePlaneModule', imageId) ?? {};
+  const origin: number[] = plane.imagePositionPatient ?? [0, 0, 0];
+  const along: number[] = plane.rowCosines ?? [1, 0, 0];
+  const down: number[] = plane.columnCosines ?? [0, 1, 0];
+  const d = [world[0] - origin[0], world[1] - origin[1], world[2] - origin[2]];
+  const dot = (v: number[]) => d[0] * v[0] + d[1] * v[1] + d[2] * v[2];
+  return { column: dot(along) / (plane.columnPixelSpacing || 1), row: dot(down) / (plane.rowPixelSpacing || 1) };
+}
+
 /** Arms a one-shot click on the active viewport; the click's patient position starts the analysis. */
 function pickLesion(host: Host): void {
   const cs = hostCornerstone(host.extensionManager);
@@ -76,22 +91,24 @@ function pickLesion(host: Host): void {
     element.removeEventListener('click', onClick, true);
     const { viewport } = activeViewport(host.services, cs);
     const rect = element.getBoundingClientRect();
-    const pointMm = viewport.canvasToWorld([event.clientX - rect.left, event.clientY - rect.top]) as Vec3;
-    void runAnalysis(host, cs, pointMm, previous);
+    const world = viewport.canvasToWorld([event.clientX - rect.left, event.clientY - rect.top]);
+    const imageId: string = viewport.getCurrentImageId();
+    void runAnalysis(host, cs, { imageId, ...pixelAt(cs, imageId, world) }, previous);
   };
   element.addEventListener('click', onClick, true);
 }
 
-async function runAnalysis(host: Host, cs: ReturnType<typeof hostCornerstone>, pointMm: Vec3, readyMessage: string): Promise<void> {
+async function runAnalysis(host: Host, cs: ReturnType<typeof hostCornerstone>, click: ClickedPoint, readyMessage: string): Promise<void> {
   const engine = state.engine as EngineWorker;
   update({ status: 'running', message: 'Reading the VOI…' });
   try {
-    const record = await analyzeAt(engine, host.services, cs, pointMm, state.lesions.length + 1, (p) => {
+    const record = await analyzeAt(engine, host.services, cs, click, state.lesions.length + 1, (p) => {
       const step = 'step' in p && p.step ? ` ${p.step}/${p.of}` : '';
       update({ message: `${p.stage[0].toUpperCase()}${p.stage.slice(1)}${step}…` });
     });
     update({ status: 'ready', message: readyMessage, lesions: [...state.lesions, record] });
     notify(host, 'ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
+    if (record.assumedGeometry.length) notify(host, 'ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
   } catch (err) {
     update({ status: 'ready', message: readyMessage });
     const cancelled = (err as Error).name === 'AbortError';
@@ -138,7 +155,7 @@ async function exportResults(host: Host, settings: AbusSettings): Promise<void> 
     const lesions = state.lesions;
     if (!lesions.length) throw new Error('There is no result to export yet');
     const card = state.engine!.card!;
-    const files = buildExport(sourceSeries(cs, lesions[0].imageIds, lesions[0].sliceSpacing), lesions, { name: 'ABUS Tumor AI CMSVNetIter', version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold });
+    const files = buildExport(sourceSeries(cs, lesions[0].imageIds, lesions[0].geometry), lesions, { name: 'ABUS Tumor AI CMSVNetIter', version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold });
     if (settings.exportTarget === 'download') {
       download('abus-tumor-ai-seg.dcm', files.seg.bytes);
       download('abus-tumor-ai-sr.dcm', files.sr.bytes);
@@ -172,6 +189,7 @@ function resultRow(record: LesionRecord, host: Host): HTMLElement {
     `P(malignant) ${p} (threshold ${Math.round(r.threshold * 100)}%)`,
     `${r.size.volumeMl.toFixed(2)} mL, longest ${r.size.longestMm.toFixed(1)} mm (${r.size.extentMm.lateral.toFixed(1)} x ${r.size.extentMm.depth.toFixed(1)} x ${r.size.extentMm.sweep.toFixed(1)} mm)`,
     `${r.lesion.voxelCount} voxels, ${r.backend}, ${(r.timingsMs.total / 1000).toFixed(1)} s`,
+    ...record.assumedGeometry.map((a) => `Geometry assumed: ${a}`),
   ];
   for (const text of lines) {
     const line = document.createElement('div');

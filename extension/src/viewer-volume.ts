@@ -24,6 +24,8 @@ export interface ViewerVolume {
   source: VolumeSource;
   /** imageIds in the engine's k order. */
   imageIds: string[];
+  /** Notes on geometry that had to be assumed (empty for a series with full geometry). */
+  assumedGeometry: string[];
   /** Loads the slices [kMin, kMax] so readBlock can serve them synchronously. */
   prepare(kMin: number, kMax: number): Promise<void>;
 }
@@ -31,15 +33,90 @@ export interface ViewerVolume {
 const dot = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
 const cross = (a: number[], b: number[]) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 
-export function viewerVolume(cs: Cornerstone, imageIds: string[]): ViewerVolume {
-  const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
+/** The sweep spacing assumed when a sweep says nothing about it (ABUS sweeps are about 0.5 mm). */
+export const DEFAULT_SWEEP_SPACING_MM = 0.5;
+
+interface Geometry {
+  order: { id: string; position: number[] }[];
+  rowCosines: number[];
+  columnCosines: number[];
+  rowSpacing: number;
+  columnSpacing: number;
+  sliceSpacing: number;
+  rows: number;
+  columns: number;
+  /** What had to be assumed, for a visible note. */
+  assumed: string[];
+}
+
+const num = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : v === undefined || v === null ? [] : String(v).split('\\').map(Number));
+
+/**
+ * A GE Invenia-style sweep: one Ultrasound Multi-frame Image without per-frame positions.
+ * Pixel spacing from PixelSpacing or the US Region Calibration (PhysicalDelta in cm), sweep
+ * spacing from SpacingBetweenSlices or SliceThickness, else assumed; frames stacked along
+ * the normal of an assumed identity orientation.
+ */
+function sweepGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: number): Geometry {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const inst: any = cs.cornerstone.metaData.get('instance', imageIds[0]);
+  if (!inst) throw new Error('This series has no metadata; it cannot be analysed');
+  const assumed: string[] = ['patient orientation (identity) and origin, because the sweep has no per-frame positions'];
+  let [rowSpacing, columnSpacing] = num(inst.PixelSpacing);
+  const region = inst.SequenceOfUltrasoundRegions?.[0];
+  if (!(rowSpacing > 0) && region && Number(region.PhysicalUnitsXDirection) === 3 && Number(region.PhysicalUnitsYDirection) === 3) {
+    columnSpacing = Math.abs(Number(region.PhysicalDeltaX)) * 10;
+    rowSpacing = Math.abs(Number(region.PhysicalDeltaY)) * 10;
+  }
+  if (!(rowSpacing > 0 && columnSpacing > 0)) throw new Error('This sweep has neither Pixel Spacing nor a US Region Calibration in cm; its size is unknown');
+  let sliceSpacing = Number(num(inst.SpacingBetweenSlices)[0]) || Number(num(inst.SliceThickness)[0]);
+  if (!(sliceSpacing > 0)) {
+    sliceSpacing = sweepSpacingMm;
+    assumed.push(`sweep spacing ${sweepSpacingMm} mm (the file does not give it)`);
+  }
+  return {
+    order: imageIds.map((id, k) => ({ id, position: [0, 0, k * sliceSpacing] })),
+    rowCosines: [1, 0, 0],
+    columnCosines: [0, 1, 0],
+    rowSpacing,
+    columnSpacing,
+    sliceSpacing,
+    rows: Number(inst.Rows),
+    columns: Number(inst.Columns),
+    assumed,
+  };
+}
+
+function seriesGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: number): Geometry {
   if (imageIds.length < 2) throw new Error('This series has one image: the analysis needs a 3-D volume');
-  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) throw new Error('This series lacks image positions; it cannot be analysed as a volume');
+  const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
+  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepGeometry(cs, imageIds, sweepSpacingMm);
   const first = metas[0] as PlaneMeta;
   const normal = cross(first.rowCosines, first.columnCosines);
-  const order = imageIds.map((id, n) => ({ id, meta: metas[n] as PlaneMeta, along: dot((metas[n] as PlaneMeta).imagePositionPatient, normal) })).sort((a, b) => a.along - b.along);
+  const order = imageIds
+    .map((id, n) => ({ id, position: (metas[n] as PlaneMeta).imagePositionPatient, along: dot((metas[n] as PlaneMeta).imagePositionPatient, normal) }))
+    .sort((a, b) => a.along - b.along);
   const sliceSpacing = (order[order.length - 1].along - order[0].along) / (order.length - 1);
   if (!(sliceSpacing > 0)) throw new Error('The images of this series share one position; it is not a volume');
+  return {
+    order,
+    rowCosines: first.rowCosines,
+    columnCosines: first.columnCosines,
+    rowSpacing: first.rowPixelSpacing,
+    columnSpacing: first.columnPixelSpacing,
+    sliceSpacing,
+    rows: first.rows,
+    columns: first.columns,
+    assumed: [],
+  };
+}
+
+export function viewerVolume(cs: Cornerstone, imageIds: string[], sweepSpacingMm = DEFAULT_SWEEP_SPACING_MM): ViewerVolume {
+  const g = seriesGeometry(cs, imageIds, sweepSpacingMm);
+  const { order } = g;
+  const normal = cross(g.rowCosines, g.columnCosines);
+  const first = { columns: g.columns, rows: g.rows, columnPixelSpacing: g.columnSpacing, rowPixelSpacing: g.rowSpacing, rowCosines: g.rowCosines, columnCosines: g.columnCosines };
+  const sliceSpacing = g.sliceSpacing;
   const rc = first.rowCosines;
   const cc = first.columnCosines;
   const dims: Vec3 = [first.columns, first.rows, order.length];
@@ -48,7 +125,7 @@ export function viewerVolume(cs: Cornerstone, imageIds: string[]): ViewerVolume 
     dims,
     // Column spacing is the distance between columns: the step along i.
     spacing: [first.columnPixelSpacing, first.rowPixelSpacing, sliceSpacing],
-    origin: order[0].meta.imagePositionPatient.slice(0, 3) as Vec3,
+    origin: order[0].position.slice(0, 3) as Vec3,
     direction: [rc[0], cc[0], normal[0], rc[1], cc[1], normal[1], rc[2], cc[2], normal[2]] as Mat3,
     readBlock(min, max) {
       const out = new Float32Array((max[0] - min[0] + 1) * (max[1] - min[1] + 1) * (max[2] - min[2] + 1));
@@ -63,6 +140,7 @@ export function viewerVolume(cs: Cornerstone, imageIds: string[]): ViewerVolume 
   };
   return {
     source,
+    assumedGeometry: g.assumed,
     imageIds: order.map((o) => o.id),
     async prepare(kMin, kMax) {
       for (let k = kMin; k <= kMax; k++) {

@@ -73,6 +73,7 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && console.log('browser console:', m.text().slice(0, 300)));
     await page.goto(`${viewer.url}/abus?StudyInstanceUIDs=${study}`);
     await page.getByText('Research use only, not for clinical diagnosis.').first().waitFor({ timeout: 90000 });
     const status = page.locator('[data-cy="abus-status"]');
