@@ -65,7 +65,7 @@ export async function analyzeAt(
 ): Promise<LesionRecord> {
   const { viewportId, displaySet } = activeViewport(services, cs);
   if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
-  const volume = viewerVolume(cs, displaySet.imageIds);
+  const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds);
   const card = engine.card;
   if (!card) throw new Error('The model is not loaded yet');
   const k = volume.imageIds.indexOf(click.imageId);

@@ -181,6 +181,7 @@ function resultRow(record: LesionRecord, host: Host): HTMLElement {
   row.setAttribute('data-point-mm', record.pointMm.map((v) => v.toFixed(3)).join(','));
   row.setAttribute('data-probability', String(r.probability));
   row.setAttribute('data-voxels', String(r.lesion.voxelCount));
+  row.setAttribute('data-center-index', r.centerIndex.map((v) => v.toFixed(2)).join(','));
   row.style.cssText = 'border-top:1px solid #2b3a55;padding:6px 0';
   const p = r.probability === null ? 'n/a' : `${(r.probability * 100).toFixed(1)}%`;
   row.innerHTML = '';

@@ -57,9 +57,8 @@ const num = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : v === 
  * spacing from SpacingBetweenSlices or SliceThickness, else assumed; frames stacked along
  * the normal of an assumed identity orientation.
  */
-function sweepGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: number): Geometry {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const inst: any = cs.cornerstone.metaData.get('instance', imageIds[0]);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function sweepGeometry(inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
   if (!inst) throw new Error('This series has no metadata; it cannot be analysed');
   const assumed: string[] = ['patient orientation (identity) and origin, because the sweep has no per-frame positions'];
   let [rowSpacing, columnSpacing] = num(inst.PixelSpacing);
@@ -87,10 +86,19 @@ function sweepGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: numb
   };
 }
 
-function seriesGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: number): Geometry {
+/**
+ * inst: the series' first instance as OHIF holds it (naturalized DICOM), because cornerstone's
+ * per-frame metadata of a multi-frame image does not carry the instance's own attributes.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
   if (imageIds.length < 2) throw new Error('This series has one image: the analysis needs a 3-D volume');
+  // A multi-frame image without plane positions is a sweep: cornerstone invents frame positions
+  // for it, so its plane metadata must not be taken as measured geometry.
+  const framePositions = inst?.PerFrameFunctionalGroupsSequence?.[0]?.PlanePositionSequence ?? inst?.SharedFunctionalGroupsSequence?.PlanePositionSequence;
+  if (Number(inst?.NumberOfFrames) > 1 && !framePositions && !inst?.ImagePositionPatient) return sweepGeometry(inst, imageIds, sweepSpacingMm);
   const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
-  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepGeometry(cs, imageIds, sweepSpacingMm);
+  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepGeometry(inst, imageIds, sweepSpacingMm);
   const first = metas[0] as PlaneMeta;
   const normal = cross(first.rowCosines, first.columnCosines);
   const order = imageIds
@@ -111,8 +119,9 @@ function seriesGeometry(cs: Cornerstone, imageIds: string[], sweepSpacingMm: num
   };
 }
 
-export function viewerVolume(cs: Cornerstone, imageIds: string[], sweepSpacingMm = DEFAULT_SWEEP_SPACING_MM): ViewerVolume {
-  const g = seriesGeometry(cs, imageIds, sweepSpacingMm);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function viewerVolume(cs: Cornerstone, firstInstance: any, imageIds: string[], sweepSpacingMm = DEFAULT_SWEEP_SPACING_MM): ViewerVolume {
+  const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, sweepSpacingMm);
   const { order } = g;
   const normal = cross(g.rowCosines, g.columnCosines);
   const first = { columns: g.columns, rows: g.rows, columnPixelSpacing: g.columnSpacing, rowPixelSpacing: g.rowSpacing, rowCosines: g.rowCosines, columnCosines: g.columnCosines };
