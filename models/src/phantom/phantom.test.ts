@@ -305,3 +305,14 @@ describe('preview and command line', () => {
     await expect(bad.parseAsync(['node', 'abus-ai', 'phantom', '--out', out, '--format', 'jpeg'])).rejects.toThrow(/unknown format 'jpeg'/);
   });
 });
+
+describe('class separability ceiling', () => {
+  test('an oracle that knows every true BI-RADS feature reaches an AUC of about 0.95, not 1', () => {
+    const { featureOracleAuc } = require('./oracle') as typeof import('./oracle');
+    const { auc, lesions } = featureOracleAuc(99, 600);
+    console.log(`feature-oracle AUC ${auc.toFixed(3)} over ${lesions} planned lesions`);
+    expect(lesions).toBeGreaterThan(550);
+    expect(auc).toBeGreaterThan(0.9);
+    expect(auc).toBeLessThan(0.99);
+  });
+});
