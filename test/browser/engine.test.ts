@@ -3,20 +3,18 @@
  * and wasm) and in the page (wasm) gives Node's probability and mask. Only the VOI block is sent
  * to the worker.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import type { Browser, Page } from 'playwright-core';
 import { bundleBrowser } from '../../models/src/browser/bundle';
 import { tryBackend } from '../../models/src/engine/backend';
-import { variantConfig } from '../../models/src/engine/config';
-import { initWeights } from '../../models/src/engine/network';
-import { foldBatchNorm, loadModel, serializeModel } from '../../models/src/engine/weights';
-import { folderReader, writeModelFolder } from '../../models/src/engine/weights-node';
+import { loadModel } from '../../models/src/engine/weights';
+import { folderReader } from '../../models/src/engine/weights-node';
 import { Analyzer } from '../../models/src/pipeline/analyze';
 import { arraySource } from '../../models/src/pipeline/voi';
 import { IDENTITY_DIRECTION, Vec3, Volume } from '../../models/src/volume';
+import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from './chromium';
 import { serveFolder } from './static-server';
 
@@ -47,17 +45,8 @@ function volume(): Volume {
 beforeAll(async () => {
   if (skip) return;
   await bundleBrowser(root);
-  const architecture = variantConfig('cmsvnetiter', { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 });
-  await tf.setBackend('cpu');
-  const raw = initWeights(architecture, 21);
-  const folded = foldBatchNorm(architecture, raw);
-  folded['seg/bias'].dispose();
-  folded['seg/bias'] = tf.tensor1d([2]); // an untrained net that marks voxels, so the mask path runs
-  await writeModelFolder(join(root, 'weights'), await serializeModel(folded, {
-    name: 'untrained-test', version: '0', architecture, decisionThreshold: 0.5, training: { data: 'none (untrained)' }, metrics: {},
-    input: { grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' },
-  }));
-  tf.dispose([...Object.values(raw), ...Object.values(folded)]);
+  // An untrained net that marks voxels (positive segmentation bias), so the mask path runs.
+  await writeUntrainedModel(join(root, 'weights'), { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }, seed: 21, segBias: 2 });
   const vol = volume();
   writeFileSync(join(root, 'volume.bin'), vol.data);
   writeFileSync(join(root, 'volume.json'), JSON.stringify({ ...vol, data: undefined }));

@@ -3,20 +3,17 @@
  * installed plugin's mode and panel come up in the real viewer with a real Orthanc behind it.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { variantConfig } from '../../models/src/engine/config';
-import { initWeights } from '../../models/src/engine/network';
 import { tryBackend } from '../../models/src/engine/backend';
-import { foldBatchNorm, loadModel, serializeModel } from '../../models/src/engine/weights';
+import { loadModel } from '../../models/src/engine/weights';
 import { Analyzer } from '../../models/src/pipeline/analyze';
 import { arraySource } from '../../models/src/pipeline/voi';
-import { folderReader, writeModelFolder } from '../../models/src/engine/weights-node';
+import { folderReader } from '../../models/src/engine/weights-node';
 import { writeDicomSeries } from '../../models/src/io/dicom';
 import { generatePhantom } from '../../models/src/phantom/generate';
+import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
 import { orthancMissing, startOrthanc } from './orthanc';
@@ -52,18 +49,8 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
   const dicom = writeDicomSeries(phantom.volume, { uidSeed: 'e2e-8', studyInstanceUID: study, patientName: 'Phantom^Eight', patientId: 'PH8' }, 'single-frame');
   const dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-plugin-')));
   fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());
-  // An untrained model in the viewer's folder: this test checks loading, not predictions.
-  await tf.setBackend('cpu');
-  const architecture = variantConfig('cmsvnetiter', { baseWidth: 4 });
-  const raw = initWeights(architecture, 3);
-  const folded = foldBatchNorm(architecture, raw);
-  folded['seg/bias'].dispose();
-  folded['seg/bias'] = tf.tensor1d([2]); // the untrained net then marks voxels, so a labelmap gets written
-  await writeModelFolder(join(dist, 'test-weights'), await serializeModel(folded, {
-    name: 'untrained-test', version: '0', architecture, decisionThreshold: 0.5, training: { data: 'nothing (untrained test model)' }, metrics: {},
-    input: { grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' },
-  }));
-  tf.dispose([...Object.values(raw), ...Object.values(folded)]);
+  // An untrained model in the viewer's folder: this test checks the plumbing, not predictions.
+  await writeUntrainedModel(join(dist, 'test-weights'), { segBias: 2 });
   abusAi('install-ohif', '--viewer', dist, '--weights-url', '/test-weights/', '--backend', 'wasm');
   const orthanc = await startOrthanc();
   const viewer = await serveViewer(dist, orthanc);

@@ -4,17 +4,12 @@
  * single-frame series, the assumed geometry is shown, and the SEG references the right frames.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
 import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { readBinarySeg } from '../../extension/src/dicom/seg';
-import { variantConfig } from '../../models/src/engine/config';
-import { initWeights } from '../../models/src/engine/network';
-import { foldBatchNorm, serializeModel } from '../../models/src/engine/weights';
-import { writeModelFolder } from '../../models/src/engine/weights-node';
 import { writeDicomSeries } from '../../models/src/io/dicom';
+import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { generatePhantom } from '../../models/src/phantom/generate';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
@@ -34,17 +29,7 @@ if (skip) console.warn(`SKIP multi-frame sweep test: ${skip}`);
   const [sweep] = writeDicomSeries(phantom.volume, { uidSeed: 'e2e-9', studyInstanceUID: study, patientName: 'Phantom^Nine', patientId: 'PH9' }, 'multiframe');
   const dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-sweep-')));
   fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());
-  await tf.setBackend('cpu');
-  const architecture = variantConfig('cmsvnetiter', { baseWidth: 4 });
-  const raw = initWeights(architecture, 3);
-  const folded = foldBatchNorm(architecture, raw);
-  folded['seg/bias'].dispose();
-  folded['seg/bias'] = tf.tensor1d([2]); // marks voxels, so a labelmap and a SEG get written
-  await writeModelFolder(join(dist, 'test-weights'), await serializeModel(folded, {
-    name: 'untrained-test', version: '0', architecture, decisionThreshold: 0.5, training: { data: 'nothing (untrained test model)' }, metrics: {},
-    input: { grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' },
-  }));
-  tf.dispose([...Object.values(raw), ...Object.values(folded)]);
+  await writeUntrainedModel(join(dist, 'test-weights'), { segBias: 2 });
   execFileSync(process.execPath, [BIN, 'install-ohif', '--viewer', dist, '--weights-url', '/test-weights/', '--backend', 'wasm']);
 
   const orthanc = await startOrthanc();

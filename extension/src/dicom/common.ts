@@ -10,7 +10,7 @@ import { makeUid } from '../../../models/src/io/dicom';
 export type { NaturalDataset };
 export { makeUid };
 
-const { DicomDict, DicomMessage, DicomMetaDictionary } = dcmjs.data;
+const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
@@ -50,25 +50,8 @@ export function code(value: string, scheme: string, meaning: string): NaturalDat
   return { CodeValue: value, CodingSchemeDesignator: scheme, CodeMeaning: meaning };
 }
 
-/**
- * A Part 10 file of a naturalized dataset (keywords -> values; sequences as arrays of datasets),
- * explicit VR little endian. Its SOPClassUID and SOPInstanceUID go to the file meta information.
- * Give `_vrMap: { PixelData: 'OB' | 'OW' }` in the dataset for pixel data.
- */
-export function writePart10(dataset: NaturalDataset): Uint8Array {
-  const meta: NaturalDataset = {
-    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-    MediaStorageSOPClassUID: dataset.SOPClassUID,
-    MediaStorageSOPInstanceUID: dataset.SOPInstanceUID,
-    TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
-    ImplementationClassUID: makeUid('abus-tumor-ai/dicom-writer'),
-    ImplementationVersionName: 'ABUS_TUMOR_AI',
-    _vrMap: { FileMetaInformationVersion: 'OB' },
-  };
-  const dict = new DicomDict(DicomMetaDictionary.denaturalizeDataset(meta));
-  dict.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
-  return new Uint8Array(dict.write());
-}
+/** Part 10 writing is the US writer's own (models/src/io/dicom.ts), so every file we write has the same meta header. */
+export { writePart10 } from '../../../models/src/io/dicom';
 
 /** The naturalized dataset of a Part 10 file (uncompressed transfer syntaxes). */
 export function readPart10(bytes: Uint8Array): NaturalDataset {

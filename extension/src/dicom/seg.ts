@@ -7,6 +7,7 @@
  * names its source image (and frame, for a multi-frame source) and its patient position.
  * Volume axes as in models/src/io/dicom.ts: i = column, j = row, k = slice (sweep).
  */
+import { concat } from '../../../models/src/io/dicom';
 import { code, decimalString as ds, dicomDate, dicomTime, NaturalDataset, readPart10, toArrayBuffer, uidFor, writePart10 } from './common';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -366,14 +367,3 @@ function toNumbers(v: unknown): number[] {
   return (Array.isArray(v) ? v : [v]).map(Number);
 }
 
-function concat(buffers: ArrayBuffer[] | ArrayBuffer): Uint8Array {
-  const list = Array.isArray(buffers) ? buffers : [buffers];
-  if (list.length === 1) return new Uint8Array(list[0]);
-  const out = new Uint8Array(list.reduce((n, b) => n + b.byteLength, 0));
-  let offset = 0;
-  for (const b of list) {
-    out.set(new Uint8Array(b), offset);
-    offset += b.byteLength;
-  }
-  return out;
-}

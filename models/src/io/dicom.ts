@@ -367,7 +367,8 @@ function usRegion(nx: number, ny: number, spacing: Vec3): NaturalDataset {
   };
 }
 
-function writePart10(dataset: NaturalDataset): Uint8Array {
+/** A Part 10 file (explicit VR little endian) of a naturalized dataset; shared with the SEG/SR writers. */
+export function writePart10(dataset: NaturalDataset): Uint8Array {
   const meta: NaturalDataset = {
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
     MediaStorageSOPClassUID: dataset.SOPClassUID,
@@ -466,7 +467,8 @@ function str(ds: NaturalDataset, key: string): string | undefined {
   return typeof s === 'string' && s !== '' ? s : undefined;
 }
 
-function concat(buffers: ArrayBuffer[] | ArrayBuffer): Uint8Array {
+/** dcmjs gives pixel data as one or several ArrayBuffers; this joins them. */
+export function concat(buffers: ArrayBuffer[] | ArrayBuffer): Uint8Array {
   const list = Array.isArray(buffers) ? buffers : [buffers];
   if (list.length === 1) return new Uint8Array(list[0]);
   const out = new Uint8Array(list.reduce((n, b) => n + b.byteLength, 0));
