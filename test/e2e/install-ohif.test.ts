@@ -16,6 +16,7 @@ import { generatePhantom } from '../../models/src/phantom/generate';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
+import { waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 
@@ -71,14 +72,7 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     expect(await status.textContent()).toMatch(/Model untrained-test 0, trained on nothing \(untrained test model\)\. Backend: wasm \(forced\)/);
     expect(errors).toEqual([]);
 
-    // The viewport has its images once cornerstone has enabled it.
-    await page.waitForFunction(() => {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const w = window as any;
-      const cs = w.extensionManager?.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common')?.exports.getCornerstoneLibraries();
-      const id = w.services?.viewportGridService.getActiveViewportId();
-      return cs?.cornerstone.getEnabledElementByViewportId(id)?.viewport?.getImageIds?.().length > 0;
-    }, undefined, { timeout: 60000 });
+    await waitForViewport(page);
     // A real click on the lesion: show the slice through its centre, then click its canvas position.
     const lesionMm = phantom.lesions[0].centerMm;
     const canvasPoint = await page.evaluate((center) => {

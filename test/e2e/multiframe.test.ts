@@ -13,6 +13,7 @@ import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { generatePhantom } from '../../models/src/phantom/generate';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
+import { waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 
@@ -40,14 +41,7 @@ if (skip) console.warn(`SKIP multi-frame sweep test: ${skip}`);
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`${viewer.url}/abus?StudyInstanceUIDs=${study}`);
     await page.waitForFunction(() => document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') === 'ready', undefined, { timeout: 90000 });
-    // The viewport has its images once cornerstone has enabled it.
-    await page.waitForFunction(() => {
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      const w = window as any;
-      const cs = w.extensionManager?.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common')?.exports.getCornerstoneLibraries();
-      const id = w.services?.viewportGridService.getActiveViewportId();
-      return cs?.cornerstone.getEnabledElementByViewportId(id)?.viewport?.getImageIds?.().length > 0;
-    }, undefined, { timeout: 60000 });
+    await waitForViewport(page);
     // Show the lesion's frame and click its centre pixel, using cornerstone's own mapping.
     const [ci, cj, ck] = phantom.lesions[0].centerIndex;
     const canvasPoint = await page.evaluate(async ([i, j, k]) => {
