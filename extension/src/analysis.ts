@@ -38,6 +38,53 @@ export function activeViewport(services: Services, cs: Cornerstone) {
   return { viewportId, displaySet, viewport };
 }
 
+/** Segment colours by class (RGBA 0-255), the same as in the exported SEG. */
+export function classColor(result: AnalysisResult): [number, number, number, number] {
+  if (result.label === 'malignant') return [220, 50, 47, 255];
+  if (result.label === 'benign') return [60, 180, 75, 255];
+  return [240, 190, 40, 255];
+}
+
+/** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
+const segmentationOf = new Map<string, string>();
+
+/**
+ * OHIF 3.13 recomputes segment statistics after every labelmap change and writes back the whole
+ * segmentation as it was when it started (SegmentationService updateSegmentationStats), so a
+ * segment added meanwhile is lost (seen: a second lesion's segment vanished). Wait until the
+ * existing segments carry their statistics before adding one; give up waiting after 10 s.
+ */
+async function statsSettled(services: Services, segmentationId: string): Promise<void> {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const segments = services.segmentationService.getSegmentation(segmentationId)?.segments ?? {};
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const pending = Object.values(segments).some((g: any) => g && !g.cachedStats?.namedStats);
+    if (!pending || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function lesionSegment(services: Services, viewportId: string, displaySet: any, number: number, result: AnalysisResult): Promise<string> {
+  const segmentLabel = `Lesion ${number}: ${label(result)}`;
+  let segmentationId = segmentationOf.get(displaySet.displaySetInstanceUID);
+  if (segmentationId && !services.segmentationService.getSegmentation(segmentationId)) segmentationId = undefined;
+  if (!segmentationId) {
+    segmentationId = (await services.segmentationService.createLabelmapForDisplaySet(displaySet, {
+      label: 'ABUS Tumor AI (research use)',
+      segments: { [number]: { label: segmentLabel, active: true } },
+    })) as string;
+    segmentationOf.set(displaySet.displaySetInstanceUID, segmentationId);
+    await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
+  } else {
+    await statsSettled(services, segmentationId);
+    services.segmentationService.addSegment(segmentationId, { segmentIndex: number, label: segmentLabel });
+  }
+  services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
+  return segmentationId;
+}
+
 export function label(result: AnalysisResult): string {
   if (result.probability === null) return 'Lesion (AI)';
   const cls = result.label === 'malignant' ? 'Malignant' : 'Benign';
@@ -78,11 +125,7 @@ export async function analyzeAt(
   if (!result.found) throw new Error('No lesion was found at that point');
 
   onProgress({ stage: 'writing labelmap' });
-  const segmentationId: string = await services.segmentationService.createLabelmapForDisplaySet(displaySet, {
-    label: `ABUS Tumor AI lesion ${number}`,
-    segments: { 1: { label: `Lesion ${number}: ${label(result)}`, active: true } },
-  });
-  await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
+  const segmentationId = await lesionSegment(services, viewportId, displaySet, number, result);
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
@@ -94,7 +137,7 @@ export async function analyzeAt(
     const out = labelImage.getPixelData();
     for (let j = 0; j < size[1]; j++)
       for (let i = 0; i < size[0]; i++) {
-        if (mask[i + size[0] * (j + size[1] * (k - min[2]))]) out[min[0] + i + nx * (min[1] + j)] = 1;
+        if (mask[i + size[0] * (j + size[1] * (k - min[2]))]) out[min[0] + i + nx * (min[1] + j)] = number;
       }
   }
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);

@@ -28,6 +28,8 @@ interface PanelState {
 const state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
 let loading: Promise<void> | undefined;
 let fallbackShown = false;
+/** Lesion numbers are never reused, so a removed lesion's segment index stays free. */
+let nextLesionNumber = 1;
 const listeners = new Set<() => void>();
 
 function update(next: Partial<PanelState>): void {
@@ -102,7 +104,7 @@ async function runAnalysis(host: Host, cs: ReturnType<typeof hostCornerstone>, c
   const engine = state.engine as EngineWorker;
   update({ status: 'running', message: 'Reading the VOI…' });
   try {
-    const record = await analyzeAt(engine, host.services, cs, click, state.lesions.length + 1, (p) => {
+    const record = await analyzeAt(engine, host.services, cs, click, nextLesionNumber++, (p) => {
       const step = 'step' in p && p.step ? ` ${p.step}/${p.of}` : '';
       update({ message: `${p.stage[0].toUpperCase()}${p.stage.slice(1)}${step}…` });
     });
@@ -132,7 +134,9 @@ function jumpTo(host: Host, record: LesionRecord): void {
 }
 
 function removeLesion(host: Host, record: LesionRecord): void {
-  host.services.segmentationService.remove(record.segmentationId);
+  if (host.services.segmentationService.getSegmentation(record.segmentationId)) {
+    host.services.segmentationService.removeSegment(record.segmentationId, record.number);
+  }
   update({ lesions: state.lesions.filter((l) => l !== record) });
 }
 

@@ -14,6 +14,8 @@ import { folderReader } from '../../models/src/engine/weights-node';
 import { writeDicomSeries } from '../../models/src/io/dicom';
 import { generatePhantom } from '../../models/src/phantom/generate';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
+import { readBinarySeg } from '../../extension/src/dicom/seg';
+import { readMeasurementReport } from '../../extension/src/dicom/sr';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
 import { waitForViewport } from './ohif-page';
@@ -120,11 +122,25 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
       return segs.map((s: any) => Object.values(s.segments).map((g: any) => g?.label)).flat();
     });
     expect(segments.some((l: string) => /^Lesion 1: (Malignant|Benign) \d+% \(AI\)$/.test(l))).toBe(true);
+
+    // A second click elsewhere: a second segment of the same segmentation, a second result row.
+    await page.locator('[data-cy="abus-pick"]').click();
+    await page.mouse.click(canvasPoint.x - 60, canvasPoint.y);
+    await page.locator('[data-cy="abus-result"]').nth(1).waitFor({ timeout: 120000 });
+    const segmentations = await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const segs = (window as any).services.segmentationService.getSegmentations();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return segs.map((s: any) => Object.values(s.segments).filter(Boolean).map((g: any) => g.label));
+    });
+    expect(segmentations).toHaveLength(1);
+    expect(segmentations[0]).toHaveLength(2);
+    expect(segmentations[0][1]).toMatch(/^Lesion 2: /);
     // A refused store says so and loses nothing; the same button then stores for real.
     viewer.refuseStores = true;
     await page.locator('[data-cy="abus-export"]').click();
     await page.getByText(/refused the SEG and SR \(HTTP 503\); the results are kept, try again/).first().waitFor({ timeout: 30000 });
-    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(1);
+    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(2);
     viewer.refuseStores = false;
     // Export: a SEG and an SR land in Orthanc by STOW-RS and pass dciodvfy with no errors.
     await page.locator('[data-cy="abus-export"]').click();
@@ -144,14 +160,22 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
       expect(`${report.stdout}${report.stderr}`).toMatch(/Segmentation|Comprehensive3DSR/);
       const errors = `${report.stdout}${report.stderr}`.split('\n').filter((l) => l.startsWith('Error'));
       expect(errors).toEqual([]);
+      if (attr === 'data-exported-sr') expect(readMeasurementReport(bytes).lesions.map((l) => l.number)).toEqual([1, 2]);
+      else expect(readBinarySeg(bytes).segments.map((g) => g.label)).toEqual([expect.stringMatching(/^Lesion 1: /), expect.stringMatching(/^Lesion 2: /)]);
     }
     // Not on WebGPU here (wasm was asked for): the panel says so.
     expect(await page.locator('[data-cy="abus-fallback"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
-    // Remove deletes the row and its segmentation.
+    // Remove deletes the row and its segment; the other lesion stays.
     await row.locator('[data-cy="abus-remove"]').click();
-    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(0);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    await expect(page.evaluate(() => (window as any).services.segmentationService.getSegmentations().length)).resolves.toBe(0);
+    await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(1);
+    const left = await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const [seg] = (window as any).services.segmentationService.getSegmentations();
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return Object.values(seg.segments).filter(Boolean).map((g: any) => g.label);
+    });
+    expect(left).toHaveLength(1);
+    expect(left[0]).toMatch(/^Lesion 2: /);
   } finally {
     await browser.close();
     await viewer.close();
