@@ -3,6 +3,7 @@
  * and wasm) and in the page (wasm) gives Node's probability and mask. Only the VOI block is sent
  * to the worker.
  */
+import * as fs from 'fs';
 import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
@@ -121,6 +122,15 @@ describe('engine in headless Chromium', () => {
     const r = await analyzeInBrowser('page', 'wasm');
     expect(Math.abs(r.probability - reference.probability)).toBeLessThan(1e-5);
     expect(r.voxels).toBe(reference.voxels);
+  });
+
+  maybe('the worker keeps the weight shards in Cache Storage, keyed by their checksum', async () => {
+    const card = JSON.parse(fs.readFileSync(join(root, 'weights', 'model-card.json'), 'utf8'));
+    const cached = await page.evaluate(async () => {
+      const cache = await caches.open('abus-tumor-ai-weights');
+      return (await cache.keys()).map((r) => { const u = new URL(r.url); return `${u.pathname}${u.search}`; });
+    });
+    expect(cached).toEqual([`/weights/group1-shard1of1.bin?sha256=${card.shards[0].sha256}`]);
   });
 
   maybe('a corrupt weights URL gives a clear error from the worker', async () => {

@@ -3,7 +3,7 @@
  * posted by the page, reporting progress and honouring cancellation between passes.
  */
 import { setWasmPath } from '../engine/backend';
-import { loadModel, urlReader } from '../engine/weights';
+import { cachedUrlReader, loadModel } from '../engine/weights';
 import { Analyzer } from '../pipeline/analyze';
 import { blockSource } from '../pipeline/voi';
 import type { FromWorker, ToWorker } from './protocol';
@@ -17,7 +17,7 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'init': {
       if (msg.wasmPath) setWasmPath(msg.wasmPath);
       analyzer?.dispose();
-      analyzer = await Analyzer.create(await loadModel(urlReader(msg.weightsUrl)), msg.backend ?? 'auto');
+      analyzer = await Analyzer.create(await loadModel(cachedUrlReader(msg.weightsUrl)), msg.backend ?? 'auto');
       scope.postMessage({ id: msg.id, type: 'ready', backend: analyzer.backend.backend, reason: analyzer.backend.reason, card: analyzer.card });
       return;
     }

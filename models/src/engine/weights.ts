@@ -51,8 +51,11 @@ export interface LoadedModel {
   weights: Weights;
 }
 
-/** Reads one file of a saved model (relative path); throws a readable error when it cannot. */
-export type FileReader = (path: string) => Promise<Uint8Array>;
+/**
+ * Reads one file of a saved model (relative path); throws a readable error when it cannot.
+ * For shards, loadModel passes the SHA-256 the model card expects, so a cache can key on content.
+ */
+export type FileReader = (path: string, expectedSha256?: string) => Promise<Uint8Array>;
 
 export const DEFAULT_INPUT: InputContract = { grid: [128, 64, 128], voxelMm: 0.5, voiMm: [64, 32, 64], normalization: 'zscore-voi' };
 
@@ -132,7 +135,7 @@ export async function loadModel(read: FileReader, onProgress?: (fraction: number
   for (const [i, path] of group.paths.entries()) {
     const expected = card.shards.find((s) => s.path === path);
     if (!expected) throw new Error(`Shard ${path} is not listed in model-card.json`);
-    const bytes = await read(path);
+    const bytes = await read(path, expected.sha256);
     const actual = await sha256Hex(bytes);
     if (actual !== expected.sha256) throw new Error(`Weights shard ${path} is corrupt: SHA-256 ${actual.slice(0, 12)}… does not match the model card's ${expected.sha256.slice(0, 12)}…`);
     parts.push(bytes);
@@ -167,5 +170,28 @@ export function urlReader(baseUrl: string, fetchFn: typeof fetch = fetch): FileR
     }
     if (!response.ok) throw new Error(`Weights file ${url} could not be loaded: HTTP ${response.status}`);
     return new Uint8Array(await response.arrayBuffer());
+  };
+}
+
+/**
+ * A FileReader over HTTP(S) that keeps weight shards in the browser's Cache Storage, keyed by
+ * URL and the SHA-256 the model card expects: shards download once, and a new model at the same
+ * URL (new checksums) is fetched fresh. The card and manifest are always fetched, and every
+ * shard is still checked by loadModel. Outside a browser (no `caches`) it is a plain urlReader.
+ */
+export function cachedUrlReader(baseUrl: string, cacheName = 'abus-tumor-ai-weights', fetchFn: typeof fetch = fetch): FileReader {
+  const plain = urlReader(baseUrl, fetchFn);
+  const storage = (globalThis as { caches?: CacheStorage }).caches;
+  if (!storage) return plain;
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  return async (path, expectedSha256) => {
+    if (!expectedSha256) return plain(path);
+    const key = `${new URL(path, base).toString()}?sha256=${expectedSha256}`;
+    const cache = await storage.open(cacheName);
+    const hit = await cache.match(key);
+    if (hit) return new Uint8Array(await hit.arrayBuffer());
+    const bytes = await plain(path);
+    await cache.put(key, new Response(bytes as Uint8Array<ArrayBuffer>));
+    return bytes;
   };
 }
