@@ -188,7 +188,6 @@ function resultRow(record: LesionRecord, host: Host): HTMLElement {
   row.setAttribute('data-center-index', r.centerIndex.map((v) => v.toFixed(2)).join(','));
   row.style.cssText = 'border-top:1px solid #2b3a55;padding:6px 0';
   const p = r.probability === null ? 'n/a' : `${(r.probability * 100).toFixed(1)}%`;
-  row.innerHTML = '';
   const lines = [
     `Lesion ${record.number}: ${r.label === 'malignant' ? 'Malignant' : r.label === 'benign' ? 'Benign' : 'Lesion'}`,
     `P(malignant) ${p} (threshold ${Math.round(r.threshold * 100)}%)`,

@@ -1,11 +1,6 @@
-/** The plugin's settings: one key, `abusTumorAI`, in OHIF's app-config.js (written by abus-ai install-ohif). */
-export interface AbusSettings {
-  weightsUrl: string;
-  backend: 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
-  decisionThreshold: number;
-  segFlavour: 'binary' | 'labelmap';
-  exportTarget: 'dicomweb' | 'download';
-}
+import type { AbusSettings } from '../../models/src/browser/settings';
+
+export type { AbusSettings };
 
 /** Where this module was loaded from: the worker, wasm binaries and weights sit beside it. */
 export function pluginBaseUrl(moduleUrl: string): string {

@@ -72,3 +72,35 @@ export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 function pad(n: number): string {
   return String(n).padStart(2, '0');
 }
+
+/** The patient and study a derived object (SEG, SR) belongs to: copied from its source series. */
+export interface StudyContext {
+  studyInstanceUID: string;
+  seriesInstanceUID: string;
+  frameOfReferenceUID?: string;
+  patientName?: string;
+  patientId?: string;
+  patientBirthDate?: string;
+  patientSex?: string;
+  studyDate?: string;
+  studyTime?: string;
+  studyId?: string;
+  accessionNumber?: string;
+  referringPhysicianName?: string;
+}
+
+/** The Patient and General Study modules of a derived object (Type 2 values empty when unknown). */
+export function patientAndStudy(source: StudyContext): NaturalDataset {
+  return {
+    PatientName: source.patientName ?? '',
+    PatientID: source.patientId ?? '',
+    PatientBirthDate: source.patientBirthDate ?? '',
+    PatientSex: source.patientSex ?? '',
+    StudyInstanceUID: source.studyInstanceUID,
+    StudyDate: source.studyDate ?? '',
+    StudyTime: source.studyTime ?? '',
+    ReferringPhysicianName: source.referringPhysicianName ?? '',
+    StudyID: source.studyId ?? '',
+    AccessionNumber: source.accessionNumber ?? '',
+  };
+}

@@ -8,6 +8,7 @@
  * Volume axes as in models/src/io/dicom.ts: i = column, j = row, k = slice (sweep).
  */
 import { concat } from '../../../models/src/io/dicom';
+import { patientAndStudy, StudyContext } from './common';
 import { code, decimalString as ds, dicomDate, dicomTime, NaturalDataset, readPart10, toArrayBuffer, uidFor, writePart10 } from './common';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -20,19 +21,7 @@ export interface SourceImageRef {
   imagePositionPatient?: [number, number, number];
 }
 
-export interface SourceSeries {
-  studyInstanceUID: string;
-  seriesInstanceUID: string;
-  frameOfReferenceUID?: string;
-  patientName?: string;
-  patientId?: string;
-  patientBirthDate?: string;
-  patientSex?: string;
-  studyDate?: string;
-  studyTime?: string;
-  studyId?: string;
-  accessionNumber?: string;
-  referringPhysicianName?: string;
+export interface SourceSeries extends StudyContext {
   rows: number;
   columns: number;
   pixelSpacing: [number, number] /* DICOM order: row spacing, column spacing */;
@@ -150,18 +139,8 @@ export function buildBinarySeg(
     SOPInstanceUID: sopInstanceUID,
     InstanceCreationDate: dicomDate(when),
     InstanceCreationTime: dicomTime(when),
-    // Patient
-    PatientName: series.patientName ?? '',
-    PatientID: series.patientId ?? '',
-    PatientBirthDate: series.patientBirthDate ?? '',
-    PatientSex: series.patientSex ?? '',
-    // General Study
-    StudyInstanceUID: series.studyInstanceUID,
-    StudyDate: series.studyDate ?? '',
-    StudyTime: series.studyTime ?? '',
-    ReferringPhysicianName: series.referringPhysicianName ?? '',
-    StudyID: series.studyId ?? '',
-    AccessionNumber: series.accessionNumber ?? '',
+    // Patient, General Study
+    ...patientAndStudy(series),
     // General Series + Segmentation Series
     Modality: 'SEG',
     SeriesInstanceUID: seriesInstanceUID,

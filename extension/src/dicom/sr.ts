@@ -15,8 +15,8 @@
  * - Volume in (cm3, UCUM, "cubic centimeter") = mL: CID 7462 "Volume Measurement Unit"
  *   (DICOM lists no "ml" unit code).
  */
-import { code, decimalString, dicomDate, dicomTime, makeUid, readPart10, uidFor, writePart10 } from './common';
-import type { NaturalDataset } from './common';
+import { code, decimalString, dicomDate, dicomTime, makeUid, patientAndStudy, readPart10, uidFor, writePart10 } from './common';
+import type { NaturalDataset, StudyContext } from './common';
 
 export const COMPREHENSIVE_3D_SR_STORAGE = '1.2.840.10008.5.1.4.1.1.88.34';
 export const SEGMENTATION_STORAGE_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -36,10 +36,7 @@ export interface SrLesion {
   segment: { sopInstanceUID: string; segmentNumber: number; seriesInstanceUID: string };
 }
 
-export interface SrSource {
-  studyInstanceUID: string; seriesInstanceUID: string; frameOfReferenceUID?: string;
-  patientName?: string; patientId?: string; patientBirthDate?: string; patientSex?: string;
-  studyDate?: string; studyTime?: string; studyId?: string; accessionNumber?: string; referringPhysicianName?: string;
+export interface SrSource extends StudyContext {
   /** The analysed image instances (for the evidence / image library) */
   images: { sopClassUID: string; sopInstanceUID: string }[];
 }
@@ -208,18 +205,8 @@ export function buildMeasurementReport(
     SOPInstanceUID: sopInstanceUID,
     InstanceCreationDate: dicomDate(when),
     InstanceCreationTime: dicomTime(when),
-    // Patient
-    PatientName: source.patientName ?? '',
-    PatientID: source.patientId ?? '',
-    PatientBirthDate: source.patientBirthDate ?? '',
-    PatientSex: source.patientSex ?? '',
-    // General Study
-    StudyInstanceUID: source.studyInstanceUID,
-    StudyDate: source.studyDate ?? '',
-    StudyTime: source.studyTime ?? '',
-    ReferringPhysicianName: source.referringPhysicianName ?? '',
-    StudyID: source.studyId ?? '',
-    AccessionNumber: source.accessionNumber ?? '',
+    // Patient, General Study
+    ...patientAndStudy(source),
     // SR Document Series
     Modality: 'SR',
     SeriesInstanceUID: seriesInstanceUID,

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
+import type { AbusSettings } from '../browser/settings';
 
 export const PLUGIN_FOLDER = 'abus-tumor-ai';
 const BEGIN = '// >>> abus-tumor-ai (added by `abus-ai install-ohif`; `abus-ai install-ohif --uninstall` removes it)';
@@ -13,14 +14,6 @@ const END = '// <<< abus-tumor-ai';
 
 /** Where `npm run build` leaves the plugin (extension/dist/abus-tumor-ai), relative to dist/cli. */
 export const BUILT_PLUGIN = path.join(__dirname, '..', '..', '..', 'extension', 'dist', PLUGIN_FOLDER);
-
-export interface AbusSettings {
-  weightsUrl: string;
-  backend: 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
-  decisionThreshold: number;
-  segFlavour: 'binary' | 'labelmap';
-  exportTarget: 'dicomweb' | 'download';
-}
 
 export function configBlock(baseUrl: string, settings: AbusSettings): string {
   const base = `${baseUrl.replace(/\/+$/, '')}/${PLUGIN_FOLDER}`;
