@@ -5,7 +5,9 @@
 import type { EngineWorker } from '../../models/src/browser/engine-client';
 import { AnalysisResult, Progress, voiBlock } from '../../models/src/pipeline/analyze';
 import { indexToPatient, Vec3, VolumeGeometry } from '../../models/src/volume';
+import { addLesionAnnotation } from './annotation';
 import { Cornerstone, viewerVolume } from './viewer-volume';
+import { imagePointAt, worldAt } from './viewer-point';
 
 /* OHIF's services, typed loosely: the host does not share its types with runtime plugins. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -15,7 +17,13 @@ export interface LesionRecord {
   number: number;
   result: AnalysisResult;
   segmentationId: string;
+  displaySetInstanceUID: string;
+  /** The arrow annotation with the label on the image. */
+  annotationUID?: string;
+  /** The clicked point in the engine's patient frame. */
   pointMm: Vec3;
+  /** The lesion's centroid in the viewer's world frame (where "show" jumps to). */
+  centroidWorld: [number, number, number];
   /** The analysed series in the engine's k order and its geometry, for DICOM export. */
   imageIds: string[];
   geometry: VolumeGeometry;
@@ -27,15 +35,34 @@ export function hostCornerstone(extensionManager: { getModuleEntry(id: string): 
   return extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
 }
 
-/** The active viewport, its element and its (single) display set. */
-export function activeViewport(services: Services, cs: Cornerstone) {
-  const viewportId = services.viewportGridService.getActiveViewportId();
-  const uids: string[] | undefined = services.viewportGridService.getDisplaySetsUIDsForViewport(viewportId);
-  if (!uids?.length) throw new Error('No image series is shown in the active viewport');
-  const displaySet = services.displaySetService.getDisplaySetByUID(uids[0]);
-  const viewport = cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport;
-  if (!viewport) throw new Error('The active viewport is not ready yet');
-  return { viewportId, displaySet, viewport };
+/** The active viewport's id. */
+export function activeViewportId(services: Services): string {
+  return services.viewportGridService.getActiveViewportId();
+}
+
+/**
+ * A viewport, its cornerstone viewport and its (first) display set. Waits up to `waitMs` for the
+ * viewport to be given its images, because a click can come while the series is still loading.
+ */
+export async function viewportOf(services: Services, cs: Cornerstone, viewportId: string, waitMs = 0) {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const uids: string[] | undefined = services.viewportGridService.getDisplaySetsUIDsForViewport(viewportId);
+    const viewport = cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport;
+    const ready = uids?.length && viewport && (viewport.getImageIds?.() ?? []).length > 0;
+    if (ready) return { viewportId, displaySet: services.displaySetService.getDisplaySetByUID(uids![0]), viewport };
+    if (Date.now() >= deadline) {
+      throw new Error(uids?.length ? 'The images are still loading; try again in a moment' : 'No image series is shown in this viewport');
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The ids of the viewports that show a display set (one in a 1-up layout, three in the ABUS layout). */
+export function viewportsShowing(services: Services, displaySetInstanceUID: string): string[] {
+  const { viewports } = services.viewportGridService.getState();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  return [...viewports.values()].filter((v: any) => v.displaySetInstanceUIDs?.includes(displaySetInstanceUID)).map((v: any) => v.viewportId);
 }
 
 /** Segment colours by class (RGBA 0-255), the same as in the exported SEG. */
@@ -65,23 +92,34 @@ async function statsSettled(services: Services, segmentationId: string): Promise
   }
 }
 
+/** The algorithm that made a segment, as DICOM SEG records it (Segment Algorithm Type/Name). */
+export interface Algorithm {
+  name: string;
+  version: string;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function lesionSegment(services: Services, viewportId: string, displaySet: any, number: number, result: AnalysisResult): Promise<string> {
+async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm): Promise<string> {
   const segmentLabel = `Lesion ${number}: ${label(result)}`;
-  let segmentationId = segmentationOf.get(displaySet.displaySetInstanceUID);
+  const uid: string = displaySet.displaySetInstanceUID;
+  let segmentationId = segmentationOf.get(uid);
   if (segmentationId && !services.segmentationService.getSegmentation(segmentationId)) segmentationId = undefined;
+  const viewportIds = viewportsShowing(services, uid);
   if (!segmentationId) {
     segmentationId = (await services.segmentationService.createLabelmapForDisplaySet(displaySet, {
       label: 'ABUS Tumor AI (research use)',
       segments: { [number]: { label: segmentLabel, active: true } },
     })) as string;
-    segmentationOf.set(displaySet.displaySetInstanceUID, segmentationId);
-    await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
+    segmentationOf.set(uid, segmentationId);
+    for (const viewportId of viewportIds) await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
   } else {
     await statsSettled(services, segmentationId);
     services.segmentationService.addSegment(segmentationId, { segmentIndex: number, label: segmentLabel });
   }
-  services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
+  // OHIF's own SEG export and its segment panel read these fields of the segment.
+  const segment = services.segmentationService.getSegmentation(segmentationId)?.segments?.[number];
+  if (segment) Object.assign(segment, { algorithmType: 'AUTOMATIC', algorithmName: `${algorithm.name} ${algorithm.version}` });
+  for (const viewportId of viewportIds) services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
   return segmentationId;
 }
 
@@ -91,56 +129,74 @@ export function label(result: AnalysisResult): string {
   return `${cls} ${Math.round(result.probability * 100)}% (AI)`;
 }
 
-/**
- * Where the user clicked: the image shown and the pixel position in it. Pixel coordinates, not
- * patient millimetres, because a multi-frame sweep has no patient positions to convert through.
- */
-export interface ClickedPoint {
-  imageId: string;
-  /** Continuous column (i) and row (j) in that image. */
-  column: number;
-  row: number;
-}
+export type AnalysisProgress = Progress | { stage: 'waiting for images' | 'loading images' | 'writing labelmap'; step?: number; of?: number };
 
+/**
+ * Analyses the lesion at a world point of a viewport: the series shown there, only the VOI's
+ * slices read, the worker's result written as a segment and an arrow annotation.
+ */
 export async function analyzeAt(
   engine: EngineWorker,
   services: Services,
   cs: Cornerstone,
-  click: ClickedPoint,
+  target: { viewportId: string; world: number[] },
   number: number,
-  onProgress: (p: Progress | { stage: 'writing labelmap' }) => void,
+  algorithm: Algorithm,
+  onProgress: (p: AnalysisProgress) => void,
 ): Promise<LesionRecord> {
-  const { viewportId, displaySet } = activeViewport(services, cs);
+  onProgress({ stage: 'waiting for images' });
+  const { displaySet } = await viewportOf(services, cs, target.viewportId, 60000);
   if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
   const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds);
   const card = engine.card;
   if (!card) throw new Error('The model is not loaded yet');
-  const k = volume.imageIds.indexOf(click.imageId);
-  if (k < 0) throw new Error('The clicked image is not part of the analysed series');
-  const center: Vec3 = [click.column, click.row, k];
+  const click = imagePointAt(cs, volume.imageIds, target.world);
+  const center: Vec3 = [click.column, click.row, volume.imageIds.indexOf(click.imageId)];
   const pointMm = indexToPatient(volume.source, center);
   const block = voiBlock(card, volume.source, center, 'voxel');
-  await volume.prepare(block.min[2], block.max[2]);
+  await volume.prepare(block.min[2], block.max[2], (step, of) => onProgress({ stage: 'loading images', step, of }));
   const result = await engine.analyze(volume.source, center, { centerSpace: 'voxel', onProgress });
   if (!result.found) throw new Error('No lesion was found at that point');
 
   onProgress({ stage: 'writing labelmap' });
-  const segmentationId = await lesionSegment(services, viewportId, displaySet, number, result);
+  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm);
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
   const { mask, min, max } = result.lesion;
   const [nx] = volume.source.dims;
   const size = [max[0] - min[0] + 1, max[1] - min[1] + 1];
+  const centroid = [0, 0, 0];
+  let count = 0;
   for (let k = min[2]; k <= max[2]; k++) {
     const labelImage = cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]);
     const out = labelImage.getPixelData();
     for (let j = 0; j < size[1]; j++)
       for (let i = 0; i < size[0]; i++) {
-        if (mask[i + size[0] * (j + size[1] * (k - min[2]))]) out[min[0] + i + nx * (min[1] + j)] = number;
+        if (!mask[i + size[0] * (j + size[1] * (k - min[2]))]) continue;
+        out[min[0] + i + nx * (min[1] + j)] = number;
+        centroid[0] += min[0] + i;
+        centroid[1] += min[1] + j;
+        centroid[2] += k;
+        count++;
       }
   }
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+  const [ci, cj, ck] = centroid.map((v) => v / Math.max(count, 1));
+  const centreImage = volume.imageIds[Math.round(ck)];
+  const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(result)}`);
+  cs.cornerstoneTools.utilities?.triggerAnnotationRenderForViewportIds?.(viewportsShowing(services, displaySet.displaySetInstanceUID));
   const { dims, spacing, origin, direction } = volume.source;
-  return { number, result, segmentationId, pointMm, imageIds: volume.imageIds, geometry: { dims, spacing, origin, direction }, assumedGeometry: volume.assumedGeometry };
+  return {
+    number,
+    result,
+    segmentationId,
+    displaySetInstanceUID: displaySet.displaySetInstanceUID,
+    annotationUID,
+    pointMm,
+    centroidWorld: worldAt(cs, centreImage, ci, cj),
+    imageIds: volume.imageIds,
+    geometry: { dims, spacing, origin, direction },
+    assumedGeometry: volume.assumedGeometry,
+  };
 }

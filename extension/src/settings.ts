@@ -9,8 +9,12 @@ export function pluginBaseUrl(moduleUrl: string): string {
 
 export function readSettings(moduleUrl: string): AbusSettings {
   const fromConfig = (globalThis as { config?: { abusTumorAI?: Partial<AbusSettings> } }).config?.abusTumorAI ?? {};
+  const page = (globalThis as { location?: { href: string } }).location?.href ?? moduleUrl;
+  // A folder URL: without the trailing slash, relative names would resolve beside it, not in it.
+  const assetsUrl = fromConfig.assetsUrl ? new URL(fromConfig.assetsUrl.replace(/\/?$/, '/'), page).toString() : pluginBaseUrl(moduleUrl);
   return {
-    weightsUrl: new URL(fromConfig.weightsUrl ?? 'weights/cmsvnetiter/', pluginBaseUrl(moduleUrl)).toString(),
+    assetsUrl,
+    weightsUrl: new URL(fromConfig.weightsUrl ?? 'weights/cmsvnetiter/', assetsUrl).toString(),
     backend: fromConfig.backend ?? 'auto',
     decisionThreshold: fromConfig.decisionThreshold ?? 0.5,
     segFlavour: fromConfig.segFlavour ?? 'binary',

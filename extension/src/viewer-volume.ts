@@ -26,8 +26,8 @@ export interface ViewerVolume {
   imageIds: string[];
   /** Notes on geometry that had to be assumed (empty for a series with full geometry). */
   assumedGeometry: string[];
-  /** Loads the slices [kMin, kMax] so readBlock can serve them synchronously. */
-  prepare(kMin: number, kMax: number): Promise<void>;
+  /** Loads the slices [kMin, kMax] so readBlock can serve them synchronously; reports each slice. */
+  prepare(kMin: number, kMax: number, onSlice?: (done: number, of: number) => void): Promise<void>;
 }
 
 const dot = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
@@ -151,11 +151,10 @@ export function viewerVolume(cs: Cornerstone, firstInstance: any, imageIds: stri
     source,
     assumedGeometry: g.assumed,
     imageIds: order.map((o) => o.id),
-    async prepare(kMin, kMax) {
+    async prepare(kMin, kMax, onSlice) {
       for (let k = kMin; k <= kMax; k++) {
-        if (pixels.has(k)) continue;
-        const image = await cs.cornerstone.imageLoader.loadAndCacheImage(order[k].id);
-        pixels.set(k, image.getPixelData());
+        if (!pixels.has(k)) pixels.set(k, (await cs.cornerstone.imageLoader.loadAndCacheImage(order[k].id)).getPixelData());
+        onSlice?.(k - kMin + 1, kMax - kMin + 1);
       }
     },
   };

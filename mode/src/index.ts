@@ -5,6 +5,7 @@
  */
 export const MODE_ID = '@abus-tumor-ai/mode';
 const PANEL = '@abus-tumor-ai/extension.panelModule.panel';
+const ABUS_PROTOCOL = 'abusThreeView';
 
 interface BasicModeInstance {
   routes: { layoutInstance: { props: { rightPanels: string[] } & Record<string, unknown> } & Record<string, unknown> }[];
@@ -26,6 +27,8 @@ export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
     displayName: 'ABUS Tumor AI',
     hide: false,
     isValidMode,
+    // The ABUS three-view layout when the series can be reconstructed, else the host's default.
+    hangingProtocol: [ABUS_PROTOCOL, 'default'],
     routes: [{
       ...route,
       path: 'abus',
@@ -34,6 +37,13 @@ export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
         props: { ...route.layoutInstance.props, rightPanels: [PANEL, ...route.layoutInstance.props.rightPanels], rightPanelClosed: false },
       },
     }],
+    // The host's tools first, then the "ABUS tumor" tool and its toolbar button.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    onModeEnter(args: any) {
+      (basic.onModeEnter as ((a: unknown) => void) | undefined)?.(args);
+      args.commandsManager.runCommand('abusInstallTool');
+      void args.commandsManager.runCommand('abusLoadModel');
+    },
     // Keyed by URL: the host imports each key, then registers the module under its own id.
     extensions: { ...basic.extensions, [extensionUrl]: '^0.1.0' },
   };

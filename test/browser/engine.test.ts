@@ -100,6 +100,69 @@ async function analyzeInBrowser(where: 'worker' | 'page', backend: string) {
   }, { where, backend, center: CENTER });
 }
 
+/**
+ * In a worker on webgpu: analyses once, loses the GPU device (the worker's test hook) while a
+ * second analysis runs, waits for the worker's backend change, then analyses again.
+ * `refuseNewAdapters` loads the worker through a wrapper that makes requestAdapter() return
+ * null from the loss on, as when a browser gives up on its GPU, so the fallback path runs.
+ */
+async function loseDeviceInWorker(refuseNewAdapters: boolean) {
+  return page.evaluate(async ({ center, refuseNewAdapters }) => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const engine = (window as any).abusEngine;
+    const meta = await (await fetch('/volume.json')).json();
+    const data = new Uint8Array(await (await fetch('/volume.bin')).arrayBuffer());
+    const source = engine.arraySource({ ...meta, data });
+    const wrapper = `
+      let refuse = false;
+      self.addEventListener('message', (e) => { if (e.data.type === 'test-lose-device') refuse = true; });
+      const gpu = self.navigator.gpu;
+      const real = gpu.requestAdapter.bind(gpu);
+      gpu.requestAdapter = (options) => (refuse ? Promise.resolve(null) : real(options));
+      importScripts('${location.origin}/abus-worker.js');`;
+    const url = refuseNewAdapters ? URL.createObjectURL(new Blob([wrapper], { type: 'text/javascript' })) : '/abus-worker.js';
+    const worker = new engine.EngineWorker(new Worker(url));
+    const changes: unknown[] = [];
+    let changed!: () => void;
+    const backendChanged = new Promise<void>((resolve) => (changed = resolve));
+    worker.onBackendChange = (change: unknown) => {
+      changes.push(change);
+      changed();
+    };
+    const summary = (r: { probability: number; lesion: { voxelCount: number }; backend: string; backendReason: string }) =>
+      ({ probability: r.probability, voxels: r.lesion.voxelCount, backend: r.backend, reason: r.backendReason });
+    try {
+      await worker.init(`${location.origin}/weights/`, 'webgpu', `${location.origin}/`);
+      const tFirst = performance.now();
+      const first = summary(await worker.analyze(source, center, { centerSpace: 'voxel' }));
+      const firstMs = performance.now() - tFirst;
+      let destroyed: Promise<boolean> | undefined;
+      let lostAt = 0;
+      let inFlightError = 'no error';
+      try {
+        await worker.analyze(source, center, {
+          centerSpace: 'voxel',
+          onProgress: (p: { stage: string; step?: number }) => {
+            if (p.stage !== 'iteration' || p.step !== 1) return;
+            lostAt = performance.now();
+            destroyed = worker.testLoseDevice();
+          },
+        });
+      } catch (err) {
+        inFlightError = (err as Error).message;
+      }
+      const failedMs = performance.now() - lostAt;
+      await backendChanged;
+      const restartMs = performance.now() - lostAt;
+      const tAfter = performance.now();
+      const after = summary(await worker.analyze(source, center, { centerSpace: 'voxel' }));
+      return { firstMs, first, after, afterMs: performance.now() - tAfter, destroyed: await destroyed, inFlightError, failedMs, restartMs, changes, backend: worker.backend };
+    } finally {
+      worker.terminate();
+    }
+  }, { center: CENTER, refuseNewAdapters });
+}
+
 describe('engine in headless Chromium', () => {
   maybe('in a Web Worker on WebGPU (SwiftShader), with progress, equal to Node', async () => {
     const r = await analyzeInBrowser('worker', 'webgpu');
@@ -108,6 +171,36 @@ describe('engine in headless Chromium', () => {
     expect(r.stages).toEqual(['reading VOI', 'iteration', 'iteration', 'post-processing']);
     expect(Math.abs(r.probability - reference.probability)).toBeLessThan(1e-4);
     expect(Math.abs(r.voxels - reference.voxels) / reference.voxels).toBeLessThan(0.005);
+  });
+
+  maybe('a lost GPU device fails the analysis in flight, the worker restarts on a new WebGPU device, and the next result is the same', async () => {
+    const r = await loseDeviceInWorker(false);
+    console.log(`GPU loss, recovered: in-flight analysis failed ${r.failedMs.toFixed(0)} ms and the worker restarted ${r.restartMs.toFixed(0)} ms after the loss; next analysis ${r.afterMs.toFixed(0)} ms, first ${r.firstMs.toFixed(0)} ms\n${JSON.stringify(r.changes)}\n${r.inFlightError}`);
+    expect(r.destroyed).toBe(true);
+    expect(r.first.backend).toBe('webgpu');
+    expect(r.inFlightError).toMatch(/^The GPU was lost \(destroyed: .*\); this analysis was stopped/);
+    expect(r.changes).toEqual([expect.objectContaining({ backend: 'webgpu', lost: expect.stringMatching(/^destroyed/), message: expect.stringMatching(/^The GPU was lost \(destroyed.*restarted on a new WebGPU device/) })]);
+    expect(r.backend).toEqual({ backend: 'webgpu', reason: expect.stringMatching(/^webgpu, on a new GPU device after the GPU was lost \(destroyed/) });
+    expect(r.after.backend).toBe('webgpu');
+    expect(r.after.reason).toBe(r.backend?.reason);
+    expect(Math.abs(r.after.probability - r.first.probability)).toBeLessThan(1e-4);
+    expect(r.after.voxels).toBe(r.first.voxels);
+  });
+
+  maybe('a lost GPU device with no new adapter falls back along the backend order, and the next result is the same', async () => {
+    const r = await loseDeviceInWorker(true);
+    console.log(`GPU loss, fallback: in-flight analysis failed ${r.failedMs.toFixed(0)} ms and the worker restarted ${r.restartMs.toFixed(0)} ms after the loss; next analysis ${r.afterMs.toFixed(0)} ms, first ${r.firstMs.toFixed(0)} ms\n${JSON.stringify(r.changes)}`);
+    expect(r.destroyed).toBe(true);
+    expect(r.inFlightError).toMatch(/^The GPU was lost \(destroyed: .*\); this analysis was stopped/);
+    expect(r.changes).toHaveLength(1);
+    const change = r.changes[0] as { backend: string; reason: string; message: string };
+    // webgl where the worker has one (here SwiftShader's), else wasm.
+    expect(['webgl', 'wasm']).toContain(change.backend);
+    expect(change.reason).toMatch(/because the GPU was lost \(destroyed.*webgpu: navigator.gpu.requestAdapter\(\) returned no adapter/);
+    expect(change.message).toMatch(new RegExp(`^The GPU was lost \\(destroyed.*now running on ${change.backend} `));
+    expect(r.after.backend).toBe(change.backend);
+    expect(Math.abs(r.after.probability - r.first.probability)).toBeLessThan(1e-4);
+    expect(r.after.voxels).toBe(r.first.voxels);
   });
 
   maybe('in a Web Worker on wasm, equal to Node', async () => {

@@ -13,7 +13,7 @@ import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { generatePhantom } from '../../models/src/phantom/generate';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
-import { waitForViewport } from './ohif-page';
+import { showWorldPoint, waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 
@@ -42,26 +42,22 @@ if (skip) console.warn(`SKIP multi-frame sweep test: ${skip}`);
     await page.goto(`${viewer.url}/abus?StudyInstanceUIDs=${study}`);
     await page.waitForFunction(() => document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') === 'ready', undefined, { timeout: 90000 });
     await waitForViewport(page);
-    // Show the lesion's frame and click its centre pixel, using cornerstone's own mapping.
+    // A sweep the viewer cannot reconstruct keeps the host's default one-view layout.
+    await expect(page.evaluate(() => (window as any).services.viewportGridService.getState().viewports.size)).resolves.toBe(1); // eslint-disable-line @typescript-eslint/no-explicit-any
+    // The lesion's centre pixel in cornerstone's own world frame, shown and clicked in the active view.
     const [ci, cj, ck] = phantom.lesions[0].centerIndex;
-    const canvasPoint = await page.evaluate(async ([i, j, k]) => {
+    const world = await page.evaluate(async ([i, j, k]) => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const w = window as any;
       const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
       const viewport = cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport;
-      await viewport.setImageIdIndex(k);
-      viewport.render();
-      const plane = cs.cornerstone.metaData.get('imagePlaneModule', viewport.getCurrentImageId()) ?? {};
+      const plane = cs.cornerstone.metaData.get('imagePlaneModule', viewport.getImageIds()[k]) ?? {};
       const o = plane.imagePositionPatient ?? [0, 0, 0];
       const r = plane.rowCosines ?? [1, 0, 0];
       const c = plane.columnCosines ?? [0, 1, 0];
-      const sx = plane.columnPixelSpacing || 1;
-      const sy = plane.rowPixelSpacing || 1;
-      const world = [0, 1, 2].map((a) => o[a] + i * sx * r[a] + j * sy * c[a]);
-      const [x, y] = viewport.worldToCanvas(world);
-      const rect = viewport.element.getBoundingClientRect();
-      return { x: rect.left + x, y: rect.top + y };
+      return [0, 1, 2].map((a) => o[a] + i * (plane.columnPixelSpacing || 1) * r[a] + j * (plane.rowPixelSpacing || 1) * c[a]);
     }, [ci, cj, ck]);
+    const canvasPoint = await showWorldPoint(page, world);
     await page.locator('[data-cy="abus-pick"]').click();
     await page.mouse.click(canvasPoint.x, canvasPoint.y);
     const row = page.locator('[data-cy="abus-result"]').first();

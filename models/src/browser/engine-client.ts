@@ -7,12 +7,13 @@ import type { ModelCard } from '../engine/weights';
 import { AnalysisResult, Progress, voiBlock } from '../pipeline/analyze';
 import type { VolumeSource } from '../pipeline/voi';
 import type { Vec3 } from '../volume';
-import type { FromWorker, ToWorker } from './protocol';
+import type { BackendChange, FromWorker, ToWorker } from './protocol';
 
 export { setWasmPath } from '../engine/backend';
 export { loadModel, urlReader } from '../engine/weights';
 export { Analyzer } from '../pipeline/analyze';
 export { arraySource } from '../pipeline/voi';
+export type { BackendChange } from './protocol';
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void };
@@ -21,11 +22,24 @@ export class EngineWorker {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   card?: ModelCard;
+  /** Undefined before init, and after a GPU loss from which no backend could restart. */
   backend?: { backend: BackendName; reason: string };
+  /**
+   * Called when the worker changed backend by itself (the GPU was lost), after `backend` is
+   * updated. The analysis that was running has already failed with a "The GPU was lost" error;
+   * the next analyze() runs on the new backend. Show `change.message` to the user.
+   */
+  onBackendChange?: (change: BackendChange) => void;
 
   constructor(private readonly worker: Worker) {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const msg = e.data;
+      if (msg.type === 'backend-changed') {
+        const change: BackendChange = { backend: msg.backend, reason: msg.reason, lost: msg.lost, message: msg.message };
+        this.backend = change.backend ? { backend: change.backend, reason: change.reason } : undefined;
+        this.onBackendChange?.(change);
+        return;
+      }
       const p = this.pending.get(msg.id);
       if (!p) return;
       if (msg.type === 'progress') return p.onProgress?.(msg.progress);
@@ -60,6 +74,16 @@ export class EngineWorker {
     const msg = await this.send({ type: 'analyze', geometry, center: index, blockMin: min, blockMax: max, block, threshold: options.threshold }, [block.buffer as ArrayBuffer], options.onProgress);
     if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
     return msg.result;
+  }
+
+  /**
+   * Test and diagnostic hook: destroys the worker's GPU device, as a driver reset would lose it.
+   * Resolves false when the worker is not on webgpu. onBackendChange follows once it restarted.
+   */
+  async testLoseDevice(): Promise<boolean> {
+    const msg = await this.send({ type: 'test-lose-device' });
+    if (msg.type !== 'test-device-destroyed') throw new Error(`Unexpected worker reply ${msg.type}`);
+    return msg.destroyed;
   }
 
   cancel(): void {

@@ -4,14 +4,32 @@ import type { ModelCard } from '../engine/weights';
 import type { AnalysisResult, Progress } from '../pipeline/analyze';
 import type { Vec3, VolumeGeometry } from '../volume';
 
+/** The worker changed backend by itself, after the GPU device under webgpu was lost. */
+export interface BackendChange {
+  /** What runs now: webgpu on a new device, or the next backend; null when none could start. */
+  backend: BackendName | null;
+  /** One line in the style of the init reason: which backend runs and why. */
+  reason: string;
+  /** What the GPU reported, e.g. "destroyed: Device was destroyed." or "unknown: ...". */
+  lost: string;
+  /** One line to show the user, e.g. "The GPU was lost (...); now running on wasm (...)". */
+  message: string;
+}
+
 export type ToWorker =
   | { id: number; type: 'init'; weightsUrl: string; backend?: BackendName | 'auto'; wasmPath?: string }
   | { id: number; type: 'analyze'; geometry: VolumeGeometry; center: Vec3; blockMin: Vec3; blockMax: Vec3; block: Float32Array; threshold?: number }
-  | { id: number; type: 'cancel' };
+  | { id: number; type: 'cancel' }
+  /** Test and diagnostic hook: destroys the current GPU device, which the worker then sees as lost. */
+  | { id: number; type: 'test-lose-device' };
 
 export type FromWorker =
   | { id: number; type: 'ready'; backend: BackendName; reason: string; card: ModelCard }
   | { id: number; type: 'progress'; progress: Progress }
   | { id: number; type: 'result'; result: AnalysisResult }
   | { id: number; type: 'cancelled' }
-  | { id: number; type: 'error'; message: string };
+  | { id: number; type: 'error'; message: string }
+  /** Reply to 'test-lose-device': false when no webgpu device was in use. */
+  | { id: number; type: 'test-device-destroyed'; destroyed: boolean }
+  /** Unrequested: posted once the worker has restarted after a GPU loss. */
+  | ({ type: 'backend-changed' } & BackendChange);

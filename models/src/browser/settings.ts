@@ -5,4 +5,10 @@ export interface AbusSettings {
   decisionThreshold: number;
   segFlavour: 'binary' | 'labelmap';
   exportTarget: 'dicomweb' | 'download';
+  /**
+   * Where the worker, wasm binaries and weights are served. Defaults to beside the extension
+   * module (the runtime install); a build-time install, where OHIF's bundler moves the module,
+   * sets it to the folder it copied them to.
+   */
+  assetsUrl?: string;
 }

@@ -1,38 +1,173 @@
 /**
  * The analysis Web Worker: loads the model once (checksums verified), then analyses VOI blocks
  * posted by the page, reporting progress and honouring cancellation between passes.
+ * When the GPU device under webgpu is lost, the analysis in flight fails with a clear error, the
+ * worker restarts on a new device or the next backend from the model bytes it kept, and posts
+ * 'backend-changed'.
  */
-import { setWasmPath } from '../engine/backend';
-import { cachedUrlReader, loadModel } from '../engine/weights';
+import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, setWasmPath, tryBackend } from '../engine/backend';
+import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
 import { Analyzer } from '../pipeline/analyze';
 import { blockSource } from '../pipeline/voi';
 import type { FromWorker, ToWorker } from './protocol';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<ToWorker>) => void) | null; postMessage(m: FromWorker, transfer?: Transferable[]): void };
+/** How long a restart waits for stopped analyses to dispose of their tensors on the old backend. */
+const SETTLE_MS = 5000;
+/** A lost device can fail a buffer read before its `lost` promise settles; this covers the gap. */
+const LOSS_GRACE_MS = 250;
+
 let analyzer: Analyzer | undefined;
-const running = new Map<number, AbortController>();
+let preference: BackendName | 'auto' = 'auto';
+/** The model files as read at init, so a restart after a GPU loss downloads nothing. */
+let modelFiles = new Map<string, Uint8Array>();
+/** The device the analyzer runs on; the loss of a device no longer in use is ignored. */
+let watched: GpuDeviceLike | undefined;
+let restarting: Promise<void> | undefined;
+/** Set when a restart found no backend: why analyses cannot run. */
+let broken: string | undefined;
+const running = new Map<number, { controller: AbortController; settled: Promise<unknown> }>();
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function keeping(read: FileReader, files: Map<string, Uint8Array>): FileReader {
+  return async (path, sha256) => {
+    const bytes = await read(path, sha256);
+    files.set(path, bytes);
+    return bytes;
+  };
+}
+
+function fromMemory(files: Map<string, Uint8Array>): FileReader {
+  return async (path) => {
+    const bytes = files.get(path);
+    if (!bytes) throw new Error(`${path} was not kept from the first model load`);
+    return bytes;
+  };
+}
+
+function lossText(info: { reason: string; message: string }): string {
+  return info.message ? `${info.reason}: ${info.message}` : info.reason;
+}
+
+function gpuLostError(info: { reason: string; message: string }): Error {
+  return new Error(`The GPU was lost (${lossText(info)}); this analysis was stopped. The engine restarts by itself on a new GPU device or a slower backend: run the analysis again.`);
+}
+
+function watchDevice(): void {
+  const device = activeWebGPUDevice();
+  if (device === watched) return;
+  watched = device;
+  void device?.lost.then((info) => {
+    if (watched !== device) return;
+    watched = undefined;
+    // A new device can be lost before this restart has settled; only the latest restart counts.
+    const done: Promise<void> = restart(lossText(info)).finally(() => {
+      if (restarting === done) restarting = undefined;
+    });
+    restarting = done;
+  });
+}
+
+/** The analysis's result, or the GPU-lost error when its device is lost first or made it fail. */
+async function unlessLost<T>(run: Promise<T>, device: GpuDeviceLike, signal: AbortSignal): Promise<T> {
+  const lost = device.lost.then((info): never => {
+    throw gpuLostError(info);
+  });
+  try {
+    return await Promise.race([run, lost]);
+  } catch (err) {
+    // A cancel by the user while the device is fine needs no wait. Any other error is checked,
+    // since a buffer read on a lost device fails with an AbortError of its own.
+    if (signal.aborted && watched === device) throw err;
+    const info = await Promise.race([device.lost, delay(LOSS_GRACE_MS).then(() => undefined)]);
+    throw info ? gpuLostError(info) : err;
+  }
+}
+
+async function restart(lost: string): Promise<void> {
+  const stopped = [...running.values()];
+  stopped.forEach((r) => r.controller.abort());
+  // Their tensors live on the old backend, which must outlive them.
+  await Promise.race([Promise.all(stopped.map((r) => r.settled)), delay(SETTLE_MS)]);
+  try {
+    analyzer?.dispose();
+  } catch {
+    // Its device is gone; the memory goes with the backend.
+  }
+  analyzer = undefined;
+
+  const skipped: string[] = [];
+  let order: readonly BackendName[] = BACKEND_ORDER;
+  try {
+    dropWebGPU();
+  } catch (err) {
+    skipped.push(`webgpu: the lost backend could not be removed (${(err as Error).message})`);
+    order = order.filter((name) => name !== 'webgpu');
+  }
+  let chosen: BackendName | undefined;
+  for (const name of order) {
+    // A software adapter is only acceptable where the user forced webgpu, as at init.
+    const why = await tryBackend(name, name === 'webgpu' && preference === 'webgpu');
+    if (!why) {
+      chosen = name;
+      break;
+    }
+    skipped.push(`${name}: ${why}`);
+  }
+
+  let reason: string;
+  try {
+    if (!chosen) throw new Error(`no backend could start (${skipped.join('; ')})`);
+    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${skipped.join('; ')}`;
+    const next = await Analyzer.create(await loadModel(fromMemory(modelFiles)), chosen);
+    // Results carry this reason, so the panel can tell why an analysis ran where it did.
+    next.backend.reason = reason;
+    analyzer = next;
+    broken = undefined;
+    watchDevice();
+  } catch (err) {
+    broken = `The GPU was lost (${lost}) and the engine could not restart: ${(err as Error).message}`;
+    scope.postMessage({ type: 'backend-changed', backend: null, reason: broken, lost, message: `${broken}. Reload the page to try again.` });
+    return;
+  }
+  const message = chosen === 'webgpu'
+    ? `The GPU was lost (${lost}); the engine restarted on a new WebGPU device.`
+    : `The GPU was lost (${lost}); now running on ${chosen} (${skipped.join('; ')}). Analyses will be slower.`;
+  scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
+}
 
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
+      await restarting;
       if (msg.wasmPath) setWasmPath(msg.wasmPath);
       analyzer?.dispose();
-      analyzer = await Analyzer.create(await loadModel(cachedUrlReader(msg.weightsUrl)), msg.backend ?? 'auto');
+      analyzer = undefined;
+      const files = new Map<string, Uint8Array>();
+      analyzer = await Analyzer.create(await loadModel(keeping(cachedUrlReader(msg.weightsUrl), files)), msg.backend ?? 'auto');
+      modelFiles = files;
+      preference = msg.backend ?? 'auto';
+      broken = undefined;
+      watchDevice();
       scope.postMessage({ id: msg.id, type: 'ready', backend: analyzer.backend.backend, reason: analyzer.backend.reason, card: analyzer.card });
       return;
     }
     case 'analyze': {
-      if (!analyzer) throw new Error('The model is not loaded yet');
+      await restarting;
+      if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
       const controller = new AbortController();
-      running.set(msg.id, controller);
+      const device = watched;
+      const source = blockSource(msg.geometry, msg.blockMin, msg.blockMax, msg.block);
+      const run = analyzer.analyze(source, msg.center, {
+        centerSpace: 'voxel',
+        threshold: msg.threshold,
+        signal: controller.signal,
+        onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
+      });
+      running.set(msg.id, { controller, settled: run.catch(() => undefined) });
       try {
-        const source = blockSource(msg.geometry, msg.blockMin, msg.blockMax, msg.block);
-        const result = await analyzer.analyze(source, msg.center, {
-          centerSpace: 'voxel',
-          threshold: msg.threshold,
-          signal: controller.signal,
-          onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
-        });
+        const result = await (device ? unlessLost(run, device, controller.signal) : run);
         scope.postMessage({ id: msg.id, type: 'result', result }, [result.lesion.mask.buffer as ArrayBuffer]);
       } finally {
         running.delete(msg.id);
@@ -40,8 +175,15 @@ async function handle(msg: ToWorker): Promise<void> {
       return;
     }
     case 'cancel':
-      running.forEach((c) => c.abort());
+      running.forEach((r) => r.controller.abort());
       return;
+    case 'test-lose-device': {
+      // destroy() settles `lost` with reason 'destroyed', the same path a real loss takes.
+      const device = watched;
+      device?.destroy();
+      scope.postMessage({ id: msg.id, type: 'test-device-destroyed', destroyed: Boolean(device) });
+      return;
+    }
   }
 }
 

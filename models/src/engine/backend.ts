@@ -48,6 +48,10 @@ function isSoftwareAdapter(adapter: AdapterLike): boolean {
   return Boolean(adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(adapterName(adapter));
 }
 
+/** The priority tfjs-backend-webgpu registers itself with. */
+const WEBGPU_PRIORITY = 3;
+let droppedWebGPUFactory: (() => tf.KernelBackend | Promise<tf.KernelBackend>) | undefined;
+
 async function register(name: BackendName, forced: boolean): Promise<string | undefined> {
   if (tf.findBackendFactory(name)) return undefined;
   switch (name) {
@@ -58,6 +62,9 @@ async function register(name: BackendName, forced: boolean): Promise<string | un
       if (!adapter) return 'navigator.gpu.requestAdapter() returned no adapter';
       if (!forced && isSoftwareAdapter(adapter)) return `only a software WebGPU adapter (${adapterName(adapter)}), which is slower than wasm on the CPU`;
       await import('@tensorflow/tfjs-backend-webgpu');
+      // The package registers itself only on its first import, so after dropWebGPU() its factory
+      // (which asks for a new adapter and device each time) is put back by hand.
+      if (!tf.findBackendFactory(name) && droppedWebGPUFactory) tf.registerBackend(name, droppedWebGPUFactory, WEBGPU_PRIORITY);
       return tf.findBackendFactory(name) ? undefined : 'tfjs-backend-webgpu did not register';
     }
     case 'webgl': {
@@ -112,4 +119,29 @@ export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<B
 
 export function currentBackend(): BackendName {
   return tf.getBackend() as BackendName;
+}
+
+/** The parts of a GPUDevice needed to notice its loss (no WebGPU types in this project's libs). */
+export interface GpuDeviceLike {
+  readonly lost: Promise<{ reason: string; message: string }>;
+  destroy(): void;
+}
+
+/** The GPUDevice under the active backend, when that backend is webgpu. */
+export function activeWebGPUDevice(): GpuDeviceLike | undefined {
+  if (tf.getBackend() !== 'webgpu') return undefined;
+  return (tf.backend() as unknown as { device?: GpuDeviceLike }).device;
+}
+
+/**
+ * Forgets the webgpu backend after its device was lost: tfjs keeps one backend instance per
+ * name, bound to its device for good. The next tryBackend('webgpu') asks for a new adapter and
+ * device. Tensors still on the old backend must be disposed of before this. When it throws,
+ * the dead backend may still be registered, so webgpu must not be tried again.
+ */
+export function dropWebGPU(): void {
+  const factory = tf.findBackendFactory('webgpu');
+  if (!factory) return;
+  droppedWebGPUFactory = factory;
+  tf.removeBackend('webgpu');
 }

@@ -1,0 +1,61 @@
+/**
+ * The "ABUS tumor" tool: a cornerstone tool that, while active on the primary mouse button,
+ * analyses the lesion under each click, in any view (acquisition plane or reconstruction).
+ * Built on the host's own cornerstoneTools at run time, because a runtime plugin cannot bundle a
+ * second copy of cornerstone (its tool state would be invisible to the viewer).
+ */
+import type { Services } from './analysis';
+import type { Cornerstone } from './viewer-volume';
+
+export const ABUS_TOOL = 'AbusTumor';
+
+/** The toolbar button, in OHIF's button format; it activates the tool like any other tool button. */
+export const ABUS_TOOL_BUTTON = {
+  id: ABUS_TOOL,
+  uiType: 'ohif.toolButton',
+  props: {
+    type: 'tool',
+    icon: 'tool-freehand-roi',
+    label: 'ABUS tumor',
+    tooltip: 'ABUS tumor: click a mass to segment and classify it (research use only)',
+    commands: { commandName: 'setToolActiveToolbar' },
+    evaluate: 'evaluate.cornerstoneTool',
+  },
+};
+
+type ClickHandler = (viewportId: string, world: number[]) => void;
+let onClick: ClickHandler = () => undefined;
+
+/**
+ * Registers the tool with cornerstone (once) and adds it, passive, to every tool group the mode
+ * created; later clicks go to `handler`.
+ */
+export function installAbusTool(cs: Cornerstone, services: Services, handler: ClickHandler): void {
+  onClick = handler;
+  const tools = cs.cornerstoneTools;
+  {
+    const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
+    class AbusTumorTool extends BaseTool {
+      static toolName = ABUS_TOOL;
+      constructor(props = {}) {
+        super(props, { supportedInteractionTypes: ['Mouse'], configuration: {} });
+      }
+      // A click is consumed here, so no other tool also acts on it.
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      preMouseDownCallback = (evt: any): boolean => {
+        const { element, currentPoints } = evt.detail;
+        const viewport = cs.cornerstone.getEnabledElement(element)?.viewport;
+        if (viewport) onClick(viewport.id, Array.from(currentPoints.world as number[]));
+        return true;
+      };
+    }
+    // A no-op when registered by an earlier mode entry; that class calls the current onClick too.
+    tools.addTool(AbusTumorTool);
+  }
+  for (const id of services.toolGroupService.getToolGroupIds() as string[]) {
+    const group = services.toolGroupService.getToolGroup(id);
+    if (group && !group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);
+  }
+  services.toolbarService?.register?.([ABUS_TOOL_BUTTON]);
+  services.toolbarService?.updateSection?.(services.toolbarService.sections?.primary ?? 'primary', [ABUS_TOOL]);
+}
