@@ -11,7 +11,7 @@ if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = os.tmpdir();
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json'}] },
-  testMatch: ['<rootDir>/models/src/**/*.test.ts', '<rootDir>/extension/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  testMatch: ['<rootDir>/models/src/**/*.test.ts', '<rootDir>/extension/src/**/*.test.ts', '<rootDir>/mode/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   setupFiles: ['<rootDir>/test/setup-webgpu.js'],
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],

@@ -63,7 +63,9 @@ export function notify(host: Host, title: string, message: string, type: 'info' 
 
 function readyMessage(engine: EngineWorker): string {
   const card = engine.card!;
-  return `Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}. Backend: ${engine.backend!.reason}.`;
+  // No backend after a GPU loss that nothing could replace: analyses will say why they fail.
+  const backend = engine.backend ? engine.backend.reason : 'none (the GPU was lost and no other backend started)';
+  return `Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}. Backend: ${backend}.`;
 }
 
 /** Loads the model once; says (once) when it is not on WebGPU and why. */
@@ -105,8 +107,9 @@ export async function analyzeAtWorld(host: Host, viewportId: string, world: numb
   const card = engine.card!;
   update({ status: 'running', message: 'Starting…' });
   try {
-    const number = nextLesionNumber++;
+    const number = nextLesionNumber;
     const record = await analyzeAt(engine, host.services, cs, { viewportId, world }, number, { name: ALGORITHM_NAME, version: `${card.name} ${card.version}` }, (p) => update({ message: progressText(p) }));
+    nextLesionNumber++;
     update({ status: 'ready', message: readyMessage(engine), lesions: [...state.lesions, record] });
     notify(host, 'ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
     if (record.assumedGeometry.length) notify(host, 'ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
@@ -168,7 +171,14 @@ export function removeLesion(host: Host, number: number): void {
   update({ lesions: state.lesions.filter((l) => l !== record) });
 }
 
-/** SEG + SR of every result, to the viewer's DICOMweb source (STOW-RS) or as downloads. */
+/** The lesions grouped by the series they were found in: each series gets its own SEG and SR. */
+function bySeries(lesions: LesionRecord[]): LesionRecord[][] {
+  const groups = new Map<string, LesionRecord[]>();
+  for (const l of lesions) groups.set(l.displaySetInstanceUID, [...(groups.get(l.displaySetInstanceUID) ?? []), l]);
+  return [...groups.values()];
+}
+
+/** SEG + SR of every result (one pair per series), to the viewer's DICOMweb source (STOW-RS) or as downloads. */
 export async function exportResults(host: Host): Promise<void> {
   const cs = hostCornerstone(host.extensionManager);
   const settings = host.settings;
@@ -176,14 +186,14 @@ export async function exportResults(host: Host): Promise<void> {
     const lesions = state.lesions;
     if (!lesions.length) throw new Error('There is no result to export yet');
     const card = state.engine!.card!;
-    const files = buildExport(sourceSeries(cs, lesions[0].imageIds, lesions[0].geometry), lesions, {
-      name: ALGORITHM_NAME,
-      version: `${card.name} ${card.version}`,
-      threshold: settings.decisionThreshold,
-    });
+    const algorithm = { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold, segFlavour: settings.segFlavour };
+    const pairs = bySeries(lesions).map((group) => buildExport(sourceSeries(cs, group[0].imageIds, group[0].geometry), group, algorithm));
     if (settings.exportTarget === 'download') {
-      download('abus-tumor-ai-seg.dcm', files.seg.bytes);
-      download('abus-tumor-ai-sr.dcm', files.sr.bytes);
+      pairs.forEach((files, n) => {
+        const suffix = pairs.length > 1 ? `-${n + 1}` : '';
+        download(`abus-tumor-ai-seg${suffix}.dcm`, files.seg.bytes);
+        download(`abus-tumor-ai-sr${suffix}.dcm`, files.sr.bytes);
+      });
       notify(host, 'ABUS Tumor AI', 'SEG and SR downloaded', 'success');
       return;
     }
@@ -191,8 +201,9 @@ export async function exportResults(host: Host): Promise<void> {
     const wadoRoot: string | undefined = dataSource?.getConfig?.()?.wadoRoot;
     if (!wadoRoot) throw new Error('The active data source has no DICOMweb address to store to; set exportTarget to download');
     const headers = host.services.userAuthenticationService?.getAuthorizationHeader?.() ?? {};
-    await stowRs(wadoRoot, [files.seg.bytes, files.sr.bytes], headers);
-    update({ exported: { seg: files.seg.sopInstanceUID, sr: files.sr.sopInstanceUID } });
+    await stowRs(wadoRoot, pairs.flatMap((files) => [files.seg.bytes, files.sr.bytes]), headers);
+    const last = pairs[pairs.length - 1];
+    update({ exported: { seg: last.seg.sopInstanceUID, sr: last.sr.sopInstanceUID } });
     notify(host, 'ABUS Tumor AI', `SEG and SR stored (${lesions.length} lesion${lesions.length > 1 ? 's' : ''})`, 'success');
   } catch (err) {
     notify(host, 'ABUS Tumor AI export failed', (err as Error).message, 'error');

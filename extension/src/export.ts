@@ -1,9 +1,9 @@
 /**
- * Export of the study's results: one binary DICOM SEG (one segment per lesion) and one TID 1500
- * SR with each lesion's P(malignant), stored by STOW-RS to the viewer's DICOMweb source, or
- * downloaded. A failed store loses nothing: the results stay in the panel and can be sent again.
+ * Export of the study's results: one DICOM SEG (binary by default, or a label map; one segment
+ * per lesion) and one TID 1500 SR with each lesion's P(malignant), stored by STOW-RS to the
+ * viewer's DICOMweb source, or downloaded. A failed store loses nothing: the results stay in the panel and can be sent again.
  */
-import { buildBinarySeg, SourceSeries } from './dicom/seg';
+import { buildSeg, SegFlavour, SourceSeries } from './dicom/seg';
 import { buildMeasurementReport } from './dicom/sr';
 import type { LesionRecord } from './analysis';
 import { label as lesionLabel } from './analysis';
@@ -65,12 +65,18 @@ export function sourceSeries(cs: Cornerstone, imageIds: string[], geometry: Volu
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
-export function buildExport(series: SourceSeries, lesions: LesionRecord[], algorithm: { name: string; version: string; threshold: number }): ExportedFiles {
+/** `segFlavour` picks the SEG's SOP class: classic binary (the default) or Label Map (Sup 243). */
+export function buildExport(
+  series: SourceSeries,
+  lesions: LesionRecord[],
+  algorithm: { name: string; version: string; threshold: number; segFlavour?: SegFlavour },
+): ExportedFiles {
   if (!lesions.length) throw new Error('There is no result to export yet');
-  const seg = buildBinarySeg(
+  const seg = buildSeg(
     series,
     lesions.map((l) => ({ label: `Lesion ${l.number}: ${lesionLabel(l.result)}`, malignant: l.result.label === null ? null : l.result.label === 'malignant', mask: l.result.lesion.mask, min: l.result.lesion.min, max: l.result.lesion.max })),
     { algorithmName: algorithm.name, algorithmVersion: algorithm.version, seriesDescription: 'ABUS Tumor AI lesions (research use, not for clinical diagnosis)' },
+    algorithm.segFlavour ?? 'binary',
   );
   const sr = buildMeasurementReport(
     { ...series, images: series.images.filter((img, i, all) => all.findIndex((o) => o.sopInstanceUID === img.sopInstanceUID) === i) },
@@ -80,7 +86,7 @@ export function buildExport(series: SourceSeries, lesions: LesionRecord[], algor
       label: l.result.label,
       volumeMl: l.result.size.volumeMl,
       longestDiameterMm: l.result.size.longestMm,
-      segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: n + 1 },
+      segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: n + 1, sopClassUID: seg.sopClassUID },
     })),
     { algorithmName: algorithm.name, algorithmVersion: algorithm.version, decisionThreshold: algorithm.threshold },
   );

@@ -41,6 +41,9 @@ export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     onModeEnter(args: any) {
       (basic.onModeEnter as ((a: unknown) => void) | undefined)?.(args);
+      // No auto-playing cine for ultrasound here: an ABUS sweep is a volume that readers scroll,
+      // and playing it keeps the main thread busy (measured: 70-100 ms tasks every 100 ms).
+      args.servicesManager.services.customizationService?.setCustomizations?.({ autoCineModalities: { $set: [] } });
       args.commandsManager.runCommand('abusInstallTool');
       void args.commandsManager.runCommand('abusLoadModel');
     },

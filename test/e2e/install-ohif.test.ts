@@ -201,6 +201,47 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     });
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(/^Lesion 2: /);
+
+    // The exported SEG re-loads in OHIF with the same voxels: export the remaining lesion, open
+    // the study afresh, load that SEG like a user would, and count its labelmap voxels.
+    const lesion2Voxels = Number(await page.locator('[data-cy="abus-result"]').first().getAttribute('data-voxels'));
+    await page.locator('[data-cy="abus-export"]').click();
+    await page.waitForFunction((previous) => {
+      const uid = document.querySelector('[data-cy="abus-panel"]')?.getAttribute('data-exported-seg');
+      return uid && uid !== previous;
+    }, await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg'), { timeout: 60000 });
+    const segUid = await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg');
+    const reloaded = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await reloaded.goto(`${viewer.url}/abus?StudyInstanceUIDs=${study}`);
+    await waitForViewport(reloaded);
+    const shown = await reloaded.evaluate(async (uid) => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const w = window as any;
+      const { displaySetService, viewportGridService, segmentationService } = w.services;
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const findSeg = () => displaySetService.getActiveDisplaySets().find((d: any) => d.Modality === 'SEG' && d.SOPInstanceUID === uid);
+      for (let t = 0; t < 100 && !findSeg(); t++) await new Promise((r) => setTimeout(r, 200));
+      const seg = findSeg();
+      if (!seg) return { error: 'the SEG display set did not appear' };
+      await seg.load({ headers: w.services.userAuthenticationService.getAuthorizationHeader?.() ?? {} });
+      await w.commandsManager.runCommand('hydrateSecondaryDisplaySet', { displaySet: seg, viewportId: viewportGridService.getActiveViewportId() });
+      const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+      for (let t = 0; t < 150; t++) {
+        const loaded = segmentationService.getSegmentation(seg.displaySetInstanceUID);
+        const ids: string[] | undefined = loaded?.representationData?.Labelmap?.imageIds;
+        if (ids?.length && ids.every((id) => cs.cornerstone.cache.getImage(id))) {
+          let voxels = 0;
+          for (const id of ids) for (const v of cs.cornerstone.cache.getImage(id).getPixelData()) if (v) voxels++;
+          // eslint-disable-next-line @typescript-eslint/no-explicit-any
+          return { voxels, labels: Object.values(loaded.segments).filter(Boolean).map((g: any) => g.label) };
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      return { error: 'the SEG did not load', segmentations: segmentationService.getSegmentations().map((g: any) => ({ id: g.segmentationId, keys: Object.keys(g.representationData ?? {}), n: g.representationData?.Labelmap?.imageIds?.length, vol: g.representationData?.Labelmap?.volumeId })), seg: seg.displaySetInstanceUID, loaded: seg.isLoaded };
+    }, segUid);
+    await reloaded.screenshot({ path: join(ARTIFACTS, 'ohif-seg-reloaded.png') });
+    expect(shown).toEqual({ voxels: lesion2Voxels, labels: [expect.stringMatching(/^Lesion 2: /)] });
   } finally {
     await browser.close();
     await viewer.close();

@@ -6,9 +6,13 @@ export async function waitForViewport(page: Page): Promise<void> {
   await page.waitForFunction(() => {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const w = window as any;
-    const cs = w.extensionManager?.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common')?.exports.getCornerstoneLibraries();
-    const id = w.services?.viewportGridService.getActiveViewportId();
-    return cs?.cornerstone.getEnabledElementByViewportId(id)?.viewport?.getImageIds?.().length > 0;
+    try {
+      const cs = w.extensionManager?.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common')?.exports.getCornerstoneLibraries();
+      const id = w.services?.viewportGridService.getActiveViewportId();
+      return cs?.cornerstone.getEnabledElementByViewportId(id)?.viewport?.getImageIds?.().length > 0;
+    } catch {
+      return false; // the services are still being set up
+    }
   }, undefined, { timeout: 60000 });
 }
 

@@ -1,17 +1,25 @@
 /**
- * Binary DICOM Segmentation (SOP class 1.2.840.10008.5.1.4.1.1.66.4) of the engine's lesion
- * masks, written with dcmjs from a plain naturalized dataset, and read back for round trips.
+ * DICOM Segmentation of the engine's lesion masks in two flavours, written with dcmjs from a plain
+ * naturalized dataset, and read back for round trips. Both are one Segmentation IOD (PS3.3 A.51):
+ * - 'binary': Segmentation Storage (1.2.840.10008.5.1.4.1.1.66.4), SegmentationType BINARY, 1-bit
+ *   frames: one frame per (segment, slice k holding any of it), ordered by segment then k.
+ * - 'labelmap': Label Map Segmentation Storage (1.2.840.10008.5.1.4.1.1.66.7, Sup 243),
+ *   SegmentationType LABELMAP: one 8-bit frame (16-bit beyond 255 segments) per slice k holding
+ *   any segment, in k order, each pixel the number of its segment, 0 the background.
  *
- * Written to pass dciodvfy (dicom3tools) with no errors, unlike the SEG of the OHIF adapters.
- * One frame per (segment, slice k holding any foreground), ordered by segment then k; every frame
- * names its source image (and frame, for a multi-frame source) and its patient position.
- * Volume axes as in models/src/io/dicom.ts: i = column, j = row, k = slice (sweep).
+ * The binary flavour passes dciodvfy (dicom3tools) with no errors, unlike the SEG of the OHIF
+ * adapters. Every frame names its source image (and frame, for a multi-frame source) and its
+ * patient position. Volume axes as in models/src/io/dicom.ts: i = column, j = row, k = slice (sweep).
  */
 import { concat } from '../../../models/src/io/dicom';
+import type { AbusSettings } from '../../../models/src/browser/settings';
 import { patientAndStudy, StudyContext } from './common';
 import { code, decimalString as ds, dicomDate, dicomTime, NaturalDataset, readPart10, toArrayBuffer, uidFor, writePart10 } from './common';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
+export const LABEL_MAP_SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.7';
+
+export type SegFlavour = AbusSettings['segFlavour'];
 
 export interface SourceImageRef {
   sopClassUID: string;
@@ -55,15 +63,35 @@ export interface ReadSegFrame {
   sopInstanceUID: string;
   frameNumber?: number;
   imagePositionPatient: number[];
-  /** Unpacked 0/1, Rows * Columns, row by row. */
+  /** Unpacked 0/1, Rows * Columns, row by row: the pixels of `segment` in this frame. */
   pixels: Uint8Array;
 }
 
 export interface ReadSeg {
+  flavour: SegFlavour;
   rows: number;
   columns: number;
+  /** The described segments, less a label map's background. */
   segments: { number: number; label: string }[];
+  /** Binary: one per stored frame. Label map: one per (stored frame, segment present in it). */
   frames: ReadSegFrame[];
+}
+
+/** A written SEG instance. */
+export interface SegFile {
+  bytes: Uint8Array;
+  sopClassUID: string;
+  sopInstanceUID: string;
+  seriesInstanceUID: string;
+}
+
+export interface BinarySegFile extends SegFile {
+  frames: { segment: number; k: number }[];
+}
+
+export interface LabelMapSegFile extends SegFile {
+  /** The slice k of every frame, in frame order. */
+  slices: number[];
 }
 
 // Codes (see the notes, "Codes that fit this product").
@@ -79,63 +107,236 @@ const LAB_MALIGNANT = [32739, 49572, 44480];
 const LAB_BENIGN = [42652, 19838, 43803];
 const LAB_UNKNOWN = [52335, 35261, 52029];
 
+/** A label map's background value (Pixel Padding Value) and its segment's codes, as DCMTK and dcmqi write them. */
+const BACKGROUND = 0;
+const BACKGROUND_CATEGORY = code('309825002', 'SCT', 'Spatial and relational concept');
+const BACKGROUND_TYPE = code('125040', 'DCM', 'Background');
+const LAB_BLACK = [0, 32896, 32896];
+
 // Attribute tags for the dimension index (AT values).
 const TAG_REFERENCED_SEGMENT_NUMBER = 0x0062000b;
 const TAG_SEGMENT_IDENTIFICATION_SEQUENCE = 0x0062000a;
 const TAG_IMAGE_POSITION_PATIENT = 0x00200032;
 const TAG_PLANE_POSITION_SEQUENCE = 0x00209113;
 
-export function buildBinarySeg(
-  series: SourceSeries,
-  segments: SegmentInput[],
-  options: SegOptions,
-): { bytes: Uint8Array; sopInstanceUID: string; seriesInstanceUID: string; frames: { segment: number; k: number }[] } {
-  const { rows, columns, images } = series;
-  const depth = images.length;
-  if (!(rows > 0 && columns > 0 && depth > 0)) throw new Error(`SEG: empty source (${columns} x ${rows} x ${depth})`);
-  if (segments.length === 0) throw new Error('SEG: no segments');
+/** The SEG of `segments` in the chosen flavour; segment n (from 1) is segments[n - 1] in both. */
+export function buildSeg(series: SourceSeries, segments: SegmentInput[], options: SegOptions, flavour: SegFlavour = 'binary'): SegFile {
+  return flavour === 'labelmap' ? buildLabelMapSeg(series, segments, options) : buildBinarySeg(series, segments, options);
+}
+
+export function buildBinarySeg(series: SourceSeries, segments: SegmentInput[], options: SegOptions): BinarySegFile {
+  checkSource(series, segments);
+  const size = series.rows * series.columns;
 
   // Frames: per segment, every slice k with foreground, cut from the box into a full frame.
   const frames: { segment: number; k: number }[] = [];
   const framePixels: Uint8Array[] = [];
   segments.forEach((seg, s) => {
-    const [i0, j0, k0] = seg.min;
-    const [i1, j1, k1] = seg.max;
-    const [nx, ny, nz] = [i1 - i0 + 1, j1 - j0 + 1, k1 - k0 + 1];
-    if (!(nx > 0 && ny > 0 && nz > 0)) throw new Error(`SEG: segment ${s + 1} has an empty box [${seg.min}]..[${seg.max}]`);
-    if (i0 < 0 || j0 < 0 || k0 < 0 || i1 >= columns || j1 >= rows || k1 >= depth) {
-      throw new Error(`SEG: segment ${s + 1} box [${seg.min}]..[${seg.max}] is outside the source (${columns} x ${rows} x ${depth})`);
-    }
-    if (seg.mask.length !== nx * ny * nz) throw new Error(`SEG: segment ${s + 1} mask has ${seg.mask.length} voxels, its box ${nx * ny * nz}`);
-    for (let dk = 0; dk < nz; dk++) {
-      let frame: Uint8Array | undefined;
-      for (let dj = 0; dj < ny; dj++) {
-        const from = (dk * ny + dj) * nx;
-        for (let di = 0; di < nx; di++) {
-          if (!seg.mask[from + di]) continue;
-          frame ??= new Uint8Array(rows * columns);
-          frame[(j0 + dj) * columns + i0 + di] = 1;
-        }
-      }
-      if (frame) {
-        frames.push({ segment: s + 1, k: k0 + dk });
-        framePixels.push(frame);
-      }
+    const slices = new Map<number, Uint8Array>();
+    forEachVoxel(series, seg, s, (k, p) => {
+      let frame = slices.get(k);
+      if (!frame) slices.set(k, (frame = new Uint8Array(size)));
+      frame[p] = 1;
+    });
+    for (const k of [...slices.keys()].sort((x, y) => x - y)) {
+      frames.push({ segment: s + 1, k });
+      framePixels.push(slices.get(k)!);
     }
   });
   if (frames.length === 0) throw new Error('SEG: every segment is empty; there is nothing to write');
 
+  const { dataset, sopInstanceUID, seriesInstanceUID } = segmentationDataset(series, options, 'binary', frames);
+  Object.assign(dataset, {
+    BitsAllocated: 1,
+    BitsStored: 1,
+    HighBit: 0,
+    SegmentationType: 'BINARY',
+    SegmentSequence: segments.map((seg, s) => segmentItem(seg, s + 1, options)),
+    PixelData: [toArrayBuffer(packBits(framePixels, size))],
+    _vrMap: { PixelData: 'OB' },
+  });
+  return { bytes: writePart10(dataset), sopClassUID: SEGMENTATION_STORAGE, sopInstanceUID, seriesInstanceUID, frames };
+}
+
+/**
+ * Label Map Segmentation (Sup 243; PS3.3 C.8.20.2.3.3, C.8.20.2.4). A label map holds one segment
+ * per pixel, so overlapping segments are refused rather than one silently cut from the other: use
+ * the binary flavour for them. Value 0 is written, so it is described, as a "Background" segment
+ * (every value in Pixel Data must have a Segment Sequence item), and Pixel Padding Value 0 marks
+ * it as the background for readers.
+ */
+export function buildLabelMapSeg(series: SourceSeries, segments: SegmentInput[], options: SegOptions): LabelMapSegFile {
+  checkSource(series, segments);
+  if (segments.length > 65535) throw new Error(`SEG: ${segments.length} segments do not fit a 16-bit label map`);
+  const size = series.rows * series.columns;
+  const bits = segments.length > 255 ? 16 : 8;
+
+  const labels = new Map<number, Uint8Array | Uint16Array>();
+  segments.forEach((seg, s) => {
+    forEachVoxel(series, seg, s, (k, p) => {
+      let frame = labels.get(k);
+      if (!frame) labels.set(k, (frame = bits === 16 ? new Uint16Array(size) : new Uint8Array(size)));
+      if (frame[p] !== 0 && frame[p] !== s + 1) {
+        const [i, j] = [p % series.columns, Math.floor(p / series.columns)];
+        throw new Error(`SEG: segments ${frame[p]} and ${s + 1} overlap at voxel (${i}, ${j}, ${k}); a label map holds one segment per voxel, use the binary flavour`);
+      }
+      frame[p] = s + 1;
+    });
+  });
+  // Slices with no segment are left out, as the binary flavour leaves out empty frames: nothing in
+  // the IOD asks for a frame per source image, and readers fill absent ones with the background.
+  const slices = [...labels.keys()].sort((x, y) => x - y);
+  if (slices.length === 0) throw new Error('SEG: every segment is empty; there is nothing to write');
+
+  const { dataset, sopInstanceUID, seriesInstanceUID } = segmentationDataset(series, options, 'labelmap', slices.map((k) => ({ k })));
+  Object.assign(dataset, {
+    BitsAllocated: bits,
+    BitsStored: bits,
+    HighBit: bits - 1,
+    PixelPaddingValue: BACKGROUND,
+    SegmentationType: 'LABELMAP',
+    SegmentsOverlap: 'NO',
+    SegmentSequence: [backgroundItem(options), ...segments.map((seg, s) => segmentItem(seg, s + 1, options))],
+    PixelData: [toArrayBuffer(labelMapPixels(slices.map((k) => labels.get(k)!), bits))],
+    _vrMap: { PixelData: bits === 16 ? 'OW' : 'OB', PixelPaddingValue: 'US' },
+  });
+  return { bytes: writePart10(dataset), sopClassUID: LABEL_MAP_SEGMENTATION_STORAGE, sopInstanceUID, seriesInstanceUID, slices };
+}
+
+/** The segments and frames of a SEG of either flavour, as per-segment 0/1 frames. */
+export function readSeg(bytes: Uint8Array): ReadSeg {
+  const ds = readPart10(bytes);
+  const flavour: SegFlavour | undefined = ds.SOPClassUID === SEGMENTATION_STORAGE ? 'binary' : ds.SOPClassUID === LABEL_MAP_SEGMENTATION_STORAGE ? 'labelmap' : undefined;
+  if (!flavour) throw new Error(`not a Segmentation (SOP class ${String(ds.SOPClassUID)})`);
+  const bits = Number(ds.BitsAllocated);
+  if (flavour === 'binary' && (ds.SegmentationType !== 'BINARY' || bits !== 1)) {
+    throw new Error(`only binary segmentations can be read (SegmentationType ${String(ds.SegmentationType)})`);
+  }
+  if (flavour === 'labelmap' && (ds.SegmentationType !== 'LABELMAP' || (bits !== 8 && bits !== 16))) {
+    throw new Error(`not a label map (SegmentationType ${String(ds.SegmentationType)}, BitsAllocated ${bits})`);
+  }
+  const rows = Number(ds.Rows);
+  const columns = Number(ds.Columns);
+  const count = Number(ds.NumberOfFrames ?? 1);
+  // Where a label map gives no Pixel Padding Value, 0 is taken as the background, as dcmqi does.
+  const background = flavour === 'labelmap' ? Number(first(ds.PixelPaddingValue) ?? BACKGROUND) : undefined;
+  const described = seq(ds.SegmentSequence).map((item) => ({ number: Number(item.SegmentNumber), label: String(item.SegmentLabel ?? '') }));
+  const segments = described.filter((s) => s.number !== background);
+  const shared = seq(ds.SharedFunctionalGroupsSequence)[0] ?? {};
+  const perFrame = seq(ds.PerFrameFunctionalGroupsSequence);
+  const data = concat(ds.PixelData as ArrayBuffer[] | ArrayBuffer);
+  const size = rows * columns;
+  if (data.length * 8 < count * size * bits) throw new Error(`SEG pixel data is too short (${data.length} bytes for ${count} frames of ${columns} x ${rows})`);
+  const known = new Set(described.map((s) => s.number));
+  const frames: ReadSegFrame[] = [];
+  for (let f = 0; f < count; f++) {
+    const groups = perFrame[f] ?? {};
+    const pick = (name: string) => seq(groups[name])[0] ?? seq(shared[name])[0] ?? {};
+    const source = seq(pick('DerivationImageSequence').SourceImageSequence)[0] ?? {};
+    const frameNumber = source.ReferencedFrameNumber;
+    const where = {
+      sopInstanceUID: String(source.ReferencedSOPInstanceUID ?? ''),
+      ...(frameNumber !== undefined && frameNumber !== null && frameNumber !== '' ? { frameNumber: Number(first(frameNumber)) } : {}),
+      imagePositionPatient: toNumbers(pick('PlanePositionSequence').ImagePositionPatient),
+    };
+    if (flavour === 'binary') {
+      const pixels = new Uint8Array(size);
+      for (let p = 0, bit = f * size; p < size; p++, bit++) pixels[p] = (data[bit >> 3] >> (bit & 7)) & 1;
+      frames.push({ segment: Number(first(pick('SegmentIdentificationSequence').ReferencedSegmentNumber)), ...where, pixels });
+      continue;
+    }
+    const values = labelMapFrame(data, f, size, bits);
+    const present = [...new Set(values)].filter((v) => v !== background).sort((x, y) => x - y);
+    for (const v of present) {
+      if (!known.has(v)) throw new Error(`SEG frame ${f + 1} holds pixel value ${v}, which no Segment Sequence item describes`);
+      frames.push({ segment: v, ...where, pixels: Uint8Array.from(values, (x) => (x === v ? 1 : 0)) });
+    }
+  }
+  return { flavour, rows, columns, segments, frames };
+}
+
+/** The segments and frames of a binary SEG, frames unpacked to 0/1 per pixel; refuses a label map. */
+export function readBinarySeg(bytes: Uint8Array): ReadSeg {
+  const seg = readSeg(bytes);
+  if (seg.flavour !== 'binary') throw new Error('only binary segmentations can be read (SegmentationType LABELMAP)');
+  return seg;
+}
+
+/**
+ * All frames as one bit stream: pixel n of the stream is bit (n mod 8) of byte floor(n / 8),
+ * least significant bit first. DICOM (PS3.5 8.1.1) packs 1-bit frames back to back with no
+ * padding between them, so when Rows * Columns is not a multiple of 8 a frame starts inside a
+ * byte; only the end of the whole stream is padded (with zero bits, then to an even length).
+ */
+export function packBits(frames: Uint8Array[], frameSize: number): Uint8Array {
+  const bits = frames.length * frameSize;
+  const out = new Uint8Array(Math.ceil(bits / 16) * 2);
+  frames.forEach((frame, f) => {
+    for (let p = 0, bit = f * frameSize; p < frameSize; p++, bit++) if (frame[p]) out[bit >> 3] |= 1 << (bit & 7);
+  });
+  return out;
+}
+
+/** Refuses an empty source or an empty list of segments (each box is checked in forEachVoxel). */
+function checkSource(series: SourceSeries, segments: SegmentInput[]): void {
+  const { rows, columns, images } = series;
+  if (!(rows > 0 && columns > 0 && images.length > 0)) throw new Error(`SEG: empty source (${columns} x ${rows} x ${images.length})`);
+  if (segments.length === 0) throw new Error('SEG: no segments');
+}
+
+/** Calls `fn(k, j * columns + i)` for every foreground voxel of segment `s`, after checking its box against the source. */
+function forEachVoxel(series: SourceSeries, seg: SegmentInput, s: number, fn: (k: number, pixel: number) => void): void {
+  const { rows, columns } = series;
+  const depth = series.images.length;
+  const [i0, j0, k0] = seg.min;
+  const [i1, j1, k1] = seg.max;
+  const [nx, ny, nz] = [i1 - i0 + 1, j1 - j0 + 1, k1 - k0 + 1];
+  if (!(nx > 0 && ny > 0 && nz > 0)) throw new Error(`SEG: segment ${s + 1} has an empty box [${seg.min}]..[${seg.max}]`);
+  if (i0 < 0 || j0 < 0 || k0 < 0 || i1 >= columns || j1 >= rows || k1 >= depth) {
+    throw new Error(`SEG: segment ${s + 1} box [${seg.min}]..[${seg.max}] is outside the source (${columns} x ${rows} x ${depth})`);
+  }
+  if (seg.mask.length !== nx * ny * nz) throw new Error(`SEG: segment ${s + 1} mask has ${seg.mask.length} voxels, its box ${nx * ny * nz}`);
+  for (let dk = 0; dk < nz; dk++) {
+    for (let dj = 0; dj < ny; dj++) {
+      const from = (dk * ny + dj) * nx;
+      for (let di = 0; di < nx; di++) if (seg.mask[from + di]) fn(k0 + dk, (j0 + dj) * columns + i0 + di);
+    }
+  }
+}
+
+/**
+ * Everything but the pixel encoding and the Segment Sequence: the modules both flavours share, and
+ * per frame its source, position and dimension index. Binary frames also name their segment
+ * (Segmentation functional group, and a Segment dimension); in a label map the pixel values do,
+ * and PS3.3 A.51 (Sup 243) requires that group only where Segmentation Type is not LABELMAP.
+ */
+function segmentationDataset(
+  series: SourceSeries,
+  options: SegOptions,
+  flavour: SegFlavour,
+  frames: { k: number; segment?: number }[],
+): { dataset: NaturalDataset; sopInstanceUID: string; seriesInstanceUID: string } {
+  const { rows, columns, images } = series;
+  const binary = flavour === 'binary';
+  // Other roles for a label map, so the two flavours of one result never share a UID.
+  const role = `${binary ? 'seg' : 'seg-labelmap'}/${series.seriesInstanceUID}`;
   const seed = options.uidSeed;
-  const seriesInstanceUID = uidFor(seed, `seg/${series.seriesInstanceUID}/series`);
-  const sopInstanceUID = uidFor(seed, `seg/${series.seriesInstanceUID}/instance`);
-  const dimensionOrganizationUID = uidFor(seed, `seg/${series.seriesInstanceUID}/dimension-organization`);
+  const seriesInstanceUID = uidFor(seed, `${role}/series`);
+  const sopInstanceUID = uidFor(seed, `${role}/instance`);
+  const dimensionOrganizationUID = uidFor(seed, `${role}/dimension-organization`);
   const when = options.contentDate ?? new Date();
   const positions = slicePositions(series);
 
+  const dimension = (pointer: number, group: number, label: string) => ({
+    DimensionOrganizationUID: dimensionOrganizationUID,
+    DimensionIndexPointer: pointer,
+    FunctionalGroupPointer: group,
+    DimensionDescriptionLabel: label,
+  });
   const dataset: NaturalDataset = {
     SpecificCharacterSet: 'ISO_IR 192', // dcmjs writes strings as UTF-8
     // SOP Common
-    SOPClassUID: SEGMENTATION_STORAGE,
+    SOPClassUID: binary ? SEGMENTATION_STORAGE : LABEL_MAP_SEGMENTATION_STORAGE,
     SOPInstanceUID: sopInstanceUID,
     InstanceCreationDate: dicomDate(when),
     InstanceCreationTime: dicomTime(when),
@@ -159,18 +360,13 @@ export function buildBinarySeg(
     ContentCreatorName: `${options.algorithmName}^`, // a family-name-only PN; without "^" dciodvfy flags the retired form
     ContentDate: dicomDate(when),
     ContentTime: dicomTime(when),
-    // Image Pixel
+    // Image Pixel (the flavour adds bits, pixel data)
     SamplesPerPixel: 1,
     PhotometricInterpretation: 'MONOCHROME2',
     Rows: rows,
     Columns: columns,
-    BitsAllocated: 1,
-    BitsStored: 1,
-    HighBit: 0,
     PixelRepresentation: 0,
     LossyImageCompression: '00',
-    SegmentationType: 'BINARY',
-    SegmentSequence: segments.map((seg, s) => segmentItem(seg, s + 1, options)),
     // Multi-frame Functional Groups
     NumberOfFrames: frames.length,
     SharedFunctionalGroupsSequence: [
@@ -193,29 +389,20 @@ export function buildBinarySeg(
       };
       if (image.frameNumber !== undefined) source.ReferencedFrameNumber = image.frameNumber;
       source.PurposeOfReferenceCodeSequence = [SOURCE_PURPOSE];
-      return {
+      const item: NaturalDataset = {
         DerivationImageSequence: [{ SourceImageSequence: [source], DerivationCodeSequence: [DERIVATION] }],
-        FrameContentSequence: [{ DimensionIndexValues: [segment, k + 1] }],
+        FrameContentSequence: [{ DimensionIndexValues: binary ? [segment, k + 1] : [k + 1] }],
         PlanePositionSequence: [{ ImagePositionPatient: positions[k].map(ds) }],
-        SegmentIdentificationSequence: [{ ReferencedSegmentNumber: segment }],
       };
+      if (binary) item.SegmentIdentificationSequence = [{ ReferencedSegmentNumber: segment }];
+      return item;
     }),
-    // Multi-frame Dimension: segment, then position along the slice normal (k order).
+    // Multi-frame Dimension: (binary: segment, then) position along the slice normal (k order).
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionOrganizationUID }],
     DimensionOrganizationType: '3D',
     DimensionIndexSequence: [
-      {
-        DimensionOrganizationUID: dimensionOrganizationUID,
-        DimensionIndexPointer: TAG_REFERENCED_SEGMENT_NUMBER,
-        FunctionalGroupPointer: TAG_SEGMENT_IDENTIFICATION_SEQUENCE,
-        DimensionDescriptionLabel: 'Segment',
-      },
-      {
-        DimensionOrganizationUID: dimensionOrganizationUID,
-        DimensionIndexPointer: TAG_IMAGE_POSITION_PATIENT,
-        FunctionalGroupPointer: TAG_PLANE_POSITION_SEQUENCE,
-        DimensionDescriptionLabel: 'Position',
-      },
+      ...(binary ? [dimension(TAG_REFERENCED_SEGMENT_NUMBER, TAG_SEGMENT_IDENTIFICATION_SEQUENCE, 'Segment')] : []),
+      dimension(TAG_IMAGE_POSITION_PATIENT, TAG_PLANE_POSITION_SEQUENCE, 'Position'),
     ],
     // Common Instance Reference: every source instance a frame refers to (once).
     ReferencedSeriesSequence: [
@@ -227,64 +414,44 @@ export function buildBinarySeg(
         })),
       },
     ],
-    PixelData: [toArrayBuffer(packBits(framePixels, rows * columns))],
-    _vrMap: { PixelData: 'OB' },
   };
   if (series.frameOfReferenceUID) {
     dataset.FrameOfReferenceUID = series.frameOfReferenceUID;
     dataset.PositionReferenceIndicator = '';
   }
-  return { bytes: writePart10(dataset), sopInstanceUID, seriesInstanceUID, frames };
+  return { dataset, sopInstanceUID, seriesInstanceUID };
 }
 
-/** The segments and frames of a binary SEG, frames unpacked to 0/1 per pixel. */
-export function readBinarySeg(bytes: Uint8Array): ReadSeg {
-  const ds = readPart10(bytes);
-  if (ds.SOPClassUID !== SEGMENTATION_STORAGE) throw new Error(`not a Segmentation (SOP class ${String(ds.SOPClassUID)})`);
-  if (ds.SegmentationType !== 'BINARY' || Number(ds.BitsAllocated) !== 1) {
-    throw new Error(`only binary segmentations can be read (SegmentationType ${String(ds.SegmentationType)})`);
+/** Label map frames back to back, 8 bits a pixel or 16 (little endian), padded to an even length. */
+function labelMapPixels(frames: (Uint8Array | Uint16Array)[], bits: 8 | 16): Uint8Array {
+  const size = frames.length ? frames[0].length : 0;
+  const out = new Uint8Array(Math.ceil((frames.length * size * bits) / 16) * 2);
+  if (bits === 8) frames.forEach((frame, f) => out.set(frame, f * size));
+  else {
+    const view = new DataView(out.buffer);
+    frames.forEach((frame, f) => frame.forEach((v, p) => view.setUint16(2 * (f * size + p), v, true)));
   }
-  const rows = Number(ds.Rows);
-  const columns = Number(ds.Columns);
-  const count = Number(ds.NumberOfFrames ?? 1);
-  const segments = seq(ds.SegmentSequence).map((item) => ({ number: Number(item.SegmentNumber), label: String(item.SegmentLabel ?? '') }));
-  const shared = seq(ds.SharedFunctionalGroupsSequence)[0] ?? {};
-  const perFrame = seq(ds.PerFrameFunctionalGroupsSequence);
-  const data = concat(ds.PixelData as ArrayBuffer[] | ArrayBuffer);
-  const size = rows * columns;
-  if (data.length * 8 < count * size) throw new Error(`SEG pixel data is too short (${data.length} bytes for ${count} frames of ${columns} x ${rows})`);
-  const frames: ReadSegFrame[] = [];
-  for (let f = 0; f < count; f++) {
-    const groups = perFrame[f] ?? {};
-    const pick = (name: string) => seq(groups[name])[0] ?? seq(shared[name])[0] ?? {};
-    const source = seq(pick('DerivationImageSequence').SourceImageSequence)[0] ?? {};
-    const frameNumber = source.ReferencedFrameNumber;
-    const pixels = new Uint8Array(size);
-    for (let p = 0, bit = f * size; p < size; p++, bit++) pixels[p] = (data[bit >> 3] >> (bit & 7)) & 1;
-    frames.push({
-      segment: Number(first(pick('SegmentIdentificationSequence').ReferencedSegmentNumber)),
-      sopInstanceUID: String(source.ReferencedSOPInstanceUID ?? ''),
-      ...(frameNumber !== undefined && frameNumber !== null && frameNumber !== '' ? { frameNumber: Number(first(frameNumber)) } : {}),
-      imagePositionPatient: toNumbers(pick('PlanePositionSequence').ImagePositionPatient),
-      pixels,
-    });
-  }
-  return { rows, columns, segments, frames };
-}
-
-/**
- * All frames as one bit stream: pixel n of the stream is bit (n mod 8) of byte floor(n / 8),
- * least significant bit first. DICOM (PS3.5 8.1.1) packs 1-bit frames back to back with no
- * padding between them, so when Rows * Columns is not a multiple of 8 a frame starts inside a
- * byte; only the end of the whole stream is padded (with zero bits, then to an even length).
- */
-export function packBits(frames: Uint8Array[], frameSize: number): Uint8Array {
-  const bits = frames.length * frameSize;
-  const out = new Uint8Array(Math.ceil(bits / 16) * 2);
-  frames.forEach((frame, f) => {
-    for (let p = 0, bit = f * frameSize; p < frameSize; p++, bit++) if (frame[p]) out[bit >> 3] |= 1 << (bit & 7);
-  });
   return out;
+}
+
+/** Frame `f` of label map pixel data. */
+function labelMapFrame(data: Uint8Array, f: number, size: number, bits: number): number[] {
+  if (bits === 8) return Array.from(data.subarray(f * size, (f + 1) * size));
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return Array.from({ length: size }, (_, p) => view.getUint16(2 * (f * size + p), true));
+}
+
+/** The Segment Sequence item of value 0, drawn black where a viewer shows it at all. */
+function backgroundItem(options: SegOptions): NaturalDataset {
+  return {
+    SegmentNumber: BACKGROUND,
+    SegmentLabel: 'Background',
+    SegmentedPropertyCategoryCodeSequence: [BACKGROUND_CATEGORY],
+    SegmentedPropertyTypeCodeSequence: [BACKGROUND_TYPE],
+    SegmentAlgorithmType: 'AUTOMATIC',
+    SegmentAlgorithmName: options.algorithmName,
+    RecommendedDisplayCIELabValue: LAB_BLACK,
+  };
 }
 
 function segmentItem(seg: SegmentInput, number: number, options: SegOptions): NaturalDataset {

@@ -103,3 +103,12 @@ if (!haveDsrdump) console.log(`skipping the dsrdump check of the SR: ${DSRDUMP} 
   expect(out).toContain('Referenced Segment');
   expect(out).toContain('Malignant');
 });
+
+test('a lesion in a Label Map SEG is referenced with that SOP class, in the tree and in the evidence', () => {
+  const LABEL_MAP_SEG = '1.2.840.10008.5.1.4.1.1.66.7';
+  const labelMap = buildMeasurementReport(source, lesions.map((l) => ({ ...l, segment: { ...l.segment, sopClassUID: LABEL_MAP_SEG } })), options);
+  const ds = readPart10(labelMap.bytes);
+  expect(JSON.stringify(ds.ContentSequence)).toContain(LABEL_MAP_SEG);
+  expect(JSON.stringify(ds.CurrentRequestedProcedureEvidenceSequence)).toContain(LABEL_MAP_SEG);
+  expect(JSON.stringify(readPart10(report.bytes))).not.toContain(LABEL_MAP_SEG);
+});

@@ -33,7 +33,8 @@ export interface SrLesion {
    * The series UID is needed to list the SEG in CurrentRequestedProcedureEvidenceSequence;
    * dciodvfy reports an error for a referenced instance missing there.
    */
-  segment: { sopInstanceUID: string; segmentNumber: number; seriesInstanceUID: string };
+  /** The SEG holding the lesion's segment; its SOP class defaults to the binary Segmentation. */
+  segment: { sopInstanceUID: string; segmentNumber: number; seriesInstanceUID: string; sopClassUID?: string };
 }
 
 export interface SrSource extends StudyContext {
@@ -157,7 +158,7 @@ export function buildMeasurementReport(
       uidref('HAS OBS CONTEXT', C.trackingUID, uidFor(seed ?? sopInstanceUID, `sr/${source.seriesInstanceUID}/lesion/${l.number}/tracking`)),
       coded('CONTAINS', C.finding, C.mass),
       image('CONTAINS', C.referencedSegment, {
-        ReferencedSOPClassUID: SEGMENTATION_STORAGE_SOP_CLASS,
+        ReferencedSOPClassUID: l.segment.sopClassUID ?? SEGMENTATION_STORAGE_SOP_CLASS,
         ReferencedSOPInstanceUID: l.segment.sopInstanceUID,
         ReferencedSegmentNumber: l.segment.segmentNumber,
       }),
@@ -189,7 +190,7 @@ export function buildMeasurementReport(
     series.get(seriesUID)!.set(sopInstance, sopClass);
   };
   for (const im of source.images) add(source.seriesInstanceUID, im.sopClassUID, im.sopInstanceUID);
-  for (const l of lesions) add(l.segment.seriesInstanceUID, SEGMENTATION_STORAGE_SOP_CLASS, l.segment.sopInstanceUID);
+  for (const l of lesions) add(l.segment.seriesInstanceUID, l.segment.sopClassUID ?? SEGMENTATION_STORAGE_SOP_CLASS, l.segment.sopInstanceUID);
   const evidence = series.size === 0 ? [] : [{
     StudyInstanceUID: source.studyInstanceUID,
     ReferencedSeriesSequence: Array.from(series, ([seriesUID, instances]) => ({

@@ -1,0 +1,671 @@
+/**
+ * The plugin's commands against stub OHIF services, a stub cornerstone and a stub engine: what a
+ * click does to the viewer (labelmap pixels, segments, annotations, notifications), not how the
+ * model segments.
+ */
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import type { BackendChange, EngineWorker } from '../../models/src/browser/engine-client';
+import type { BackendName } from '../../models/src/engine/backend';
+import type { ModelCard } from '../../models/src/engine/weights';
+import { AnalysisResult, voiBlock } from '../../models/src/pipeline/analyze';
+import type { VolumeSource } from '../../models/src/pipeline/voi';
+import type { Vec3 } from '../../models/src/volume';
+import { commandsModule } from './commands';
+import { ALGORITHM_NAME, Host, resetForTests, state, subscribe } from './controller';
+import { readSeg } from './dicom/seg';
+import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
+import type { AbusSettings } from './settings';
+import { ABUS_TOOL } from './tool';
+import type { Cornerstone } from './viewer-volume';
+
+/* ---- The series: single-frame images of a sagittal-like sweep with anisotropic pixels. ---- */
+
+const COLUMNS = 24;
+const ROWS = 16;
+const SLICES = 12;
+const COLUMN_MM = 0.8;
+const ROW_MM = 0.4;
+const SLICE_MM = 0.5;
+const ALONG: Vec3 = [0, 1, 0];
+const DOWN: Vec3 = [0, 0, -1];
+const NORMAL: Vec3 = [-1, 0, 0];
+const ORIGIN: Vec3 = [-30, 12, 40];
+const FRAME_OF_REFERENCE = '1.2.3.9';
+const DS = 'ds-abus';
+
+/** In slice order; the display set lists them reversed, so sorting and mapping back are both exercised. */
+const SORTED_IDS = Array.from({ length: SLICES }, (_, k) => `us:${k}`);
+const DISPLAY_IDS = [...SORTED_IDS].reverse();
+const labelIdOf = (imageId: string) => `label:${imageId}`;
+const sliceOf = (imageId: string) => Number(imageId.slice(imageId.lastIndexOf(':') + 1));
+
+const add = (a: number[], b: number[], s = 1): Vec3 => [a[0] + s * b[0], a[1] + s * b[1], a[2] + s * b[2]];
+const position = (k: number) => add(ORIGIN, NORMAL, k * SLICE_MM);
+/** The world point of voxel (column, row, k). */
+const world = (column: number, row: number, k: number): Vec3 => add(add(position(k), ALONG, column * COLUMN_MM), DOWN, row * ROW_MM);
+
+function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>): void {
+  expect(actual.length).toBe(expected.length);
+  for (let n = 0; n < expected.length; n++) expect(actual[n]).toBeCloseTo(expected[n], 6);
+}
+
+/* ---- The engine: shaped like EngineWorker, with a fabricated lesion around the click. ---- */
+
+// Only what the controller, voiBlock and the export read; a small VOI grid so that a click in the
+// middle of the series needs only some of its slices.
+const CARD = {
+  name: 'CMSVNetIter',
+  version: '0.1.0',
+  training: { data: 'TDSC-ABUS 2023' },
+  input: { grid: [8, 8, 8], voxelMm: 0.5, voiMm: [4, 4, 4], normalization: 'zscore-voi' },
+  decisionThreshold: 0.5,
+} as unknown as ModelCard;
+
+/** Offsets in the 3x3x3 box: the centre voxel and its six face neighbours. */
+const CROSS: Vec3[] = [[1, 1, 1], [0, 1, 1], [2, 1, 1], [1, 0, 1], [1, 2, 1], [1, 1, 0], [1, 1, 2]];
+
+function lesionAround(center: Vec3, probability: number | null = 0.87): AnalysisResult {
+  const c = center.map(Math.round) as Vec3;
+  const mask = new Uint8Array(27);
+  for (const [i, j, k] of CROSS) mask[i + 3 * (j + 3 * k)] = 1;
+  return {
+    found: true,
+    probability,
+    label: probability === null ? null : probability >= 0.5 ? 'malignant' : 'benign',
+    threshold: 0.5,
+    lesion: { mask, min: add(c, [1, 1, 1], -1), max: add(c, [1, 1, 1]), voxelCount: CROSS.length },
+    size: { volumeMl: 0.001, longestMm: 1.6, extentMm: { lateral: 2.4, depth: 1.2, sweep: 1.5 } },
+    centerIndex: center,
+    backend: 'webgpu',
+    backendReason: 'stub',
+    timingsMs: { total: 5 },
+    notice: '',
+  };
+}
+
+/** The voxels ("i,j,k") a lesion at `center` paints. */
+const crossVoxels = (center: Vec3) => CROSS.map(([i, j, k]) => `${center[0] + i - 1},${center[1] + j - 1},${center[2] + k - 1}`).sort();
+
+class StubEngine {
+  card?: ModelCard = CARD;
+  backend?: { backend: BackendName; reason: string };
+  onBackendChange?: (change: BackendChange) => void;
+  readonly calls: { center: Vec3; centerSpace?: string }[] = [];
+  cancels = 0;
+  /** What analyze() resolves with; a lesion around the click unless a test says otherwise. */
+  respond: (center: Vec3) => Promise<AnalysisResult> = async (center) => lesionAround(center);
+  private abort?: () => void;
+
+  constructor(backend: BackendName) {
+    this.backend = { backend, reason: `${backend} (stub)` };
+  }
+
+  async analyze(source: VolumeSource, center: Vec3, options: { centerSpace?: 'patient' | 'voxel' } = {}): Promise<AnalysisResult> {
+    this.calls.push({ center: [...center], centerSpace: options.centerSpace });
+    // As the real client: the VOI block is read synchronously, so prepare() must have loaded it.
+    const { min, max } = voiBlock(this.card!, source, center, options.centerSpace ?? 'patient');
+    source.readBlock(min, max);
+    return this.respond(center);
+  }
+
+  /** Makes the next analysis wait until cancel(), then fail as the worker's cancellation does. */
+  hang(): void {
+    this.respond = () =>
+      new Promise((_, reject) => {
+        this.abort = () => reject(Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' }));
+      });
+  }
+
+  cancel(): void {
+    this.cancels++;
+    this.abort?.();
+  }
+}
+
+/* ---- The viewer: OHIF services and cornerstone, as far as the plugin uses them. ---- */
+
+interface Segment {
+  label: string;
+  cachedStats?: { namedStats?: object };
+  algorithmType?: string;
+  algorithmName?: string;
+}
+interface Note {
+  title: string;
+  message: string;
+  type: string;
+}
+interface Annotation {
+  annotationUID?: string;
+  metadata: { toolName: string; referencedImageId: string };
+  data: { text: string; handles: { points: number[][] } };
+}
+interface Options {
+  modality?: string;
+  backend?: BackendName;
+  loadError?: Error;
+  exportTarget?: AbusSettings['exportTarget'];
+  wadoRoot?: string;
+}
+
+function harness(options: Options = {}) {
+  const engine = new StubEngine(options.backend ?? 'webgpu');
+  const notes: Note[] = [];
+  const segmentations = new Map<string, { segments: Record<number, Segment | undefined> }>();
+  const labels = new Map<string, Uint8Array>();
+  const annotations = new Map<string, Annotation>();
+  /** Whether OHIF has computed a new segment's statistics by the time the plugin looks. */
+  const stats = { immediate: true };
+  const newSegment = (label: string): Segment => ({ label, cachedStats: stats.immediate ? { namedStats: {} } : undefined });
+
+  const viewports = new Map([
+    ['vp-1', { viewportId: 'vp-1', displaySetInstanceUIDs: [DS] }],
+    ['vp-2', { viewportId: 'vp-2', displaySetInstanceUIDs: [DS] }],
+    ['vp-3', { viewportId: 'vp-3', displaySetInstanceUIDs: ['ds-other'] }],
+  ]);
+  const instance = { Modality: options.modality ?? 'US', Rows: ROWS, Columns: COLUMNS };
+  const displaySets: Record<string, object> = {
+    [DS]: { displaySetInstanceUID: DS, Modality: options.modality ?? 'US', imageIds: DISPLAY_IDS, instance },
+    'ds-other': { displaySetInstanceUID: 'ds-other', Modality: 'SR', imageIds: [] },
+  };
+  const camera = { focalPoint: world(12, 8, 4) };
+  const views = new Map(
+    [...viewports.values()].map((v) => [
+      v.viewportId,
+      {
+        id: v.viewportId,
+        getImageIds: () => (v.displaySetInstanceUIDs[0] === DS ? DISPLAY_IDS : []),
+        getCamera: () => camera,
+        jumpToWorld: jest.fn((_point: number[]) => true),
+      },
+    ]),
+  );
+
+  const segmentationService = {
+    createLabelmapForDisplaySet: jest.fn(async (displaySet: { imageIds: string[] }, opts: { label: string; segments: Record<number, { label: string; active: boolean }> }) => {
+      const id = `seg-${segmentations.size + 1}`;
+      const segments: Record<number, Segment> = {};
+      for (const [n, s] of Object.entries(opts.segments)) segments[Number(n)] = newSegment(s.label);
+      segmentations.set(id, { segments });
+      for (const imageId of displaySet.imageIds) labels.set(labelIdOf(imageId), new Uint8Array(COLUMNS * ROWS));
+      return id;
+    }),
+    addSegmentationRepresentation: jest.fn(async (_viewportId: string, _spec: { segmentationId: string }) => undefined),
+    addSegment: jest.fn((segmentationId: string, spec: { segmentIndex: number; label: string }) => {
+      segmentations.get(segmentationId)!.segments[spec.segmentIndex] = newSegment(spec.label);
+    }),
+    getSegmentation: jest.fn((segmentationId: string) => segmentations.get(segmentationId)),
+    setSegmentColor: jest.fn((_viewportId: string, _segmentationId: string, _segment: number, _color: number[]) => undefined),
+    removeSegment: jest.fn((segmentationId: string, segment: number) => {
+      delete segmentations.get(segmentationId)!.segments[segment];
+    }),
+  };
+  const toolGroups = new Map([
+    ['default', new Set<string>()],
+    ['mpr', new Set<string>([ABUS_TOOL])],
+  ]);
+  const crosshairs = { active: false, center: world(3, 4, 6) };
+  const services = {
+    segmentationService,
+    viewportGridService: {
+      getActiveViewportId: () => 'vp-1',
+      getDisplaySetsUIDsForViewport: (viewportId: string) => viewports.get(viewportId)?.displaySetInstanceUIDs,
+      getState: () => ({ viewports }),
+    },
+    displaySetService: { getDisplaySetByUID: (uid: string) => displaySets[uid] },
+    uiNotificationService: { show: (note: Note) => notes.push(note) },
+    userAuthenticationService: { getAuthorizationHeader: () => ({ Authorization: 'Bearer stub' }) },
+    toolGroupService: {
+      getToolGroupIds: () => [...toolGroups.keys()],
+      getToolGroup: (id: string) => {
+        const tools = toolGroups.get(id);
+        return tools && { hasTool: (name: string) => tools.has(name), addTool: jest.fn((name: string) => tools.add(name)) };
+      },
+      getToolGroupForViewport: () => ({
+        getToolInstance: (name: string) => (name === 'Crosshairs' ? { toolCenter: crosshairs.center } : undefined),
+        getToolOptions: (name: string) => (name === 'Crosshairs' ? { mode: crosshairs.active ? 'Active' : 'Disabled' } : undefined),
+      }),
+    },
+    toolbarService: { sections: { primary: 'primary' }, register: jest.fn((_buttons: object[]) => undefined), updateSection: jest.fn((_section: string, _ids: string[]) => undefined) },
+  };
+
+  const planeFor = (imageId: string) => ({
+    imagePositionPatient: position(sliceOf(imageId)),
+    rowCosines: ALONG,
+    columnCosines: DOWN,
+    columnPixelSpacing: COLUMN_MM,
+    rowPixelSpacing: ROW_MM,
+    columns: COLUMNS,
+    rows: ROWS,
+    frameOfReferenceUID: FRAME_OF_REFERENCE,
+  });
+  const instanceFor = (imageId: string) => ({
+    StudyInstanceUID: '1.2.3.1',
+    SeriesInstanceUID: '1.2.3.2',
+    FrameOfReferenceUID: FRAME_OF_REFERENCE,
+    SOPClassUID: '1.2.840.10008.5.1.4.1.1.6.1',
+    SOPInstanceUID: `1.2.3.3.${sliceOf(imageId)}`,
+    Modality: 'US',
+    Rows: ROWS,
+    Columns: COLUMNS,
+    ImagePositionPatient: position(sliceOf(imageId)),
+    PatientName: [{ Alphabetic: 'Stub^Patient' }],
+    PatientID: 'ABUS-STUB',
+  });
+  const cornerstone = {
+    metaData: { get: (type: string, imageId: string) => (type === 'imagePlaneModule' ? planeFor(imageId) : type === 'instance' ? instanceFor(imageId) : undefined) },
+    imageLoader: { loadAndCacheImage: jest.fn(async (imageId: string) => ({ getPixelData: () => new Uint8Array(COLUMNS * ROWS).fill(sliceOf(imageId)) })) },
+    cache: { getImage: (imageId: string) => (labels.has(imageId) ? { getPixelData: () => labels.get(imageId)! } : undefined) },
+    getEnabledElementByViewportId: (viewportId: string) => (views.has(viewportId) ? { viewport: views.get(viewportId) } : undefined),
+    getEnabledElement: (element: { viewportId: string }) => ({ viewport: views.get(element.viewportId) }),
+  };
+  const cornerstoneTools = {
+    BaseTool: class {
+      constructor(
+        readonly props: unknown,
+        readonly defaults: unknown,
+      ) {}
+    },
+    addTool: jest.fn((_tool: unknown) => undefined),
+    segmentation: {
+      state: {
+        getSegmentation: (segmentationId: string) =>
+          segmentations.has(segmentationId) ? { representationData: { Labelmap: { imageIds: DISPLAY_IDS.map(labelIdOf) } } } : undefined,
+      },
+      triggerSegmentationEvents: { triggerSegmentationDataModified: jest.fn((_segmentationId: string) => undefined) },
+    },
+    annotation: {
+      state: {
+        addAnnotation: jest.fn((annotation: Annotation, _frameOfReference: string) => {
+          const uid = `ann-${annotations.size + 1}`;
+          annotation.annotationUID = uid;
+          annotations.set(uid, annotation);
+          return uid;
+        }),
+        getAnnotation: (uid: string) => annotations.get(uid),
+        removeAnnotation: jest.fn((uid: string) => annotations.delete(uid)),
+      },
+    },
+    utilities: { triggerAnnotationRenderForViewportIds: jest.fn((_ids: string[]) => undefined) },
+  };
+  const cs: Cornerstone = { cornerstone, cornerstoneTools };
+
+  const settings: AbusSettings = {
+    weightsUrl: 'weights/',
+    backend: 'auto',
+    decisionThreshold: 0.5,
+    segFlavour: 'binary',
+    exportTarget: options.exportTarget ?? 'dicomweb',
+  };
+  const host: Host = {
+    services,
+    extensionManager: {
+      getModuleEntry: (id: string) => (id === '@ohif/extension-cornerstone.utilityModule.common' ? { exports: { getCornerstoneLibraries: () => cs } } : undefined),
+      getActiveDataSource: () => [{ getConfig: () => ({ wadoRoot: options.wadoRoot }) }],
+    },
+    settings,
+    createEngine: jest.fn(async () => {
+      if (options.loadError) throw options.loadError;
+      // The stub has EngineWorker's public surface; the class's private fields make a cast necessary.
+      return engine as unknown as EngineWorker;
+    }),
+  };
+  const { actions } = commandsModule(host);
+
+  /** The painted labelmap voxels ("i,j,k" in slice order), by segment number. */
+  function painted(): Map<number, string[]> {
+    const out = new Map<number, string[]>();
+    for (const [labelId, pixels] of labels) {
+      const k = sliceOf(labelId);
+      pixels.forEach((v, n) => {
+        if (v) out.set(v, [...(out.get(v) ?? []), `${n % COLUMNS},${Math.floor(n / COLUMNS)},${k}`]);
+      });
+    }
+    for (const list of out.values()) list.sort();
+    return out;
+  }
+
+  return { engine, host, actions, notes, segmentations, annotations, stats, crosshairs, views, services, cornerstone, cornerstoneTools, painted };
+}
+
+type Harness = ReturnType<typeof harness>;
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let n = 0; n < 400 && !condition(); n++) await new Promise((r) => setTimeout(r, 5));
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+const last = (h: Harness) => h.notes[h.notes.length - 1];
+
+async function loaded(options: Options = {}): Promise<Harness> {
+  const h = harness(options);
+  await h.actions.abusLoadModel();
+  return h;
+}
+
+beforeEach(() => resetForTests());
+
+describe('abusLoadModel', () => {
+  it('loads the model once and becomes ready, without a notice on WebGPU', async () => {
+    const h = harness();
+    let changes = 0;
+    const unsubscribe = subscribe(() => changes++);
+    await Promise.all([h.actions.abusLoadModel(), h.actions.abusLoadModel()]);
+    unsubscribe();
+    expect(h.host.createEngine).toHaveBeenCalledTimes(1);
+    expect(state.status).toBe('ready');
+    expect(state.engine).toBe(h.engine);
+    expect(state.message).toBe('Model CMSVNetIter 0.1.0, trained on TDSC-ABUS 2023. Backend: webgpu (stub).');
+    expect(state.fallback).toBeUndefined();
+    expect(h.notes).toEqual([]);
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it('says when the model does not run on WebGPU', async () => {
+    const h = await loaded({ backend: 'wasm' });
+    expect(state.status).toBe('ready');
+    expect(state.fallback).toBe('Not on WebGPU: running on wasm (stub). Analyses will be slower.');
+    expect(h.notes).toEqual([expect.objectContaining({ type: 'warning', message: state.fallback })]);
+  });
+
+  it('reports a model that fails to load, and analyses then say why', async () => {
+    const h = await loaded({ loadError: new Error('weights not found (HTTP 404)') });
+    expect(state.status).toBe('error');
+    expect(state.message).toBe('The model could not be loaded: weights not found (HTTP 404)');
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    expect(last(h)).toMatchObject({ type: 'error', message: state.message });
+  });
+
+  it('follows the engine changing backend after a GPU loss', async () => {
+    const h = await loaded();
+    const lost = 'The GPU was lost (destroyed); now running on wasm';
+    h.engine.backend = { backend: 'wasm', reason: 'wasm (after GPU loss)' };
+    h.engine.onBackendChange!({ backend: 'wasm', reason: 'wasm (after GPU loss)', lost: 'destroyed', message: lost });
+    expect(state.fallback).toBe(lost);
+    expect(state.message).toContain('Backend: wasm (after GPU loss)');
+    expect(last(h)).toMatchObject({ type: 'warning', message: lost });
+
+    h.engine.backend = undefined;
+    h.engine.onBackendChange!({ backend: null, reason: 'none', lost: 'destroyed', message: 'No backend could start' });
+    expect(state.message).toBe('No backend could start');
+
+    h.engine.backend = { backend: 'webgpu', reason: 'webgpu (new device)' };
+    h.engine.onBackendChange!({ backend: 'webgpu', reason: 'webgpu (new device)', lost: 'destroyed', message: 'Back on WebGPU' });
+    expect(state.fallback).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'info', message: 'Back on WebGPU' });
+  });
+});
+
+describe('abusAnalyzeAtPoint', () => {
+  it('asks the model to wait while it loads', async () => {
+    const h = harness();
+    expect(await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) })).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'error', message: 'The model is still loading; try again in a moment' });
+  });
+
+  it('analyses at the clicked voxel and writes the lesion into the viewer', async () => {
+    const h = await loaded();
+    const record = await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+
+    expect(h.engine.calls).toHaveLength(1);
+    expectNear(h.engine.calls[0].center, [10, 6, 5]);
+    expect(h.engine.calls[0].centerSpace).toBe('voxel');
+    // The VOI of an 8-voxel grid at 0.5 mm spans 4 slices each side of the click, not the series.
+    expect(h.cornerstone.imageLoader.loadAndCacheImage.mock.calls.map(([id]) => id)).toEqual(SORTED_IDS.slice(1, 10));
+
+    const seg = h.services.segmentationService;
+    expect(seg.createLabelmapForDisplaySet).toHaveBeenCalledTimes(1);
+    expect(seg.createLabelmapForDisplaySet.mock.calls[0][1].segments).toEqual({ 1: { label: 'Lesion 1: Malignant 87% (AI)', active: true } });
+    expect(seg.addSegmentationRepresentation.mock.calls.map(([viewportId]) => viewportId)).toEqual(['vp-1', 'vp-2']);
+    expect(seg.setSegmentColor.mock.calls).toEqual([
+      ['vp-1', 'seg-1', 1, [220, 50, 47, 255]],
+      ['vp-2', 'seg-1', 1, [220, 50, 47, 255]],
+    ]);
+    expect(h.segmentations.get('seg-1')!.segments[1]).toMatchObject({ algorithmType: 'AUTOMATIC', algorithmName: `${ALGORITHM_NAME} CMSVNetIter 0.1.0` });
+    // Label images follow the display set's order, the engine's k follows the slice order.
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
+    expect(h.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified).toHaveBeenCalledWith('seg-1');
+
+    expect([...h.annotations.keys()]).toEqual(['ann-1']);
+    const annotation = h.annotations.get('ann-1')!;
+    expect(annotation.data.text).toBe('Lesion 1: Malignant 87% (AI)');
+    expect(annotation.metadata).toMatchObject({ toolName: 'ArrowAnnotate', referencedImageId: 'us:5' });
+    expectNear(annotation.data.handles.points[0], world(10, 6, 5));
+
+    expect(last(h)).toMatchObject({ type: 'success', message: 'Lesion 1: Malignant 87% (AI)' });
+    expect(state.status).toBe('ready');
+    expect(state.lesions).toEqual([record]);
+    expect(record).toMatchObject({ number: 1, segmentationId: 'seg-1', displaySetInstanceUID: DS, annotationUID: 'ann-1', imageIds: SORTED_IDS, assumedGeometry: [] });
+    expectNear(record!.centroidWorld, world(10, 6, 5));
+    expectNear(record!.pointMm, world(10, 6, 5));
+  });
+
+  it('adds later lesions as new segments and never reuses a number', async () => {
+    const h = await loaded();
+    const seg = h.services.segmentationService;
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    h.engine.respond = async (center) => lesionAround(center, 0.2);
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-2', world: world(4, 10, 8) });
+
+    expect(seg.createLabelmapForDisplaySet).toHaveBeenCalledTimes(1);
+    expect(seg.addSegment.mock.calls).toEqual([['seg-1', { segmentIndex: 2, label: 'Lesion 2: Benign 20% (AI)' }]]);
+    expect(seg.setSegmentColor).toHaveBeenCalledWith('vp-2', 'seg-1', 2, [60, 180, 75, 255]);
+    expect(h.segmentations.get('seg-1')!.segments[2]).toMatchObject({ algorithmType: 'AUTOMATIC' });
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])], [2, crossVoxels([4, 10, 8])]]));
+    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Malignant 87% (AI)', 'Lesion 2: Benign 20% (AI)']);
+
+    h.actions.abusRemoveLesion({ number: 1 });
+    expect(seg.removeSegment).toHaveBeenCalledWith('seg-1', 1);
+    expect(h.cornerstoneTools.annotation.state.removeAnnotation).toHaveBeenCalledWith('ann-1');
+    expect([...h.annotations.keys()]).toEqual(['ann-2']);
+    expect(state.lesions.map((l) => l.number)).toEqual([2]);
+
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(15, 3, 2) });
+    expect(seg.addSegment.mock.calls[1]).toEqual(['seg-1', { segmentIndex: 3, label: 'Lesion 3: Benign 20% (AI)' }]);
+    expect(state.lesions.map((l) => l.number)).toEqual([2, 3]);
+  });
+
+  it('waits for the statistics of existing segments before adding one (OHIF 3.13 would drop it)', async () => {
+    const h = await loaded();
+    h.stats.immediate = false;
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    const second = h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(4, 10, 8) });
+    await until(() => h.engine.calls.length === 2, 'the second analysis');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(h.services.segmentationService.addSegment).not.toHaveBeenCalled();
+    h.segmentations.get('seg-1')!.segments[1]!.cachedStats = { namedStats: {} };
+    expect(await second).toMatchObject({ number: 2 });
+    expect(h.services.segmentationService.addSegment).toHaveBeenCalledTimes(1);
+  });
+
+  it('refuses a click outside the volume and adds nothing', async () => {
+    const h = await loaded();
+    expect(await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, SLICES + 3) })).toBeUndefined();
+    expect(last(h).type).toBe('error');
+    expect(last(h).message).toContain('outside the image volume');
+    expect(h.engine.calls).toEqual([]);
+    expect(h.services.segmentationService.createLabelmapForDisplaySet).not.toHaveBeenCalled();
+    expect(h.annotations.size).toBe(0);
+    expect(state.lesions).toEqual([]);
+    expect(state.status).toBe('ready');
+  });
+
+  it('refuses a series that is not ultrasound, naming its modality', async () => {
+    const h = await loaded({ modality: 'CT' });
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    expect(last(h)).toMatchObject({ type: 'error', message: 'This is a CT series; the analysis needs 3-D ultrasound' });
+    expect(h.engine.calls).toEqual([]);
+  });
+
+  it('says so when the model finds no lesion', async () => {
+    const h = await loaded();
+    h.engine.respond = async (center) => ({ ...lesionAround(center), found: false });
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    expect(last(h)).toMatchObject({ type: 'error', message: 'No lesion was found at that point' });
+    expect(h.services.segmentationService.createLabelmapForDisplaySet).not.toHaveBeenCalled();
+    expect(state.lesions).toEqual([]);
+  });
+
+  it('runs one analysis at a time, and abusCancel stops it', async () => {
+    const h = await loaded();
+    h.engine.hang();
+    const first = h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    await until(() => h.engine.calls.length === 1, 'the analysis to start');
+    expect(state.status).toBe('running');
+
+    expect(await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(4, 10, 8) })).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'info', message: 'An analysis is already running; wait for it or cancel it' });
+    expect(h.engine.calls).toHaveLength(1);
+
+    h.actions.abusCancel();
+    expect(await first).toBeUndefined();
+    expect(h.engine.cancels).toBe(1);
+    expect(last(h)).toMatchObject({ type: 'info', message: 'Analysis cancelled' });
+    expect(state.status).toBe('ready');
+    expect(state.lesions).toEqual([]);
+  });
+});
+
+describe('abusAnalyzeAtCrosshair', () => {
+  it('analyses at the Crosshairs centre when the tool is active', async () => {
+    const h = await loaded();
+    h.crosshairs.active = true;
+    await h.actions.abusAnalyzeAtCrosshair();
+    expectNear(h.engine.calls[0].center, [3, 4, 6]);
+  });
+
+  it('analyses at the centre of the active view otherwise', async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtCrosshair();
+    expectNear(h.engine.calls[0].center, [12, 8, 4]);
+  });
+});
+
+describe('abusInstallTool', () => {
+  it('adds the tool to every tool group and its button, and a click analyses there', async () => {
+    const h = await loaded();
+    h.actions.abusInstallTool();
+    expect(h.cornerstoneTools.addTool).toHaveBeenCalledTimes(1);
+    const Tool = h.cornerstoneTools.addTool.mock.calls[0][0] as (new () => { preMouseDownCallback(evt: object): boolean }) & { toolName: string };
+    expect(Tool.toolName).toBe(ABUS_TOOL);
+    expect(h.services.toolGroupService.getToolGroupIds().every((id) => h.services.toolGroupService.getToolGroup(id)!.hasTool(ABUS_TOOL))).toBe(true);
+    expect(h.services.toolbarService.register).toHaveBeenCalledWith([expect.objectContaining({ id: ABUS_TOOL })]);
+    expect(h.services.toolbarService.updateSection).toHaveBeenCalledWith('primary', [ABUS_TOOL]);
+
+    const consumed = new Tool().preMouseDownCallback({ detail: { element: { viewportId: 'vp-2' }, currentPoints: { world: world(9, 7, 3) } } });
+    expect(consumed).toBe(true);
+    await until(() => state.lesions.length === 1, 'the analysis of the click');
+    expectNear(h.engine.calls[0].center, [9, 7, 3]);
+  });
+});
+
+describe('abusJumpToLesion / abusRemoveLesion', () => {
+  it('shows the lesion in every view of its series', async () => {
+    const h = await loaded();
+    const record = await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    h.actions.abusJumpToLesion({ number: 1 });
+    expect(h.views.get('vp-1')!.jumpToWorld).toHaveBeenCalledWith(record!.centroidWorld);
+    expect(h.views.get('vp-2')!.jumpToWorld).toHaveBeenCalledWith(record!.centroidWorld);
+    expect(h.views.get('vp-3')!.jumpToWorld).not.toHaveBeenCalled();
+  });
+
+  it('removes an annotation OHIF tracks as a measurement through the measurement service', async () => {
+    const h = await loaded();
+    const measurementService = { getMeasurement: (uid: string) => (uid === 'ann-1' ? { uid } : undefined), remove: jest.fn((_uid: string) => undefined) };
+    Object.assign(h.services, { measurementService });
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    h.actions.abusRemoveLesion({ number: 1 });
+    expect(measurementService.remove).toHaveBeenCalledWith('ann-1');
+    expect(h.cornerstoneTools.annotation.state.removeAnnotation).not.toHaveBeenCalled();
+    expect(state.lesions).toEqual([]);
+  });
+});
+
+describe('abusExport', () => {
+  const realFetch = globalThis.fetch;
+  afterEach(() => {
+    globalThis.fetch = realFetch;
+  });
+
+  /** The parts of a STOW-RS multipart body. */
+  async function parts(init: RequestInit): Promise<Uint8Array[]> {
+    const boundary = /boundary=(.+)$/.exec((init.headers as Record<string, string>)['Content-Type'])![1];
+    const body = Buffer.from(await (init.body as Blob).arrayBuffer()).toString('latin1');
+    return body
+      .split(`--${boundary}`)
+      .slice(1, -1)
+      .map((part) => new Uint8Array(Buffer.from(part.slice(part.indexOf('\r\n\r\n') + 4, -2), 'latin1')));
+  }
+
+  it('has nothing to export before an analysis', async () => {
+    const h = await loaded();
+    await h.actions.abusExport();
+    expect(last(h)).toMatchObject({ type: 'error', title: 'ABUS Tumor AI export failed', message: 'There is no result to export yet' });
+  });
+
+  it('stores the SEG and SR to the DICOMweb source, the SEG on the analysed slices', async () => {
+    const h = await loaded({ wadoRoot: 'https://pacs.invalid/dicom-web/' });
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    const fetch = jest.fn(async (_url: string, _init: RequestInit) => new Response(null, { status: 200 }));
+    globalThis.fetch = fetch as unknown as typeof globalThis.fetch;
+    await h.actions.abusExport();
+
+    expect(last(h)).toMatchObject({ type: 'success', message: 'SEG and SR stored (1 lesion)' });
+    const [url, init] = fetch.mock.calls[0];
+    expect(url).toBe('https://pacs.invalid/dicom-web/studies');
+    expect(init).toMatchObject({ method: 'POST', headers: { Authorization: 'Bearer stub' } });
+    const [segBytes, srBytes] = await parts(init);
+    expect(srBytes.length).toBeGreaterThan(0);
+    const seg = readSeg(segBytes);
+    expect(seg.segments).toEqual([{ number: 1, label: 'Lesion 1: Malignant 87% (AI)' }]);
+    expect(seg.frames.map((f) => f.sopInstanceUID).sort()).toEqual(['1.2.3.3.4', '1.2.3.3.5', '1.2.3.3.6']);
+    const centre = seg.frames.find((f) => f.sopInstanceUID === '1.2.3.3.5')!;
+    expect(centre.pixels[6 * COLUMNS + 10]).toBe(1);
+    expect(centre.pixels.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(state.exported).toBeDefined();
+  });
+
+  it('keeps the results when the store fails', async () => {
+    const h = await loaded({ wadoRoot: 'https://pacs.invalid/dicom-web' });
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    globalThis.fetch = (async () => new Response(null, { status: 500 })) as typeof globalThis.fetch;
+    await h.actions.abusExport();
+    expect(last(h).type).toBe('error');
+    expect(last(h).message).toContain('HTTP 500');
+    expect(state.lesions).toHaveLength(1);
+    expect(state.exported).toBeUndefined();
+  });
+
+  it('needs a DICOMweb address to store to', async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    await h.actions.abusExport();
+    expect(last(h)).toMatchObject({ type: 'error', message: 'The active data source has no DICOMweb address to store to; set exportTarget to download' });
+  });
+});
+
+describe('addVolumeAvailableAttribute', () => {
+  it('is true only for a study with a reconstructable ultrasound series', () => {
+    const attributes: { id: string; callback: (study?: { StudyInstanceUID?: string }) => boolean }[] = [];
+    let active: object[] = [];
+    addVolumeAvailableAttribute({
+      hangingProtocolService: { addCustomAttribute: (id: string, _name: string, callback: (study?: object) => boolean) => attributes.push({ id, callback }) },
+      displaySetService: { getActiveDisplaySets: () => active },
+    });
+    expect(attributes).toHaveLength(1);
+    const [{ id, callback }] = attributes;
+    expect(abusThreeView.protocolMatchingRules).toEqual([expect.objectContaining({ attribute: id, required: true })]);
+
+    active = [
+      { StudyInstanceUID: 's1', Modality: 'US', isReconstructable: false },
+      { StudyInstanceUID: 's1', Modality: 'CT', isReconstructable: true },
+      { StudyInstanceUID: 's2', Modality: 'US', isReconstructable: true },
+    ];
+    expect(callback({ StudyInstanceUID: 's1' })).toBe(false);
+    expect(callback({ StudyInstanceUID: 's2' })).toBe(true);
+    expect(callback({ StudyInstanceUID: 's3' })).toBe(false);
+    expect(callback(undefined)).toBe(false);
+    active.push({ StudyInstanceUID: 's1', Modality: 'US', isReconstructable: true });
+    expect(callback({ StudyInstanceUID: 's1' })).toBe(true);
+  });
+});
