@@ -16,6 +16,9 @@ async function main() {
   fs.mkdirSync(out, { recursive: true });
   await build({ ...common, entryPoints: [path.join(__dirname, 'src', 'index.ts')], format: 'esm', outfile: path.join(out, 'extension.js') });
   await build({ ...common, entryPoints: [path.join(root, 'mode', 'src', 'index.ts')], format: 'esm', outfile: path.join(out, 'mode.js') });
+  // The mode's own npm package (build-time installs) ships the same module.
+  fs.mkdirSync(path.join(root, 'mode', 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(out, 'mode.js'), path.join(root, 'mode', 'dist', 'mode.js'));
   await build({ ...common, entryPoints: [path.join(root, 'models', 'src', 'browser', 'worker.ts')], format: 'iife', outfile: path.join(out, 'abus-worker.js') });
   const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const f of fs.readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(out, f));

@@ -56,7 +56,12 @@ const mode = {
   id: MODE_ID,
   async modeFactory({ loadModules }: { loadModules: (ids: string[]) => Promise<{ modeInstance: BasicModeInstance }[]> }) {
     const [basic] = await loadModules(['@ohif/mode-basic']);
-    return deriveMode(basic.modeInstance, new URL('extension.js', import.meta.url).toString());
+    // Loaded by URL at run time (the prebuilt viewer), the extension sits beside this module. In an
+    // OHIF source build the bundler gives this module a file: URL and registers the extension by
+    // its package name, so the mode names it by that.
+    const here = import.meta.url;
+    const extension = here.startsWith('http') ? new URL('extension.js', here).toString() : '@abus-tumor-ai/extension';
+    return deriveMode(basic.modeInstance, extension);
   },
 };
 
