@@ -1,24 +1,13 @@
-/**
- * The real prebuilt OHIF viewer, 3.13.2, from the npm registry (`npm pack`: installing the
- * package fails because one of its dependencies is not published). Cached under
- * test/fixtures/generated/, which git ignores.
- */
-import { execFileSync } from 'child_process';
+/** The real prebuilt OHIF viewer for tests, cached under test/fixtures/generated/ (git ignores it). */
 import * as fs from 'fs';
 import * as path from 'path';
+import { ohifDistIn } from '../../models/src/viewer/ohif-dist';
 
-export const OHIF_VERSION = '3.13.2';
-const CACHE = path.join(__dirname, '..', 'fixtures', 'generated', `ohif-app-${OHIF_VERSION}`);
+export { OHIF_VERSION } from '../../models/src/viewer/ohif-dist';
 
 /** The pristine dist folder (never modified: tests copy it before installing anything). */
 export function ohifDist(): string {
-  const dist = path.join(CACHE, 'package', 'dist');
-  if (fs.existsSync(path.join(dist, 'index.html'))) return dist;
-  fs.mkdirSync(CACHE, { recursive: true });
-  const tgz = execFileSync('npm', ['pack', `@ohif/app@${OHIF_VERSION}`, '--silent', '--pack-destination', CACHE], { encoding: 'utf8' }).trim().split('\n').pop() as string;
-  execFileSync('tar', ['xzf', path.join(CACHE, tgz), '-C', CACHE]);
-  fs.rmSync(path.join(CACHE, tgz));
-  return dist;
+  return ohifDistIn(path.join(__dirname, '..', 'fixtures', 'generated'));
 }
 
 /** A writable copy of the dist (hard links would let a patch leak into the cache). */

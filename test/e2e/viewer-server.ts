@@ -1,16 +1,8 @@
 /**
- * Serves an OHIF dist folder on 127.0.0.1 with a same-origin DICOMweb proxy to Orthanc that adds
- * Orthanc's credentials and keeps the Host header (Orthanc builds BulkDataURIs from it), and
- * falls back to index.html for the viewer's client-side routes.
+ * The viewer served for tests (see models/src/viewer/server.ts) with a same-origin DICOMweb proxy
+ * to Orthanc, and a switch that makes the "PACS" refuse stores.
  */
-import * as fs from 'fs';
-import * as http from 'http';
-import * as path from 'path';
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
-  '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.woff2': 'font/woff2', '.bin': 'application/octet-stream',
-};
+import { serveViewer as serve } from '../../models/src/viewer/server';
 
 export interface ViewerServer {
   url: string;
@@ -21,36 +13,24 @@ export interface ViewerServer {
 
 export async function serveViewer(root: string, orthanc?: { url: string; authorization: string }): Promise<ViewerServer> {
   const state = { refuseStores: false };
-  const server = http.createServer((req, res) => {
-    const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    if (orthanc && (pathname.startsWith('/dicom-web/') || pathname.startsWith('/wado'))) {
-      if (state.refuseStores && req.method === 'POST') return void res.writeHead(503).end('PACS unavailable');
-      const target = new URL(req.url ?? '/', orthanc.url);
-      const upstream = http.request(target, { method: req.method, headers: { ...req.headers, authorization: orthanc.authorization } }, (up) => {
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
-      upstream.on('error', (err) => res.writeHead(502).end(`DICOMweb server unreachable: ${err.message}`));
-      req.pipe(upstream);
-      return;
-    }
-    let file = path.join(root, pathname);
-    if (!file.startsWith(root)) return void res.writeHead(403).end();
-    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(root, 'index.html');
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
+  const proxies = orthanc ? ['/dicom-web', '/wado'].map((prefix) => ({ prefix, target: `${orthanc.url}${prefix}`, authorization: orthanc.authorization, keepHost: true })) : [];
+  const running = await serve(root, {
+    proxies,
+    intercept: (req, res) => {
+      if (!(state.refuseStores && req.method === 'POST')) return false;
+      res.writeHead(503).end('PACS unavailable');
+      return true;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: running.url,
     get refuseStores() {
       return state.refuseStores;
     },
     set refuseStores(v: boolean) {
       state.refuseStores = v;
     },
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: running.close,
   };
 }
 

@@ -8,6 +8,7 @@ import { registerEval } from './eval';
 import { registerPhantom } from './phantom';
 import { registerDemo } from './demo';
 import { registerInstallOhif } from './install-ohif';
+import { registerViewer } from './viewer';
 
 export async function main(argv: string[]): Promise<void> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPhantom(program);
   registerDemo(program);
   registerInstallOhif(program);
+  registerViewer(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,0 +1,71 @@
+/**
+ * `npm start`'s main job (abus-ai viewer): the real OHIF 3.13.2 with the plugin, on the generated
+ * study from the embedded DICOM JSON source, with the shipped model. A click on the lesion gives
+ * a result, and export downloads the SEG and the SR.
+ */
+import * as fs from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { startViewer } from '../../models/src/cli/viewer';
+import { readBinarySeg } from '../../extension/src/dicom/seg';
+import { readMeasurementReport } from '../../extension/src/dicom/sr';
+import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { ohifDist } from './ohif-dist';
+import { showWorldPoint, waitForViewport } from './ohif-page';
+
+const ARTIFACTS = join(__dirname, '..', 'artifacts');
+const skip = chromiumMissing();
+if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium: ${skip}`);
+if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
+
+(skip ? test.skip : test)('the viewer demo serves the generated study; a click on the lesion gives a result; SEG and SR download', async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-demo-'));
+  // The OHIF download is shared with the other browser tests.
+  fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
+  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', 'ohif-app-3.13.2'));
+  const running = await startViewer({ dir, port: 0, seed: 7, small: true, backend: 'wasm' });
+  const browser = await launchChromium();
+  try {
+    expect(running.serves).toMatch(/a synthetic ABUS study/);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+    await page.goto(running.url);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') ?? ''), undefined, { timeout: 120000 });
+    await expect(page.locator('[data-cy="abus-status"]').textContent()).resolves.toMatch(/^Model cmsvnetiter/);
+    await waitForViewport(page);
+    // The lesion where the demo says it is: its centre pixel on its slice, in cornerstone's world.
+    const l = running.study!.lesion;
+    const world = await page.evaluate(([column, row, k]) => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const w = window as any;
+      const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+      const ids: string[] = cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport.getImageIds();
+      const planes = ids.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id));
+      planes.sort((a, b) => a.imagePositionPatient[2] - b.imagePositionPatient[2]);
+      const p = planes[k];
+      return [0, 1, 2].map((a) => p.imagePositionPatient[a] + column * p.columnPixelSpacing * p.rowCosines[a] + row * p.rowPixelSpacing * p.columnCosines[a]);
+    }, [l.column, l.row, l.slice - 1]);
+    const point = await showWorldPoint(page, world);
+    await page.locator('[data-cy="abus-pick"]').click();
+    await page.mouse.click(point.x, point.y);
+    const row = page.locator('[data-cy="abus-result"]').first();
+    await row.waitFor({ timeout: 120000 });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: join(ARTIFACTS, 'viewer-demo-result.png') });
+    expect(Number(await row.getAttribute('data-voxels'))).toBeGreaterThan(0);
+    // Export with no DICOMweb server: the SEG and the SR download.
+    const downloads: { name: string; bytes: Uint8Array }[] = [];
+    page.on('download', async (d) => downloads.push({ name: d.suggestedFilename(), bytes: new Uint8Array(fs.readFileSync(await d.path())) }));
+    await page.locator('[data-cy="abus-export"]').click();
+    await page.getByText('SEG and SR downloaded').first().waitFor({ timeout: 30000 });
+    for (let t = 0; t < 50 && downloads.length < 2; t++) await page.waitForTimeout(200);
+    expect(downloads).toHaveLength(2);
+    const seg = downloads.find((d) => d.name.includes('seg'))!;
+    const sr = downloads.find((d) => d.name.includes('sr'))!;
+    expect(readBinarySeg(seg.bytes).segments).toHaveLength(1);
+    expect(readMeasurementReport(sr.bytes).lesions).toHaveLength(1);
+  } finally {
+    await browser.close();
+    await running.server.close();
+  }
+}, 300000);
