@@ -12,6 +12,7 @@ import { readMeasurementReport } from '../../extension/src/dicom/sr';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
+import { orthancMissing, startOrthanc } from './orthanc';
 
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const skip = chromiumMissing();
@@ -69,3 +70,27 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
     await running.server.close();
   }
 }, 300000);
+
+const skipOrthanc = orthancMissing();
+if (skipOrthanc && process.env.CI === 'true') throw new Error(`CI needs Orthanc: ${skipOrthanc}`);
+
+(skipOrthanc ? test.skip : test)('--dicomweb serves an existing server through a same-origin proxy that adds its credentials', async () => {
+  const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-dicomweb-'));
+  fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
+  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', 'ohif-app-3.13.2'));
+  const orthanc = await startOrthanc();
+  const running = await startViewer({ dir, port: 0, seed: 7, small: true, backend: 'auto', dicomweb: `${orthanc.url}/dicom-web`, authorization: orthanc.authorization });
+  try {
+    expect(running.serves).toMatch(/STOW-RS/);
+    // Orthanc refuses requests without its credentials; through the proxy they are added.
+    expect((await fetch(`${orthanc.url}/dicom-web/studies`)).status).toBe(401);
+    const studies = await fetch(`${running.url}dicomweb/studies`);
+    expect(studies.status).toBe(200);
+    const config = await (await fetch(`${running.url}app-config.js`)).text();
+    expect(config).toContain('"wadoRoot": "/dicomweb"');
+    expect(config).toContain('"exportTarget":"dicomweb"');
+  } finally {
+    await running.server.close();
+    await orthanc.stop();
+  }
+});
