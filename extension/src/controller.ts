@@ -111,6 +111,9 @@ export async function analyzeAtWorld(host: Host, viewportId: string, world: numb
     const record = await analyzeAt(engine, host.services, cs, { viewportId, world }, number, { name: ALGORITHM_NAME, version: `${card.name} ${card.version}` }, (p) => update({ message: progressText(p) }));
     nextLesionNumber++;
     update({ status: 'ready', message: readyMessage(engine), lesions: [...state.lesions, record] });
+    // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
+    // its own, since redrawing three views is the viewer's work, not the analysis'.
+    setTimeout(() => jumpToLesion(host, record.number), 0);
     notify(host, 'ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
     if (record.assumedGeometry.length) notify(host, 'ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
     return record;
