@@ -372,6 +372,8 @@ describe('abusLoadModel', () => {
     const h = await loaded({ loadError: new Error('weights not found (HTTP 404)') });
     expect(state.status).toBe('error');
     expect(state.message).toBe('The model could not be loaded: weights not found (HTTP 404)');
+    // Said at once in OHIF's notifications too, not only in the panel.
+    expect(h.notes).toEqual([expect.objectContaining({ type: 'error', message: state.message })]);
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
     expect(last(h)).toMatchObject({ type: 'error', message: state.message });
   });

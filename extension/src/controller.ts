@@ -81,7 +81,9 @@ export function loadEngine(host: Host): Promise<void> {
       update({ status: 'ready', engine, message: readyMessage(engine), fallback });
       if (fallback) notify(host, 'ABUS Tumor AI', fallback, 'warning');
     } catch (err) {
-      update({ status: 'error', message: `The model could not be loaded: ${(err as Error).message}` });
+      const message = `The model could not be loaded: ${(err as Error).message}`;
+      update({ status: 'error', message });
+      notify(host, 'ABUS Tumor AI', message, 'error');
     }
   })();
   return loading;

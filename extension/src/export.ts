@@ -109,6 +109,8 @@ export async function stowRs(wadoRoot: string, files: Uint8Array[], headers: Rec
   } catch (err) {
     throw new Error(`The DICOMweb server could not be reached (${(err as Error).message}); the results are kept, try again`);
   }
+  // 502-504 come from a gateway or proxy in front of a server that is down, not from the server.
+  if ([502, 503, 504].includes(response.status)) throw new Error(`The DICOMweb server is unavailable (HTTP ${response.status}); the results are kept, try again`);
   if (!response.ok) throw new Error(`The DICOMweb server refused the SEG and SR (HTTP ${response.status}); the results are kept, try again`);
 }
 

@@ -164,7 +164,7 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     // A refused store says so and loses nothing; the same button then stores for real.
     viewer.refuseStores = true;
     await page.locator('[data-cy="abus-export"]').click();
-    await page.getByText(/refused the SEG and SR \(HTTP 503\); the results are kept, try again/).first().waitFor({ timeout: 30000 });
+    await page.getByText(/The DICOMweb server is unavailable \(HTTP 503\); the results are kept, try again/).first().waitFor({ timeout: 30000 });
     await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(2);
     viewer.refuseStores = false;
     // Export: a SEG and an SR land in Orthanc by STOW-RS and pass dciodvfy with no errors.

@@ -86,6 +86,9 @@ if (skipOrthanc && process.env.CI === 'true') throw new Error(`CI needs Orthanc:
     expect((await fetch(`${orthanc.url}/dicom-web/studies`)).status).toBe(401);
     const studies = await fetch(`${running.url}dicomweb/studies`);
     expect(studies.status).toBe(200);
+    // A missing file is a 404 (a wrong weights URL says so); the viewer's routes get index.html.
+    expect((await fetch(`${running.url}abus-tumor-ai/weights/missing/model-card.json`)).status).toBe(404);
+    expect(await (await fetch(`${running.url}abus?StudyInstanceUIDs=1`)).text()).toContain('<html');
     const config = await (await fetch(`${running.url}app-config.js`)).text();
     expect(config).toContain('"wadoRoot": "/dicomweb"');
     expect(config).toContain('"exportTarget":"dicomweb"');

@@ -77,7 +77,12 @@ export async function serveViewer(root: string, options: ServeOptions = {}): Pro
     }
     let file = path.join(root, pathname);
     if (!file.startsWith(root)) return void res.writeHead(403).end();
-    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) file = path.join(root, 'index.html');
+    if (!fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      // A missing file is a 404 (a wrong weights URL must say so); only the viewer's own routes,
+      // which have no file extension, get index.html.
+      if (path.extname(pathname)) return void res.writeHead(404).end(`Not found: ${pathname}`);
+      file = path.join(root, 'index.html');
+    }
     sendFile(res, file);
   });
   await new Promise<void>((resolve, reject) => {
