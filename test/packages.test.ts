@@ -22,6 +22,8 @@ test('the packages carry OHIF keywords, a built entry and peers at the versions 
   }
   expect(extension.peerDependencies.react).toBe(`^${ohif.dependencies.react}`);
   expect(mode.peerDependencies[extension.name]).toBe(extension.version);
+  // Optional peers: the OHIF host provides them, and this repository's own install must not fetch OHIF.
+  for (const p of [extension, mode]) for (const name of Object.keys(p.peerDependencies)) expect(p.peerDependenciesMeta[name]).toEqual({ optional: true });
   // The extension's id is its package name (OHIF registers build-time extensions under it).
   expect(fs.readFileSync(join(ROOT, 'extension', extension.main), 'utf8')).toContain(`"${extension.name}"`);
 });
