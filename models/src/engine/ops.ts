@@ -12,6 +12,7 @@
  *   (XNNPACK conv2d, about 30x the stock Conv3D there).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fastConv3x3 } from './webgpu/fast-conv';
 
 export type Tensor5D = tf.Tensor5D;
 
@@ -47,9 +48,23 @@ export function pointwise(x: tf.Tensor5D, kernel: tf.Tensor2D, bias?: tf.Tensor1
   return onChannels(x, (flat) => (bias ? tf.add(tf.matMul(flat, kernel), bias) : tf.matMul(flat, kernel)));
 }
 
-/** 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout). */
+/**
+ * Stock tfjs kernels for every convolution (tf.conv3d, strided tf.conv3d, tf.conv3dTranspose)
+ * instead of this project's paths: only for benchmarks that time both in one run.
+ */
+let stockKernels = false;
+export function useStockKernels(on: boolean): void {
+  stockKernels = on;
+}
+
+/**
+ * 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout).
+ * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm its conv2d slices.
+ */
 export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+  if (stockKernels) return tf.conv3d(x, kernel, 1, 'same');
   if (tf.getBackend() === 'wasm') return conv3x3Wasm(x, kernel);
+  if (tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel);
   return tf.conv3d(x, kernel, 1, 'same');
 }
 
@@ -132,6 +147,7 @@ function conv3x3BySlices(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
  */
 export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
+  if (stockKernels) return tf.tidy(() => tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid'));
   return tf.tidy(() => {
     // Memory order (b, z, dz, y, dy, x, dx, c): merging (x, dx, c) as (x, dx*c) keeps every view rank <= 6.
     const split = tf.reshape(x, [b * (d / 2), 2, h / 2, 2, w / 2, 2 * c]);
@@ -148,6 +164,13 @@ export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
 export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
   const cout = kernel.shape[1] / 8;
+  if (stockKernels) {
+    return tf.tidy(() => {
+      // tf.conv3dTranspose wants [2,2,2,cout,cin]; ours is [cin, (dz,dy,dx,cout)].
+      const k = tf.transpose(tf.reshape(kernel, [c, 2, 2, 2, cout]), [1, 2, 3, 4, 0]) as tf.Tensor5D;
+      return tf.conv3dTranspose(x, k, [b, 2 * d, 2 * h, 2 * w, cout], 2, 'valid');
+    });
+  }
   return tf.tidy(() => {
     const cols = tf.matMul(tf.reshape(x, [-1, c]), kernel);
     const blocks = tf.reshape(cols, [b * d, h, w, 2, 2, 2 * cout]);
