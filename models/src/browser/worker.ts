@@ -146,6 +146,9 @@ async function handle(msg: ToWorker): Promise<void> {
       analyzer = undefined;
       const files = new Map<string, Uint8Array>();
       analyzer = await Analyzer.create(await loadModel(keeping(cachedUrlReader(msg.weightsUrl), files)), msg.backend ?? 'auto');
+      // Compile the kernels now, while the user is still looking at the images, so the first
+      // click is not slower than the next ones.
+      await analyzer.warmUp();
       modelFiles = files;
       preference = msg.backend ?? 'auto';
       broken = undefined;

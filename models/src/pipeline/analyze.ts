@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendChoice, BackendName, chooseBackend } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
 import { LoadedModel, ModelCard } from '../engine/weights';
-import { Vec3, VolumeGeometry } from '../volume';
+import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
-import { centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
+import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
 
 export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
 
@@ -83,6 +83,20 @@ export class Analyzer {
       t.dispose();
     }
     return new Analyzer(model.card, weights, choice);
+  }
+
+  /**
+   * One analysis of an empty volume of the model's own grid, so that the backend compiles its
+   * kernels (WebGPU pipelines, wasm set-up) before the user's first click instead of during it.
+   * Returns how long it took (ms).
+   */
+  async warmUp(): Promise<number> {
+    const t0 = now();
+    const { grid, voxelMm } = this.card.input;
+    const dims: Vec3 = [grid[0], grid[1], grid[2]];
+    const volume = { dims, spacing: [voxelMm, voxelMm, voxelMm] as Vec3, origin: [0, 0, 0] as Vec3, direction: IDENTITY_DIRECTION, data: Uint8Array.from({ length: dims[0] * dims[1] * dims[2] }, (_, i) => i % 251) };
+    await this.analyze(arraySource(volume), [dims[0] / 2, dims[1] / 2, dims[2] / 2], { centerSpace: 'voxel' });
+    return now() - t0;
   }
 
   async analyze(source: VolumeSource, center: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
