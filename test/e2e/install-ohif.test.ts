@@ -205,11 +205,13 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     // The exported SEG re-loads in OHIF with the same voxels: export the remaining lesion, open
     // the study afresh, load that SEG like a user would, and count its labelmap voxels.
     const lesion2Voxels = Number(await page.locator('[data-cy="abus-result"]').first().getAttribute('data-voxels'));
+    // Read before the click: a quick store would otherwise already show the new UID as "previous".
+    const previousSeg = await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg');
     await page.locator('[data-cy="abus-export"]').click();
     await page.waitForFunction((previous) => {
       const uid = document.querySelector('[data-cy="abus-panel"]')?.getAttribute('data-exported-seg');
       return uid && uid !== previous;
-    }, await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg'), { timeout: 60000 });
+    }, previousSeg, { timeout: 60000 });
     const segUid = await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg');
     const reloaded = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await reloaded.goto(`${viewer.url}/abus?StudyInstanceUIDs=${study}`);
