@@ -137,6 +137,25 @@ async function restart(lost: string): Promise<void> {
   scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
 }
 
+/** The analyzer again on the first backend after webgpu that starts, saying why webgpu was left. */
+async function withoutWebGPU(failed: Analyzer, files: Map<string, Uint8Array>, why: string): Promise<Analyzer> {
+  failed.dispose();
+  dropWebGPU();
+  const skipped = [`webgpu: ${why}`];
+  for (const name of BACKEND_ORDER.filter((n) => n !== 'webgpu')) {
+    const notStarted = await tryBackend(name, false);
+    if (notStarted) {
+      skipped.push(`${name}: ${notStarted}`);
+      continue;
+    }
+    const next = await Analyzer.create(await loadModel(fromMemory(files)), name);
+    next.backend.reason = `${name}, because ${skipped.join('; ')}`;
+    await next.warmUp();
+    return next;
+  }
+  throw new Error(`No backend could start: ${skipped.join('; ')}`);
+}
+
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
@@ -148,7 +167,14 @@ async function handle(msg: ToWorker): Promise<void> {
       analyzer = await Analyzer.create(await loadModel(keeping(cachedUrlReader(msg.weightsUrl), files)), msg.backend ?? 'auto');
       // Compile the kernels now, while the user is still looking at the images, so the first
       // click is not slower than the next ones.
-      await analyzer.warmUp();
+      try {
+        await analyzer.warmUp();
+      } catch (err) {
+        // WebGPU that cannot run the network (a shader error, a device limit) is skipped like a
+        // missing one, unless the user forced it.
+        if (analyzer.backend.backend !== 'webgpu' || (msg.backend ?? 'auto') !== 'auto') throw err;
+        analyzer = await withoutWebGPU(analyzer, files, (err as Error).message);
+      }
       modelFiles = files;
       preference = msg.backend ?? 'auto';
       broken = undefined;

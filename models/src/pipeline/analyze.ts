@@ -3,7 +3,7 @@
  * P(malignant), size, the backend that ran, and where the time went.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendChoice, BackendName, chooseBackend } from '../engine/backend';
+import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, GpuDeviceLike } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
 import { LoadedModel, ModelCard } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
@@ -42,6 +42,12 @@ export interface AnalysisResult {
   backendReason: string;
   timingsMs: Record<string, number>;
   notice: string;
+}
+
+/** The error-scope part of a GPUDevice (no WebGPU types in this project's libs). */
+interface ScopedDevice extends GpuDeviceLike {
+  pushErrorScope?(filter: 'validation' | 'out-of-memory'): void;
+  popErrorScope?(): Promise<{ message: string } | null>;
 }
 
 export class AbortError extends Error {
@@ -95,7 +101,18 @@ export class Analyzer {
     const { grid, voxelMm } = this.card.input;
     const dims: Vec3 = [grid[0], grid[1], grid[2]];
     const volume = { dims, spacing: [voxelMm, voxelMm, voxelMm] as Vec3, origin: [0, 0, 0] as Vec3, direction: IDENTITY_DIRECTION, data: Uint8Array.from({ length: dims[0] * dims[1] * dims[2] }, (_, i) => i % 251) };
-    await this.analyze(arraySource(volume), [dims[0] / 2, dims[1] / 2, dims[2] / 2], { centerSpace: 'voxel' });
+    // Every analysis runs the same layer shapes (the model's fixed grid), so a shader that fails
+    // to compile or a dispatch past the device's limits shows here, caught by WebGPU error scopes,
+    // instead of as silent zeros in a user's result.
+    const device = this.backend.backend === 'webgpu' ? (activeWebGPUDevice() as ScopedDevice | undefined) : undefined;
+    device?.pushErrorScope?.('validation');
+    device?.pushErrorScope?.('out-of-memory');
+    try {
+      await this.analyze(arraySource(volume), [dims[0] / 2, dims[1] / 2, dims[2] / 2], { centerSpace: 'voxel' });
+    } finally {
+      const errors = device?.popErrorScope ? [await device.popErrorScope(), await device.popErrorScope()].filter(Boolean) : [];
+      if (errors.length) throw new Error(`WebGPU could not run the network: ${errors.map((e) => e!.message).join('; ')}`);
+    }
     return now() - t0;
   }
 
