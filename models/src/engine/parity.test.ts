@@ -35,6 +35,7 @@ type Case = { name: string; run: (t: Record<string, tf.Tensor>) => tf.Tensor; in
 const CASES: Case[] = [
   { name: '3x3x3 conv, odd sizes', inputs: { x: [1, 5, 7, 6, 3], k: [3, 3, 3, 3, 4] }, run: (t) => ops.conv3x3(t.x as tf.Tensor5D, t.k as tf.Tensor5D) },
   { name: '3x3x3 conv, batch 2', inputs: { x: [2, 8, 4, 8, 5], k: [3, 3, 3, 5, 6] }, run: (t) => ops.conv3x3(t.x as tf.Tensor5D, t.k as tf.Tensor5D) },
+  { name: '3x3x3 conv, few voxels (gather path on wasm)', inputs: { x: [2, 2, 1, 2, 6], k: [3, 3, 3, 6, 5] }, run: (t) => ops.conv3x3(t.x as tf.Tensor5D, t.k as tf.Tensor5D) },
   { name: '2x2x2 stride-2 down-conv', inputs: { x: [2, 4, 6, 8, 3], k: [24, 5] }, run: (t) => ops.downConv(t.x as tf.Tensor5D, t.k as tf.Tensor2D) },
   { name: '2x2x2 stride-2 up-conv', inputs: { x: [2, 3, 2, 4, 4], k: [4, 24] }, run: (t) => ops.upConv(t.x as tf.Tensor5D, t.k as tf.Tensor2D) },
   { name: 'bias add', inputs: { x: [1, 3, 4, 5, 6], b: [6] }, run: (t) => ops.addBias(t.x as tf.Tensor5D, t.b as tf.Tensor1D) },
