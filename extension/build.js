@@ -32,6 +32,13 @@ async function main() {
     'Remove it again (app-config.js is restored byte for byte):',
     '  npx abus-ai install-ohif --viewer <OHIF dist folder> --uninstall',
     '',
+    'Settings (window.config.abusTumorAI in app-config.js): weightsUrl, backend (auto, webgpu,',
+    'webgl, wasm, cpu), decisionThreshold, segFlavour (binary or labelmap), exportTarget',
+    '(dicomweb or download), assetsUrl (where this folder is served, for build-time installs).',
+    '',
+    'Build-time install (OHIF source tree): list @abus-tumor-ai/extension and @abus-tumor-ai/mode in',
+    "pluginConfig.json, copy this folder into the viewer's public folder and set assetsUrl to it.",
+    '',
   ].join('\n'));
   console.log(`plugin: ${fs.readdirSync(out).join(', ')}`);
 }
