@@ -4,11 +4,9 @@
  * hides and deletes it like any other measurement.
  */
 import type { Cornerstone } from './viewer-volume';
-import { worldAt } from './viewer-point';
+import { cross, worldAt } from './viewer-point';
 
 export const ANNOTATION_TOOL = 'ArrowAnnotate';
-
-const cross = (a: number[], b: number[]) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 
 /**
  * Adds the arrow on the image through the lesion centre, its tip at the centre and its tail

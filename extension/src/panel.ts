@@ -74,6 +74,7 @@ export function mountPanel(host: HTMLElement, viewer: Host): () => void {
   const results = document.createElement('div');
   root.append(title, notice, status, fallback, hint, pick, atCrosshair, cancel, exportButton, results);
   host.append(root);
+  let drawnLesions: LesionRecord[] | undefined;
   const render = () => {
     status.textContent = state.message;
     status.setAttribute('data-status', state.status);
@@ -87,7 +88,12 @@ export function mountPanel(host: HTMLElement, viewer: Host): () => void {
     exportButton.style.display = state.lesions.length && state.status === 'ready' ? '' : 'none';
     root.setAttribute('data-exported-seg', state.exported?.seg ?? '');
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
-    results.replaceChildren(...state.lesions.map((r) => resultRow(r, viewer)));
+    // Progress updates come once per loaded slice during an analysis; the rows change only with
+    // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
+    if (drawnLesions !== state.lesions) {
+      drawnLesions = state.lesions;
+      results.replaceChildren(...state.lesions.map((r) => resultRow(r, viewer)));
+    }
   };
   const unsubscribe = subscribe(render);
   render();

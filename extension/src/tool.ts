@@ -33,25 +33,23 @@ let onClick: ClickHandler = () => undefined;
 export function installAbusTool(cs: Cornerstone, services: Services, handler: ClickHandler): void {
   onClick = handler;
   const tools = cs.cornerstoneTools;
-  {
-    const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
-    class AbusTumorTool extends BaseTool {
-      static toolName = ABUS_TOOL;
-      constructor(props = {}) {
-        super(props, { supportedInteractionTypes: ['Mouse'], configuration: {} });
-      }
-      // A click is consumed here, so no other tool also acts on it.
-      // eslint-disable-next-line @typescript-eslint/no-explicit-any
-      preMouseDownCallback = (evt: any): boolean => {
-        const { element, currentPoints } = evt.detail;
-        const viewport = cs.cornerstone.getEnabledElement(element)?.viewport;
-        if (viewport) onClick(viewport.id, Array.from(currentPoints.world as number[]));
-        return true;
-      };
+  const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
+  class AbusTumorTool extends BaseTool {
+    static toolName = ABUS_TOOL;
+    constructor(props = {}) {
+      super(props, { supportedInteractionTypes: ['Mouse'], configuration: {} });
     }
-    // A no-op when registered by an earlier mode entry; that class calls the current onClick too.
-    tools.addTool(AbusTumorTool);
+    // A click is consumed here, so no other tool also acts on it.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    preMouseDownCallback = (evt: any): boolean => {
+      const { element, currentPoints } = evt.detail;
+      const viewport = cs.cornerstone.getEnabledElement(element)?.viewport;
+      if (viewport) onClick(viewport.id, Array.from(currentPoints.world as number[]));
+      return true;
+    };
   }
+  // A no-op when registered by an earlier mode entry; that class calls the current onClick too.
+  tools.addTool(AbusTumorTool);
   for (const id of services.toolGroupService.getToolGroupIds() as string[]) {
     const group = services.toolGroupService.getToolGroup(id);
     if (group && !group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);

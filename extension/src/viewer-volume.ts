@@ -5,6 +5,7 @@
  */
 import type { VolumeSource } from '../../models/src/pipeline/voi';
 import type { Mat3, Vec3 } from '../../models/src/volume';
+import { cross, dot } from './viewer-point';
 
 /* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -30,8 +31,6 @@ export interface ViewerVolume {
   prepare(kMin: number, kMax: number, onSlice?: (done: number, of: number) => void): Promise<void>;
 }
 
-const dot = (a: number[], b: number[]) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-const cross = (a: number[], b: number[]) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
 
 /** The sweep spacing assumed when a sweep says nothing about it (ABUS sweeps are about 0.5 mm). */
 export const DEFAULT_SWEEP_SPACING_MM = 0.5;

@@ -15,9 +15,9 @@ import { folderReader } from '../../models/src/engine/weights-node';
 import { Analyzer } from '../../models/src/pipeline/analyze';
 import { arraySource } from '../../models/src/pipeline/voi';
 import { IDENTITY_DIRECTION, Vec3, Volume } from '../../models/src/volume';
+import { serveViewer } from '../../models/src/viewer/server';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from './chromium';
-import { serveFolder } from './static-server';
 
 const skip = chromiumMissing();
 if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium: ${skip}`);
@@ -59,7 +59,7 @@ beforeAll(async () => {
   analyzer.dispose();
   reference = { probability: result.probability as number, voxels: result.lesion.voxelCount };
 
-  server = await serveFolder(root);
+  server = await serveViewer(root);
   browser = await launchChromium();
   page = await browser.newPage();
   await page.goto(`${server.url}/index.html`);

@@ -10,7 +10,7 @@ import { startViewer } from '../../models/src/cli/viewer';
 import { readBinarySeg } from '../../extension/src/dicom/seg';
 import { readMeasurementReport } from '../../extension/src/dicom/sr';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
-import { ohifDist } from './ohif-dist';
+import { OHIF_VERSION, ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 
@@ -23,7 +23,7 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
   const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-demo-'));
   // The OHIF download is shared with the other browser tests.
   fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
-  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', 'ohif-app-3.13.2'));
+  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', `ohif-app-${OHIF_VERSION}`));
   const running = await startViewer({ dir, port: 0, seed: 7, small: true, backend: 'wasm' });
   const browser = await launchChromium();
   try {
@@ -77,7 +77,7 @@ if (skipOrthanc && process.env.CI === 'true') throw new Error(`CI needs Orthanc:
 (skipOrthanc ? test.skip : test)('--dicomweb serves an existing server through a same-origin proxy that adds its credentials', async () => {
   const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-dicomweb-'));
   fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
-  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', 'ohif-app-3.13.2'));
+  fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', `ohif-app-${OHIF_VERSION}`));
   const orthanc = await startOrthanc();
   const running = await startViewer({ dir, port: 0, seed: 7, small: true, backend: 'auto', dicomweb: `${orthanc.url}/dicom-web`, authorization: orthanc.authorization });
   try {

@@ -12,6 +12,7 @@ import {
   packBits,
   readBinarySeg,
   readSeg,
+  ReadSeg,
   SegFlavour,
   SegmentInput,
   SEGMENTATION_STORAGE,
@@ -102,26 +103,32 @@ function multiFrameSource(rows: number, columns: number, frames: number): Source
   };
 }
 
-/** Checks that the frames read back rebuild every segment voxel for voxel; `kOf` finds a frame's slice. */
-function expectRoundTrip(series: SourceSeries, segments: SegmentInput[], kOf: (f: { sopInstanceUID: string; frameNumber?: number }) => number) {
-  const built = buildBinarySeg(series, segments, OPTIONS);
-  const read = readBinarySeg(built.bytes);
+type SliceOf = (f: { sopInstanceUID: string; frameNumber?: number }) => number;
+
+/** Checks that what was read back rebuilds every segment voxel for voxel; `kOf` finds a frame's slice. */
+function expectMasks(read: ReadSeg, series: SourceSeries, segments: SegmentInput[], kOf: SliceOf): void {
   expect(read.rows).toBe(series.rows);
   expect(read.columns).toBe(series.columns);
   expect(read.segments).toEqual(segments.map((s, n) => ({ number: n + 1, label: s.label })));
-  expect(read.frames.length).toBe(built.frames.length);
   const dims = [series.columns, series.rows, series.images.length];
   const size = dims[0] * dims[1];
   segments.forEach((seg, s) => {
     const expected = fullMask(seg, dims);
     const got = new Uint8Array(expected.length);
     for (const f of read.frames.filter((fr) => fr.segment === s + 1)) {
-      const k = kOf(f);
       expect(f.pixels.some((v) => v === 1)).toBe(true); // no empty frames
-      got.set(f.pixels, k * size);
+      got.set(f.pixels, kOf(f) * size);
     }
     expect(Buffer.from(got).equals(Buffer.from(expected))).toBe(true);
   });
+}
+
+/** The binary SEG through its own reader: one frame read back per frame written. */
+function expectRoundTrip(series: SourceSeries, segments: SegmentInput[], kOf: SliceOf) {
+  const built = buildBinarySeg(series, segments, OPTIONS);
+  const read = readBinarySeg(built.bytes);
+  expect(read.frames.length).toBe(built.frames.length);
+  expectMasks(read, series, segments, kOf);
   return { built, read };
 }
 
@@ -321,30 +328,12 @@ function expectValidLabelMap(bytes: Uint8Array, name: string): void {
   expect(asSegmentation.errors.filter((l) => l.includes('<SegmentIdentificationSequence>')).length).toBe(Number(ds.NumberOfFrames) + 1);
 }
 
-/** Checks that both flavours give back every segment voxel for voxel through readSeg; `kOf` finds a frame's slice. */
-function expectMasksRoundTrip(
-  series: SourceSeries,
-  segments: SegmentInput[],
-  flavour: SegFlavour,
-  kOf: (f: { sopInstanceUID: string; frameNumber?: number }) => number,
-) {
+/** Both flavours through readSeg. */
+function expectMasksRoundTrip(series: SourceSeries, segments: SegmentInput[], flavour: SegFlavour, kOf: SliceOf) {
   const built = buildSeg(series, segments, OPTIONS, flavour);
   const read = readSeg(built.bytes);
   expect(read.flavour).toBe(flavour);
-  expect(read.rows).toBe(series.rows);
-  expect(read.columns).toBe(series.columns);
-  expect(read.segments).toEqual(segments.map((s, n) => ({ number: n + 1, label: s.label })));
-  const dims = [series.columns, series.rows, series.images.length];
-  const size = dims[0] * dims[1];
-  segments.forEach((seg, s) => {
-    const expected = fullMask(seg, dims);
-    const got = new Uint8Array(expected.length);
-    for (const f of read.frames.filter((fr) => fr.segment === s + 1)) {
-      expect(f.pixels.some((v) => v === 1)).toBe(true);
-      got.set(f.pixels, kOf(f) * size);
-    }
-    expect(Buffer.from(got).equals(Buffer.from(expected))).toBe(true);
-  });
+  expectMasks(read, series, segments, kOf);
   return { built, read };
 }
 

@@ -105,16 +105,7 @@ async function restart(lost: string): Promise<void> {
     skipped.push(`webgpu: the lost backend could not be removed (${(err as Error).message})`);
     order = order.filter((name) => name !== 'webgpu');
   }
-  let chosen: BackendName | undefined;
-  for (const name of order) {
-    // A software adapter is only acceptable where the user forced webgpu, as at init.
-    const why = await tryBackend(name, name === 'webgpu' && preference === 'webgpu');
-    if (!why) {
-      chosen = name;
-      break;
-    }
-    skipped.push(`${name}: ${why}`);
-  }
+  const chosen = await firstThatStarts(order, skipped);
 
   let reason: string;
   try {
@@ -137,23 +128,28 @@ async function restart(lost: string): Promise<void> {
   scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
 }
 
+/** The first backend in `order` that starts; why each one before it did not goes into `skipped`. */
+async function firstThatStarts(order: readonly BackendName[], skipped: string[]): Promise<BackendName | undefined> {
+  for (const name of order) {
+    // A software adapter is only acceptable where the user forced webgpu, as at init.
+    const why = await tryBackend(name, name === 'webgpu' && preference === 'webgpu');
+    if (!why) return name;
+    skipped.push(`${name}: ${why}`);
+  }
+  return undefined;
+}
+
 /** The analyzer again on the first backend after webgpu that starts, saying why webgpu was left. */
 async function withoutWebGPU(failed: Analyzer, files: Map<string, Uint8Array>, why: string): Promise<Analyzer> {
   failed.dispose();
   dropWebGPU();
   const skipped = [`webgpu: ${why}`];
-  for (const name of BACKEND_ORDER.filter((n) => n !== 'webgpu')) {
-    const notStarted = await tryBackend(name, false);
-    if (notStarted) {
-      skipped.push(`${name}: ${notStarted}`);
-      continue;
-    }
-    const next = await Analyzer.create(await loadModel(fromMemory(files)), name);
-    next.backend.reason = `${name}, because ${skipped.join('; ')}`;
-    await next.warmUp();
-    return next;
-  }
-  throw new Error(`No backend could start: ${skipped.join('; ')}`);
+  const name = await firstThatStarts(BACKEND_ORDER.filter((n) => n !== 'webgpu'), skipped);
+  if (!name) throw new Error(`No backend could start: ${skipped.join('; ')}`);
+  const next = await Analyzer.create(await loadModel(fromMemory(files)), name);
+  next.backend.reason = `${name}, because ${skipped.join('; ')}`;
+  await next.warmUp();
+  return next;
 }
 
 async function handle(msg: ToWorker): Promise<void> {

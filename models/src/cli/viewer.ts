@@ -52,8 +52,8 @@ export interface ViewerOptions {
 export async function startViewer(opts: ViewerOptions) {
   const dist = ohifDistIn(path.join(opts.dir, 'ohif'));
   const root = path.resolve(opts.dir, 'viewer');
-  fs.rmSync(root, { recursive: true, force: true });
-  fs.cpSync(dist, root, { recursive: true });
+  // The copy (about 230 MB) is made once: later runs rewrite only app-config.js and the plugin.
+  if (!fs.existsSync(path.join(root, 'index.html'))) fs.cpSync(dist, root, { recursive: true });
   fs.writeFileSync(path.join(root, 'app-config.js'), viewerConfig(opts.dicomweb !== undefined));
   installIntoViewer(root, BUILT_PLUGIN, '', {
     weightsUrl: `/${PLUGIN_FOLDER}/weights/cmsvnetiter/`,

@@ -6,7 +6,7 @@
 import * as dcmjs from 'dcmjs';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeDicomSeries } from '../io/dicom';
+import { makeUid, writeDicomSeries } from '../io/dicom';
 import { generatePhantom } from '../phantom/generate';
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
@@ -34,7 +34,7 @@ export function ensureDemoStudy(folder: string, options: { seed: number; small: 
   fs.rmSync(folder, { recursive: true, force: true });
   fs.mkdirSync(path.join(folder, 'dicom'), { recursive: true });
   const phantom = generatePhantom({ seed: options.seed, fullSize: !options.small, lesionCount: 1 });
-  const studyInstanceUID = `2.25.${BigInt(`0x${Buffer.from(`abus-demo-${options.seed}-${options.small}`).toString('hex').slice(0, 24)}`)}`;
+  const studyInstanceUID = makeUid(`abus-demo/${options.seed}/${options.small}/study`);
   const files = writeDicomSeries(phantom.volume, { uidSeed: `abus-demo/${options.seed}/${options.small}`, studyInstanceUID, patientName: 'Phantom^Demo', patientId: 'ABUS-DEMO' }, 'single-frame');
   files.forEach((bytes, n) => fs.writeFileSync(path.join(folder, 'dicom', `${String(n).padStart(4, '0')}.dcm`), bytes));
   const [ci, cj, ck] = phantom.lesions[0].centerIndex;

@@ -12,7 +12,7 @@ import * as path from 'path';
 const TYPES: Record<string, string> = {
   '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.css': 'text/css', '.json': 'application/json',
   '.wasm': 'application/wasm', '.svg': 'image/svg+xml', '.png': 'image/png', '.woff2': 'font/woff2', '.bin': 'application/octet-stream',
-  '.dcm': 'application/dicom',
+  '.dcm': 'application/dicom', '.map': 'application/json',
 };
 
 export interface Proxy {
