@@ -3,10 +3,14 @@
  * stock tf.conv3d against the engine's current path (ops.conv3x3) and, on webgpu, the project's
  * own implicit-GEMM kernel (engine/webgpu), cold (first call: pipeline compile) and warm.
  * Usage: npm run bench:kernels -- [--input 32x16x32] [--width 8] [--reps 5] [--backends webgpu,wasm,cpu]
- *   [--grad] [--staging direct|workgroup] [--layers-json <file>]
+ *   [--grad] [--staging direct|workgroup] [--layers-json <file>] [--sweep <tilings.json>] [--tilings <tilings.json>] [--profile]
  * --input is depth x height x width of the volume; --grad times the backward pass (dx and dW)
  * instead of the forward; --staging forces one of our two kernels (default: the one
  * fastConv3x3 picks for the adapter, and stock tf.conv3d for layers below its MIN_VOXELS).
+ * --sweep (webgpu) times every candidate tiling of the 'workgroup' kernel on each layer, writes
+ * the fastest per shape to the file, and times the whole pass with them too; --tilings uses such
+ * a file. The 2x2x2 down- and up-convolutions are timed against stock conv3d/conv3dTranspose.
+ * --profile lists the GPU time of the whole pass by tfjs kernel (needs timestamp queries).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
@@ -18,8 +22,8 @@ import { foldBatchNorm } from '../engine/weights';
 import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
 import '../engine/register-gradients';
-import { Staging } from '../engine/webgpu/conv3d-program';
-import { conv3x3WebGPU, defaultStaging, fastConv3x3, usesOwnKernel } from '../engine/webgpu/fast-conv';
+import { Staging, Tiling, workgroupBytes } from '../engine/webgpu/conv3d-program';
+import { conv3x3WebGPU, defaultStaging, fastConv3x3, setTunedTilings, shapeKey, tunedTilingsNow, usesOwnKernel } from '../engine/webgpu/fast-conv';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -53,22 +57,61 @@ function convLayers(input: number[], width: number): Layer[] {
 
 const macs = (l: Layer) => l.x.slice(0, 4).reduce((a, b) => a * b, 1) * 27 * l.x[4] * l.cout;
 
-/** Median wall time of fn, each sample ending with a read-back so queued GPU work is included. */
-async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number): Promise<{ cold: number; warm: number }> {
-  const once = async () => {
+/**
+ * Median wall time of fn. A sample runs fn `inner` times back to back and reads back one number
+ * computed from the last result: queued GPU work is included, but not the copy of a large output
+ * to the CPU (on an H200, reading back 64 MB took longer than the layer that made it), nor one
+ * read-back's latency per call. cold is a single first call.
+ */
+async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = INNER): Promise<{ cold: number; warm: number }> {
+  const once = async (times: number) => {
     const t0 = performance.now();
-    const out = fn();
-    const list = Array.isArray(out) ? out : [out];
-    await Promise.all(list.map((t) => t.data()));
-    const ms = performance.now() - t0;
-    tf.dispose(list);
+    let list: tf.Tensor[] = [];
+    for (let i = 0; i < times; i++) {
+      tf.dispose(list);
+      const out = fn();
+      list = Array.isArray(out) ? out : [out];
+    }
+    const probe = tf.tidy(() => tf.addN(list.map((t) => tf.sum(t))));
+    await probe.data();
+    const ms = (performance.now() - t0) / times;
+    tf.dispose([...list, probe]);
     return ms;
   };
-  const cold = await once();
+  const cold = await once(1);
   const samples: number[] = [];
-  for (let i = 0; i < reps; i++) samples.push(await once());
+  for (let i = 0; i < reps; i++) samples.push(await once(inner));
   samples.sort((a, b) => a - b);
   return { cold, warm: samples[Math.floor(samples.length / 2)] };
+}
+
+/** The tiling table fastConv3x3 starts with (or the one --tilings gave). */
+let BUILT_IN: Record<string, Tiling> = {};
+
+/** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
+let INNER = 1;
+
+/**
+ * GPU time per tfjs kernel of fn (tf.profile; needs the adapter's timestamp queries), summed by
+ * kernel name, largest first. The project's own programs show as 'unnamed scope'.
+ */
+async function profileKernels(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
+  const info = await tf.profile(() => fn());
+  tf.dispose(info.result as tf.Tensor | tf.Tensor[]);
+  const byName = new Map<string, { ms: number; calls: number }>();
+  let untimed = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : undefined;
+    if (ms === undefined) untimed++;
+    const entry = byName.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += ms ?? 0;
+    entry.calls++;
+    byName.set(k.name, entry);
+  }
+  const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
+  const total = [...byName.values()].reduce((sum, e) => sum + e.ms, 0);
+  console.log(`\nGPU time by tfjs kernel, ${label}: ${total.toFixed(2)} ms in ${info.kernels.length} kernel calls${untimed ? ` (${untimed} untimed: no timestamp queries?)` : ''}`);
+  printTable(['kernel', 'calls', 'ms'], rows.map(([name, e]) => [name, String(e.calls), e.ms.toFixed(3)]), 1);
 }
 
 interface Row {
@@ -80,6 +123,8 @@ interface Row {
   stock?: { cold: number; warm: number };
   engine?: { cold: number; warm: number };
   ours?: { cold: number; warm: number };
+  /** ours against stock, max |diff| / max |stock|. */
+  error?: number;
 }
 
 async function benchBackend(backend: BackendName, layers: Layer[], reps: number, grad: boolean, staging?: Staging): Promise<Row[] | string> {
@@ -105,7 +150,13 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
     } else {
       row.stock = await timeIt(() => tf.conv3d(x, k, 1, 'same'), reps);
       if (backend === 'wasm') row.engine = await timeIt(() => ops.conv3x3(x, k), reps);
-      if (backend === 'webgpu') row.ours = await timeIt(() => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k)), reps);
+      if (backend === 'webgpu') {
+        const ours = () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k));
+        row.ours = await timeIt(ours, reps);
+        const [a, b] = [ours(), tf.conv3d(x, k, 1, 'same')];
+        row.error = await relativeError(a, b);
+        tf.dispose([a, b]);
+      }
     }
     tf.dispose([x, k, dy]);
     rows.push(row);
@@ -114,28 +165,153 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
   return rows;
 }
 
+/** Candidate 'workgroup' tilings for a layer: register blocks of 4x4 to 8x8, 64-256 threads, split-K where tiles are few. */
+function candidateTilings(l: Layer): Tiling[] {
+  const voxels = l.x.slice(0, 4).reduce((a, b) => a * b, 1);
+  const blocks: [number, number, number, number, number][] = [
+    // tileM, tileN, tileK, rowsPerThread, colsPerThread
+    [64, 32, 16, 4, 4],
+    [64, 32, 32, 4, 4],
+    [128, 32, 16, 8, 4],
+    [256, 32, 8, 8, 4],
+    [64, 64, 16, 8, 8],
+    [128, 64, 16, 8, 8],
+    [128, 64, 8, 8, 8],
+    [128, 128, 8, 8, 8],
+    [256, 64, 8, 8, 8],
+    [64, 16, 16, 4, 4],
+    [128, 16, 16, 8, 4],
+    [32, 32, 32, 4, 4],
+  ];
+  const out: Tiling[] = [];
+  for (const [tileM, tileN, tileK, rowsPerThread, colsPerThread] of blocks) {
+    if (tileN > Math.max(16, 2 ** Math.ceil(Math.log2(l.cout)))) continue;
+    if (tileK > 27 * l.x[4]) continue;
+    const tiling = { tileM, tileN, tileK, rowsPerThread, colsPerThread };
+    if (workgroupBytes(tiling) > 16384) continue; // WebGPU's guaranteed workgroup memory
+    out.push(tiling);
+    const tiles = Math.ceil(voxels / tileM) * Math.ceil(l.cout / tileN);
+    if (l.cout % 4 === 0 && tiles < 1024) for (const splitK of [2, 4, 8, 16]) out.push({ ...tiling, splitK });
+  }
+  return out;
+}
+
+const tilingLabel = (t: Tiling) => `${t.tileM}x${t.tileN}x${t.tileK} ${t.rowsPerThread}x${t.colsPerThread}${(t.splitK ?? 1) > 1 ? ` split${t.splitK}` : ''}`;
+
+/** max |a - b| / max |b| on the GPU: a kernel that races or misses a tile edge shows here. */
+async function relativeError(actual: tf.Tensor, expected: tf.Tensor): Promise<number> {
+  const r = tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(actual, expected))), tf.maximum(tf.max(tf.abs(expected)), 1e-12)));
+  const [value] = await r.data();
+  r.dispose();
+  return value;
+}
+
+/** Every candidate tiling on every layer (forward, webgpu), each checked against stock tf.conv3d; returns the fastest correct one per shape. */
+async function sweep(layers: Layer[], reps: number): Promise<Record<string, Tiling>> {
+  const best: Record<string, Tiling> = {};
+  const lines: string[][] = [];
+  for (const l of layers) {
+    if (!usesOwnKernel(l.x)) continue;
+    const x = tf.randomNormal(l.x, 0, 1, 'float32', 1) as tf.Tensor5D;
+    const k = tf.mul(tf.randomNormal([3, 3, 3, l.x[4], l.cout], 0, 1, 'float32', 2), Math.sqrt(2 / (27 * l.x[4]))) as tf.Tensor5D;
+    const key = shapeKey({ batch: l.x[0], depth: l.x[1], height: l.x[2], width: l.x[3], inChannels: l.x[4], outChannels: l.cout });
+    let fastest = Infinity;
+    const expected = tf.conv3d(x, k, 1, 'same');
+    for (const tiling of candidateTilings(l)) {
+      const t = await timeIt(() => conv3x3WebGPU(x, k, { staging: 'workgroup', tiling }), reps).catch((err: Error) => {
+        console.error(`  ${key} ${tilingLabel(tiling)}: failed (${err.message})`);
+        return undefined;
+      });
+      if (!t) continue;
+      const y = conv3x3WebGPU(x, k, { staging: 'workgroup', tiling });
+      const error = await relativeError(y, expected);
+      y.dispose();
+      lines.push([`${l.x.slice(1, 4).join('x')} ${l.x[4]}->${l.cout}`, tilingLabel(tiling), t.warm.toFixed(2), ((2 * macs(l)) / 1e9 / (t.warm / 1000)).toFixed(0), t.cold.toFixed(0), error.toExponential(1)]);
+      if (!(error < 1e-4)) continue;
+      if (t.warm < fastest) {
+        fastest = t.warm;
+        best[key] = tiling;
+      }
+    }
+    tf.dispose([x, k, expected]);
+    console.error(`  sweep ${key}: fastest ${tilingLabel(best[key])} ${fastest.toFixed(2)} ms`);
+  }
+  console.log('\nTiling sweep (webgpu, forward, no bias):');
+  printTable(['layer', 'tiling (MxNxK, per thread)', 'ms', 'GFLOP/s', 'cold ms', 'error vs stock'], lines, 2);
+  return best;
+}
+
+/** The 2x2x2 stride-2 layers of one pass: stock conv3d / conv3dTranspose against the engine's space/depth + matmul. */
+async function benchStrided(backend: BackendName, input: number[], width: number, reps: number): Promise<string[][]> {
+  const config = variantConfig('cmsvnetiter', { baseWidth: width });
+  const lines: string[][] = [];
+  for (const spec of layerSpecs(config)) {
+    if (spec.kind !== 'down' && spec.kind !== 'up') continue;
+    const down = spec.kind === 'down';
+    const s = Number(spec.name.replace(/^(down|up)/, ''));
+    // down s reads stage s's level (s - 1); up s reads the level below decoder stage s (10 - s).
+    const level = down ? s - 1 : 10 - s;
+    const [d, h, w] = input.map((n) => n / 2 ** level);
+    const [rows, cols] = spec.shape;
+    const cin = down ? rows / 8 : rows;
+    const cout = down ? cols : cols / 8;
+    const x = tf.randomNormal([1, d, h, w, cin], 0, 1, 'float32', 5) as tf.Tensor5D;
+    const kernel = tf.randomNormal(spec.shape as [number, number], 0, 0.1, 'float32', 6) as tf.Tensor2D;
+    const run = (stock: boolean) => () => {
+      ops.useStockKernels(stock);
+      const y = down ? ops.downConv(x, kernel) : ops.upConv(x, kernel);
+      ops.useStockKernels(false);
+      return y;
+    };
+    const stock = await timeIt(run(true), reps);
+    const ours = await timeIt(run(false), reps);
+    const gmac = (d * h * w * cin * cout * (down ? 1 : 8)) / 1e9;
+    lines.push([backend, `${spec.name} ${d}x${h}x${w} ${cin}->${cout}`, gmac.toFixed(3), stock.warm.toFixed(2), ours.warm.toFixed(2), `${(stock.warm / ours.warm).toFixed(1)}x`]);
+    tf.dispose([x, kernel]);
+  }
+  return lines;
+}
+
 /**
  * One forward pass of the whole network with stock tfjs kernels for every convolution (conv3d,
  * strided conv3d, conv3dTranspose) against the engine's own paths, cold and warm.
  */
-async function wholePass(backend: BackendName, input: number[], width: number, reps: number) {
+async function wholePass(backend: BackendName, input: number[], width: number, reps: number, tuned?: Record<string, Tiling>) {
   await tryBackend(backend);
   const config = variantConfig('cmsvnetiter', { baseWidth: width });
   const raw = initWeights(config, 1);
   const weights = foldBatchNorm(config, raw);
   const voi = tf.randomNormal([1, input[0], input[1], input[2], 1], 0, 1, 'float32', 4) as tf.Tensor5D;
-  const pass = () => {
-    // Every output is read back and disposed, so queued GPU work is timed and nothing leaks; one
-    // of them can be the input itself (no prior), which must stay.
-    return Object.values(forwardPass(config, weights, voi, undefined)).filter((t): t is tf.Tensor => t instanceof tf.Tensor && t !== voi);
-  };
+  const pass = () =>
+    tf.tidy(() => {
+      // One scalar that depends on every output is read back, so all queued GPU work is timed
+      // but not the copy of megabytes of output; one output can be the input itself (no prior).
+      const outputs = Object.values(forwardPass(config, weights, voi, undefined)).filter((t): t is tf.Tensor => t instanceof tf.Tensor && t !== voi);
+      return tf.addN(outputs.map((t) => tf.sum(t)));
+    });
   ops.useStockKernels(true);
   const stock = await timeIt(pass, reps);
+  const stockSingle = await timeIt(pass, reps, 1);
+  if (process.argv.includes('--profile')) await profileKernels('whole pass, stock', pass);
   ops.useStockKernels(false);
   const ours = await timeIt(pass, reps);
+  const oursSingle = await timeIt(pass, reps, 1);
+  if (process.argv.includes('--profile')) await profileKernels('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
+  let oursRule: { cold: number; warm: number } | undefined;
+  if (backend === 'webgpu' && defaultStaging() === 'workgroup') {
+    // The built-in table off: every shape gets forwardTiling's rule.
+    setTunedTilings({});
+    oursRule = await timeIt(pass, reps);
+    setTunedTilings(BUILT_IN);
+  }
+  let oursTuned: { cold: number; warm: number } | undefined;
+  if (tuned) {
+    setTunedTilings(tuned);
+    oursTuned = await timeIt(pass, reps);
+  }
   tf.dispose([voi, ...Object.values(raw), ...Object.values(weights)]);
-  console.error(`  ${backend} whole pass: stock ${stock.warm.toFixed(1)} ms, ours ${ours.warm.toFixed(1)} ms`);
-  return { stock, ours };
+  console.error(`  ${backend} whole pass: stock ${stock.warm.toFixed(1)} ms, ours ${ours.warm.toFixed(1)} ms${oursTuned ? `, tuned ${oursTuned.warm.toFixed(1)} ms` : ''}`);
+  return { stock, ours, oursTuned, oursRule, stockSingle, oursSingle };
 }
 
 /** A Markdown table, aligned for reading in a terminal too; the first `textColumns` are left-aligned. */
@@ -155,11 +331,17 @@ async function main() {
   const reps = Number(arg('reps', '5'));
   const grad = process.argv.includes('--grad');
   const backends = arg('backends', 'webgpu,wasm,cpu').split(',') as BackendName[];
+  INNER = backends.length === 1 && backends[0] === 'webgpu' ? 10 : 1;
   const staging = process.argv.includes('--staging') ? (arg('staging', '') as Staging) : undefined;
   if (staging && staging !== 'direct' && staging !== 'workgroup') throw new Error(`--staging must be direct or workgroup, got ${staging}`);
   if (staging && grad) throw new Error('--staging applies to the forward only');
   if (input.length !== 3 || input.some((n) => !(n > 0) || n % 16)) throw new Error(`--input must be DxHxW with multiples of 16, got ${arg('input', '')}`);
   const layers = convLayers(input, width);
+  const sweepOut = process.argv.includes('--sweep') ? arg('sweep', '') : '';
+  const tilingsIn = process.argv.includes('--tilings') ? arg('tilings', '') : '';
+  let tuned: Record<string, Tiling> | undefined = tilingsIn ? JSON.parse(fs.readFileSync(tilingsIn, 'utf8')) : undefined;
+  if (tuned) setTunedTilings(tuned);
+  BUILT_IN = tunedTilingsNow();
   const layersJson = process.argv.includes('--layers-json') ? arg('layers-json', '') : '';
   if (layersJson) {
     // The same layer list for the PyTorch/cuDNN reference (bench/gpu/torch_reference.py).
@@ -170,7 +352,15 @@ async function main() {
   const software = (globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU;
   console.log(`3x3x3 convolutions of one CMSVNetIter pass (one of its ${variantConfig('cmsvnetiter').iterations} iterations), input ${input.join('x')}, width ${width}, ${grad ? 'backward (dx + dW)' : 'forward'}`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; webgpu adapter: ${webgpuWhy ?? software ?? 'hardware'}; median of ${reps} after one cold call`);
-  console.log("stock = tf.conv3d; engine = ops.conv3x3 (wasm: conv2d slices); ours = fastConv3x3 (webgpu only; 'kernel' says which ran)\n");
+  console.log("stock = tf.conv3d; engine = ops.conv3x3 (wasm: XNNPACK conv2d); ours = fastConv3x3 (webgpu only; 'kernel' says which ran)\n");
+
+  if (sweepOut) {
+    const why = await tryBackend('webgpu');
+    if (why) throw new Error(`--sweep needs webgpu: ${why}`);
+    tuned = await sweep(layers, reps);
+    fs.writeFileSync(sweepOut, JSON.stringify(tuned, null, 1));
+    console.log(`wrote the fastest tiling of ${Object.keys(tuned).length} shapes to ${sweepOut}`);
+  }
 
   const all: Row[] = [];
   for (const backend of backends) {
@@ -182,7 +372,7 @@ async function main() {
   const gflops = (gmac: number, ms?: number) => (ms ? ((2 * gmac) / (ms / 1000)).toFixed(2) : '');
   const ms = (t?: { warm: number }) => (t ? t.warm.toFixed(1) : '');
   printTable(
-    ['backend', 'layer (DxHxW cin->cout)', 'kernel', 'x', 'GMAC', 'stock ms', 'stock GFLOP/s', 'engine ms', 'engine GFLOP/s', 'ours ms', 'ours GFLOP/s', 'vs stock', 'ours cold ms'],
+    ['backend', 'layer (DxHxW cin->cout)', 'kernel', 'x', 'GMAC', 'stock ms', 'stock GFLOP/s', 'engine ms', 'engine GFLOP/s', 'ours ms', 'ours GFLOP/s', 'vs stock', 'ours cold ms', 'error vs stock'],
     all.map((r) => [
       r.backend,
       r.layer,
@@ -197,6 +387,7 @@ async function main() {
       gflops(r.gmac, r.ours?.warm),
       r.ours && r.stock ? `${(r.stock.warm / r.ours.warm).toFixed(1)}x` : '',
       r.ours ? r.ours.cold.toFixed(0) : '',
+      r.error !== undefined ? r.error.toExponential(1) : '',
     ]),
     3,
   );
@@ -229,13 +420,26 @@ async function main() {
   printTable(['backend', 'GMAC', 'stock ms', 'stock GFLOP/s', 'engine ms', 'ours ms', 'ours GFLOP/s', 'vs stock', 'ours cold ms'], totals, 1);
 
   if (!grad) {
+    console.log('\n2x2x2 stride-2 layers: stock conv3d / conv3dTranspose vs space/depth + matmul:');
+    const strided: string[][] = [];
+    for (const backend of new Set(all.map((r) => r.backend)) as Set<BackendName>) {
+      await tryBackend(backend);
+      strided.push(...(await benchStrided(backend, input, width, reps)));
+    }
+    printTable(['backend', 'layer (DxHxW of the input, cin->cout)', 'GMAC', 'stock ms', 'ours ms', 'vs stock'], strided, 2);
+
     console.log('\nWhole forward pass (every layer: convolutions, batch norm folded, skips, classification branch):');
     const whole: string[][] = [];
     for (const backend of new Set(all.map((r) => r.backend)) as Set<BackendName>) {
-      const t = await wholePass(backend, input, width, reps);
-      whole.push([backend, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.ours.cold.toFixed(0), t.ours.warm.toFixed(1), `${(t.stock.warm / t.ours.warm).toFixed(1)}x`]);
+      // With --sweep the default tilings and the swept ones are both timed, in the same run.
+      const t = await wholePass(backend, input, width, reps, backend === 'webgpu' && sweepOut ? tuned : undefined);
+      const single = `${t.stockSingle.warm.toFixed(1)} / ${t.oursSingle.warm.toFixed(1)}`;
+      whole.push([backend, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.ours.cold.toFixed(0), t.ours.warm.toFixed(1), `${(t.stock.warm / t.ours.warm).toFixed(1)}x`, single]);
+      if (t.oursRule) whole.push([`${backend} (rule only, no swept table)`, '', '', t.oursRule.cold.toFixed(0), t.oursRule.warm.toFixed(1), `${(t.stock.warm / t.oursRule.warm).toFixed(1)}x`, '']);
+      if (t.oursTuned) whole.push([`${backend} (swept tilings)`, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.oursTuned.cold.toFixed(0), t.oursTuned.warm.toFixed(1), `${(t.stock.warm / t.oursTuned.warm).toFixed(1)}x`, '']);
     }
-    printTable(['backend', 'stock cold ms', 'stock ms', 'ours cold ms', 'ours ms', 'vs stock'], whole, 1);
+    // 'ms' is the mean of back-to-back passes (see timeIt); 'one pass' also waits for each pass's read-back.
+    printTable(['backend', 'stock cold ms', 'stock ms', 'ours cold ms', 'ours ms', 'vs stock', 'one pass at a time: stock / ours ms'], whole, 1);
   }
   delete (globalThis as { navigator?: unknown }).navigator;
   process.exit(0);

@@ -2,7 +2,8 @@
  * Training-step speed per backend, side by side in one run: ms per step, samples/s and GFLOP/s,
  * and each backend's speed-up over stock tfjs-cpu (the only stock backend that can train this
  * network: tfjs-wasm has no Conv2DBackpropFilter, and its stock conv3dTranspose is wrong).
- * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--software-webgpu]
+ * On webgpu it times stock tfjs-webgpu convolutions and the project's own kernels (engine/webgpu).
+ * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--backends cpu,wasm,webgpu] [--software-webgpu]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
@@ -11,6 +12,7 @@ import { variantConfig } from '../engine/config';
 import { classWeights } from '../engine/losses';
 import { forwardMacs, initWeights } from '../engine/network';
 import { installNodeWebGPU } from '../engine/node-webgpu';
+import * as ops from '../engine/ops';
 import { toVariables, Trainer } from '../engine/train-step';
 
 function arg(name: string, fallback: string): string {
@@ -18,9 +20,10 @@ function arg(name: string, fallback: string): string {
   return i > 0 ? process.argv[i + 1] : fallback;
 }
 
-async function timeSteps(backend: BackendName, width: number, grid: number[], batch: number, steps: number): Promise<number | string> {
+async function timeSteps(backend: BackendName, width: number, grid: number[], batch: number, steps: number, stock: boolean): Promise<number | string> {
   const why = await tryBackend(backend);
   if (why) return why;
+  ops.useStockKernels(stock ? 'conv3x3' : false);
   const config = variantConfig('cmsvnetiter', { baseWidth: width });
   const trainer = new Trainer(config, toVariables(initWeights(config, 1)), tf.train.adam(1e-3), classWeights(1, 1));
   const [gx, gy, gz] = grid;
@@ -36,8 +39,21 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
     await trainer.step(data);
     times.push(performance.now() - t0);
   }
+  if (process.argv.includes('--profile') && !stock) {
+    // GPU time per tfjs kernel of one step (needs timestamp queries); the project's own
+    // convolution programs show as 'unnamed scope'.
+    const info = await tf.profile(async () => {
+      await trainer.step(data);
+      return [];
+    });
+    const byName = new Map<string, number>();
+    for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
+    const top = [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
+    console.log(`GPU time by tfjs kernel, one ${backend} step: ${info.kernels.length} calls; ${top.map(([n, ms]) => `${n} ${ms.toFixed(1)} ms`).join(', ')}`);
+  }
   trainer.dispose();
   tf.dispose(Object.values(data));
+  ops.useStockKernels(false);
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
@@ -53,16 +69,23 @@ async function main() {
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; ${(flopPerStep / 1e9).toFixed(1)} GFLOP per step (3x forward)\n`);
   const rows: { name: string; ms: number | string }[] = [];
   const software = Boolean((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU);
-  for (const [name, backend] of [['cpu (stock tfjs kernels)', 'cpu'], ['wasm (engine: XNNPACK slices + own gradient)', 'wasm'], ['webgpu (stock tfjs-webgpu)', 'webgpu']] as const) {
+  const wanted = arg('backends', 'cpu,wasm,webgpu').split(',');
+  const candidates = [
+    ['cpu (stock tfjs kernels)', 'cpu', true],
+    ['wasm (engine: XNNPACK slices + own gradient)', 'wasm', false],
+    ['webgpu (stock tfjs-webgpu convolutions)', 'webgpu', true],
+    ['webgpu (engine: own kernels)', 'webgpu', false],
+  ] as const;
+  for (const [name, backend, stock] of candidates.filter(([, b]) => wanted.includes(b))) {
     // SwiftShader emulates a GPU on the same cores: minutes per step, and it says nothing about GPU speed.
     const ms = backend === 'webgpu' && software && !process.argv.includes('--software-webgpu')
       ? 'only a software WebGPU adapter (SwiftShader); pass --software-webgpu to time it anyway'
-      : await timeSteps(backend, width, grid, batch, steps);
+      : await timeSteps(backend, width, grid, batch, steps, stock);
     console.error(`  ${name}: ${typeof ms === 'number' ? `${ms.toFixed(0)} ms/step` : ms}`);
     rows.push({ name, ms });
   }
   const base = rows[0].ms;
-  console.log('| backend | ms/step | samples/s | GFLOP/s | vs stock cpu |');
+  console.log(`| backend | ms/step | samples/s | GFLOP/s | vs ${rows[0]?.name} |`);
   console.log('|---|---|---|---|---|');
   for (const r of rows) {
     if (typeof r.ms === 'string') {

@@ -160,7 +160,9 @@ class Runner {
     let y = x;
     for (let c = 0; c < count; c++) {
       const name = `stage${stage}/conv${c}`;
-      y = this.normRelu(name, ops.conv3x3(y, this.w[`${name}/kernel`] as tf.Tensor5D));
+      const kernel = this.w[`${name}/kernel`] as tf.Tensor5D;
+      const bias = this.w[`${name}/bias`] as tf.Tensor1D | undefined;
+      y = bias ? ops.conv3x3BiasRelu(y, kernel, bias) : this.normRelu(name, ops.conv3x3(y, kernel));
     }
     // V-Net residual: the stage learns a correction to its input.
     return tf.add(y, stage === 1 ? repeatChannels(x, stageWidth(this.config, 1)) : x);

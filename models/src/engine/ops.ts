@@ -8,8 +8,10 @@
  *   biases, scales and concatenations are applied on a [voxels, channels] view instead.
  * - wasm's conv3dTranspose is wrong and its Conv3D is a slow single-threaded loop:
  *   the 2x2x2 stride-2 convolutions are space/depth rearrangements plus matmul on every
- *   backend, and on wasm the 3x3x3 convolution is a sum of conv2d over depth-shifted slices
- *   (XNNPACK conv2d, about 30x the stock Conv3D there).
+ *   backend, and on wasm the 3x3x3 convolution is XNNPACK conv2d over depth-shifted slices or
+ *   over x-folded channels (about 30x the stock Conv3D there).
+ * - wasm's Sum adds each output's terms one by one in float32: training-mode batch norm sums its
+ *   voxels blockwise, with its own gradient (batchNormTrainWasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fastConv3x3 } from './webgpu/fast-conv';
@@ -53,13 +55,29 @@ export function pointwise(x: tf.Tensor5D, kernel: tf.Tensor2D, bias?: tf.Tensor1
  * instead of this project's paths: only for benchmarks that time both in one run.
  */
 let stockKernels = false;
-export function useStockKernels(on: boolean): void {
-  stockKernels = on;
+let stockStrided = false;
+/**
+ * 'conv3x3' switches only the 3x3x3 convolutions: stock tfjs has no gradient for
+ * conv3dTranspose, so a stock training step keeps the matmul form of the 2x2x2 layers.
+ */
+export function useStockKernels(on: boolean | 'conv3x3'): void {
+  stockKernels = Boolean(on);
+  stockStrided = on === true;
+}
+
+/**
+ * conv3x3, then the bias, then ReLU (a conv with folded batch norm at inference). On webgpu the
+ * bias and ReLU run in the convolution's own epilogue instead of two passes over the output.
+ */
+export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D): tf.Tensor5D {
+  if (!stockKernels && tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, bias, true);
+  return tf.tidy(() => tf.relu(addBias(conv3x3(x, kernel), bias)));
 }
 
 /**
  * 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout).
- * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm its conv2d slices.
+ * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm XNNPACK conv2d (see
+ * conv3x3WasmForward).
  */
 export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
   if (stockKernels) return tf.conv3d(x, kernel, 1, 'same');
@@ -68,25 +86,29 @@ export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
   return tf.conv3d(x, kernel, 1, 'same');
 }
 
+/** The 27x27 exchange matrix (ones on the anti-diagonal): multiplying by it reverses the 27 taps. */
+const REVERSE_TAPS = Float32Array.from({ length: 27 * 27 }, (_, n) => (Math.floor(n / 27) + (n % 27) === 26 ? 1 : 0));
+
 /**
  * The wasm path with its own gradient, because tfjs-wasm has no Conv2DBackpropFilter:
- * - input gradient: the same slice convolution of dy with the kernel flipped in space and its
- *   channel axes swapped;
+ * - input gradient: the same convolution of dy with the kernel flipped in space and its channel
+ *   axes swapped;
  * - kernel gradient: for each of the 27 taps, (shifted x)^T . dy as one matmul.
  */
-const REVERSED_TAPS = Array.from({ length: 27 }, (_, i) => 26 - i);
-
 const conv3x3Wasm = tf.customGrad(((x: tf.Tensor5D, kernel: tf.Tensor5D, save: (t: tf.Tensor[]) => void) => {
   save([x, kernel]);
   return {
-    value: fewVoxels(x.shape, kernel.shape[3]) ? conv3x3ByGather(x, kernel) : conv3x3BySlices(x, kernel),
+    value: conv3x3WasmForward(x, kernel),
     gradFunc: (dy: tf.Tensor5D, saved: tf.Tensor[]) => {
       const [xs, ks] = saved as [tf.Tensor5D, tf.Tensor5D];
-      // Reversing the 27 flattened taps flips all three spatial axes (a gather: wasm's Reverse is slow).
+      // Reversing the 27 flattened taps flips all three spatial axes. As a matmul with the exchange
+      // matrix it is exact for finite weights (one product by 1 plus products by 0) and, measured at
+      // 128 -> 128 channels, 2.1 ms against 14 ms by tfjs-wasm's Gather (10 ms by its Reverse).
       const [, , , cin, cout] = ks.shape;
-      const taps = tf.transpose(tf.gather(tf.reshape(ks, [27, cin, cout]), REVERSED_TAPS), [0, 2, 1]);
+      const reversed = tf.matMul(tf.tensor2d(REVERSE_TAPS, [27, 27]), tf.reshape(ks, [27, cin * cout]));
+      const taps = tf.transpose(tf.reshape(reversed, [27, cin, cout]), [0, 2, 1]);
       const flipped = tf.reshape(taps, [3, 3, 3, cout, cin]) as tf.Tensor5D;
-      return [conv3x3BySlices(dy, flipped), kernelGradient(xs, dy)];
+      return [conv3x3WasmForward(dy, flipped), kernelGradient(xs, dy)];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor5D, kernel: tf.Tensor5D) => tf.Tensor5D;
@@ -120,49 +142,45 @@ function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
 }
 
 /**
- * The deepest layers have a handful of voxels and many channels, where the slice path's fixed
- * cost of a dozen small ops dominates. Measured on wasm, 2 cores: 2x1x2 voxels, 128 -> 128
- * channels 8.5 ms by slices, 0.6 ms by gather + one matmul; 4x2x4, 128 -> 128: 8.2 ms against
- * 4.4 ms; but 4x2x4, 64 -> 64 was faster by slices (1.5 against 2.0 ms).
+ * Which wasm formulation computes conv(x, kernel): folding for small inputs and for one or two
+ * input channels, slices for the rest. Measured with tfjs-wasm 4.22 in Node (single-threaded
+ * XNNPACK, 2-core machine), ms per layer with the output read back:
+ * - 32x16x32 input, width 8: 4x2x4 64->64 1.3 by slices, 0.29 by folding; 2x1x2 128->128 0.54
+ *   (by the gather im2col this replaces) against 0.21; 8x4x8 64->64 3.6 against 2.0; 32x16x32
+ *   16->16 11.2 against 11.4 (a tie, 262k elements).
+ * - 128x64x128 input, width 16: the 1-channel first layer 180 by slices, 104 by folding (XNNPACK
+ *   conv2d with 1 input channel runs at 4 GFLOP/s); 16x8x16 128->128 (2M elements) 70 against 62;
+ *   16x8x16 256->256 269 against 287 and 128x64x128 32->32 2430 against 2810: from a few million
+ *   elements on, three conv2d with K = 9*cin beat one with K = 27*cin plus the 3x larger folded copy.
  */
-function fewVoxels(xShape: number[], cin: number): boolean {
-  const voxels = xShape[0] * xShape[1] * xShape[2] * xShape[3];
-  return voxels <= 8 || (voxels <= 32 && cin >= 128);
+const FOLD_MAX_ELEMENTS = 2 ** 21;
+
+function conv3x3WasmForward(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+  return x.size <= FOLD_MAX_ELEMENTS || x.shape[4] <= 2 ? conv3x3ByFolding(x, kernel) : conv3x3BySlices(x, kernel);
 }
 
-/** For each output voxel, its 27 neighbours' row in the [voxels + 1, cin] view (the last row is zero padding). */
-const tapIndexCache = new Map<string, Int32Array>();
-function tapIndices(b: number, d: number, h: number, w: number): Int32Array {
-  const key = `${b}x${d}x${h}x${w}`;
-  let out = tapIndexCache.get(key);
-  if (out) return out;
-  const m = b * d * h * w;
-  out = new Int32Array(m * 27);
-  let n = 0;
-  for (let bb = 0; bb < b; bb++)
-    for (let z = 0; z < d; z++)
-      for (let y = 0; y < h; y++)
-        for (let x = 0; x < w; x++)
-          for (let dz = -1; dz <= 1; dz++)
-            for (let dy = -1; dy <= 1; dy++)
-              for (let dx = -1; dx <= 1; dx++) {
-                const [zz, yy, xx] = [z + dz, y + dy, x + dx];
-                const outside = zz < 0 || zz >= d || yy < 0 || yy >= h || xx < 0 || xx >= w;
-                out[n++] = outside ? m : ((bb * d + zz) * h + yy) * w + xx;
-              }
-  tapIndexCache.set(key, out);
-  return out;
-}
-
-/** im2col by one gather (taps in the kernel's (dz, dy, dx) order), then one matmul. */
-function conv3x3ByGather(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+/**
+ * One conv2d over (depth, height * width): each voxel's x - 1, x, x + 1 neighbours are folded into
+ * channels ([.., 3 * cin], order (dx, ci)), the y taps are the conv2d's width taps with dilation w
+ * (one row of the flattened plane; 'same' padding adds exactly one zero row above and below) and
+ * the z taps its height taps. The filter is then the kernel reshaped to [3, 3, 3 * cin, cout], a
+ * view of the same data, so tfjs-wasm keeps XNNPACK's packed weights between calls (its operator
+ * cache is keyed by the filter's data), where the slices path repacks three filters every call.
+ * The fold is built from Pad and Transpose (C++ in tfjs-wasm) and Slice/Concat that copy whole
+ * w*cin-wide rows: tfjs-wasm's Slice and Concat copy row by row in JavaScript (slow for narrow
+ * rows, such as a concat on the channel axis) and its Gather element by element (the whole
+ * convolution was 3-6x slower with a gather-built fold at 16x8x16 and 32x16x32 voxels).
+ */
+function conv3x3ByFolding(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
   const [b, d, h, w, cin] = x.shape;
   const cout = kernel.shape[4];
-  const m = b * d * h * w;
   return tf.tidy(() => {
-    const rows = tf.concat([tf.reshape(x, [m, cin]), tf.zeros([1, cin])], 0);
-    const cols = tf.reshape(tf.gather(rows, tf.tensor1d(tapIndices(b, d, h, w), 'int32')), [m, 27 * cin]);
-    return tf.reshape(tf.matMul(cols, tf.reshape(kernel, [27 * cin, cout])), [b, d, h, w, cout]) as tf.Tensor5D;
+    const rows = b * d * h;
+    const padded = tf.pad(tf.reshape(x, [rows, w * cin]), [[0, 0], [cin, cin]]);
+    const taps = tf.concat([0, 1, 2].map((dx) => tf.slice(padded, [0, dx * cin], [rows, w * cin])), 0);
+    const folded = tf.reshape(tf.transpose(tf.reshape(taps, [3, rows * w, cin]), [1, 0, 2]), [b, d, h * w, 3 * cin]) as tf.Tensor4D;
+    const filter = tf.reshape(kernel, [3, 3, 3 * cin, cout]) as tf.Tensor4D;
+    return tf.reshape(tf.conv2d(folded, filter, 1, 'same', 'NHWC', [1, w]), [b, d, h, w, cout]) as tf.Tensor5D;
   });
 }
 
@@ -179,10 +197,16 @@ function conv3x3BySlices(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
     const padded = tf.concat([zero, planes, zero], 1);
     let sum: tf.Tensor4D | undefined;
     for (let dz = 0; dz < 3; dz++) {
-      const slab = tf.reshape(tf.slice(padded, [0, dz, 0], [b, d, h * w * cin]), [b * d, h, w, cin]) as tf.Tensor4D;
-      const k2d = tf.reshape(tf.slice(tf.reshape(kernel, [3, 9 * cin * cout]), [dz, 0], [1, 9 * cin * cout]), [3, 3, cin, cout]) as tf.Tensor4D;
-      const part = tf.conv2d(slab, k2d, 1, 'same');
-      sum = sum ? (tf.add(sum, part) as tf.Tensor4D) : part;
+      // Each slab and partial sum is freed as soon as it is used: at 128x64x128 voxels a 32-channel
+      // map is 134 MB, and tfjs-wasm's heap stops at 4 GB.
+      const part = tf.tidy(() => {
+        const slab = tf.reshape(tf.slice(padded, [0, dz, 0], [b, d, h * w * cin]), [b * d, h, w, cin]) as tf.Tensor4D;
+        const k2d = tf.reshape(tf.slice(tf.reshape(kernel, [3, 9 * cin * cout]), [dz, 0], [1, 9 * cin * cout]), [3, 3, cin, cout]) as tf.Tensor4D;
+        return tf.conv2d(slab, k2d, 1, 'same');
+      });
+      const next = sum ? (tf.add(sum, part) as tf.Tensor4D) : part;
+      if (sum) tf.dispose([sum, part]);
+      sum = next;
     }
     return tf.reshape(sum as tf.Tensor4D, [b, d, h, w, cout]) as tf.Tensor5D;
   });
@@ -194,7 +218,7 @@ function conv3x3BySlices(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
  */
 export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
-  if (stockKernels) return tf.tidy(() => tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid'));
+  if (stockStrided) return tf.tidy(() => tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid'));
   return tf.tidy(() => {
     // Memory order (b, z, dz, y, dy, x, dx, c): merging (x, dx, c) as (x, dx*c) keeps every view rank <= 6.
     const split = tf.reshape(x, [b * (d / 2), 2, h / 2, 2, w / 2, 2 * c]);
@@ -211,7 +235,7 @@ export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
 export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
   const cout = kernel.shape[1] / 8;
-  if (stockKernels) {
+  if (stockStrided) {
     return tf.tidy(() => {
       // tf.conv3dTranspose wants [2,2,2,cout,cin]; ours is [cin, (dz,dy,dx,cout)].
       const k = tf.transpose(tf.reshape(kernel, [c, 2, 2, 2, cout]), [1, 2, 3, 4, 0]) as tf.Tensor5D;
@@ -238,6 +262,7 @@ export function batchNormTrain(
   beta: tf.Tensor1D,
   epsilon: number,
 ): { y: tf.Tensor5D; moments: BatchMoments } {
+  if (tf.getBackend() === 'wasm') return batchNormTrainWasm(x, gamma, beta, epsilon);
   let moments: BatchMoments | undefined;
   const y = onChannels(x, (flat) => {
     const m = tf.moments(flat, 0);
@@ -245,6 +270,62 @@ export function batchNormTrain(
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(m.variance, epsilon)));
     return tf.add(tf.mul(tf.sub(flat, m.mean), scale), beta);
   });
+  return { y, moments: moments as BatchMoments };
+}
+
+/**
+ * Column sums of [n, c] as two reductions of about sqrt(n) terms each. tfjs-wasm 4.22's Sum (and
+ * so Mean and tf.moments) adds the n terms of a column one by one into a float32 accumulator, so
+ * its error grows with n. Measured against the cpu backend (which accumulates in float64) on
+ * [n, c] values in [0.5, 1.5): mean over axis 0 2e-7 relative at n = 1024, 4.4e-6 at 32768,
+ * 7.7e-6 at 131072, and tf.moments' variance 3.2e-5 at 131072. Blocked, both stages stay near
+ * float32 rounding (about 2e-7 at n = 131072).
+ */
+function columnSums(flat: tf.Tensor2D): tf.Tensor1D {
+  const [n, c] = flat.shape;
+  let block = Math.floor(Math.sqrt(n));
+  while (n % block) block--;
+  return tf.tidy(() => tf.sum(tf.sum(tf.reshape(flat, [n / block, block, c]), 1), 0) as tf.Tensor1D);
+}
+
+/**
+ * batchNormTrain on wasm, with its own gradient: every sum over the voxels, forward (the
+ * moments) and backward (beta's, gamma's and the moments' gradients, which tfjs's autodiff takes
+ * with the wasm Sum), goes through columnSums. With stock tf.moments and autodiff the error of
+ * those sums (above) flipped ReLU masks of near-zero activations in a CMSVNetIter training step at
+ * a 32x16x32 input: weight gradients 2.4e-3 relative from the cpu backend's (4.4e-6 on webgpu),
+ * 5.8e-6 with this. It is also faster: forward + backward at [2,32,16,32,16] 18 ms against 37 ms.
+ * Backward: dbeta = sum(dy), dgamma = sum(dy * xhat),
+ * dx = gamma * rsqrt(var + eps) / n * (n * dy - dbeta - xhat * dgamma).
+ */
+function batchNormTrainWasm(
+  x: tf.Tensor5D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor5D; moments: BatchMoments } {
+  let moments: BatchMoments | undefined;
+  const normalize = tf.customGrad(((flat: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, save: (t: tf.Tensor[]) => void) => {
+    const n = flat.shape[0];
+    const mean = tf.div(columnSums(flat), n) as tf.Tensor1D;
+    const centered = tf.sub(flat, mean);
+    const variance = tf.div(columnSums(tf.square(centered) as tf.Tensor2D), n) as tf.Tensor1D;
+    const inv = tf.rsqrt(tf.add(variance, epsilon));
+    const xhat = tf.mul(centered, inv);
+    moments = { mean: tf.keep(mean), variance: tf.keep(variance) };
+    save([xhat, inv, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [xh, iv, gm] = saved;
+        const dbeta = columnSums(dy);
+        const dgamma = columnSums(tf.mul(dy, xh) as tf.Tensor2D);
+        const dx = tf.mul(tf.sub(tf.sub(tf.mul(dy, n), dbeta), tf.mul(xh, dgamma)), tf.div(tf.mul(gm, iv), n));
+        return [dx, dgamma, dbeta];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (flat: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor2D;
+  const y = onChannels(x, (flat) => normalize(flat, gamma, beta));
   return { y, moments: moments as BatchMoments };
 }
 

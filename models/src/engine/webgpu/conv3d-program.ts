@@ -41,6 +41,12 @@ export interface Tiling {
   rowsPerThread: number;
   /** Columns each thread accumulates, a multiple of 4. */
   colsPerThread: number;
+  /**
+   * Forward only: the K sum split over this many workgroups, each writing partial sums that a
+   * second program adds (with the bias and ReLU). For deep layers, whose few output tiles would
+   * leave most of a GPU idle.
+   */
+  splitK?: number;
 }
 
 /**
@@ -75,7 +81,7 @@ export function workgroupBytes(t: Tiling): number {
   return (t.tileM + t.tileN) * t.tileK * 4;
 }
 
-const tilingKey = (t: Tiling) => `${t.tileM}x${t.tileN}x${t.tileK}_${t.rowsPerThread}x${t.colsPerThread}`;
+const tilingKey = (t: Tiling) => `${t.tileM}x${t.tileN}x${t.tileK}_${t.rowsPerThread}x${t.colsPerThread}_s${t.splitK ?? 1}`;
 
 /**
  * How a thread's staging loads map onto a tileM x tileK slice: element e = slot*threads + tid,
@@ -111,17 +117,18 @@ function stageRowMajor(t: Tiling, threads: number, read4: (k: string, c4: string
         }`;
 }
 
-/** The register-tiled multiply-add over one staged slice, and the accumulator declarations. */
+/**
+ * The register-tiled multiply-add over one staged slice, and the accumulator declarations.
+ * tileA holds the slice as [k][row], four rows per vec4, so a thread's rows arrive in
+ * rowsPerThread/4 vector loads; tileB as [k][column], four columns per vec4.
+ */
 function gemmCore(t: Tiling, tx: number) {
   const rm4 = t.rowsPerThread / 4;
   const rn4 = t.colsPerThread / 4;
   const decl: string[] = [];
   for (let r = 0; r < t.rowsPerThread; r++) for (let j = 0; j < rn4; j++) decl.push(`var acc${r}_${j} = vec4<f32>(0.0);`);
   const body: string[] = [];
-  for (let i = 0; i < rm4; i++) {
-    const at = (c: number) => `tileA[k * ${t.tileM} + ty * ${t.rowsPerThread} + ${4 * i + c}]`;
-    body.push(`let a${i} = vec4<f32>(${[0, 1, 2, 3].map(at).join(', ')});`);
-  }
+  for (let i = 0; i < rm4; i++) body.push(`let a${i} = tileA[k * ${t.tileM / 4} + ty * ${rm4} + ${i}];`);
   for (let j = 0; j < rn4; j++) body.push(`let b${j} = tileB[k * ${t.tileN / 4} + tx * ${rn4} + ${j}];`);
   for (let r = 0; r < t.rowsPerThread; r++) {
     for (let j = 0; j < rn4; j++) body.push(`acc${r}_${j} = fma(vec4<f32>(a${r >> 2}[${r & 3}]), b${j}, acc${r}_${j});`);
@@ -134,8 +141,10 @@ function gemmCore(t: Tiling, tx: number) {
     declarations: decl.join('\n      '),
     compute,
     shared: `
-    var<workgroup> tileA: array<f32, ${t.tileM * t.tileK}>;
+    var<workgroup> tileA: array<vec4<f32>, ${(t.tileM * t.tileK) / 4}>;
     var<workgroup> tileB: array<vec4<f32>, ${(t.tileN * t.tileK) / 4}>;`,
+    /** WGSL: stores one value at (slice column kl, row) of tileA. */
+    storeA: (kl: string, row: string, value: string) => `tileA[(${kl}) * ${t.tileM / 4} + (${row}) / 4][(${row}) % 4] = ${value};`,
     ids: `
       let tid = i32(localIndex);
       let tx = tid % ${tx};
@@ -193,8 +202,14 @@ export class Conv3x3Program implements WebGPUProgram {
   readonly staging: Staging;
   readonly tiling: Tiling;
   readonly workgroups: number;
+  /** K splits (split-K): the output is then [splits * voxels, outChannels] partial sums, to be added by SplitKSumProgram. */
+  readonly splits: number;
   private readonly threads: number;
   private readonly tx: number;
+  /** The input is read four channels per load ('workgroup' staging, channels a multiple of 4). */
+  private readonly vec4Input: boolean;
+  /** K values per split, a multiple of tileK. */
+  private readonly chunkK: number;
 
   constructor(
     private readonly g: ConvGeometry,
@@ -220,16 +235,25 @@ export class Conv3x3Program implements WebGPUProgram {
       this.threads = threads;
       this.tx = tx;
     }
+    const k = 27 * g.inChannels;
+    const wantedSplits = this.staging === 'workgroup' ? Math.max(1, Math.floor(this.tiling.splitK ?? 1)) : 1;
+    if (wantedSplits > 1 && (n % 4 || options.bias || options.relu)) {
+      throw new Error('conv3x3: split-K needs a multiple of 4 output channels, and the bias and ReLU go to SplitKSumProgram');
+    }
+    const tk = this.tiling.tileK;
+    this.chunkK = Math.ceil(Math.ceil(k / wantedSplits) / tk) * tk;
+    this.splits = Math.ceil(k / this.chunkK);
     this.workgroupSize = [this.threads, 1, 1];
-    this.outputShape = [m, n];
+    this.outputShape = [this.splits * m, n];
     const vec4Channels = n % 4 === 0;
+    this.vec4Input = this.staging === 'workgroup' && g.inChannels % 4 === 0;
     // Four channels per store (and per kernel and bias read) where the channel count allows it.
     this.outputComponent = vec4Channels ? 4 : 1;
     this.variableNames = ['x', 'weights', ...(options.bias ? ['bias'] : [])];
-    this.variableComponents = [1, vec4Channels && !options.flipKernel ? 4 : 1, ...(options.bias ? [vec4Channels ? 4 : 1] : [])];
-    this.workgroups = Math.ceil(m / this.tiling.tileM) * Math.ceil(n / this.tiling.tileN);
+    this.variableComponents = [this.vec4Input ? 4 : 1, vec4Channels && !options.flipKernel ? 4 : 1, ...(options.bias ? [vec4Channels ? 4 : 1] : [])];
+    this.workgroups = Math.ceil(m / this.tiling.tileM) * Math.ceil(n / this.tiling.tileN) * this.splits;
     this.dispatch = dispatchFor(this.workgroups);
-    const flags = `${options.bias ? 'b' : ''}${options.relu ? 'r' : ''}${options.flipKernel ? 'f' : ''}`;
+    const flags = `${options.bias ? 'b' : ''}${options.relu ? 'r' : ''}${options.flipKernel ? 'f' : ''}${this.vec4Input ? 'v' : ''}`;
     this.shaderKey = `abusConv3x3_${this.staging}_${[g.batch, g.depth, g.height, g.width, g.inChannels, n].join('x')}_${tilingKey(this.tiling)}_${flags}`;
   }
 
@@ -276,7 +300,9 @@ export class Conv3x3Program implements WebGPUProgram {
         const n = `n0 + tx * ${t.colsPerThread} + ${4 * j}`;
         const m = `row0 + ${r}`;
         epilogue.push(
-          vec4Out
+          this.splits > 1
+            ? `if (${m} < C_M && ${n} < C_N) { result[(split * C_M + ${m}) * (C_N / 4) + (${n}) / 4] = acc${r}_${j}; }`
+            : vec4Out
             ? `store4(${m}, ${n}, acc${r}_${j});`
             : `for (var c = 0; c < 4; c++) { store(${m}, ${n} + c, acc${r}_${j}[c]); }`,
         );
@@ -292,6 +318,11 @@ export class Conv3x3Program implements WebGPUProgram {
     const C_W = ${g.width};
     const C_HW = ${g.height * g.width};
     ${helpers}
+    // Flat voxel index, then z, y, x; z < 0 marks a voxel past the end.
+    fn decodeVoxel(m: i32) -> vec4<i32> {
+      if (m >= C_M) { return vec4<i32>(m, -4, 0, 0); }
+      return vec4<i32>(m, (m / C_HW) % C_D, (m / C_W) % C_H, m % C_W);
+    }
 `;
     const body = this.staging === 'direct' ? this.directBody(vec4Weights) : this.workgroupBody(vec4Weights);
     return `${constants}
@@ -366,29 +397,53 @@ export class Conv3x3Program implements WebGPUProgram {
   private workgroupBody(vec4Weights: boolean) {
     const { tiling: t, threads } = this;
     const core = gemmCore(t, this.tx);
-    const a = stagingShape(t.tileM, t.tileK, threads);
     const read4 = vec4Weights
       ? (k: string, c4: string) => `readWeights4(k0 + ${k}, n0 / 4 + ${c4})`
       : (k: string, c4: string) => `vec4<f32>(${[0, 1, 2, 3].map((i) => `readWeights(k0 + ${k}, n0 + 4 * ${c4} + ${i})`).join(', ')})`;
+    const stageA = this.vec4Input ? this.stageInputVec4(core) : this.stageInputScalar(core);
     return {
       declarations: `const TILES_N = ${Math.ceil(this.g.outChannels / t.tileN)};
+    const TILES_MN = TILES_N * ${Math.ceil((this.g.batch * this.g.depth * this.g.height * this.g.width) / t.tileM)};
+    const C_CHUNK = ${this.chunkK};
     ${core.shared}`,
       main: `
       ${core.ids}
-      let m0 = (tile / TILES_N) * ${t.tileM};
-      let n0 = (tile % TILES_N) * ${t.tileN};
+      let split = tile / TILES_MN;
+      let mn = tile - split * TILES_MN;
+      let m0 = (mn / TILES_N) * ${t.tileM};
+      let n0 = (mn % TILES_N) * ${t.tileN};
       let row0 = m0 + ty * ${t.rowsPerThread};
+      ${stageA.setup}
+      ${core.declarations}
+      // A constant trip count keeps the barriers in uniform control flow (tfjs passes the
+      // workgroup id through a private variable, which WGSL's analysis treats as non-uniform);
+      // the last split's steps past K read zeros.
+      for (var step = 0; step < ${this.chunkK / t.tileK}; step++) {
+        let k0 = split * C_CHUNK + step * ${t.tileK};
+        ${stageA.load}
+        ${stageRowMajor(t, threads, read4)}
+        workgroupBarrier();
+        ${core.compute}
+        workgroupBarrier();
+      }`,
+    };
+  }
+
+  /**
+   * Staging of the input slice one value per load (any channel count). Slices never straddle a
+   * split, because a split's length is a multiple of tileK, so only K's end needs zeros.
+   */
+  private stageInputScalar(core: ReturnType<typeof gemmCore>) {
+    const t = this.tiling;
+    const a = stagingShape(t.tileM, t.tileK, this.threads);
+    return {
+      setup: `
       // The voxels this thread stages: flat index, then z, y, x (z < 0 marks a row past the end).
       var rowsA: array<vec4<i32>, ${a.rows}>;
       for (var v = 0; v < ${a.rows}; v++) {
-        let m = m0 + ${a.row('v')};
-        rowsA[v] = vec4<i32>(m, -4, 0, 0);
-        if (m < C_M) {
-          rowsA[v] = vec4<i32>(m, (m / C_HW) % C_D, (m / C_W) % C_H, m % C_W);
-        }
-      }
-      ${core.declarations}
-      for (var k0 = 0; k0 < C_K; k0 += ${t.tileK}) {
+        rowsA[v] = decodeVoxel(m0 + ${a.row('v')});
+      }`,
+      load: `
         for (var s = 0; s < ${a.columns}; s++) {
           let kl = ${a.column('s')};
           let kg = k0 + kl;
@@ -405,14 +460,52 @@ export class Conv3x3Program implements WebGPUProgram {
             if (u32(q.y + dz) < u32(C_D) && u32(q.z + dy) < u32(C_H) && u32(q.w + dx) < u32(C_W)) {
               value = x[(q.x + offset) * C_CIN + ci];
             }
-            tileA[kl * ${t.tileM} + ${a.row('v')}] = value;
+            ${core.storeA('kl', a.row('v'), 'value')}
           }
-        }
-        ${stageRowMajor(t, threads, read4)}
-        workgroupBarrier();
-        ${core.compute}
-        workgroupBarrier();
+        }`,
+    };
+  }
+
+  /**
+   * Staging of the input slice four channels per load (channels a multiple of 4, so four
+   * neighbouring K columns always share a tap): neighbouring threads read neighbouring channel
+   * quads of one voxel, then the next voxel, which is contiguous memory in NDHWC.
+   */
+  private stageInputVec4(core: ReturnType<typeof gemmCore>) {
+    const t = this.tiling;
+    const quads = t.tileK / 4;
+    const rowStep = Math.max(1, this.threads / quads);
+    const slots = Math.ceil(t.tileM / rowStep);
+    const guard = rowStep > t.tileM;
+    const store = [0, 1, 2, 3].map((c) => core.storeA(`4 * kq + ${c}`, 'row', `value[${c}]`)).join('\n              ');
+    return {
+      setup: `
+      let kq = tid % ${quads};
+      var rowsA: array<vec4<i32>, ${slots}>;
+      for (var v = 0; v < ${slots}; v++) {
+        rowsA[v] = decodeVoxel(m0 + tid / ${quads} + v * ${rowStep});
       }`,
+      load: `
+        {
+          let kg = k0 + 4 * kq;
+          let tap = kg / C_CIN;
+          let ci = kg - tap * C_CIN;
+          let dz = select(1000, tap / 9 - 1, kg < C_K);
+          let dy = (tap / 3) % 3 - 1;
+          let dx = tap % 3 - 1;
+          let offset = dz * C_HW + dy * C_W + dx;
+          for (var v = 0; v < ${slots}; v++) {
+            let row = tid / ${quads} + v * ${rowStep};
+            let q = rowsA[v];
+            var value = vec4<f32>(0.0);
+            if (u32(q.y + dz) < u32(C_D) && u32(q.z + dy) < u32(C_H) && u32(q.w + dx) < u32(C_W)) {
+              value = x[((q.x + offset) * C_CIN + ci) / 4];
+            }
+            ${guard ? `if (row < ${t.tileM}) {` : '{'}
+              ${store}
+            }
+          }
+        }`,
     };
   }
 }
@@ -625,7 +718,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
             if (u32(z + q.y) < u32(C_D) && u32(y + q.z) < u32(C_H) && u32(x0 + q.w) < u32(C_W)) {
               value = x[(m + q.y * C_HW + q.z * C_W + q.w) * C_CIN + q.x];
             }
-            tileA[kl * ${t.tileM} + ${a.row('v')}] = value;
+            ${core.storeA('kl', a.row('v'), 'value')}
           }
         }
         ${stageDy}
@@ -669,6 +762,54 @@ export class SplitSumProgram implements WebGPUProgram {
           sum += partials[row * ${this.splits} + s];
         }
         result[row] = sum;
+      }
+    }`;
+  }
+}
+
+/**
+ * Adds a split-K forward's partial sums, [splits * voxels, channels] -> [voxels, channels], then
+ * the bias and ReLU; four channels per thread.
+ */
+export class SplitKSumProgram implements WebGPUProgram {
+  outputShape: number[];
+  shaderKey: string;
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number];
+  variableNames: string[];
+  variableComponents: number[];
+  outputComponent = 4;
+  workgroupSize: [number, number, number] = [64, 1, 1];
+
+  constructor(
+    private readonly voxels: number,
+    private readonly channels: number,
+    private readonly splits: number,
+    private readonly options: { bias?: boolean; relu?: boolean } = {},
+  ) {
+    if (channels % 4) throw new Error('SplitKSumProgram: channels must be a multiple of 4');
+    this.outputShape = [voxels, channels];
+    this.variableNames = ['partials', ...(options.bias ? ['bias'] : [])];
+    this.variableComponents = [4, ...(options.bias ? [4] : [])];
+    this.dispatch = dispatchFor(Math.ceil((voxels * channels) / 4 / 64));
+    this.shaderKey = `abusSplitKSum_${voxels}_${channels}_${splits}_${options.bias ? 'b' : ''}${options.relu ? 'r' : ''}`;
+  }
+
+  getUserCode(): string {
+    const quads = (this.voxels * this.channels) / 4;
+    let value = 'sum';
+    if (this.options.bias) value = `${value} + bias[i % ${this.channels / 4}]`;
+    if (this.options.relu) value = `max(${value}, vec4<f32>(0.0))`;
+    return `
+    ${mainHeader()} {
+      _ = uniforms.NAN;
+      let i = i32(localIndex) + 64 * i32(workgroupId.x + numWorkgroups.x * (workgroupId.y + numWorkgroups.y * workgroupId.z));
+      if (i < ${quads}) {
+        var sum = vec4<f32>(0.0);
+        for (var s = 0; s < ${this.splits}; s++) {
+          sum += partials[s * ${quads} + i];
+        }
+        result[i] = ${value};
       }
     }`;
   }

@@ -9,7 +9,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../test/backends';
 import '../register-gradients';
 import { defaultTiling, Staging, workgroupBytes } from './conv3d-program';
-import { checkBindingSizes, conv3x3WebGPU, fastConv3x3, inputGradWebGPU, KernelChoice, kernelGradWebGPU } from './fast-conv';
+import { checkBindingSizes, conv3x3WebGPU, fastConv3x3, forwardTiling, inputGradWebGPU, KernelChoice, kernelGradWebGPU } from './fast-conv';
 
 const TOLERANCE = 1e-4;
 
@@ -90,6 +90,15 @@ describe('binding-size guard', () => {
     expect(() => checkBindingSizes([{ name: 'input', shape: big }], backend as never)).toThrow(/binding limit of 128\.0 MiB/);
     expect(() => checkBindingSizes([{ name: 'input', shape: [1, 64, 32, 64, 16] }], backend as never)).not.toThrow();
   });
+  test('the forward rule stays within WebGPU\'s default limits and splits K only for deep layers', () => {
+    for (const [d, h, w, cin, cout] of [[128, 64, 128, 1, 16], [128, 64, 128, 32, 32], [32, 16, 32, 64, 64], [8, 4, 8, 256, 256], [3, 4, 5, 6, 5]]) {
+      const t = forwardTiling({ batch: 1, depth: d, height: h, width: w, inChannels: cin, outChannels: cout });
+      expect(workgroupBytes(t)).toBeLessThanOrEqual(16384);
+      expect((t.tileM / t.rowsPerThread) * (t.tileN / t.colsPerThread)).toBeLessThanOrEqual(256);
+      if (d * h * w >= 65536) expect(t.splitK ?? 1).toBe(1);
+    }
+    expect(forwardTiling({ batch: 1, depth: 8, height: 4, width: 8, inChannels: 256, outChannels: 256 }).splitK).toBe(16);
+  });
   test('default tilings fit WebGPU\'s guaranteed 16 KiB of workgroup memory', () => {
     for (const n of [1, 4, 5, 8, 16, 32, 64, 256]) expect(workgroupBytes(defaultTiling(n))).toBeLessThanOrEqual(16384);
   });
@@ -123,6 +132,31 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
     const c = FORWARD[5];
     const expected = await forwardValues(c, 7);
     const actual = await onBackend('webgpu', () => forwardValues(c, 7, choice));
+    expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
+  });
+
+  // Channel counts that are multiples of 4 take the four-channels-per-load staging; split-K
+  // adds partial sums in a second program, which then applies the bias and ReLU.
+  const VEC4_CASE: Case = { x: [1, 4, 5, 6, 8], cout: 12, bias: true, relu: true };
+  const VEC4_CHOICES: KernelChoice[] = [
+    { staging: 'workgroup', tiling: { tileM: 32, tileN: 8, tileK: 8, rowsPerThread: 4, colsPerThread: 4 } },
+    { staging: 'workgroup', tiling: { tileM: 64, tileN: 16, tileK: 32, rowsPerThread: 8, colsPerThread: 8 } },
+    { staging: 'workgroup', tiling: { tileM: 16, tileN: 64, tileK: 8, rowsPerThread: 4, colsPerThread: 4 } },
+    { staging: 'workgroup', tiling: { tileM: 16, tileN: 16, tileK: 16, rowsPerThread: 4, colsPerThread: 4, splitK: 3 } },
+  ];
+  test.each(VEC4_CHOICES.map((c) => [JSON.stringify(c), c] as const))('forward, 8 -> 12 channels, with %s', async (_name, choice) => {
+    if (skip) return;
+    const expected = await forwardValues(VEC4_CASE, 9);
+    const actual = await onBackend('webgpu', () => forwardValues(VEC4_CASE, 9, choice));
+    expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
+  });
+
+  test('split-K with one value per load (6 -> 8 channels)', async () => {
+    if (skip) return;
+    const c: Case = { x: [1, 4, 5, 6, 6], cout: 8, bias: true, relu: true };
+    const choice: KernelChoice = { staging: 'workgroup', tiling: { tileM: 32, tileN: 8, tileK: 8, rowsPerThread: 4, colsPerThread: 4, splitK: 4 } };
+    const expected = await forwardValues(c, 11);
+    const actual = await onBackend('webgpu', () => forwardValues(c, 11, choice));
     expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
   });
 

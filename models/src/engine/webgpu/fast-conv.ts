@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { Conv3x3FilterGradProgram, Conv3x3Program, ConvGeometry, SplitSumProgram, Staging, Tiling } from './conv3d-program';
+import { Conv3x3FilterGradProgram, Conv3x3Program, ConvGeometry, SplitKSumProgram, SplitSumProgram, Staging, Tiling } from './conv3d-program';
 
 /** Overrides of the defaults, for benchmarks and tests. */
 export interface KernelChoice {
@@ -68,6 +68,62 @@ function runProgram(program: WebGPUProgram, inputs: { t: tf.Tensor; shape: numbe
   return tf.engine().makeTensorFromTensorInfo(out);
 }
 
+/** The key of a forward shape in the tiling table: depth x height x width x in -> out channels (batch 1). */
+export function shapeKey(g: ConvGeometry): string {
+  return `${g.batch * g.depth}x${g.height}x${g.width}x${g.inChannels}x${g.outChannels}`;
+}
+
+/**
+ * The fastest correct tiling per layer shape of the paper-size network (width 16, 128x64x128),
+ * from `bench:kernels --input 128x64x128 --width 16 --sweep` on an NVIDIA H200 through Dawn,
+ * 2026-11-26: whole forward pass 12.5 ms with these, 14.7 ms with the earlier default of 64x32
+ * tiles and 4x4 sums per thread; the deep layers gained most, from split-K. Other GPUs may
+ * prefer other tilings: sweep there and pass the result to setTunedTilings.
+ */
+const SWEPT_TILINGS: Record<string, Tiling> = {
+  '128x64x128x1x16': { tileM: 128, tileN: 16, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
+  '64x32x64x32x32': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
+  '32x16x32x64x64': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4, splitK: 4 },
+  '16x8x16x128x128': { tileM: 256, tileN: 64, tileK: 8, rowsPerThread: 8, colsPerThread: 8, splitK: 16 },
+  '8x4x8x256x256': { tileM: 32, tileN: 32, tileK: 32, rowsPerThread: 4, colsPerThread: 4, splitK: 8 },
+  '16x8x16x256x256': { tileM: 256, tileN: 64, tileK: 8, rowsPerThread: 8, colsPerThread: 8, splitK: 8 },
+  '32x16x32x128x128': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4, splitK: 4 },
+  '64x32x64x64x64': { tileM: 128, tileN: 64, tileK: 16, rowsPerThread: 8, colsPerThread: 8 },
+  '128x64x128x32x32': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
+};
+
+let tunedTilings: Record<string, Tiling> = SWEPT_TILINGS;
+
+/**
+ * Per-shape tilings for the 'workgroup' kernel, as `bench:kernels --sweep` writes them (JSON);
+ * they replace the built-in table, and shapes in neither get forwardTiling's rule.
+ */
+export function setTunedTilings(table: Record<string, Tiling>): void {
+  tunedTilings = { ...table };
+}
+
+export function tunedTilingsNow(): Record<string, Tiling> {
+  return { ...tunedTilings };
+}
+
+/**
+ * The rule for shapes without a swept tiling. In the H200 sweep, 128 voxels x 32 channels per
+ * workgroup with 8x4 sums per thread was the best or within 10% on the large layers, and the
+ * deep layers (few voxels, long K) ran 2-3x faster with the K sum split until there were about
+ * 1024 workgroups.
+ */
+export function forwardTiling(g: ConvGeometry): Tiling {
+  const m = g.batch * g.depth * g.height * g.width;
+  const tileN = Math.min(32, Math.max(4, 2 ** Math.ceil(Math.log2(g.outChannels))));
+  const tileM = Math.min(128, Math.max(32, 2 ** Math.ceil(Math.log2(m))));
+  const tiling: Tiling = { tileM, tileN, tileK: 16, rowsPerThread: 8, colsPerThread: 4 };
+  const tiles = Math.ceil(m / tileM) * Math.ceil(g.outChannels / tileN);
+  const k = 27 * g.inChannels;
+  let splitK = 1;
+  while (splitK < 16 && tiles * splitK * 2 <= 1024 && k / (splitK * 2) >= 4 * tiling.tileK) splitK *= 2;
+  return g.outChannels % 4 === 0 && splitK > 1 ? { ...tiling, splitK } : tiling;
+}
+
 function geometry(x: tf.Tensor5D, outChannels: number): ConvGeometry {
   const [batch, depth, height, width, inChannels] = x.shape;
   return { batch, depth, height, width, inChannels, outChannels };
@@ -91,20 +147,33 @@ function convWebGPU(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D | und
     { name: 'output', shape: [b, d, h, w, cout] },
     { name: 'kernel', shape: kernel.shape },
   ]);
-  const program = new Conv3x3Program(geometry(x, cout), {
-    bias: Boolean(bias),
-    relu,
+  const g = geometry(x, cout);
+  const staging = choice.staging ?? defaultStaging();
+  const tiling = choice.tiling ?? (staging === 'workgroup' ? (tunedTilings[shapeKey(g)] ?? forwardTiling(g)) : undefined);
+  // Split-K programs write partial sums; the bias and ReLU come with their sum.
+  const splitK = (tiling?.splitK ?? 1) > 1;
+  const program = new Conv3x3Program(g, {
+    bias: Boolean(bias) && !splitK,
+    relu: relu && !splitK,
     flipKernel,
-    staging: choice.staging ?? defaultStaging(),
-    tiling: choice.tiling,
+    staging,
+    tiling,
     rowsPerThread: choice.rowsPerThread,
   });
+  if (splitK) checkBindingSizes([{ name: 'split-K partial sums', shape: program.outputShape }]);
   const inputs = [
     { t: x as tf.Tensor, shape: [voxels, cin] },
     { t: kernel as tf.Tensor, shape: flipKernel ? [27 * cout, cin] : [27 * cin, cout] },
-    ...(bias ? [{ t: bias as tf.Tensor, shape: [cout] }] : []),
+    ...(bias && !splitK ? [{ t: bias as tf.Tensor, shape: [cout] }] : []),
   ];
-  return tf.tidy(() => tf.reshape(runProgram(program, inputs), [b, d, h, w, cout]) as tf.Tensor5D);
+  return tf.tidy(() => {
+    let y = runProgram(program, inputs);
+    if (splitK) {
+      const sum = new SplitKSumProgram(voxels, cout, program.splits, { bias: Boolean(bias), relu });
+      y = runProgram(sum, [{ t: y, shape: program.outputShape }, ...(bias ? [{ t: bias as tf.Tensor, shape: [cout] }] : [])]);
+    }
+    return tf.reshape(y, [b, d, h, w, cout]) as tf.Tensor5D;
+  });
 }
 
 /** dL/dkernel [3,3,3,cin,cout] from x and dL/dy (the gradient at the convolution's output). */
