@@ -4,7 +4,7 @@
 # with the workplace's gpu-machine pack.sh into .gpu/, and carry .gpu and models/dist (both
 # git-ignored). There, from the repository root:
 #   bash models/bench-gpu/run.sh
-# Everything goes to $OUT/gpu-bench.log (and the terminal), with the swept tilings in
+# Everything goes to $OUT/gpu-bench.log (and the terminal); with SWEEP=1 the swept tilings go to
 # $OUT/tilings.json. Each step has its own time limit, and a failed step does not stop the rest.
 # A dry run anywhere with a small network: DRY_RUN=1 bash models/bench-gpu/run.sh
 set -uo pipefail

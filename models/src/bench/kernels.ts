@@ -23,7 +23,7 @@ import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
 import '../engine/register-gradients';
 import { Staging, Tiling, workgroupBytes } from '../engine/webgpu/conv3d-program';
-import { conv3x3WebGPU, defaultStaging, fastConv3x3, setTunedTilings, shapeKey, tunedTilingsNow, usesOwnKernel } from '../engine/webgpu/fast-conv';
+import { conv3x3WebGPU, defaultStaging, fastConv3x3, setTunedTilings, shapeKey, usesOwnKernel } from '../engine/webgpu/fast-conv';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -58,8 +58,8 @@ function convLayers(input: number[], width: number): Layer[] {
 const macs = (l: Layer) => l.x.slice(0, 4).reduce((a, b) => a * b, 1) * 27 * l.x[4] * l.cout;
 
 /**
- * Median wall time of fn. A sample runs fn `inner` times back to back and reads back one number
- * computed from the last result: queued GPU work is included, but not the copy of a large output
+ * Median wall time of fn. A sample runs fn `inner` times back to back and reads back one element
+ * of the last result: queued GPU work is included, but not the copy of a large output
  * to the CPU (on an H200, reading back 64 MB took longer than the layer that made it), nor one
  * read-back's latency per call. cold is a single first call.
  */
@@ -72,7 +72,9 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
       const out = fn();
       list = Array.isArray(out) ? out : [out];
     }
-    const probe = tf.tidy(() => tf.addN(list.map((t) => tf.sum(t))));
+    // One element of each result: reading it waits for the work that made it, and costs nothing
+    // next to a layer (a sum over a 64 MB output took 5-10 ms on wasm).
+    const probe = tf.tidy(() => tf.addN(list.map((t) => tf.slice(tf.reshape(t, [-1]), [0], [1]))));
     await probe.data();
     const ms = (performance.now() - t0) / times;
     tf.dispose([...list, probe]);
@@ -84,9 +86,6 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
   samples.sort((a, b) => a - b);
   return { cold, warm: samples[Math.floor(samples.length / 2)] };
 }
-
-/** The tiling table fastConv3x3 starts with (or the one --tilings gave). */
-let BUILT_IN: Record<string, Tiling> = {};
 
 /** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
 let INNER = 1;
@@ -297,13 +296,6 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
   const ours = await timeIt(pass, reps);
   const oursSingle = await timeIt(pass, reps, 1);
   if (process.argv.includes('--profile')) await profileKernels('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
-  let oursRule: { cold: number; warm: number } | undefined;
-  if (backend === 'webgpu' && defaultStaging() === 'workgroup') {
-    // The built-in table off: every shape gets forwardTiling's rule.
-    setTunedTilings({});
-    oursRule = await timeIt(pass, reps);
-    setTunedTilings(BUILT_IN);
-  }
   let oursTuned: { cold: number; warm: number } | undefined;
   if (tuned) {
     setTunedTilings(tuned);
@@ -311,7 +303,7 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
   }
   tf.dispose([voi, ...Object.values(raw), ...Object.values(weights)]);
   console.error(`  ${backend} whole pass: stock ${stock.warm.toFixed(1)} ms, ours ${ours.warm.toFixed(1)} ms${oursTuned ? `, tuned ${oursTuned.warm.toFixed(1)} ms` : ''}`);
-  return { stock, ours, oursTuned, oursRule, stockSingle, oursSingle };
+  return { stock, ours, oursTuned, stockSingle, oursSingle };
 }
 
 /** A Markdown table, aligned for reading in a terminal too; the first `textColumns` are left-aligned. */
@@ -341,7 +333,6 @@ async function main() {
   const tilingsIn = process.argv.includes('--tilings') ? arg('tilings', '') : '';
   let tuned: Record<string, Tiling> | undefined = tilingsIn ? JSON.parse(fs.readFileSync(tilingsIn, 'utf8')) : undefined;
   if (tuned) setTunedTilings(tuned);
-  BUILT_IN = tunedTilingsNow();
   const layersJson = process.argv.includes('--layers-json') ? arg('layers-json', '') : '';
   if (layersJson) {
     // The same layer list for the PyTorch/cuDNN reference (bench/gpu/torch_reference.py).
@@ -435,7 +426,6 @@ async function main() {
       const t = await wholePass(backend, input, width, reps, backend === 'webgpu' && sweepOut ? tuned : undefined);
       const single = `${t.stockSingle.warm.toFixed(1)} / ${t.oursSingle.warm.toFixed(1)}`;
       whole.push([backend, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.ours.cold.toFixed(0), t.ours.warm.toFixed(1), `${(t.stock.warm / t.ours.warm).toFixed(1)}x`, single]);
-      if (t.oursRule) whole.push([`${backend} (rule only, no swept table)`, '', '', t.oursRule.cold.toFixed(0), t.oursRule.warm.toFixed(1), `${(t.stock.warm / t.oursRule.warm).toFixed(1)}x`, '']);
       if (t.oursTuned) whole.push([`${backend} (swept tilings)`, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.oursTuned.cold.toFixed(0), t.oursTuned.warm.toFixed(1), `${(t.stock.warm / t.oursTuned.warm).toFixed(1)}x`, '']);
     }
     // 'ms' is the mean of back-to-back passes (see timeIt); 'one pass' also waits for each pass's read-back.

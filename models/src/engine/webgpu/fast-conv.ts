@@ -73,44 +73,24 @@ export function shapeKey(g: ConvGeometry): string {
   return `${g.batch * g.depth}x${g.height}x${g.width}x${g.inChannels}x${g.outChannels}`;
 }
 
-/**
- * The fastest correct tiling per layer shape of the paper-size network (width 16, 128x64x128),
- * from `bench:kernels --input 128x64x128 --width 16 --sweep` on an NVIDIA H200 through Dawn,
- * 2026-11-26: whole forward pass 12.5 ms with these, 14.7 ms with the earlier default of 64x32
- * tiles and 4x4 sums per thread; the deep layers gained most, from split-K. Other GPUs may
- * prefer other tilings: sweep there and pass the result to setTunedTilings.
- */
-const SWEPT_TILINGS: Record<string, Tiling> = {
-  '128x64x128x1x16': { tileM: 128, tileN: 16, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
-  '64x32x64x32x32': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
-  '32x16x32x64x64': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4, splitK: 4 },
-  '16x8x16x128x128': { tileM: 256, tileN: 64, tileK: 8, rowsPerThread: 8, colsPerThread: 8, splitK: 16 },
-  '8x4x8x256x256': { tileM: 32, tileN: 32, tileK: 32, rowsPerThread: 4, colsPerThread: 4, splitK: 8 },
-  '16x8x16x256x256': { tileM: 256, tileN: 64, tileK: 8, rowsPerThread: 8, colsPerThread: 8, splitK: 8 },
-  '32x16x32x128x128': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4, splitK: 4 },
-  '64x32x64x64x64': { tileM: 128, tileN: 64, tileK: 16, rowsPerThread: 8, colsPerThread: 8 },
-  '128x64x128x32x32': { tileM: 128, tileN: 32, tileK: 16, rowsPerThread: 8, colsPerThread: 4 },
-};
-
-let tunedTilings: Record<string, Tiling> = SWEPT_TILINGS;
+let tunedTilings: Record<string, Tiling> = {};
 
 /**
- * Per-shape tilings for the 'workgroup' kernel, as `bench:kernels --sweep` writes them (JSON);
- * they replace the built-in table, and shapes in neither get forwardTiling's rule.
+ * Per-shape tilings for the 'workgroup' kernel, as `bench:kernels --sweep` writes them (JSON), for
+ * trying a GPU's own best tilings; shapes not in the table get forwardTiling's rule.
  */
 export function setTunedTilings(table: Record<string, Tiling>): void {
   tunedTilings = { ...table };
 }
 
-export function tunedTilingsNow(): Record<string, Tiling> {
-  return { ...tunedTilings };
-}
-
 /**
- * The rule for shapes without a swept tiling. In the H200 sweep, 128 voxels x 32 channels per
- * workgroup with 8x4 sums per thread was the best or within 10% on the large layers, and the
- * deep layers (few voxels, long K) ran 2-3x faster with the K sum split until there were about
- * 1024 workgroups.
+ * The 'workgroup' kernel's tiling for a forward (or input-gradient) shape: 128 voxels x 32
+ * channels per workgroup, 8x4 sums per thread, and the K sum split until there are about 1024
+ * workgroups. Measured on an NVIDIA H200 (bench:kernels, 2026-11-26): in the sweep of 27-37
+ * candidates per layer this block was the best or within 10% on the large layers, and split-K made
+ * the deep layers (few voxels, long K) 2-3x faster. On the whole forward pass this rule took
+ * 12.3-13.1 ms, against 12.6-14.5 ms with the per-shape winners of the sweep and 14.7 ms with the
+ * first default (64x32 tiles of 4x4 sums, no split).
  */
 export function forwardTiling(g: ConvGeometry): Tiling {
   const m = g.batch * g.depth * g.height * g.width;
