@@ -50,8 +50,9 @@ export interface Tiling {
 }
 
 /**
- * The default 'workgroup' tiling for n output channels and m rows: 64 rows (fewer when m is
- * smaller, so deep layers waste less of each tile) x up to 32 channels per workgroup, each
+ * The kernel gradient's 'workgroup' tiling (and a forward program's when none is given; the
+ * engine passes fast-conv's forwardTiling) for n output channels and m rows: 64 rows (fewer when
+ * m is smaller, so deep layers waste less of each tile) x up to 32 channels per workgroup, each
  * thread a 4 x 4 block of sums (8 to 128 threads).
  */
 export function defaultTiling(n: number, m = Infinity, tileK = 16): Tiling {
