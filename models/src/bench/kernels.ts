@@ -19,6 +19,7 @@ import { BackendName, tryBackend } from '../engine/backend';
 import { variantConfig } from '../engine/config';
 import { forwardPass, initWeights, layerSpecs } from '../engine/network';
 import { foldBatchNorm } from '../engine/weights';
+import { profileKernels } from './profile';
 import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
 import '../engine/register-gradients';
@@ -90,27 +91,11 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
 /** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
 let INNER = 1;
 
-/**
- * GPU time per tfjs kernel of fn (tf.profile; needs the adapter's timestamp queries), summed by
- * kernel name, largest first. The project's own programs show as 'unnamed scope'.
- */
-async function profileKernels(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
-  const info = await tf.profile(() => fn());
-  tf.dispose(info.result as tf.Tensor | tf.Tensor[]);
-  const byName = new Map<string, { ms: number; calls: number }>();
-  let untimed = 0;
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : undefined;
-    if (ms === undefined) untimed++;
-    const entry = byName.get(k.name) ?? { ms: 0, calls: 0 };
-    entry.ms += ms ?? 0;
-    entry.calls++;
-    byName.set(k.name, entry);
-  }
-  const rows = [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15);
-  const total = [...byName.values()].reduce((sum, e) => sum + e.ms, 0);
-  console.log(`\nGPU time by tfjs kernel, ${label}: ${total.toFixed(2)} ms in ${info.kernels.length} kernel calls${untimed ? ` (${untimed} untimed: no timestamp queries?)` : ''}`);
-  printTable(['kernel', 'calls', 'ms'], rows.map(([name, e]) => [name, String(e.calls), e.ms.toFixed(3)]), 1);
+/** Prints profileKernels' table for fn. */
+async function printProfile(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
+  const p = await profileKernels(fn);
+  console.log(`\nGPU time by tfjs kernel, ${label}: ${p.totalMs.toFixed(2)} ms in ${p.calls} kernel calls${p.untimed ? ` (${p.untimed} untimed: no timestamp queries?)` : ''}`);
+  printTable(['kernel', 'calls', 'ms'], p.byName.slice(0, 15).map((e) => [e.name, String(e.calls), e.ms.toFixed(3)]), 1);
 }
 
 interface Row {
@@ -291,11 +276,11 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
   ops.useStockKernels(true);
   const stock = await timeIt(pass, reps);
   const stockSingle = await timeIt(pass, reps, 1);
-  if (process.argv.includes('--profile')) await profileKernels('whole pass, stock', pass);
+  if (process.argv.includes('--profile')) await printProfile('whole pass, stock', pass);
   ops.useStockKernels(false);
   const ours = await timeIt(pass, reps);
   const oursSingle = await timeIt(pass, reps, 1);
-  if (process.argv.includes('--profile')) await profileKernels('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
+  if (process.argv.includes('--profile')) await printProfile('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
   let oursTuned: { cold: number; warm: number } | undefined;
   if (tuned) {
     setTunedTilings(tuned);

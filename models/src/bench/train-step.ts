@@ -14,6 +14,7 @@ import { forwardMacs, initWeights } from '../engine/network';
 import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
 import { toVariables, Trainer } from '../engine/train-step';
+import { profileKernels } from './profile';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,16 +41,12 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
     times.push(performance.now() - t0);
   }
   if (process.argv.includes('--profile') && !stock) {
-    // GPU time per tfjs kernel of one step (needs timestamp queries); the project's own
-    // convolution programs show as 'unnamed scope'.
-    const info = await tf.profile(async () => {
+    const p = await profileKernels(async () => {
       await trainer.step(data);
       return [];
     });
-    const byName = new Map<string, number>();
-    for (const k of info.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + (typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0));
-    const top = [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 15);
-    console.log(`GPU time by tfjs kernel, one ${backend} step: ${info.kernels.length} calls; ${top.map(([n, ms]) => `${n} ${ms.toFixed(1)} ms`).join(', ')}`);
+    const top = p.byName.slice(0, 15).map((e) => `${e.name} ${e.ms.toFixed(1)} ms`);
+    console.log(`GPU time by tfjs kernel, one ${backend} step (own convolutions as 'unnamed scope'): ${p.calls} calls; ${top.join(', ')}`);
   }
   trainer.dispose();
   tf.dispose(Object.values(data));

@@ -203,7 +203,7 @@ export class Conv3x3Program implements WebGPUProgram {
   readonly staging: Staging;
   readonly tiling: Tiling;
   readonly workgroups: number;
-  /** K splits (split-K): the output is then [splits * voxels, outChannels] partial sums, to be added by SplitKSumProgram. */
+  /** K splits (split-K): the output is then [splits * voxels, outChannels] partial sums, to be added by SplitSumProgram. */
   readonly splits: number;
   private readonly threads: number;
   private readonly tx: number;
@@ -239,7 +239,7 @@ export class Conv3x3Program implements WebGPUProgram {
     const k = 27 * g.inChannels;
     const wantedSplits = this.staging === 'workgroup' ? Math.max(1, Math.floor(this.tiling.splitK ?? 1)) : 1;
     if (wantedSplits > 1 && (n % 4 || options.bias || options.relu)) {
-      throw new Error('conv3x3: split-K needs a multiple of 4 output channels, and the bias and ReLU go to SplitKSumProgram');
+      throw new Error('conv3x3: split-K needs a multiple of 4 output channels, and the bias and ReLU go to SplitSumProgram');
     }
     const tk = this.tiling.tileK;
     this.chunkK = Math.ceil(Math.ceil(k / wantedSplits) / tk) * tk;
@@ -323,6 +323,19 @@ export class Conv3x3Program implements WebGPUProgram {
     fn decodeVoxel(m: i32) -> vec4<i32> {
       if (m >= C_M) { return vec4<i32>(m, -4, 0, 0); }
       return vec4<i32>(m, (m / C_HW) % C_D, (m / C_W) % C_H, m % C_W);
+    }
+    // K column kg's tap as its z, y, x shift and flat voxel offset. A z shift past any depth
+    // marks a column past K (the padding of the last slice), which then reads zeros.
+    fn tapShift(kg: i32) -> vec4<i32> {
+      let tap = kg / C_CIN;
+      let dz = select(1000, tap / 9 - 1, kg < C_K);
+      let dy = (tap / 3) % 3 - 1;
+      let dx = tap % 3 - 1;
+      return vec4<i32>(dz, dy, dx, dz * C_HW + dy * C_W + dx);
+    }
+    // Whether voxel q (from decodeVoxel) shifted by tap t (from tapShift) lies inside the volume.
+    fn shiftedInside(q: vec4<i32>, t: vec4<i32>) -> bool {
+      return u32(q.y + t.x) < u32(C_D) && u32(q.z + t.y) < u32(C_H) && u32(q.w + t.z) < u32(C_W);
     }
 `;
     const body = this.staging === 'direct' ? this.directBody(vec4Weights) : this.workgroupBody(vec4Weights);
@@ -448,18 +461,13 @@ export class Conv3x3Program implements WebGPUProgram {
         for (var s = 0; s < ${a.columns}; s++) {
           let kl = ${a.column('s')};
           let kg = k0 + kl;
-          let tap = kg / C_CIN;
-          let ci = kg - tap * C_CIN;
-          // A dz past any depth turns the padding columns of the last slice into zeros.
-          let dz = select(1000, tap / 9 - 1, kg < C_K);
-          let dy = (tap / 3) % 3 - 1;
-          let dx = tap % 3 - 1;
-          let offset = dz * C_HW + dy * C_W + dx;
+          let shift = tapShift(kg);
+          let ci = kg % C_CIN;
           for (var v = 0; v < ${a.rows}; v++) {
             let q = rowsA[v];
             var value = 0.0;
-            if (u32(q.y + dz) < u32(C_D) && u32(q.z + dy) < u32(C_H) && u32(q.w + dx) < u32(C_W)) {
-              value = x[(q.x + offset) * C_CIN + ci];
+            if (shiftedInside(q, shift)) {
+              value = x[(q.x + shift.w) * C_CIN + ci];
             }
             ${core.storeA('kl', a.row('v'), 'value')}
           }
@@ -489,18 +497,14 @@ export class Conv3x3Program implements WebGPUProgram {
       load: `
         {
           let kg = k0 + 4 * kq;
-          let tap = kg / C_CIN;
-          let ci = kg - tap * C_CIN;
-          let dz = select(1000, tap / 9 - 1, kg < C_K);
-          let dy = (tap / 3) % 3 - 1;
-          let dx = tap % 3 - 1;
-          let offset = dz * C_HW + dy * C_W + dx;
+          let shift = tapShift(kg);
+          let ci = kg % C_CIN;
           for (var v = 0; v < ${slots}; v++) {
             let row = tid / ${quads} + v * ${rowStep};
             let q = rowsA[v];
             var value = vec4<f32>(0.0);
-            if (u32(q.y + dz) < u32(C_D) && u32(q.z + dy) < u32(C_H) && u32(q.w + dx) < u32(C_W)) {
-              value = x[((q.x + offset) * C_CIN + ci) / 4];
+            if (shiftedInside(q, shift)) {
+              value = x[((q.x + shift.w) * C_CIN + ci) / 4];
             }
             ${guard ? `if (row < ${t.tileM}) {` : '{'}
               ${store}
@@ -513,8 +517,8 @@ export class Conv3x3Program implements WebGPUProgram {
 
 /**
  * Kernel gradient, split over voxel ranges. Inputs: x as [voxels, inChannels], dy as
- * [voxels, outChannels]. Output: [27*inChannels*outChannels, splits] partial sums, summed over
- * the last axis by the caller (row r*outChannels + n is kernel element [tap, ci, n]).
+ * [voxels, outChannels]. Output: [splits, 27*inChannels*outChannels] partial sums, added by
+ * SplitSumProgram (element r*outChannels + n is kernel element [tap, ci, n]).
  */
 export class Conv3x3FilterGradProgram implements WebGPUProgram {
   outputShape: number[];
@@ -565,7 +569,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
     this.splits = Math.ceil(m / this.chunk);
     this.workgroups = tiles * this.splits;
     this.dispatch = dispatchFor(this.workgroups);
-    this.outputShape = [rows * n, this.splits];
+    this.outputShape = [this.splits, rows * n];
     this.variableComponents = [1, n % 4 === 0 ? 4 : 1];
     this.shaderKey = `abusConv3x3dW_${this.staging}_${[g.batch, g.depth, g.height, g.width, g.inChannels, n].join('x')}_${tilingKey(this.tiling)}_${this.splits}`;
   }
@@ -606,7 +610,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
     fn store(r: i32, n: i32, split: i32, value: vec4<f32>) {
       if (r < C_R && split < C_SPLITS) {
         for (var c = 0; c < 4; c++) {
-          if (n + c < C_N) { result[(r * C_N + n + c) * C_SPLITS + split] = value[c]; }
+          if (n + c < C_N) { result[split * C_R * C_N + r * C_N + n + c] = value[c]; }
         }
       }
     }
@@ -732,83 +736,50 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
 }
 
 /**
- * Sums the kernel gradient's partial sums: [rows, splits] -> [rows], one thread per row.
- * (Stock tf.sum over the last axis took 0.6-0.9 s on SwiftShader for 27648 x 8 values.)
+ * Adds partial sums laid out [splits, values] into [values], then the bias (per channel, the last
+ * axis of the result) and ReLU; four values per thread where the channel count allows. Used for
+ * the split-K forward and for the kernel gradient's voxel ranges. (Stock tf.sum over the split
+ * axis took 0.6-0.9 s on SwiftShader for 27648 x 8 values.)
  */
 export class SplitSumProgram implements WebGPUProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
-  variableNames = ['partials'];
-  workgroupSize: [number, number, number] = [64, 1, 1];
-
-  constructor(
-    private readonly rows: number,
-    private readonly splits: number,
-  ) {
-    this.outputShape = [rows];
-    this.dispatch = dispatchFor(Math.ceil(rows / 64));
-    this.shaderKey = `abusSplitSum_${rows}_${splits}`;
-  }
-
-  getUserCode(): string {
-    return `
-    ${mainHeader()} {
-      _ = uniforms.NAN;
-      let row = i32(localIndex) + 64 * i32(workgroupId.x + numWorkgroups.x * (workgroupId.y + numWorkgroups.y * workgroupId.z));
-      if (row < ${this.rows}) {
-        var sum = 0.0;
-        for (var s = 0; s < ${this.splits}; s++) {
-          sum += partials[row * ${this.splits} + s];
-        }
-        result[row] = sum;
-      }
-    }`;
-  }
-}
-
-/**
- * Adds a split-K forward's partial sums, [splits * voxels, channels] -> [voxels, channels], then
- * the bias and ReLU; four channels per thread.
- */
-export class SplitKSumProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
   variableNames: string[];
   variableComponents: number[];
-  outputComponent = 4;
+  outputComponent: number;
   workgroupSize: [number, number, number] = [64, 1, 1];
 
   constructor(
-    private readonly voxels: number,
+    private readonly values: number,
     private readonly channels: number,
     private readonly splits: number,
     private readonly options: { bias?: boolean; relu?: boolean } = {},
   ) {
-    if (channels % 4) throw new Error('SplitKSumProgram: channels must be a multiple of 4');
-    this.outputShape = [voxels, channels];
+    this.outputComponent = channels % 4 === 0 ? 4 : 1;
+    this.outputShape = [values];
     this.variableNames = ['partials', ...(options.bias ? ['bias'] : [])];
-    this.variableComponents = [4, ...(options.bias ? [4] : [])];
-    this.dispatch = dispatchFor(Math.ceil((voxels * channels) / 4 / 64));
-    this.shaderKey = `abusSplitKSum_${voxels}_${channels}_${splits}_${options.bias ? 'b' : ''}${options.relu ? 'r' : ''}`;
+    this.variableComponents = [this.outputComponent, ...(options.bias ? [this.outputComponent] : [])];
+    this.dispatch = dispatchFor(Math.ceil(values / this.outputComponent / 64));
+    this.shaderKey = `abusSplitSum_${values}_${channels}_${splits}_${options.bias ? 'b' : ''}${options.relu ? 'r' : ''}`;
   }
 
   getUserCode(): string {
-    const quads = (this.voxels * this.channels) / 4;
+    const c = this.outputComponent;
+    const type = c === 4 ? 'vec4<f32>' : 'f32';
+    const count = this.values / c;
     let value = 'sum';
-    if (this.options.bias) value = `${value} + bias[i % ${this.channels / 4}]`;
-    if (this.options.relu) value = `max(${value}, vec4<f32>(0.0))`;
+    if (this.options.bias) value = `${value} + bias[i % ${this.channels / c}]`;
+    if (this.options.relu) value = `max(${value}, ${type}(0.0))`;
     return `
     ${mainHeader()} {
       _ = uniforms.NAN;
       let i = i32(localIndex) + 64 * i32(workgroupId.x + numWorkgroups.x * (workgroupId.y + numWorkgroups.y * workgroupId.z));
-      if (i < ${quads}) {
-        var sum = vec4<f32>(0.0);
+      if (i < ${count}) {
+        var sum = ${type}(0.0);
         for (var s = 0; s < ${this.splits}; s++) {
-          sum += partials[s * ${quads} + i];
+          sum += partials[s * ${count} + i];
         }
         result[i] = ${value};
       }

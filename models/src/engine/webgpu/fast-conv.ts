@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { WebGPUBackend, WebGPUProgram } from '@tensorflow/tfjs-backend-webgpu';
-import { Conv3x3FilterGradProgram, Conv3x3Program, ConvGeometry, SplitKSumProgram, SplitSumProgram, Staging, Tiling } from './conv3d-program';
+import { Conv3x3FilterGradProgram, Conv3x3Program, ConvGeometry, SplitSumProgram, Staging, Tiling } from './conv3d-program';
 
 /** Overrides of the defaults, for benchmarks and tests. */
 export interface KernelChoice {
@@ -149,7 +149,7 @@ function convWebGPU(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D | und
   return tf.tidy(() => {
     let y = runProgram(program, inputs);
     if (splitK) {
-      const sum = new SplitKSumProgram(voxels, cout, program.splits, { bias: Boolean(bias), relu });
+      const sum = new SplitSumProgram(voxels * cout, cout, program.splits, { bias: Boolean(bias), relu });
       y = runProgram(sum, [{ t: y, shape: program.outputShape }, ...(bias ? [{ t: bias as tf.Tensor, shape: [cout] }] : [])]);
     }
     return tf.reshape(y, [b, d, h, w, cout]) as tf.Tensor5D;
@@ -172,8 +172,7 @@ export function kernelGradWebGPU(x: tf.Tensor5D, dy: tf.Tensor5D, choice: Kernel
       { t: x, shape: [voxels, cin] },
       { t: dy, shape: [voxels, cout] },
     ]);
-    const rows = 27 * cin * cout;
-    const total = program.splits > 1 ? runProgram(new SplitSumProgram(rows, program.splits), [{ t: partials, shape: program.outputShape }]) : partials;
+    const total = program.splits > 1 ? runProgram(new SplitSumProgram(27 * cin * cout, cout, program.splits), [{ t: partials, shape: program.outputShape }]) : partials;
     return tf.reshape(total, [3, 3, 3, cin, cout]) as tf.Tensor5D;
   });
 }
