@@ -269,7 +269,7 @@ it('1. shipped model, real click: the labelmap overlaps the truth (DSC >= 0.75) 
   const page = await openStudy(STUDY);
   main = page;
   expect(await status(page).getAttribute('data-status')).toBe('ready');
-  expect(await status(page).textContent()).toMatch(/^Model cmsvnetiter-abus 0\.1\.0, trained on synthetic ABUS phantoms .*Backend: wasm \(forced\)\.$/);
+  expect(await status(page).textContent()).toMatch(/^Model cmsvnetiter-abus 0\.1\.0, trained on synthetic ABUS phantoms .*Backend: wasm \(forced\); 3x3x3 convolutions by the WebAssembly SIMD kernel\.$/);
   await waitForViewport(page);
   const lesion = phantom.lesions[0];
   await clickWithTool(page, lesion.centerMm);

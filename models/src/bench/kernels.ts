@@ -1,11 +1,13 @@
 /**
  * Speed of the network's 3x3x3 convolutions, layer by layer, on every backend Node can start:
- * stock tf.conv3d against the engine's current path (ops.conv3x3) and, on webgpu, the project's
- * own implicit-GEMM kernel (engine/webgpu), cold (first call: pipeline compile) and warm.
+ * stock tf.conv3d against the project's own kernels, cold (first call: pipeline compile) and warm:
+ * on webgpu its implicit-GEMM kernel (engine/webgpu), on wasm its SIMD kernel (engine/wasm) where
+ * it fits, with XNNPACK conv2d (the engine's wasm path before that kernel) timed beside it.
  * Usage: npm run bench:kernels -- [--input 32x16x32] [--width 8] [--reps 5] [--backends webgpu,wasm,cpu]
- *   [--grad] [--staging direct|workgroup] [--layers-json <file>] [--sweep <tilings.json>] [--tilings <tilings.json>] [--profile]
+ *   [--grad] [--skip-stock] [--staging direct|workgroup] [--layers-json <file>] [--sweep <tilings.json>] [--tilings <tilings.json>] [--profile]
  * --input is depth x height x width of the volume; --grad times the backward pass (dx and dW)
- * instead of the forward; --staging forces one of our two kernels (default: the one
+ * instead of the forward; --skip-stock leaves out stock tf.conv3d (on wasm it runs at about 1
+ * GFLOP/s: minutes a layer at the paper's size); --staging forces one of our two kernels (default: the one
  * fastConv3x3 picks for the adapter, and stock tf.conv3d for layers below its MIN_VOXELS).
  * --sweep (webgpu) times every candidate tiling of the 'workgroup' kernel on each layer, writes
  * the fastest per shape to the file, and times the whole pass with them too; --tilings uses such
@@ -24,6 +26,7 @@ import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
 import '../engine/register-gradients';
 import { Staging, Tiling, workgroupBytes } from '../engine/webgpu/conv3d-program';
+import { simdConvFits, useSimdConv } from '../engine/wasm/simd-conv';
 import { conv3x3WebGPU, defaultStaging, fastConv3x3, setTunedTilings, shapeKey, usesOwnKernel } from '../engine/webgpu/fast-conv';
 
 function arg(name: string, fallback: string): string {
@@ -73,12 +76,16 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
       const out = fn();
       list = Array.isArray(out) ? out : [out];
     }
-    // One element of each result: reading it waits for the work that made it, and costs nothing
-    // next to a layer (a sum over a 64 MB output took 5-10 ms on wasm).
-    const probe = tf.tidy(() => tf.addN(list.map((t) => tf.slice(tf.reshape(t, [-1]), [0], [1]))));
-    await probe.data();
+    // On webgpu, one element of each result: reading it waits for the work that made it, and
+    // costs nothing next to a layer. wasm and cpu compute when called, so there is nothing to wait
+    // for, and tfjs-wasm's Slice of one element copied the whole input (40 ms of a 64 MB output).
+    if (tf.getBackend() === 'webgpu') {
+      const probe = tf.tidy(() => tf.addN(list.map((t) => tf.slice(tf.reshape(t, [-1]), [0], [1]))));
+      await probe.data();
+      probe.dispose();
+    }
     const ms = (performance.now() - t0) / times;
-    tf.dispose([...list, probe]);
+    tf.dispose(list);
     return ms;
   };
   const cold = await once(1);
@@ -90,6 +97,7 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
 
 /** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
 let INNER = 1;
+let SKIP_STOCK = false;
 
 /** Prints profileKernels' table for fn. */
 async function printProfile(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
@@ -105,7 +113,8 @@ interface Row {
   gmac: number;
   kernel: string;
   stock?: { cold: number; warm: number };
-  engine?: { cold: number; warm: number };
+  /** wasm: ops.conv3x3 with the SIMD kernel off (XNNPACK conv2d). */
+  xnnpack?: { cold: number; warm: number };
   ours?: { cold: number; warm: number };
   /** ours against stock, max |diff| / max |stock|. */
   error?: number;
@@ -120,7 +129,15 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
     const k = tf.mul(tf.randomNormal([3, 3, 3, l.x[4], l.cout], 0, 1, 'float32', 2), Math.sqrt(2 / (27 * l.x[4]))) as tf.Tensor5D;
     const dy = tf.randomNormal([l.x[0], l.x[1], l.x[2], l.x[3], l.cout], 0, 1, 'float32', 3) as tf.Tensor5D;
     const own = backend === 'webgpu' && (staging !== undefined || usesOwnKernel(l.x));
-    const kernel = backend !== 'webgpu' ? '' : own ? (staging ?? defaultStaging()) : 'stock';
+    const kernel = backend === 'wasm' ? (simdConvFits(x, k) ? 'simd' : 'xnnpack') : backend !== 'webgpu' ? '' : own ? (staging ?? defaultStaging()) : 'stock';
+    const xnnpack = <T>(fn: () => T) => () => {
+      useSimdConv(false);
+      try {
+        return fn();
+      } finally {
+        useSimdConv(true);
+      }
+    };
     const row: Row = { backend, layer: `${l.x.slice(1, 4).join('x')} ${l.x[4]}->${l.cout}`, count: l.names.length, gmac: macs(l) / 1e9, kernel };
     if (grad) {
       // The forward and both gradients (dx, dW) of sum(dy * conv(x, k)), as a training step runs them.
@@ -128,16 +145,20 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
         tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor5D, b as tf.Tensor5D), dy)))([x, k]);
       row.gmac *= 3; // forward + two backward GEMMs of the same size
       // Stock tfjs-wasm has no 3-D convolution gradient kernels; the engine's own gradient is timed there.
-      row.stock = await timeIt(backward((a, b) => tf.conv3d(a, b, 1, 'same')), reps).catch(() => undefined);
-      if (backend === 'wasm') row.engine = await timeIt(backward((a, b) => ops.conv3x3(a, b)), reps);
+      if (!SKIP_STOCK) row.stock = await timeIt(backward((a, b) => tf.conv3d(a, b, 1, 'same')), reps).catch(() => undefined);
+      if (backend === 'wasm') {
+        row.xnnpack = await timeIt(xnnpack(backward((a, b) => ops.conv3x3(a, b))), reps);
+        row.ours = await timeIt(backward((a, b) => ops.conv3x3(a, b)), reps);
+      }
       if (backend === 'webgpu') row.ours = await timeIt(backward((a, b) => fastConv3x3(a, b)), reps);
     } else {
-      row.stock = await timeIt(() => tf.conv3d(x, k, 1, 'same'), reps);
-      if (backend === 'wasm') row.engine = await timeIt(() => ops.conv3x3(x, k), reps);
-      if (backend === 'webgpu') {
-        const ours = () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k));
+      if (!SKIP_STOCK) row.stock = await timeIt(() => tf.conv3d(x, k, 1, 'same'), reps);
+      if (backend === 'wasm') row.xnnpack = await timeIt(xnnpack(() => ops.conv3x3(x, k)), reps);
+      const ours = backend === 'webgpu' ? () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k)) : backend === 'wasm' ? () => ops.conv3x3(x, k) : undefined;
+      if (ours) {
         row.ours = await timeIt(ours, reps);
-        const [a, b] = [ours(), tf.conv3d(x, k, 1, 'same')];
+        // Checked against stock conv3d, or where that is skipped against XNNPACK's result.
+        const [a, b] = [ours(), SKIP_STOCK ? xnnpack(() => ops.conv3x3(x, k))() : tf.conv3d(x, k, 1, 'same')];
         row.error = await relativeError(a, b);
         tf.dispose([a, b]);
       }
@@ -273,11 +294,21 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
       const outputs = Object.values(forwardPass(config, weights, voi, undefined)).filter((t): t is tf.Tensor => t instanceof tf.Tensor && t !== voi);
       return tf.addN(outputs.map((t) => tf.sum(t)));
     });
-  ops.useStockKernels(true);
-  const stock = await timeIt(pass, reps);
-  const stockSingle = await timeIt(pass, reps, 1);
-  if (process.argv.includes('--profile')) await printProfile('whole pass, stock', pass);
-  ops.useStockKernels(false);
+  let stock: { cold: number; warm: number } | undefined;
+  let stockSingle: { cold: number; warm: number } | undefined;
+  if (!SKIP_STOCK) {
+    ops.useStockKernels(true);
+    stock = await timeIt(pass, reps);
+    stockSingle = await timeIt(pass, reps, 1);
+    if (process.argv.includes('--profile')) await printProfile('whole pass, stock', pass);
+    ops.useStockKernels(false);
+  }
+  let xnnpack: { cold: number; warm: number } | undefined;
+  if (backend === 'wasm') {
+    useSimdConv(false);
+    xnnpack = await timeIt(pass, reps);
+    useSimdConv(true);
+  }
   const ours = await timeIt(pass, reps);
   const oursSingle = await timeIt(pass, reps, 1);
   if (process.argv.includes('--profile')) await printProfile('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
@@ -287,8 +318,8 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
     oursTuned = await timeIt(pass, reps);
   }
   tf.dispose([voi, ...Object.values(raw), ...Object.values(weights)]);
-  console.error(`  ${backend} whole pass: stock ${stock.warm.toFixed(1)} ms, ours ${ours.warm.toFixed(1)} ms${oursTuned ? `, tuned ${oursTuned.warm.toFixed(1)} ms` : ''}`);
-  return { stock, ours, oursTuned, stockSingle, oursSingle };
+  console.error(`  ${backend} whole pass: stock ${stock?.warm.toFixed(1) ?? 'skipped'}, ours ${ours.warm.toFixed(1)} ms${oursTuned ? `, tuned ${oursTuned.warm.toFixed(1)} ms` : ''}`);
+  return { stock, xnnpack, ours, oursTuned, stockSingle, oursSingle };
 }
 
 /** A Markdown table, aligned for reading in a terminal too; the first `textColumns` are left-aligned. */
@@ -307,6 +338,7 @@ async function main() {
   const width = Number(arg('width', '8'));
   const reps = Number(arg('reps', '5'));
   const grad = process.argv.includes('--grad');
+  SKIP_STOCK = process.argv.includes('--skip-stock');
   const backends = arg('backends', 'webgpu,wasm,cpu').split(',') as BackendName[];
   INNER = backends.length === 1 && backends[0] === 'webgpu' ? 10 : 1;
   const staging = process.argv.includes('--staging') ? (arg('staging', '') as Staging) : undefined;
@@ -328,7 +360,7 @@ async function main() {
   const software = (globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU;
   console.log(`3x3x3 convolutions of one CMSVNetIter pass (one of its ${variantConfig('cmsvnetiter').iterations} iterations), input ${input.join('x')}, width ${width}, ${grad ? 'backward (dx + dW)' : 'forward'}`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; webgpu adapter: ${webgpuWhy ?? software ?? 'hardware'}; median of ${reps} after one cold call`);
-  console.log("stock = tf.conv3d; engine = ops.conv3x3 (wasm: XNNPACK conv2d); ours = fastConv3x3 (webgpu only; 'kernel' says which ran)\n");
+  console.log("stock = tf.conv3d; ours = fastConv3x3 on webgpu, ops.conv3x3 on wasm; xnnpack = ops.conv3x3 on wasm with the SIMD kernel off; 'kernel' says which of ours ran\n");
 
   if (sweepOut) {
     const why = await tryBackend('webgpu');
@@ -348,7 +380,7 @@ async function main() {
   const gflops = (gmac: number, ms?: number) => (ms ? ((2 * gmac) / (ms / 1000)).toFixed(2) : '');
   const ms = (t?: { warm: number }) => (t ? t.warm.toFixed(1) : '');
   printTable(
-    ['backend', 'layer (DxHxW cin->cout)', 'kernel', 'x', 'GMAC', 'stock ms', 'stock GFLOP/s', 'engine ms', 'engine GFLOP/s', 'ours ms', 'ours GFLOP/s', 'vs stock', 'ours cold ms', 'error vs stock'],
+    ['backend', 'layer (DxHxW cin->cout)', 'kernel', 'x', 'GMAC', 'stock ms', 'stock GFLOP/s', 'xnnpack ms', 'xnnpack GFLOP/s', 'ours ms', 'ours GFLOP/s', 'vs stock', 'vs xnnpack', 'ours cold ms', 'error vs stock'],
     all.map((r) => [
       r.backend,
       r.layer,
@@ -357,11 +389,12 @@ async function main() {
       r.gmac.toFixed(3),
       ms(r.stock),
       gflops(r.gmac, r.stock?.warm),
-      ms(r.engine),
-      gflops(r.gmac, r.engine?.warm),
+      ms(r.xnnpack),
+      gflops(r.gmac, r.xnnpack?.warm),
       ms(r.ours),
       gflops(r.gmac, r.ours?.warm),
       r.ours && r.stock ? `${(r.stock.warm / r.ours.warm).toFixed(1)}x` : '',
+      r.ours && r.xnnpack ? `${(r.xnnpack.warm / r.ours.warm).toFixed(2)}x` : '',
       r.ours ? r.ours.cold.toFixed(0) : '',
       r.error !== undefined ? r.error.toExponential(1) : '',
     ]),
@@ -378,7 +411,7 @@ async function main() {
       rows.every((r) => pick(r)) ? rows.reduce((s, r) => s + (cold ? pick(r)!.cold - pick(r)!.warm : 0) + r.count * pick(r)!.warm, 0) : undefined;
     const gmac = rows.reduce((s, r) => s + r.count * r.gmac, 0);
     const stock = sum((r) => r.stock);
-    const engine = sum((r) => r.engine);
+    const xnn = sum((r) => r.xnnpack);
     const ours = sum((r) => r.ours);
     const oursCold = sum((r) => r.ours, true);
     totals.push([
@@ -386,14 +419,16 @@ async function main() {
       gmac.toFixed(3),
       stock?.toFixed(1) ?? '',
       gflops(gmac, stock),
-      engine?.toFixed(1) ?? '',
+      xnn?.toFixed(1) ?? '',
+      gflops(gmac, xnn),
       ours?.toFixed(1) ?? '',
       gflops(gmac, ours),
       stock && ours ? `${(stock / ours).toFixed(1)}x` : '',
+      xnn && ours ? `${(xnn / ours).toFixed(2)}x` : '',
       oursCold?.toFixed(0) ?? '',
     ]);
   }
-  printTable(['backend', 'GMAC', 'stock ms', 'stock GFLOP/s', 'engine ms', 'ours ms', 'ours GFLOP/s', 'vs stock', 'ours cold ms'], totals, 1);
+  printTable(['backend', 'GMAC', 'stock ms', 'stock GFLOP/s', 'xnnpack ms', 'xnnpack GFLOP/s', 'ours ms', 'ours GFLOP/s', 'vs stock', 'vs xnnpack', 'ours cold ms'], totals, 1);
 
   if (!grad) {
     console.log('\n2x2x2 stride-2 layers: stock conv3d / conv3dTranspose vs space/depth + matmul:');
@@ -409,12 +444,14 @@ async function main() {
     for (const backend of new Set(all.map((r) => r.backend)) as Set<BackendName>) {
       // With --sweep the default tilings and the swept ones are both timed, in the same run.
       const t = await wholePass(backend, input, width, reps, backend === 'webgpu' && sweepOut ? tuned : undefined);
-      const single = `${t.stockSingle.warm.toFixed(1)} / ${t.oursSingle.warm.toFixed(1)}`;
-      whole.push([backend, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.ours.cold.toFixed(0), t.ours.warm.toFixed(1), `${(t.stock.warm / t.ours.warm).toFixed(1)}x`, single]);
-      if (t.oursTuned) whole.push([`${backend} (swept tilings)`, t.stock.cold.toFixed(0), t.stock.warm.toFixed(1), t.oursTuned.cold.toFixed(0), t.oursTuned.warm.toFixed(1), `${(t.stock.warm / t.oursTuned.warm).toFixed(1)}x`, '']);
+      const single = `${t.stockSingle?.warm.toFixed(1) ?? '-'} / ${t.oursSingle.warm.toFixed(1)}`;
+      const ratio = (base: { warm: number } | undefined, mine: { warm: number }) => (base ? `${(base.warm / mine.warm).toFixed(2)}x` : '');
+      const stockCols = [t.stock?.cold.toFixed(0) ?? '', t.stock?.warm.toFixed(1) ?? ''];
+      whole.push([backend, ...stockCols, t.xnnpack?.warm.toFixed(1) ?? '', t.ours.cold.toFixed(0), t.ours.warm.toFixed(1), ratio(t.stock, t.ours), ratio(t.xnnpack, t.ours), single]);
+      if (t.oursTuned) whole.push([`${backend} (swept tilings)`, ...stockCols, '', t.oursTuned.cold.toFixed(0), t.oursTuned.warm.toFixed(1), ratio(t.stock, t.oursTuned), '', '']);
     }
     // 'ms' is the mean of back-to-back passes (see timeIt); 'one pass' also waits for each pass's read-back.
-    printTable(['backend', 'stock cold ms', 'stock ms', 'ours cold ms', 'ours ms', 'vs stock', 'one pass at a time: stock / ours ms'], whole, 1);
+    printTable(['backend', 'stock cold ms', 'stock ms', 'xnnpack ms', 'ours cold ms', 'ours ms', 'vs stock', 'vs xnnpack', 'one pass at a time: stock / ours ms'], whole, 1);
   }
   delete (globalThis as { navigator?: unknown }).navigator;
   process.exit(0);

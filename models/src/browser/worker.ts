@@ -5,7 +5,7 @@
  * worker restarts on a new device or the next backend from the model bytes it kept, and posts
  * 'backend-changed'.
  */
-import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, setWasmPath, tryBackend } from '../engine/backend';
+import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, kernelNote, setWasmPath, tryBackend } from '../engine/backend';
 import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
 import { Analyzer } from '../pipeline/analyze';
 import { blockSource } from '../pipeline/voi';
@@ -110,7 +110,7 @@ async function restart(lost: string): Promise<void> {
   let reason: string;
   try {
     if (!chosen) throw new Error(`no backend could start (${skipped.join('; ')})`);
-    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${skipped.join('; ')}`;
+    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${skipped.join('; ')}${kernelNote(chosen)}`;
     const next = await Analyzer.create(await loadModel(fromMemory(modelFiles)), chosen);
     // Results carry this reason, so the panel can tell why an analysis ran where it did.
     next.backend.reason = reason;
@@ -147,7 +147,7 @@ async function withoutWebGPU(failed: Analyzer, files: Map<string, Uint8Array>, w
   const name = await firstThatStarts(BACKEND_ORDER.filter((n) => n !== 'webgpu'), skipped);
   if (!name) throw new Error(`No backend could start: ${skipped.join('; ')}`);
   const next = await Analyzer.create(await loadModel(fromMemory(files)), name);
-  next.backend.reason = `${name}, because ${skipped.join('; ')}`;
+  next.backend.reason = `${name}, because ${skipped.join('; ')}${kernelNote(name)}`;
   await next.warmUp();
   return next;
 }

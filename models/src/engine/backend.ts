@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { simdConvUnavailable } from './wasm/simd-conv';
 
 export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
@@ -118,12 +119,19 @@ export async function tryBackend(name: BackendName, forced = true): Promise<stri
   }
 }
 
+/** On wasm, which kernel runs the 3x3x3 convolutions: the log line says so. */
+export function kernelNote(name: BackendName): string {
+  if (name !== 'wasm') return '';
+  const why = simdConvUnavailable();
+  return why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : '; 3x3x3 convolutions by the WebAssembly SIMD kernel';
+}
+
 export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<BackendChoice> {
   const skipped: BackendChoice['skipped'] = [];
   if (preferred && preferred !== 'auto') {
     const why = await tryBackend(preferred);
     if (why) throw new Error(`Backend '${preferred}' is not available: ${why}`);
-    return { backend: preferred, reason: `${preferred} (forced)`, skipped };
+    return { backend: preferred, reason: `${preferred} (forced)${kernelNote(preferred)}`, skipped };
   }
   for (const name of BACKEND_ORDER) {
     const why = await tryBackend(name, false);
@@ -131,7 +139,7 @@ export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<B
       const reason = skipped.length
         ? `${name}, because ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`
         : `${name} (first choice)`;
-      return { backend: name, reason, skipped };
+      return { backend: name, reason: reason + kernelNote(name), skipped };
     }
     skipped.push({ backend: name, why });
   }

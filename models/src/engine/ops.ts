@@ -8,13 +8,14 @@
  *   biases, scales and concatenations are applied on a [voxels, channels] view instead.
  * - wasm's conv3dTranspose is wrong and its Conv3D is a slow single-threaded loop:
  *   the 2x2x2 stride-2 convolutions are space/depth rearrangements plus matmul on every
- *   backend, and on wasm the 3x3x3 convolution is XNNPACK conv2d over depth-shifted slices or
- *   over x-folded channels (about 30x the stock Conv3D there).
+ *   backend, and on wasm the 3x3x3 convolution is this project's SIMD kernel or XNNPACK conv2d
+ *   over depth-shifted slices or x-folded channels (30-60x the stock Conv3D there).
  * - wasm's Sum adds each output's terms one by one in float32: training-mode batch norm sums its
  *   voxels blockwise, with its own gradient (batchNormTrainWasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { fastConv3x3 } from './webgpu/fast-conv';
+import { conv3x3Simd, simdConvFits } from './wasm/simd-conv';
 
 export type Tensor5D = tf.Tensor5D;
 
@@ -71,13 +72,14 @@ export function useStockKernels(on: boolean | 'conv3x3'): void {
  */
 export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D): tf.Tensor5D {
   if (!stockKernels && tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, bias, true);
+  if (!stockKernels && tf.getBackend() === 'wasm' && simdConvFits(x, kernel)) return conv3x3Simd(x, kernel, bias, true);
   return tf.tidy(() => tf.relu(addBias(conv3x3(x, kernel), bias)));
 }
 
 /**
  * 3x3x3 convolution, stride 1, zero 'same' padding; kernel [3,3,3,cin,cout] (tf.conv3d layout).
- * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm XNNPACK conv2d (see
- * conv3x3WasmForward).
+ * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm this project's SIMD kernel
+ * (engine/wasm) or XNNPACK conv2d (see conv3x3WasmForward).
  */
 export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
   if (stockKernels) return tf.conv3d(x, kernel, 1, 'same');
@@ -142,8 +144,9 @@ function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
 }
 
 /**
- * Which wasm formulation computes conv(x, kernel): folding for small inputs and for one or two
- * input channels, slices for the rest. Measured with tfjs-wasm 4.22 in Node (single-threaded
+ * Which wasm formulation computes conv(x, kernel): this project's SIMD kernel where it fits (up to
+ * 64 input channels, see engine/wasm/simd-conv.ts); otherwise XNNPACK conv2d, by folding for
+ * small inputs and for one or two input channels, by slices for the rest. Measured with tfjs-wasm 4.22 in Node (single-threaded
  * XNNPACK, 2-core machine), ms per layer with the output read back:
  * - 32x16x32 input, width 8: 4x2x4 64->64 1.3 by slices, 0.29 by folding; 2x1x2 128->128 0.54
  *   (by the gather im2col this replaces) against 0.21; 8x4x8 64->64 3.6 against 2.0; 32x16x32
@@ -156,6 +159,7 @@ function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
 const FOLD_MAX_ELEMENTS = 2 ** 21;
 
 function conv3x3WasmForward(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
+  if (simdConvFits(x, kernel)) return conv3x3Simd(x, kernel);
   return x.size <= FOLD_MAX_ELEMENTS || x.shape[4] <= 2 ? conv3x3ByFolding(x, kernel) : conv3x3BySlices(x, kernel);
 }
 
@@ -222,7 +226,7 @@ export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   return tf.tidy(() => {
     // Memory order (b, z, dz, y, dy, x, dx, c): merging (x, dx, c) as (x, dx*c) keeps every view rank <= 6.
     const split = tf.reshape(x, [b * (d / 2), 2, h / 2, 2, w / 2, 2 * c]);
-    const blocks = tf.transpose(split, [0, 2, 4, 1, 3, 5]);
+    const blocks = byRank4Transposes() ? spaceToDepthRank4(split) : tf.transpose(split, [0, 2, 4, 1, 3, 5]);
     const flat = tf.reshape(blocks, [-1, 8 * c]);
     return tf.reshape(tf.matMul(flat, kernel), [b, d / 2, h / 2, w / 2, kernel.shape[1]]) as tf.Tensor5D;
   });
@@ -245,9 +249,32 @@ export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
   return tf.tidy(() => {
     const cols = tf.matMul(tf.reshape(x, [-1, c]), kernel);
     const blocks = tf.reshape(cols, [b * d, h, w, 2, 2, 2 * cout]);
-    const interleaved = tf.transpose(blocks, [0, 3, 1, 4, 2, 5]);
+    const interleaved = byRank4Transposes() ? depthToSpaceRank4(blocks) : tf.transpose(blocks, [0, 3, 1, 4, 2, 5]);
     return tf.reshape(interleaved, [b, 2 * d, 2 * h, 2 * w, cout]) as tf.Tensor5D;
   });
+}
+
+/**
+ * tfjs-wasm (and cpu) transpose above rank 4 in a generic index loop: the up-convolution's rank-6
+ * transpose of 64M floats took 4.7 s on wasm, where the same permutation as two rank-4 transposes
+ * took 0.23 s. On webgpu the rank-6 transpose is one fast pass, so it stays.
+ */
+function byRank4Transposes(): boolean {
+  return tf.getBackend() !== 'webgpu';
+}
+
+/** [n, 2(dz), hy, 2(dy), wx, r] -> [n, hy, wx, dz, dy, r], as two rank-4 transposes. */
+function spaceToDepthRank4(t: tf.Tensor): tf.Tensor {
+  const [n, , hy, , wx, r] = t.shape;
+  const rows = tf.transpose(tf.reshape(t, [n * 2 * hy, 2, wx, r]), [0, 2, 1, 3]); // (n, dz, hy, wx, dy, r)
+  return tf.transpose(tf.reshape(rows, [n, 2, hy * wx, 2 * r]), [0, 2, 1, 3]);
+}
+
+/** [n, h, w, 2(dz), 2(dy), r] -> [n, dz, h, dy, w, r], as two rank-4 transposes. */
+function depthToSpaceRank4(t: tf.Tensor): tf.Tensor {
+  const [n, h, w, , , r] = t.shape;
+  const planes = tf.transpose(tf.reshape(t, [n, h * w, 2, 2 * r]), [0, 2, 1, 3]); // (n, dz, h, w, dy, r)
+  return tf.transpose(tf.reshape(planes, [n * 2 * h, w, 2, r]), [0, 2, 1, 3]);
 }
 
 export interface BatchMoments {

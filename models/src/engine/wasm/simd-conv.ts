@@ -1,0 +1,125 @@
+/**
+ * The 3x3x3 stride-1 'same' convolution with an optional fused bias + ReLU on the wasm backend,
+ * run by this project's own WebAssembly SIMD kernel (conv3x3.wat) on tfjs-wasm's memory.
+ *
+ * Why our own: tfjs-wasm's Conv3D is a naive loop (0.6 GFLOP/s here) and its XNNPACK conv2d,
+ * which ops.ts folds the 3-D convolution into, ran at 13 GFLOP/s on the 1-channel first layer and
+ * 18-28 on the rest (single-threaded, 2-core machine). This kernel measured 23-47 GFLOP/s up to
+ * 128 input channels, and skips the taps that fall on the padding, which on the smallest maps are
+ * most of them. With 256 input channels its weights outgrow the cache (14-20 GFLOP/s against
+ * XNNPACK's 26-28), so XNNPACK keeps those, except on maps of at most 4 voxels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CONV3X3_WASM_BASE64 } from './conv3x3-module';
+
+const KERNEL_NAME = 'AbusConv3x3Simd';
+/** See the module comment: above this, XNNPACK's conv2d measured faster, except on tiny maps. */
+export const SIMD_CONV_MAX_CIN = 128;
+const TINY_MAP_VOXELS = 4;
+
+/** The parts of tfjs-wasm's backend this kernel uses (it exports no type for them). */
+interface WasmBackendLike {
+  wasm: { asm: { memory: WebAssembly.Memory } };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+  disposeData(dataId: object): boolean;
+}
+
+interface ConvExports {
+  pad(src: number, dst: number, d: number, h: number, w: number, c: number): void;
+  conv3x3(input: number, weights: number, bias: number, out: number, d: number, h: number, w: number, cin: number, cout: number, relu: number): void;
+}
+
+let enabled = true;
+/** Off: XNNPACK conv2d takes every convolution, as before this kernel (benchmarks time both). */
+export function useSimdConv(on: boolean): void {
+  enabled = on;
+}
+
+let compiled: WebAssembly.Module | undefined;
+/** Per tfjs-wasm module (one per backend instance): our instance, or why there is none. */
+const instances = new WeakMap<object, ConvExports | string>();
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+function instanceFor(backend: WasmBackendLike): ConvExports | string {
+  let found = instances.get(backend.wasm);
+  if (found === undefined) {
+    try {
+      compiled ??= new WebAssembly.Module(decodeBase64(CONV3X3_WASM_BASE64));
+      found = new WebAssembly.Instance(compiled, { env: { memory: backend.wasm.asm.memory } }).exports as unknown as ConvExports;
+    } catch (err) {
+      // No SIMD in this runtime, or tfjs-wasm's threaded build, whose memory is shared.
+      found = `the SIMD convolution kernel did not load (${(err as Error).message})`;
+    }
+    instances.set(backend.wasm, found);
+  }
+  return found;
+}
+
+function wasmBackend(): WasmBackendLike | undefined {
+  return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmBackendLike) : undefined;
+}
+
+/** Why the SIMD kernel cannot run on the current backend, or undefined when it can. */
+export function simdConvUnavailable(): string | undefined {
+  const backend = wasmBackend();
+  if (!backend) return `the backend is ${tf.getBackend()}, not wasm`;
+  const found = instanceFor(backend);
+  return typeof found === 'string' ? found : undefined;
+}
+
+/** Whether conv3x3Simd takes this convolution (the kernel writes 8 output channels per step). */
+export function simdConvFits(x: tf.Tensor5D, kernel: tf.Tensor5D): boolean {
+  const [, d, h, w, cin] = x.shape;
+  const cout = kernel.shape[4];
+  const fast = cin <= SIMD_CONV_MAX_CIN || d * h * w <= TINY_MAP_VOXELS;
+  return enabled && fast && x.dtype === 'float32' && cout % 8 === 0 && simdConvUnavailable() === undefined;
+}
+
+tf.registerKernel({
+  kernelName: KERNEL_NAME,
+  backendName: 'wasm',
+  kernelFunc: ({ inputs, backend, attrs }) => {
+    const be = backend as unknown as WasmBackendLike;
+    const kernelExports = instanceFor(be);
+    if (typeof kernelExports === 'string') throw new Error(kernelExports);
+    const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
+    const [b, d, h, w, cin] = x.shape;
+    const cout = filter.shape[4];
+    const paddedFloats = (d + 2) * (h + 2) * (w + 2) * cin;
+    const padded = be.makeOutput([b * paddedFloats], 'float32');
+    const out = be.makeOutput([b, d, h, w, cout], 'float32');
+    // Offsets are read after both allocations: either may have grown (moved) the heap's views,
+    // never the offsets themselves.
+    const at = (t: tf.TensorInfo) => (be.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
+    for (let i = 0; i < b; i++) {
+      const paddedAt = at(padded) + 4 * i * paddedFloats;
+      kernelExports.pad(at(x) + 4 * i * d * h * w * cin, paddedAt, d, h, w, cin);
+      kernelExports.conv3x3(paddedAt, at(filter), at(bias), at(out) + 4 * i * d * h * w * cout, d, h, w, cin, cout, attrs?.relu ? 1 : 0);
+    }
+    be.disposeData(padded.dataId);
+    return out;
+  },
+});
+
+/**
+ * conv3d(x, kernel, 1, 'same') (+ bias, then ReLU if relu) by the SIMD kernel; kernel
+ * [3, 3, 3, cin, cout] as tf.conv3d. Only where simdConvFits; no gradient of its own (ops.ts
+ * wraps it).
+ */
+export function conv3x3Simd(x: tf.Tensor5D, kernel: tf.Tensor5D, bias?: tf.Tensor1D, relu = false): tf.Tensor5D {
+  return tf.tidy(
+    () =>
+      tf.engine().runKernel(
+        KERNEL_NAME,
+        { x, filter: kernel, bias: bias ?? tf.zeros([kernel.shape[4]]) },
+        { relu } as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor5D,
+  );
+}
