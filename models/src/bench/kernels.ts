@@ -165,7 +165,7 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
     }
     tf.dispose([x, k, dy]);
     rows.push(row);
-    console.error(`  ${backend} ${row.layer}: stock ${row.stock ? `${row.stock.warm.toFixed(1)} ms` : 'failed'}${row.ours ? `, ours ${row.ours.warm.toFixed(1)} ms (cold ${row.ours.cold.toFixed(0)} ms)` : ''}`);
+    console.error(`  ${backend} ${row.layer}: stock ${row.stock ? `${row.stock.warm.toFixed(1)} ms` : SKIP_STOCK ? 'skipped' : 'failed'}${row.ours ? `, ours ${row.ours.warm.toFixed(1)} ms (cold ${row.ours.cold.toFixed(0)} ms)` : ''}`);
   }
   return rows;
 }
