@@ -4,18 +4,18 @@
  *
  * Why our own: tfjs-wasm's Conv3D is a naive loop (0.6 GFLOP/s here) and its XNNPACK conv2d,
  * which ops.ts folds the 3-D convolution into, ran at 13 GFLOP/s on the 1-channel first layer and
- * 18-28 on the rest (single-threaded, 2-core machine). This kernel measured 23-47 GFLOP/s up to
- * 128 input channels, and skips the taps that fall on the padding, which on the smallest maps are
- * most of them. With 256 input channels its weights outgrow the cache (14-20 GFLOP/s against
- * XNNPACK's 26-28), so XNNPACK keeps those, except on maps of at most 4 voxels.
+ * 18-28 on the rest (single-threaded, 2-core machine). This kernel measured 20-38 GFLOP/s up to
+ * 64 input channels, and skips the taps that fall on the padding, which on the smallest maps are
+ * most of them. With more input channels its weights outgrow the cache: at 128 it was 10-15%
+ * slower than XNNPACK from 16x8x16 voxels on and faster up to 8x4x8 (34 against 26 GFLOP/s); at
+ * 256 slower (13-18 against 24-28) except on maps of at most 4 voxels (34 against 18).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CONV3X3_WASM_BASE64 } from './conv3x3-module';
 
 const KERNEL_NAME = 'AbusConv3x3Simd';
-/** See the module comment: above this, XNNPACK's conv2d measured faster, except on tiny maps. */
-export const SIMD_CONV_MAX_CIN = 128;
-const TINY_MAP_VOXELS = 4;
+/** See the module comment: above this, XNNPACK's conv2d measured faster, except on small maps. */
+export const SIMD_CONV_MAX_CIN = 64;
 
 /** The parts of tfjs-wasm's backend this kernel uses (it exports no type for them). */
 interface WasmBackendLike {
@@ -78,7 +78,8 @@ export function simdConvUnavailable(): string | undefined {
 export function simdConvFits(x: tf.Tensor5D, kernel: tf.Tensor5D): boolean {
   const [, d, h, w, cin] = x.shape;
   const cout = kernel.shape[4];
-  const fast = cin <= SIMD_CONV_MAX_CIN || d * h * w <= TINY_MAP_VOXELS;
+  const voxels = d * h * w;
+  const fast = cin <= SIMD_CONV_MAX_CIN || (cin <= 128 && voxels <= 256) || voxels <= 4;
   return enabled && fast && x.dtype === 'float32' && cout % 8 === 0 && simdConvUnavailable() === undefined;
 }
 
