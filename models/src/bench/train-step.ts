@@ -2,7 +2,8 @@
  * Training-step speed per backend, side by side in one run: ms per step, samples/s and GFLOP/s,
  * and each backend's speed-up over stock tfjs-cpu (the only stock backend that can train this
  * network: tfjs-wasm has no Conv2DBackpropFilter, and its stock conv3dTranspose is wrong).
- * On webgpu it times stock tfjs-webgpu convolutions and the project's own kernels (engine/webgpu).
+ * On webgpu it times stock tfjs-webgpu convolutions and the project's own kernels (engine/webgpu), on wasm
+ * XNNPACK conv2d for every convolution and the engine with its SIMD kernel (engine/wasm).
  * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--backends cpu,wasm,webgpu] [--software-webgpu]
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,6 +14,7 @@ import { classWeights } from '../engine/losses';
 import { forwardMacs, initWeights } from '../engine/network';
 import { installNodeWebGPU } from '../engine/node-webgpu';
 import * as ops from '../engine/ops';
+import { useSimdConv } from '../engine/wasm/simd-conv';
 import { toVariables, Trainer } from '../engine/train-step';
 import { profileKernels } from './profile';
 
@@ -21,10 +23,15 @@ function arg(name: string, fallback: string): string {
   return i > 0 ? process.argv[i + 1] : fallback;
 }
 
-async function timeSteps(backend: BackendName, width: number, grid: number[], batch: number, steps: number, stock: boolean): Promise<number | string> {
+/** stock: tfjs's own 3x3x3 convolutions; xnnpack: the engine with its wasm SIMD kernel off; own: the engine. */
+type Kernels = 'stock' | 'xnnpack' | 'own';
+
+async function timeSteps(backend: BackendName, width: number, grid: number[], batch: number, steps: number, kernels: Kernels): Promise<number | string> {
   const why = await tryBackend(backend);
   if (why) return why;
+  const stock = kernels === 'stock';
   ops.useStockKernels(stock ? 'conv3x3' : false);
+  useSimdConv(kernels !== 'xnnpack');
   const config = variantConfig('cmsvnetiter', { baseWidth: width });
   const trainer = new Trainer(config, toVariables(initWeights(config, 1)), tf.train.adam(1e-3), classWeights(1, 1));
   const [gx, gy, gz] = grid;
@@ -51,6 +58,7 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
   trainer.dispose();
   tf.dispose(Object.values(data));
   ops.useStockKernels(false);
+  useSimdConv(true);
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
@@ -68,16 +76,17 @@ async function main() {
   const software = Boolean((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU);
   const wanted = arg('backends', 'cpu,wasm,webgpu').split(',');
   const candidates = [
-    ['cpu (stock tfjs kernels)', 'cpu', true],
-    ['wasm (engine: XNNPACK slices + own gradient)', 'wasm', false],
-    ['webgpu (stock tfjs-webgpu convolutions)', 'webgpu', true],
-    ['webgpu (engine: own kernels)', 'webgpu', false],
+    ['cpu (stock tfjs kernels)', 'cpu', 'stock'],
+    ['wasm (XNNPACK conv2d for every convolution, own gradient)', 'wasm', 'xnnpack'],
+    ['wasm (engine: SIMD kernel where it fits, else XNNPACK; own gradient)', 'wasm', 'own'],
+    ['webgpu (stock tfjs-webgpu convolutions)', 'webgpu', 'stock'],
+    ['webgpu (engine: own kernels)', 'webgpu', 'own'],
   ] as const;
-  for (const [name, backend, stock] of candidates.filter(([, b]) => wanted.includes(b))) {
+  for (const [name, backend, kernels] of candidates.filter(([, b]) => wanted.includes(b))) {
     // SwiftShader emulates a GPU on the same cores: minutes per step, and it says nothing about GPU speed.
     const ms = backend === 'webgpu' && software && !process.argv.includes('--software-webgpu')
       ? 'only a software WebGPU adapter (SwiftShader); pass --software-webgpu to time it anyway'
-      : await timeSteps(backend, width, grid, batch, steps, stock);
+      : await timeSteps(backend, width, grid, batch, steps, kernels);
     console.error(`  ${name}: ${typeof ms === 'number' ? `${ms.toFixed(0)} ms/step` : ms}`);
     rows.push({ name, ms });
   }
