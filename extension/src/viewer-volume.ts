@@ -31,7 +31,6 @@ export interface ViewerVolume {
   prepare(kMin: number, kMax: number, onSlice?: (done: number, of: number) => void): Promise<void>;
 }
 
-
 /** The sweep spacing assumed when a sweep says nothing about it (ABUS sweeps are about 0.5 mm). */
 export const DEFAULT_SWEEP_SPACING_MM = 0.5;
 

@@ -95,6 +95,18 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
   return { cold, warm: samples[Math.floor(samples.length / 2)] };
 }
 
+/** fn with the wasm SIMD kernel off: XNNPACK conv2d, the engine's wasm path before it, as the baseline. */
+function withoutSimd<T>(fn: () => T): () => T {
+  return () => {
+    useSimdConv(false);
+    try {
+      return fn();
+    } finally {
+      useSimdConv(true);
+    }
+  };
+}
+
 /** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
 let INNER = 1;
 let SKIP_STOCK = false;
@@ -130,14 +142,6 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
     const dy = tf.randomNormal([l.x[0], l.x[1], l.x[2], l.x[3], l.cout], 0, 1, 'float32', 3) as tf.Tensor5D;
     const own = backend === 'webgpu' && (staging !== undefined || usesOwnKernel(l.x));
     const kernel = backend === 'wasm' ? (simdConvFits(x, k) ? 'simd' : 'xnnpack') : backend !== 'webgpu' ? '' : own ? (staging ?? defaultStaging()) : 'stock';
-    const xnnpack = <T>(fn: () => T) => () => {
-      useSimdConv(false);
-      try {
-        return fn();
-      } finally {
-        useSimdConv(true);
-      }
-    };
     const row: Row = { backend, layer: `${l.x.slice(1, 4).join('x')} ${l.x[4]}->${l.cout}`, count: l.names.length, gmac: macs(l) / 1e9, kernel };
     if (grad) {
       // The forward and both gradients (dx, dW) of sum(dy * conv(x, k)), as a training step runs them.
@@ -147,18 +151,18 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
       // Stock tfjs-wasm has no 3-D convolution gradient kernels; the engine's own gradient is timed there.
       if (!SKIP_STOCK) row.stock = await timeIt(backward((a, b) => tf.conv3d(a, b, 1, 'same')), reps).catch(() => undefined);
       if (backend === 'wasm') {
-        row.xnnpack = await timeIt(xnnpack(backward((a, b) => ops.conv3x3(a, b))), reps);
+        row.xnnpack = await timeIt(withoutSimd(backward((a, b) => ops.conv3x3(a, b))), reps);
         row.ours = await timeIt(backward((a, b) => ops.conv3x3(a, b)), reps);
       }
       if (backend === 'webgpu') row.ours = await timeIt(backward((a, b) => fastConv3x3(a, b)), reps);
     } else {
       if (!SKIP_STOCK) row.stock = await timeIt(() => tf.conv3d(x, k, 1, 'same'), reps);
-      if (backend === 'wasm') row.xnnpack = await timeIt(xnnpack(() => ops.conv3x3(x, k)), reps);
+      if (backend === 'wasm') row.xnnpack = await timeIt(withoutSimd(() => ops.conv3x3(x, k)), reps);
       const ours = backend === 'webgpu' ? () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k)) : backend === 'wasm' ? () => ops.conv3x3(x, k) : undefined;
       if (ours) {
         row.ours = await timeIt(ours, reps);
         // Checked against stock conv3d, or where that is skipped against XNNPACK's result.
-        const [a, b] = [ours(), SKIP_STOCK ? xnnpack(() => ops.conv3x3(x, k))() : tf.conv3d(x, k, 1, 'same')];
+        const [a, b] = [ours(), SKIP_STOCK ? withoutSimd(() => ops.conv3x3(x, k))() : tf.conv3d(x, k, 1, 'same')];
         row.error = await relativeError(a, b);
         tf.dispose([a, b]);
       }
@@ -304,11 +308,7 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
     ops.useStockKernels(false);
   }
   let xnnpack: { cold: number; warm: number } | undefined;
-  if (backend === 'wasm') {
-    useSimdConv(false);
-    xnnpack = await timeIt(pass, reps);
-    useSimdConv(true);
-  }
+  if (backend === 'wasm') xnnpack = await timeIt(withoutSimd(pass), reps);
   const ours = await timeIt(pass, reps);
   const oursSingle = await timeIt(pass, reps, 1);
   if (process.argv.includes('--profile')) await printProfile('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);

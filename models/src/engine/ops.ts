@@ -72,7 +72,7 @@ export function useStockKernels(on: boolean | 'conv3x3'): void {
  */
 export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D): tf.Tensor5D {
   if (!stockKernels && tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, bias, true);
-  if (!stockKernels && tf.getBackend() === 'wasm' && simdConvFits(x, kernel)) return conv3x3Simd(x, kernel, bias, true);
+  if (!stockKernels && simdConvFits(x, kernel)) return conv3x3Simd(x, kernel, bias, true);
   return tf.tidy(() => tf.relu(addBias(conv3x3(x, kernel), bias)));
 }
 
@@ -144,10 +144,10 @@ function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
 }
 
 /**
- * Which wasm formulation computes conv(x, kernel): this project's SIMD kernel where it fits (up to
- * 64 input channels, see engine/wasm/simd-conv.ts); otherwise XNNPACK conv2d, by folding for
- * small inputs and for one or two input channels, by slices for the rest. Measured with tfjs-wasm 4.22 in Node (single-threaded
- * XNNPACK, 2-core machine), ms per layer with the output read back:
+ * Which wasm formulation computes conv(x, kernel): this project's SIMD kernel where it fits
+ * (simdConvFits in engine/wasm/simd-conv.ts); otherwise XNNPACK conv2d, by folding for small
+ * inputs and for one or two input channels, by slices for the rest. Fold against slices, measured
+ * with tfjs-wasm 4.22 in Node (single-threaded XNNPACK, 2-core machine), ms per layer:
  * - 32x16x32 input, width 8: 4x2x4 64->64 1.3 by slices, 0.29 by folding; 2x1x2 128->128 0.54
  *   (by the gather im2col this replaces) against 0.21; 8x4x8 64->64 3.6 against 2.0; 32x16x32
  *   16->16 11.2 against 11.4 (a tie, 262k elements).

@@ -16,6 +16,9 @@ import { CONV3X3_WASM_BASE64 } from './conv3x3-module';
 const KERNEL_NAME = 'AbusConv3x3Simd';
 /** See the module comment: above this, XNNPACK's conv2d measured faster, except on small maps. */
 export const SIMD_CONV_MAX_CIN = 64;
+/** 128 input channels still gain on maps up to 8x4x8 voxels, any count on maps of at most 4. */
+const SMALL_MAP = { maxCin: 128, voxels: 256 };
+const TINY_MAP_VOXELS = 4;
 
 /** The parts of tfjs-wasm's backend this kernel uses (it exports no type for them). */
 interface WasmBackendLike {
@@ -79,7 +82,7 @@ export function simdConvFits(x: tf.Tensor5D, kernel: tf.Tensor5D): boolean {
   const [, d, h, w, cin] = x.shape;
   const cout = kernel.shape[4];
   const voxels = d * h * w;
-  const fast = cin <= SIMD_CONV_MAX_CIN || (cin <= 128 && voxels <= 256) || voxels <= 4;
+  const fast = cin <= SIMD_CONV_MAX_CIN || (cin <= SMALL_MAP.maxCin && voxels <= SMALL_MAP.voxels) || voxels <= TINY_MAP_VOXELS;
   return enabled && fast && x.dtype === 'float32' && cout % 8 === 0 && simdConvUnavailable() === undefined;
 }
 
