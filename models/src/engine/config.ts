@@ -10,6 +10,8 @@
  * Widths: encoder stage s has baseWidth * 2^(s-1) channels; decoder stages, as in V-Net, have
  * twice the encoder width of their level (up-convolution output + skip concatenation).
  */
+import architecture from './architecture.json';
+
 export const VARIANTS = ['vnet', 'clsnet', 'cvnet', 'cmsvnet', 'cvnetiter', 'cmsvnetiter'] as const;
 export type Variant = (typeof VARIANTS)[number];
 
@@ -37,25 +39,13 @@ export interface NetworkConfig {
   batchNormEpsilon: number;
 }
 
-const DEFAULTS: Omit<NetworkConfig, 'variant' | 'segmentation' | 'clsStages' | 'iterations'> = {
-  baseWidth: 16,
-  encoderConvs: [1, 2, 3, 3, 3],
-  decoderConvs: [3, 3, 2, 1],
-  clsHidden: 64,
-  normalizeStageFeatures: true,
-  detachPrior: true,
-  lossOnEveryIteration: true,
-  batchNormEpsilon: 1e-5,
-};
+/** Loss and training constants shared with the PyTorch twin (architecture.json). */
+export const LOSS = architecture.loss;
+export const BATCH_NORM_MOMENTUM = architecture.batchNormMomentum;
+export const L2_NORM_EPSILON = architecture.l2NormEpsilon;
 
-const VARIANT_SHAPE: Record<Variant, Pick<NetworkConfig, 'segmentation' | 'clsStages' | 'iterations'>> = {
-  vnet: { segmentation: true, clsStages: [], iterations: 1 },
-  clsnet: { segmentation: false, clsStages: [5], iterations: 1 },
-  cvnet: { segmentation: true, clsStages: [5], iterations: 1 },
-  cmsvnet: { segmentation: true, clsStages: [4, 5, 6], iterations: 1 },
-  cvnetiter: { segmentation: true, clsStages: [5], iterations: 2 },
-  cmsvnetiter: { segmentation: true, clsStages: [4, 5, 6], iterations: 2 },
-};
+const DEFAULTS: Omit<NetworkConfig, 'variant' | 'segmentation' | 'clsStages' | 'iterations'> = architecture.defaults;
+const VARIANT_SHAPE: Record<Variant, Pick<NetworkConfig, 'segmentation' | 'clsStages' | 'iterations'>> = architecture.variants;
 
 export function variantConfig(variant: Variant, overrides: Partial<NetworkConfig> = {}): NetworkConfig {
   if (!VARIANTS.includes(variant)) throw new Error(`Unknown variant '${variant}'; expected one of ${VARIANTS.join(', ')}`);

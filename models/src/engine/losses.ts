@@ -3,7 +3,7 @@
  * with a class-weighted focal loss (gamma = 2) for classification and soft Dice for segmentation.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { NetworkConfig } from './config';
+import { LOSS, NetworkConfig } from './config';
 import { PassOutput } from './network';
 
 export interface ClassWeights {
@@ -23,21 +23,24 @@ export function classWeights(malignantCount: number, benignCount: number): Class
  * -w_m * y * (1-p)^g * log(p) - w_n * (1-y) * p^g * log(1-p).
  * log p is computed as -softplus(-z) so large logits stay finite.
  */
-export function focalLoss(logits: tf.Tensor, labels: tf.Tensor, weights: ClassWeights, gamma = 2): tf.Scalar {
+export function focalLoss(logits: tf.Tensor, labels: tf.Tensor, weights: ClassWeights, gamma = LOSS.focalGamma, lesion?: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const z = tf.reshape(logits, [-1]);
     const y = tf.reshape(labels, [-1]);
+    // A sample without a lesion (a negative VOI) has no class: its term is zero, and the mean
+    // stays over the whole batch, so the loss of a batch split across processes averages exactly.
+    const has = lesion ? tf.reshape(lesion, [-1]) : tf.onesLike(y);
     const p = tf.sigmoid(z);
     const logP = tf.neg(tf.softplus(tf.neg(z)));
     const log1mP = tf.neg(tf.softplus(z));
     const pos = tf.mul(tf.mul(tf.pow(tf.sub(1, p), gamma), logP), tf.mul(y, weights.malignant));
     const neg = tf.mul(tf.mul(tf.pow(p, gamma), log1mP), tf.mul(tf.sub(1, y), weights.benign));
-    return tf.neg(tf.mean(tf.add(pos, neg))) as tf.Scalar;
+    return tf.neg(tf.mean(tf.mul(tf.add(pos, neg), has))) as tf.Scalar;
   });
 }
 
 /** Soft Dice loss, 1 - (2*sum(p*g) + s) / (sum(p) + sum(g) + s) per sample, mean over the batch. */
-export function diceLoss(prob: tf.Tensor, truth: tf.Tensor, smooth = 1): tf.Scalar {
+export function diceLoss(prob: tf.Tensor, truth: tf.Tensor, smooth = LOSS.diceSmooth): tf.Scalar {
   return tf.tidy(() => {
     const batch = prob.shape[0];
     const p = tf.reshape(prob, [batch, -1]);
@@ -59,15 +62,15 @@ export interface LossTerms {
 export function multiTaskLoss(
   config: NetworkConfig,
   passes: PassOutput[],
-  truth: { mask?: tf.Tensor; label?: tf.Tensor },
+  truth: { mask?: tf.Tensor; label?: tf.Tensor; lesion?: tf.Tensor },
   weights: ClassWeights,
-  lambda = 0.3,
+  lambda = LOSS.lambda,
 ): LossTerms {
   const used = config.lossOnEveryIteration ? passes : passes.slice(-1);
   const average = (terms: tf.Scalar[]) => (terms.length === 1 ? terms[0] : (tf.div(tf.addN(terms), terms.length) as tf.Scalar));
   const seg = config.segmentation && truth.mask ? average(used.map((p) => diceLoss(p.segProb as tf.Tensor, truth.mask as tf.Tensor))) : undefined;
   const cls = config.clsStages.length && truth.label
-    ? average(used.map((p) => focalLoss(p.clsLogit as tf.Tensor, truth.label as tf.Tensor, weights)))
+    ? average(used.map((p) => focalLoss(p.clsLogit as tf.Tensor, truth.label as tf.Tensor, weights, LOSS.focalGamma, truth.lesion)))
     : undefined;
   let total: tf.Scalar;
   if (seg && cls) total = tf.add(tf.mul(cls, lambda), tf.mul(seg, 1 - lambda)) as tf.Scalar;

@@ -14,6 +14,7 @@
  *   voxels blockwise, with its own gradient (batchNormTrainWasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { L2_NORM_EPSILON } from './config';
 import { fastConv3x3 } from './webgpu/fast-conv';
 import { conv3x3Simd, simdConvFits } from './wasm/simd-conv';
 
@@ -363,7 +364,7 @@ export function globalAvgPool(x: tf.Tensor5D): tf.Tensor2D {
 }
 
 /** Row-wise L2 normalisation of [b, c] feature vectors. */
-export function l2Normalize(v: tf.Tensor2D, epsilon = 1e-12): tf.Tensor2D {
+export function l2Normalize(v: tf.Tensor2D, epsilon = L2_NORM_EPSILON): tf.Tensor2D {
   return tf.tidy(() => tf.div(v, tf.sqrt(tf.add(tf.sum(tf.square(v), 1, true), epsilon))) as tf.Tensor2D);
 }
 

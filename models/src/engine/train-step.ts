@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import './register-gradients';
-import { NetworkConfig } from './config';
+import { BATCH_NORM_MOMENTUM, LOSS, NetworkConfig } from './config';
 import { ClassWeights, multiTaskLoss } from './losses';
 import { forward, Weights } from './network';
 import { BatchMoments } from './ops';
@@ -16,6 +16,8 @@ export interface TrainBatch {
   mask: tf.Tensor5D;
   /** [batch, 1] 1 = malignant. */
   label: tf.Tensor2D;
+  /** [batch, 1] 1 = the VOI holds a lesion, 0 = a negative sample (no class); default all 1. */
+  lesion?: tf.Tensor2D;
 }
 
 export interface StepResult {
@@ -51,8 +53,8 @@ export class Trainer {
     readonly variables: Record<string, tf.Variable>,
     readonly optimizer: tf.Optimizer,
     readonly classWeights: ClassWeights,
-    readonly lambda = 0.3,
-    readonly bnMomentum = 0.9,
+    readonly lambda = LOSS.lambda,
+    readonly bnMomentum = BATCH_NORM_MOMENTUM,
   ) {}
 
   async step(batch: TrainBatch): Promise<StepResult> {
@@ -62,7 +64,7 @@ export class Trainer {
     const loss = this.optimizer.minimize(
       () => {
         const passes = forward(this.config, this.variables, batch.voi, { training: true, batchMoments: moments });
-        const l = multiTaskLoss(this.config, passes, { mask: batch.mask, label: batch.label }, this.classWeights, this.lambda);
+        const l = multiTaskLoss(this.config, passes, { mask: batch.mask, label: batch.label, lesion: batch.lesion }, this.classWeights, this.lambda);
         if (l.seg) terms.seg = tf.keep(l.seg);
         if (l.cls) terms.cls = tf.keep(l.cls);
         return l.total;

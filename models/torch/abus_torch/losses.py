@@ -1,0 +1,54 @@
+"""The paper's multi-task loss, the twin of models/src/engine/losses.ts:
+L = lambda * L_cls + (1 - lambda) * L_seg, a class-weighted focal loss and soft Dice."""
+import torch
+import torch.nn.functional as F
+
+from .config import LOSS
+
+
+def class_weights(malignant_count, benign_count):
+    """w_m = N_n / (N_m + N_n), w_n = N_m / (N_m + N_n): the rarer class weighs more."""
+    total = malignant_count + benign_count
+    if total == 0:
+        return {'malignant': 0.5, 'benign': 0.5}
+    return {'malignant': benign_count / total, 'benign': malignant_count / total}
+
+
+def focal_loss(logits, labels, weights, gamma=LOSS['focalGamma'], lesion=None):
+    """Mean over the whole batch; a sample without a lesion contributes zero (see losses.ts)."""
+    z = logits.reshape(-1)
+    y = labels.reshape(-1).to(z.dtype)
+    has = lesion.reshape(-1).to(z.dtype) if lesion is not None else torch.ones_like(y)
+    p = torch.sigmoid(z)
+    log_p = -F.softplus(-z)
+    log_1mp = -F.softplus(z)
+    pos = (1 - p) ** gamma * log_p * (y * weights['malignant'])
+    neg = p ** gamma * log_1mp * ((1 - y) * weights['benign'])
+    return -((pos + neg) * has).mean()
+
+
+def dice_loss(prob, truth, smooth=LOSS['diceSmooth']):
+    batch = prob.shape[0]
+    p = prob.reshape(batch, -1)
+    g = truth.reshape(batch, -1).to(p.dtype)
+    overlap = (p * g).sum(1)
+    sizes = p.sum(1) + g.sum(1)
+    return (1 - (2 * overlap + smooth) / (sizes + smooth)).mean()
+
+
+def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda']):
+    used = passes if config['lossOnEveryIteration'] else passes[-1:]
+    seg = cls = None
+    if config['segmentation'] and mask is not None:
+        seg = sum(dice_loss(p['seg_prob'].float(), mask) for p in used) / len(used)
+    if config['clsStages'] and label is not None:
+        cls = sum(focal_loss(p['cls_logit'].float(), label, weights, lesion=lesion) for p in used) / len(used)
+    if seg is not None and cls is not None:
+        total = lam * cls + (1 - lam) * seg
+    elif seg is not None:
+        total = seg
+    elif cls is not None:
+        total = cls
+    else:
+        raise ValueError('No loss term: the network has no output the given truth can supervise')
+    return {'total': total, 'seg': seg, 'cls': cls}

@@ -1,0 +1,196 @@
+"""CMSVNetIter and its ablation variants in PyTorch: the twin of models/src/engine/network.ts.
+
+Weights are kept under the TypeScript engine's names and in its layouts (kernels [3,3,3,cin,cout],
+2x2x2 layers as [8*cin, cout] and [cin, 8*cout], dense layers [in, out]), so export is a copy and
+a parity test can compare any weight or gradient by name. They are permuted into PyTorch's layouts
+inside forward (a view, and a small copy for the kernels).
+
+Tensors are NCDHW with D = sweep (k), H = depth (j), W = lateral (i): the TypeScript NDHWC grid
+[batch, z, y, x, channel] with the channel moved to axis 1.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import BATCH_NORM_MOMENTUM, L2_NORM_EPSILON, SIZE_MULTIPLE, head_shapes, layer_specs, stage_width
+
+
+def key(name):
+    """ParameterDict keys may not contain '/' or '.'."""
+    return name.replace('/', '__')
+
+
+def batch_moments(x, group=None):
+    """Per-channel mean and biased variance over (N, D, H, W), summed over every process of
+    `group` when one is given (distributed training sees the global batch, as one process would)."""
+    dims = (0, 2, 3, 4)
+    count = torch.tensor(float(x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]), device=x.device)
+    s1 = x.sum(dims)
+    s2 = (x * x).sum(dims)
+    if group is not None:
+        import torch.distributed.nn.functional as dist_nn
+        import torch.distributed as dist
+        stacked = dist_nn.all_reduce(torch.cat([s1, s2]), group=group)
+        s1, s2 = stacked[: s1.numel()], stacked[s1.numel():]
+        count = count * dist.get_world_size(group)
+    mean = s1 / count
+    variance = (s2 / count - mean * mean).clamp_min(0)
+    return mean, variance
+
+
+class CMSVNet(nn.Module):
+    def __init__(self, config, seed=None):
+        super().__init__()
+        self.config = config
+        self.specs = layer_specs(config)
+        self.params = nn.ParameterDict()
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        for name, kind, shape, cout in self.specs:
+            fan_in = 27 * shape[3] if kind == 'conv3' else shape[0]
+            self.params[key(f'{name}/kernel')] = nn.Parameter(torch.randn(shape, generator=generator) * (2 / fan_in) ** 0.5)
+            self.params[key(f'{name}/bn/gamma')] = nn.Parameter(torch.ones(cout))
+            self.params[key(f'{name}/bn/beta')] = nn.Parameter(torch.zeros(cout))
+            self.register_buffer(key(f'{name}/bn/moving_mean'), torch.zeros(cout))
+            self.register_buffer(key(f'{name}/bn/moving_variance'), torch.ones(cout))
+        for name, shape in head_shapes(config).items():
+            init = torch.zeros(shape) if name.endswith('bias') else torch.randn(shape, generator=generator) * (2 / shape[0]) ** 0.5
+            self.params[key(name)] = nn.Parameter(init)
+        # Filled by a training-mode forward: name -> list of (mean, variance), one per pass.
+        self.batch_moments = {}
+        self.sync_group = None
+
+    # -- weights by TypeScript name ------------------------------------------------------------
+    def named_weights(self):
+        """Every weight (trainable and moving statistics) by its TypeScript name."""
+        out = {k.replace('__', '/'): p for k, p in self.params.items()}
+        for k, b in self.named_buffers():
+            out[k.replace('__', '/')] = b
+        return out
+
+    def load_weights(self, weights):
+        own = self.named_weights()
+        missing = sorted(set(own) - set(weights))
+        extra = sorted(set(weights) - set(own))
+        if missing or extra:
+            raise ValueError(f"Weights do not match the {self.config['variant']} architecture: missing {missing[:3]}, unexpected {extra[:3]}")
+        with torch.no_grad():
+            for name, t in own.items():
+                value = torch.as_tensor(weights[name], dtype=t.dtype)
+                if list(value.shape) != list(t.shape):
+                    raise ValueError(f"'{name}' is {list(value.shape)}, expected {list(t.shape)}")
+                t.copy_(value)
+
+    def w(self, name):
+        return self.params[key(name)]
+
+    # -- layers --------------------------------------------------------------------------------
+    def norm_relu(self, name, x):
+        gamma, beta = self.w(f'{name}/bn/gamma'), self.w(f'{name}/bn/beta')
+        eps = self.config['batchNormEpsilon']
+        if self.training:
+            mean, variance = batch_moments(x, self.sync_group)
+            self.batch_moments.setdefault(name, []).append((mean.detach(), variance.detach()))
+        else:
+            mean = getattr(self, key(f'{name}/bn/moving_mean'))
+            variance = getattr(self, key(f'{name}/bn/moving_variance'))
+        scale = gamma * torch.rsqrt(variance + eps)
+        shift = beta - mean * scale
+        return F.relu(x * scale.view(1, -1, 1, 1, 1) + shift.view(1, -1, 1, 1, 1))
+
+    def conv3(self, name, x):
+        kernel = self.w(f'{name}/kernel').permute(4, 3, 0, 1, 2).contiguous()
+        return F.conv3d(x, kernel, padding=1)
+
+    def down(self, s, x):
+        k = self.w(f'down{s}/kernel')
+        cin = k.shape[0] // 8
+        kernel = k.view(2, 2, 2, cin, -1).permute(4, 3, 0, 1, 2).contiguous()
+        return F.conv3d(x, kernel, stride=2)
+
+    def up(self, s, x):
+        k = self.w(f'up{s}/kernel')
+        kernel = k.view(k.shape[0], 2, 2, 2, -1).permute(0, 4, 1, 2, 3).contiguous()
+        return F.conv_transpose3d(x, kernel, stride=2)
+
+    def conv_stage(self, s, x, count):
+        y = x
+        for c in range(count):
+            y = self.norm_relu(f'stage{s}/conv{c}', self.conv3(f'stage{s}/conv{c}', y))
+        # V-Net residual; stage 1 copies its one input channel to every channel.
+        return y + (x.expand(-1, stage_width(self.config, 1), -1, -1, -1) if s == 1 else x)
+
+    def run_pass(self, x):
+        config = self.config
+        stages = {}
+        for s in range(1, 6):
+            x = self.conv_stage(s, x, config['encoderConvs'][s - 1])
+            stages[s] = x
+            if s < 5:
+                x = self.norm_relu(f'down{s}', self.down(s, x))
+        out = {}
+        if config['segmentation']:
+            for s in range(6, 10):
+                up = self.norm_relu(f'up{s}', self.up(s, x))
+                x = self.conv_stage(s, torch.cat([up, stages[10 - s]], 1), config['decoderConvs'][s - 6])
+                stages[s] = x
+            seg = self.w('seg/kernel')
+            out['seg_logits'] = F.conv3d(x, seg.t().reshape(1, -1, 1, 1, 1), self.w('seg/bias'))
+            out['seg_prob'] = torch.sigmoid(out['seg_logits'])
+        if config['clsStages']:
+            pooled = []
+            for s in config['clsStages']:
+                v = stages[s].mean((2, 3, 4))
+                if config['normalizeStageFeatures']:
+                    v = v / torch.sqrt((v * v).sum(1, keepdim=True) + L2_NORM_EPSILON)
+                pooled.append(v)
+            features = torch.cat(pooled, 1)
+            hidden = F.relu(features @ self.w('cls/fc1/kernel') + self.w('cls/fc1/bias'))
+            out['cls_logit'] = hidden @ self.w('cls/fc2/kernel') + self.w('cls/fc2/bias')
+            out['cls_prob'] = torch.sigmoid(out['cls_logit'])
+        return out
+
+    def forward(self, voi):
+        """voi [batch, 1, d, h, w]; returns one dict per pass (seg_logits, seg_prob, cls_logit, cls_prob)."""
+        if voi.shape[1] != 1:
+            raise ValueError(f'The network takes one input channel, got {voi.shape[1]}')
+        if any(n % SIZE_MULTIPLE for n in voi.shape[2:]):
+            raise ValueError(f'Input {tuple(voi.shape[2:])} is not a multiple of {SIZE_MULTIPLE} along every axis')
+        self.batch_moments = {}
+        passes = []
+        for _ in range(self.config['iterations']):
+            x = voi
+            if passes:
+                prior = passes[-1]['seg_prob']
+                x = voi + (prior.detach() if self.training and self.config['detachPrior'] else prior)
+            passes.append(self.run_pass(x))
+        return passes
+
+    @torch.no_grad()
+    def update_moving_stats(self, momentum=BATCH_NORM_MOMENTUM):
+        """As the TypeScript trainer: every pass's batch moments are averaged, then blended in."""
+        for name, moments in self.batch_moments.items():
+            mean = sum(m for m, _ in moments) / len(moments)
+            variance = sum(v for _, v in moments) / len(moments)
+            mm = getattr(self, key(f'{name}/bn/moving_mean'))
+            mv = getattr(self, key(f'{name}/bn/moving_variance'))
+            mm.mul_(momentum).add_(mean.to(mm.dtype), alpha=1 - momentum)
+            mv.mul_(momentum).add_(variance.to(mv.dtype), alpha=1 - momentum)
+        self.batch_moments = {}
+
+    @torch.no_grad()
+    def folded_weights(self):
+        """Inference weights: each batch norm folded into its layer's kernel (per output column) and a bias."""
+        w = self.named_weights()
+        eps = self.config['batchNormEpsilon']
+        out = {}
+        for name, kind, shape, cout in self.specs:
+            scale = w[f'{name}/bn/gamma'] * torch.rsqrt(w[f'{name}/bn/moving_variance'] + eps)
+            shift = w[f'{name}/bn/beta'] - w[f'{name}/bn/moving_mean'] * scale
+            column_scale = scale.repeat(8) if kind == 'up' else scale
+            kernel = w[f'{name}/kernel']
+            out[f'{name}/kernel'] = (kernel.reshape(-1, column_scale.shape[0]) * column_scale).reshape(kernel.shape).clone()
+            out[f'{name}/bias'] = shift.clone()
+        for name in w:
+            if name.startswith('seg/') or name.startswith('cls/'):
+                out[name] = w[name].detach().clone()
+        return out

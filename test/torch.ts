@@ -1,0 +1,59 @@
+/**
+ * Test helpers for the PyTorch twin (models/torch): which Python runs it, whether it can start,
+ * and the named-tensor files the two sides exchange (models/torch/abus_torch/tensors_io.py).
+ */
+import { spawnSync, SpawnSyncReturns } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Debian's interpreter, which has python3-torch; another python3 on the PATH may not see it. */
+export const PYTHON = process.env.ABUS_PYTHON ?? '/usr/bin/python3';
+export const TORCH_DIR = path.join(__dirname, '..', 'models', 'torch');
+
+let cached: string | undefined | null = null;
+
+/** Why PyTorch cannot run here, or undefined. Under CI=true a missing PyTorch is a failure. */
+export function torchUnavailable(): string | undefined {
+  if (cached === null) {
+    const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+    cached = r.status === 0 ? undefined : `PyTorch is not importable by ${PYTHON} (${(r.stderr || String(r.error)).trim().split('\n').pop()}); install python3-torch`;
+    if (cached && process.env.CI === 'true') throw new Error(`CI needs PyTorch: ${cached}`);
+  }
+  return cached;
+}
+
+export function runPython(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
+  const r = spawnSync(PYTHON, args, { cwd: TORCH_DIR, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2', ...env }, maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+export interface NamedArray {
+  shape: number[];
+  data: Float32Array;
+}
+
+export function writeTensors(file: string, tensors: Record<string, NamedArray>): void {
+  const index: Record<string, { shape: number[]; offset: number }> = {};
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    index[name] = { shape: t.shape, offset };
+    offset += t.data.length;
+  }
+  const all = new Float32Array(offset);
+  for (const [name, t] of Object.entries(tensors)) all.set(t.data, index[name].offset);
+  fs.writeFileSync(`${file}.json`, JSON.stringify(index));
+  fs.writeFileSync(`${file}.bin`, new Uint8Array(all.buffer));
+}
+
+export function readTensors(file: string): Record<string, NamedArray> {
+  const index = JSON.parse(fs.readFileSync(`${file}.json`, 'utf8')) as Record<string, { shape: number[]; offset: number }>;
+  const bytes = fs.readFileSync(`${file}.bin`);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const out: Record<string, NamedArray> = {};
+  for (const [name, e] of Object.entries(index)) {
+    const n = e.shape.reduce((a, b) => a * b, 1);
+    out[name] = { shape: e.shape, data: all.subarray(e.offset, e.offset + n) };
+  }
+  return out;
+}
