@@ -12,7 +12,6 @@ import * as os from 'os';
 import * as path from 'path';
 import { randomArray, relativeError } from '../../../test/backends';
 import { NamedArray, readTensors, runPython, torchUnavailable, writeTensors } from '../../../test/torch';
-import { LoadedCase } from '../data/tdsc';
 import { generatePhantom } from '../phantom/generate';
 import { makeSample, NO_AUGMENTATION } from '../train/samples';
 import { Rng } from '../train/rng';
@@ -43,7 +42,7 @@ function inputs(): Record<string, NamedArray> {
   // A blob in the middle of the first sample; the second is a negative VOI (empty mask, no class).
   for (let z = 10; z < 22; z++) for (let y = 5; y < 11; y++) for (let x = 12; x < 20; x++) mask[x + gx * (y + gy * z)] = 1;
   const phantom = generatePhantom({ seed: 11, spacing: [0.8, 0.4, 1.0], lesionCount: 1 });
-  const sample = makeSample(phantom as unknown as LoadedCase, { center: phantom.lesions[0].centerIndex, malignant: true, volumeMl: 1 }, { grid: GRID, voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' }, NO_AUGMENTATION, new Rng(1));
+  const sample = makeSample(phantom, { center: phantom.lesions[0].centerIndex, malignant: true, volumeMl: 1 }, { grid: GRID, voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' }, NO_AUGMENTATION, new Rng(1));
   return {
     voi: { shape: [BATCH, gz, gy, gx], data: randomArray(BATCH * n, 5) },
     mask: { shape: [BATCH, gz, gy, gx], data: mask },

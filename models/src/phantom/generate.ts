@@ -29,6 +29,58 @@ export interface PhantomOptions {
   /** Force the number of lesions (0 = a negative case) and the main lesion's class. */
   lesionCount?: 0 | 1 | 2;
   malignant?: boolean;
+  /** Crop size in mm [lateral, depth, sweep]; default CROP_SIZE_MM. Ignored when fullSize. */
+  sizeMm?: Vec3;
+  /** Draw imaging and anatomy parameters at random (domain randomisation). Default false = today's fixed look. */
+  randomize?: boolean;
+  /** Main lesion volume range in mL; default VOLUME_RANGE_ML. */
+  volumeRangeMl?: [number, number];
+}
+
+/**
+ * The imaging/appearance parameters a phantom was rendered with (all 1 / defaults when not randomised).
+ * The layer depths and tgcDbPerMm are drawn per case in both modes; randomize only widens their ranges.
+ */
+export interface ImagingParams {
+  /** PhantomOptions.randomize. */
+  randomized: boolean;
+  /** Multipliers of the PSF sigma along i, j, k: speckle grain size and resolution (1 = a 10-14 MHz linear array). */
+  psfScale: Vec3;
+  /** Speckle-reduction smoothing of the intensity: 0 none, 1 the default kernel, 2 a kernel twice as wide. */
+  smoothScale: number;
+  /** Fraction of voxels that hold a scatterer: 1 fully developed (Rayleigh) speckle; lower is sparser, spottier (K-like). */
+  scattererDensity: number;
+  /** Coherent (specular) to diffuse amplitude ratio of the echo: 0 Rayleigh, above 0 Rician. */
+  coherentRatio: number;
+  /** Log compression: this many dB span the 255 grey levels. */
+  dynamicRangeDb: number;
+  /** Grey level of unit tissue amplitude before speckle: the overall gain. */
+  greyAtUnit: number;
+  /** Grey map after log compression, grey = 255 (grey / 255)^greyGamma; 1 = linear. */
+  greyGamma: number;
+  /** Attenuation left after time-gain compensation (dB per mm of depth); negative = over-compensated. */
+  tgcDbPerMm: number;
+  /** Multiplier of the tissues' own extra attenuation (nipple, muscle, lung, rib shadows). */
+  attenuationScale: number;
+  /** Multiplier of the electronic-noise floor. */
+  noiseFloor: number;
+  /** Multiplier of the gland's echogenicity (fat is the reference). */
+  glandEcho: number;
+  /** Exponent on each lesion's echo level relative to fat: below 1 toward isoechoic, above 1 toward anechoic. */
+  lesionContrast: number;
+  /** Multiplier of the lesions' posterior shadowing or enhancement (their attenuationDbPerMm). */
+  posteriorScale: number;
+  /** Layer depths below the skin surface (mm): skin thickness, bottom of the subcutaneous fat, gland thickness, pectoral fascia. */
+  skinMm: number;
+  fatMm: number;
+  glandThickMm: number;
+  muscleTopMm: number;
+}
+
+export type TissueKind = 'fat' | 'ligament' | 'gland' | 'near-skin' | 'near-chest-wall';
+export interface TissueSite {
+  index: Vec3;
+  kind: TissueKind;
 }
 
 export interface LesionInfo {
@@ -52,6 +104,7 @@ export interface Phantom {
   lesions: LesionInfo[];
   /** Where a reader would click: near the main lesion's centre, or a random tissue point. */
   clickCenter: Vec3;
+  imaging: ImagingParams;
 }
 
 /** Default crop: 80 x 40 x 80 mm at 0.4 x 0.2 x 0.5 mm (200 x 200 x 160 voxels, 6.4 MB). */
@@ -72,6 +125,8 @@ const CLICK_JITTER_MM = 2;
 export const P_NO_LESION = 0.08;
 export const P_TWO_LESIONS = 0.12;
 export const VOLUME_RANGE_ML: [number, number] = [0.1, 15];
+/** With randomize (and no volumeRangeMl) the main lesion's equivalent-sphere diameter is log-uniform in this range (mm). */
+export const RANDOM_LESION_DIAMETER_MM: [number, number] = [3, 30];
 
 // Tissue amplitudes (fat = 0.22). Log compression maps one decade to 127 grey levels.
 const GEL = 0.01;
@@ -92,16 +147,22 @@ const DUCT = 0.05;
 const DYNAMIC_RANGE_DB = 42;
 const GREY_AT_UNIT = 178;
 
+/** The plan behind each generated phantom, for normalTissueSites (which needs the anatomy, not just the pixels). */
+const plans = new WeakMap<Phantom, PhantomPlan>();
+
 export function generatePhantom(options: PhantomOptions): Phantom {
   const plan = planPhantom(options);
-  const { image, mask } = render(plan.renderSeed, plan.anatomy, plan.placed, plan.geometry.dims, plan.geometry.spacing);
-  return {
+  const { image, mask } = render(plan);
+  const phantom: Phantom = {
     seed: options.seed,
     volume: { ...plan.geometry, data: image },
     mask: { ...plan.geometry, data: mask },
     lesions: plan.lesions,
     clickCenter: plan.clickCenter,
+    imaging: plan.imaging,
   };
+  plans.set(phantom, plan);
+  return phantom;
 }
 
 /** Everything but the pixels: cheap, for statistics over many cases. */
@@ -112,18 +173,26 @@ export interface PhantomPlan {
   anatomy: Anatomy;
   placed: Placed[];
   renderSeed: number;
+  imaging: ImagingParams;
 }
 
 export function planPhantom(options: PhantomOptions): PhantomPlan {
   const rng = new Rng(hashSeed('phantom', options.seed));
   const full = options.fullSize === true;
   const spacing: Vec3 = full ? [...FULL_SPACING] : [...(options.spacing ?? CROP_SPACING)];
-  const dims: Vec3 = full ? [...FULL_DIMS] : (CROP_SIZE_MM.map((mm, c) => round(mm / spacing[c])) as Vec3);
+  const dims: Vec3 = full ? [...FULL_DIMS] : ((options.sizeMm ?? CROP_SIZE_MM).map((mm, c) => round(mm / spacing[c])) as Vec3);
   const size = dims.map((n, c) => (n - 1) * spacing[c]) as Vec3;
   const anatomy = sampleAnatomy(rng, size, full);
+  // A stream of its own, so that a randomised case keeps the lesions and layout of the plain one where it can.
+  const imaging = options.randomize ? randomizeLook(new Rng(hashSeed('imaging', options.seed)), anatomy, size) : plainLook(anatomy);
 
   const count = options.lesionCount ?? (rng.bool(P_NO_LESION) ? 0 : rng.bool(P_TWO_LESIONS / (1 - P_NO_LESION)) ? 2 : 1);
-  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant);
+  const volumeRange = options.volumeRangeMl ?? (options.randomize ? (RANDOM_LESION_DIAMETER_MM.map(sphereMl) as [number, number]) : VOLUME_RANGE_ML);
+  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant, volumeRange);
+  for (const { model } of placed) {
+    if (imaging.lesionContrast !== 1) model.echoLevel **= imaging.lesionContrast;
+    model.attenuationDbPerMm *= imaging.posteriorScale;
+  }
   const geometry: VolumeGeometry = { dims, spacing, origin: [0, 0, 0], direction: [...IDENTITY_DIRECTION] };
   const lesions: LesionInfo[] = placed.map(({ model, center }) => {
     const centerIndex = center.map((mm, c) => round(mm / spacing[c])) as Vec3;
@@ -139,7 +208,83 @@ export function planPhantom(options: PhantomOptions): PhantomPlan {
   // Snap the models onto the reported voxel centres so the mask and the info agree exactly.
   placed.forEach((p, n) => (p.center = lesions[n].centerIndex.map((i, c) => i * spacing[c]) as Vec3));
   const clickCenter = chooseClick(rng, anatomy, size, spacing, full, placed);
-  return { geometry, lesions, clickCenter, anatomy, placed, renderSeed: rng.next() };
+  return { geometry, lesions, clickCenter, anatomy, placed, renderSeed: rng.next(), imaging };
+}
+
+function sphereMl(diameterMm: number): number {
+  return ((PI / 6) * diameterMm ** 3) / 1000;
+}
+
+function plainLook(a: Anatomy): ImagingParams {
+  return {
+    randomized: false,
+    psfScale: [1, 1, 1],
+    smoothScale: 1,
+    scattererDensity: 1,
+    coherentRatio: 0,
+    dynamicRangeDb: DYNAMIC_RANGE_DB,
+    greyAtUnit: GREY_AT_UNIT,
+    greyGamma: 1,
+    tgcDbPerMm: a.tgcDbPerMm,
+    attenuationScale: 1,
+    noiseFloor: 1,
+    glandEcho: 1,
+    lesionContrast: 1,
+    posteriorScale: 1,
+    skinMm: a.skinMm,
+    fatMm: a.fatMm,
+    glandThickMm: a.glandThickMm,
+    muscleTopMm: a.muscleTopMm,
+  };
+}
+
+/**
+ * Domain randomisation: imaging and layer parameters over ranges broad enough to cover other
+ * scanners (GE Invenia, Siemens ABVS) and other simulators, not just this one. Redraws the layer
+ * depths and TGC of `a` in place.
+ */
+function randomizeLook(rng: Rng, a: Anatomy, size: Vec3): ImagingParams {
+  // Transducer frequency scales all three axes together; focusing and elevation aperture vary each.
+  const frequency = rng.logUniform(0.75, 1.4);
+  const psfScale = [0, 1, 2].map(() => frequency * rng.logUniform(0.8, 1.3)) as Vec3;
+  const smoothScale = rng.uniform(0, 2);
+  const scattererDensity = rng.bool(0.6) ? 1 : rng.logUniform(0.2, 1);
+  const coherentRatio = rng.bool(0.5) ? 0 : rng.uniform(0, 1);
+  const dynamicRangeDb = rng.uniform(35, 60);
+  const gainDb = rng.uniform(-7, 7);
+  const greyGamma = rng.logUniform(0.75, 1.35);
+  const tgcDbPerMm = rng.uniform(-0.1, 0.3);
+  const attenuationScale = rng.logUniform(0.5, 2);
+  const noiseFloor = rng.logUniform(0.3, 3);
+  const glandEcho = rng.logUniform(0.6, 1.6);
+  const lesionContrast = rng.uniform(0.35, 1.6);
+  const posteriorScale = rng.logUniform(0.3, 2);
+  // Layers: thin or thick skin, a fatty or a dense breast, the chest wall from shallow to near the bottom.
+  const skinMm = rng.uniform(0.9, 3);
+  const muscleTopMm = rng.uniform(min(18, 0.55 * size[1]), size[1] - 2);
+  const fatMm = skinMm + rng.uniform(1, max(1.5, min(14, muscleTopMm - skinMm - 8)));
+  const glandThickMm = rng.uniform(3, max(4, muscleTopMm - fatMm - 1.5));
+  Object.assign(a, { skinMm, fatMm, glandThickMm, muscleTopMm, tgcDbPerMm });
+  return {
+    randomized: true,
+    psfScale,
+    smoothScale,
+    scattererDensity,
+    coherentRatio,
+    dynamicRangeDb,
+    greyAtUnit: GREY_AT_UNIT + (gainDb * 255) / dynamicRangeDb,
+    greyGamma,
+    tgcDbPerMm,
+    attenuationScale,
+    noiseFloor,
+    glandEcho,
+    lesionContrast,
+    posteriorScale,
+    skinMm,
+    fatMm,
+    glandThickMm,
+    muscleTopMm,
+  };
 }
 
 /** Rounded to a multiple of `step`, so the truth files read cleanly (44.8, not 44.800000000000004). */
@@ -320,6 +465,29 @@ class LatticeNoise {
     });
   }
 
+  /** noise(x, y, z) at one point, with the same arithmetic as addRow. */
+  at(x: number, y: number, z: number): number {
+    const fy = (y - this.origin[1]) / this.cell[1];
+    const fz = (z - this.origin[2]) / this.cell[2];
+    const y0 = max(0, min(this.n[1] - 2, floor(fy)));
+    const z0 = max(0, min(this.n[2] - 2, floor(fz)));
+    const wy = smooth(min(1, max(0, fy - y0)));
+    const wz = smooth(min(1, max(0, fz - z0)));
+    const nx = this.n[0];
+    const v = this.values;
+    const fx = (x - this.origin[0]) / this.cell[0];
+    const a = floor(fx);
+    const wx = smooth(fx - floor(fx));
+    const line = [a, a + 1].map((xi) => {
+      const b = xi + nx * (y0 + this.n[1] * z0);
+      const a00 = v[b] + (v[b + nx] - v[b]) * wy;
+      const b1 = b + nx * this.n[1];
+      const a01 = v[b1] + (v[b1 + nx] - v[b1]) * wy;
+      return a00 + (a01 - a00) * wz;
+    });
+    return line[0] + (line[1] - line[0]) * wx;
+  }
+
   /** Adds weight * noise(x_i, y, z) to out[i] for every column i. */
   addRow(y: number, z: number, weight: number, out: Float64Array): void {
     const fy = (y - this.origin[1]) / this.cell[1];
@@ -358,17 +526,19 @@ export interface Placed {
   center: Vec3;
 }
 
-function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: number, malignant?: boolean): Placed[] {
+function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: number, malignant: boolean | undefined, volumeRange: [number, number]): Placed[] {
   const placed: Placed[] = [];
   const top = a.skinMm + 1.5;
-  const bottom = a.muscleTopMm + 1.5;
-  const limits = { maxHalfDepthMm: (bottom - top) / 2, maxHalfWidthMm: full ? 35 : 26 };
+  const bottom = min(a.muscleTopMm + 1.5, size[1] - 1);
+  // A small crop (sizeMm) caps the width so the main lesion stays inside it.
+  const maxHalfWidthMm = full ? 35 : min(26, min(size[0], size[2]) / 2 - CROP_JITTER_MM - 1);
+  const limits = { maxHalfDepthMm: (bottom - top) / 2, maxHalfWidthMm };
   for (let n = 0; n < count; n++) {
     const isMain = n === 0;
     const cls = isMain && malignant !== undefined ? malignant : rng.bool(0.5);
     const features = sampleFeatures(rng, cls);
     // Same volume distribution for both classes; a second lesion is kept smaller so it fits.
-    const volume = isMain ? rng.logUniform(...VOLUME_RANGE_ML) : rng.logUniform(VOLUME_RANGE_ML[0], 3);
+    const volume = isMain ? rng.logUniform(...volumeRange) : rng.logUniform(volumeRange[0], min(3, volumeRange[1]));
     const model = buildLesion(rng, cls, features, volume, limits);
     const ext = model.extentMm;
     const yLo = top + ext[1];
@@ -429,21 +599,24 @@ function gaussianKernel(sigmaMm: number, spacingMm: number): Float64Array {
 }
 
 /**
- * Log compression by table: grey = GREY_AT_UNIT + (255 / DR) * 10 log10(|field|^2 / 2), so unit
- * amplitude maps to GREY_AT_UNIT before speckle. The table is indexed by the float32 bit pattern
- * of the power without its low 13 mantissa bits (0.1% steps), several times faster than log.
+ * Log compression by table: grey = greyAtUnit + (255 / DR) * 10 log10(|field|^2 / 2), so unit
+ * amplitude maps to greyAtUnit before speckle, then the grey map's gamma. The table is indexed by
+ * the float32 bit pattern of the power without its low 13 mantissa bits (0.1% steps), several
+ * times faster than log.
  */
-function logCompressor(): { pow32: Float32Array; bits32: Uint32Array; greyLut: Uint8Array } {
+function logCompressor(im: ImagingParams): { pow32: Float32Array; bits32: Uint32Array; greyLut: Uint8Array } {
   const pow32 = new Float32Array(1);
   const bits32 = new Uint32Array(pow32.buffer);
   const greyLut = new Uint8Array(1 << 19);
-  const lnToGrey = (255 / DYNAMIC_RANGE_DB) * (10 / LN10);
-  const offset = GREY_AT_UNIT - lnToGrey * log(2);
+  const lnToGrey = (255 / im.dynamicRangeDb) * (10 / LN10);
+  const offset = im.greyAtUnit - lnToGrey * log(2);
   for (let n = 0; n < greyLut.length; n++) {
     bits32[0] = (n << 13) | 0x1000; // the middle of the bucket
     const p = pow32[0];
-    const grey = p > 0 && Number.isFinite(p) ? offset + lnToGrey * log(p) : p > 0 ? 255 : 0;
-    greyLut[n] = grey < 0 ? 0 : grey > 255 ? 255 : round(grey);
+    let grey = p > 0 && Number.isFinite(p) ? offset + lnToGrey * log(p) : p > 0 ? 255 : 0;
+    grey = grey < 0 ? 0 : grey > 255 ? 255 : grey;
+    if (im.greyGamma !== 1) grey = 255 * (grey / 255) ** im.greyGamma;
+    greyLut[n] = round(grey);
   }
   return { pow32, bits32, greyLut };
 }
@@ -455,6 +628,28 @@ function smoothingKernel(sigmaMm: number, spacingMm: number): Float64Array {
   const w = Float64Array.from({ length: 2 * half + 1 }, (_, t) => exp(-0.5 * ((t - half) / s) ** 2));
   const sum = w.reduce((a, v) => a + v, 0);
   return w.map((v) => v / sum);
+}
+
+/**
+ * Speckle reduction `scale` times the default: a wider kernel above 1; below 1 a blend with no
+ * smoothing at all, because the narrowest kernel (3 taps) is already the default at coarse spacing.
+ */
+function speckleReduction(sigmaMm: number, spacingMm: number, scale: number): Float64Array {
+  if (scale >= 1) return smoothingKernel(sigmaMm * scale, spacingMm);
+  const k = smoothingKernel(sigmaMm, spacingMm).map((v) => v * scale);
+  k[(k.length - 1) / 2] += 1 - scale;
+  return k;
+}
+
+function psfKernels(spacing: Vec3, im: ImagingParams): Float64Array[] {
+  return [0, 1, 2].map((c) => gaussianKernel(PSF_SIGMA_MM[c] * im.psfScale[c], spacing[c]));
+}
+
+/** Lobule/ligament and texture noise, the first draws of the render stream (normalTissueSites redraws them). */
+function tissueNoise(rng: Rng, lo: Vec3, top: Vec3, xs: Float64Array): { lig: LatticeNoise[]; tex: LatticeNoise[] } {
+  const lig = [new LatticeNoise(rng, [4.5, 6, 4.5], lo, top, xs), new LatticeNoise(rng, [2.2, 3, 2.2], lo, top, xs)];
+  const tex = [new LatticeNoise(rng, [1.4, 0.9, 1.4], lo, top, xs)];
+  return { lig, tex };
 }
 
 /** Separable smoothing of an nx x ny slice in place (`tmp` is scratch of the same size); edges clamp. */
@@ -492,33 +687,8 @@ interface LesionBox {
   spiculeReach2: number;
 }
 
-function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing: Vec3): { image: Uint8Array; mask: Uint8Array } {
-  const rng = new Rng(hashSeed('render', seed));
-  const [nx, ny, nz] = dims;
-  const [sx, sy, sz] = spacing;
-  const size = dims.map((n, c) => (n - 1) * spacing[c]) as Vec3;
-  const ki = gaussianKernel(PSF_SIGMA_MM[0], sx);
-  const smoothI = smoothingKernel(SMOOTH_SIGMA_MM[0], sx);
-  const smoothJ = smoothingKernel(SMOOTH_SIGMA_MM[1], sy);
-  const kj = gaussianKernel(PSF_SIGMA_MM[1], sy);
-  const kk = gaussianKernel(PSF_SIGMA_MM[2], sz);
-  const [hi, hj, hk] = [ki, kj, kk].map((k) => (k.length - 1) / 2);
-  const W = nx + 2 * hi;
-  const H = ny + 2 * hj;
-  const xs = Float64Array.from({ length: W }, (_, i) => (i - hi) * sx);
-
-  const lo: Vec3 = [-hi * sx, -hj * sy, -hk * sz];
-  const top: Vec3 = [size[0] + hi * sx, size[1] + hj * sy, size[2] + hk * sz];
-  const lig = [new LatticeNoise(rng, [4.5, 6, 4.5], lo, top, xs), new LatticeNoise(rng, [2.2, 3, 2.2], lo, top, xs)];
-  const tex = [new LatticeNoise(rng, [1.4, 0.9, 1.4], lo, top, xs)];
-  const cols = new Columns(W);
-  const ligRow = new Float64Array(W);
-  const texRow = new Float64Array(W);
-  const cum = new Float64Array(W);
-  const eRow = new Float64Array(W);
-  const alphaRow = new Float64Array(W);
-
-  const boxes: LesionBox[] = placed.map(({ model, center }) => ({
+function lesionBoxes(placed: Placed[], spacing: Vec3): LesionBox[] {
+  return placed.map(({ model, center }) => ({
     model,
     center,
     // Voxel indices of the box that holds the lesion's reach (halo, spicules).
@@ -526,11 +696,49 @@ function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing:
     hi: [0, 1, 2].map((c) => ceil((center[c] + model.reachMm[c]) / spacing[c])) as Vec3,
     spiculeReach2: max(0, ...model.spicules.map((s) => s.end + SPICULE_DEPTH_STRETCH * s.halfWidth)) ** 2,
   }));
+}
+
+function render(plan: PhantomPlan): { image: Uint8Array; mask: Uint8Array } {
+  const { anatomy: a, placed, imaging, geometry } = plan;
+  const { dims, spacing } = geometry;
+  const rng = new Rng(hashSeed('render', plan.renderSeed));
+  const [nx, ny, nz] = dims;
+  const [sx, sy, sz] = spacing;
+  const size = dims.map((n, c) => (n - 1) * spacing[c]) as Vec3;
+  const [ki, kj, kk] = psfKernels(spacing, imaging);
+  const smoothI = speckleReduction(SMOOTH_SIGMA_MM[0], sx, imaging.smoothScale);
+  const smoothJ = speckleReduction(SMOOTH_SIGMA_MM[1], sy, imaging.smoothScale);
+  const [hi, hj, hk] = [ki, kj, kk].map((k) => (k.length - 1) / 2);
+  const W = nx + 2 * hi;
+  const H = ny + 2 * hj;
+  const xs = Float64Array.from({ length: W }, (_, i) => (i - hi) * sx);
+
+  const lo: Vec3 = [-hi * sx, -hj * sy, -hk * sz];
+  const top: Vec3 = [size[0] + hi * sx, size[1] + hj * sy, size[2] + hk * sz];
+  const { lig, tex } = tissueNoise(rng, lo, top, xs);
+  const cols = new Columns(W);
+  const ligRow = new Float64Array(W);
+  const texRow = new Float64Array(W);
+  const cum = new Float64Array(W);
+  const eRow = new Float64Array(W);
+  const alphaRow = new Float64Array(W);
+
+  const boxes = lesionBoxes(placed, spacing);
 
   // Gain (amplitude) for a cumulative attenuation in dB, tabulated at 0.05 dB.
   const GAIN_MIN_DB = -40;
   const gainLut = Float64Array.from({ length: 4000 }, (_, n) => 10 ** (-(GAIN_MIN_DB + n * 0.05) / 20));
-  const { pow32, bits32, greyLut } = logCompressor();
+  const { pow32, bits32, greyLut } = logCompressor(imaging);
+  const noiseAmp = 0.006 * imaging.noiseFloor;
+  // The PSF sums sum(k) times a constant but only sqrt(sum k^2) = 1 times the diffuse part; scale the
+  // coherent term so that coherentRatio is its amplitude against the diffuse rms (both components).
+  const kernelSum = (k: Float64Array) => k.reduce((acc, v) => acc + v, 0);
+  const coherent = (imaging.coherentRatio * sqrt(2)) / (kernelSum(ki) * kernelSum(kj) * kernelSum(kk));
+  // Sparse scatterers: keep the sites where |re| exceeds a threshold (a fraction `density` of them), rescaled to unit variance.
+  const density = imaging.scattererDensity;
+  const keepAbove = sqrt(3) * (1 - density);
+  const keepScaleRe = 1 / sqrt(1 - keepAbove ** 3 / (3 * sqrt(3)));
+  const keepScaleIm = 1 / sqrt(density);
 
   const image = new Uint8Array(nx * ny * nz);
   const mask = new Uint8Array(nx * ny * nz);
@@ -550,6 +758,16 @@ function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing:
     // Unit scatterers first; the tissue loop scales them by the local amplitude.
     rng.fillSymmetric(re);
     rng.fillSymmetric(im);
+    if (density < 1) {
+      for (let n = 0; n < re.length; n++) {
+        const v = re[n];
+        if (v < keepAbove && v > -keepAbove) re[n] = im[n] = 0;
+        else {
+          re[n] = v * keepScaleRe;
+          im[n] *= keepScaleIm;
+        }
+      }
+    }
     for (let jp = 0; jp < H; jp++) {
       const j = jp - hj;
       const y = j * sy;
@@ -558,7 +776,7 @@ function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing:
       lig[0].addRow(y, z, 1, ligRow);
       lig[1].addRow(y, z, 0.5, ligRow);
       tex[0].addRow(y, z, 1, texRow);
-      tissueRow(a, cols, xs, y, ligRow, texRow, eRow, alphaRow);
+      tissueRow(a, imaging, cols, xs, y, ligRow, texRow, eRow, alphaRow);
       const maskRow = k >= 0 && k < nz && j >= 0 && j < ny ? nx * (j + ny * k) - hi : -1;
       for (const box of boxes) {
         if (j >= box.lo[1] && j <= box.hi[1] && k >= box.lo[2] && k <= box.hi[2]) {
@@ -567,14 +785,14 @@ function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing:
       }
       // Attenuation accumulates down each beam; the electronic-noise floor grows with TGC gain.
       const rowBase = jp * W;
-      const noiseFloor = 0.006 * (1 + max(0, y) / 15);
+      const noiseFloor = noiseAmp * (1 + max(0, y) / 15);
       for (let ip = 0; ip < W; ip++) {
         const c = cum[ip] + alphaRow[ip] * sy;
         cum[ip] = c;
         let g = ((c - GAIN_MIN_DB) * 20) | 0;
         g = g < 0 ? 0 : g > 3999 ? 3999 : g;
         const scale = eRow[ip] * gainLut[g] + noiseFloor;
-        re[rowBase + ip] *= scale;
+        re[rowBase + ip] = (re[rowBase + ip] + coherent) * scale;
         im[rowBase + ip] *= scale;
       }
     }
@@ -641,9 +859,13 @@ function render(seed: number, a: Anatomy, placed: Placed[], dims: Vec3, spacing:
 }
 
 /** Echogenicity (amplitude) and extra attenuation (dB/mm) of the anatomy along one row. */
-function tissueRow(a: Anatomy, cols: Columns, xs: Float64Array, y: number, lig: Float64Array, tex: Float64Array, e: Float64Array, alpha: Float64Array): void {
+function tissueRow(
+  a: Anatomy, im: ImagingParams, cols: Columns, xs: Float64Array, y: number, lig: Float64Array, tex: Float64Array, e: Float64Array, alpha: Float64Array,
+): void {
   const { fatBottom, glandBottom, muscleTop, muscleBottom, ribTop, pleura, nippleBottom, ductDepth, ductHalf, contactDb } = cols;
   const tgc = y > 0 ? a.tgcDbPerMm : 0;
+  const gland = GLAND * im.glandEcho;
+  const attenuation = im.attenuationScale;
   const skin = a.skinMm;
   if (y < 0 || y < skin) {
     const level = y < 0 ? GEL : y < 0.35 || y > skin - 0.3 ? SKIN_LINE : DERMIS;
@@ -665,7 +887,7 @@ function tissueRow(a: Anatomy, cols: Columns, xs: Float64Array, y: number, lig: 
       // Fat above a boundary that the lobule noise makes interdigitate with the gland.
       if (abs(l) < a.ligamentWidth) v = LIGAMENT;
       else if (y < fatBottom[i] + 1.8 * l) v = FAT * (1 + 0.2 * t);
-      else if (y < glandBottom[i] + 1.5 * l) v = l < -0.5 ? FAT : GLAND * (1 + 0.45 * t);
+      else if (y < glandBottom[i] + 1.5 * l) v = l < -0.5 ? FAT : gland * (1 + 0.45 * t);
       else v = FAT * (1 + 0.2 * t);
       if (abs(y - ductDepth[i]) < ductHalf[i]) v = DUCT;
     } else if (y < muscleTop[i] + 0.35) v = FASCIA;
@@ -688,7 +910,7 @@ function tissueRow(a: Anatomy, cols: Columns, xs: Float64Array, y: number, lig: 
       extra = 25;
     }
     e[i] = v;
-    alpha[i] = tgc + extra;
+    alpha[i] = tgc + extra * attenuation;
   }
 }
 
@@ -723,4 +945,119 @@ function lesionRow(
 function lesionEcho(m: LesionModel, t: number): number {
   if (m.texture < 0) return t > 0.15 ? 0.03 : m.echoLevel * (1 + 0.3 * t); // complex: cystic parts
   return m.echoLevel * max(0.1, 1 + m.texture * t);
+}
+
+/** Whether a point (mm from the lesion's centre) is in its reach: mass, halo or spicule, as lesionRow draws them. */
+function inReach(box: LesionBox, px: number, py: number, pz: number): boolean {
+  const m = box.model;
+  const s = lesionRatio(m, px, py, pz);
+  if (s <= 1) return true;
+  const r = sqrt(px * px + py * py + pz * pz);
+  if (r * (1 - 1 / s) < m.haloMm) return true;
+  return m.spicules.length > 0 && r * r < box.spiculeReach2 && spiculeAt(m, px, py, pz) !== 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Negative samples: clicks on normal tissue.
+
+const TISSUE_KINDS: TissueKind[] = ['fat', 'ligament', 'gland', 'near-skin', 'near-chest-wall'];
+/** Draws per site before a kind is given up as having no room in this crop. */
+const SITE_TRIES = 400;
+
+/**
+ * Click sites in normal tissue, at least `clearMm` (default 6) from every lesion's reach (halo and spicules included),
+ * stratified over the kinds (fat lobules, ligaments, gland, 2-6 mm under the skin line, within 4 mm above the chest wall / pectoral fascia),
+ * deterministic for (phantom, seed). May return fewer than count when the crop has no room.
+ *
+ * The kinds take turns; one that finds no room drops out and the others fill its turns. Fat,
+ * ligament and gland sites lie between the two bands, so every site has one kind. The tissue is
+ * classified at the voxel centre exactly as the renderer drew it (ducts count as the tissue they
+ * run through); the nipple is left out.
+ */
+export function normalTissueSites(phantom: Phantom, count: number, seed: number, clearMm = 6): TissueSite[] {
+  const plan = plans.get(phantom);
+  if (!plan) throw new Error('normalTissueSites: not a phantom returned by generatePhantom (a copy has no anatomy)');
+  const { anatomy: a, geometry, imaging } = plan;
+  const { dims, spacing } = geometry;
+  const [nx, ny, nz] = dims;
+  const [sx, sy, sz] = spacing;
+  const size = dims.map((n, c) => (n - 1) * spacing[c]) as Vec3;
+  // The same lattice noise as the render: same stream, same bounds.
+  const halves = psfKernels(spacing, imaging).map((k) => (k.length - 1) / 2);
+  const lo = halves.map((h, c) => -h * spacing[c]) as Vec3;
+  const top = halves.map((h, c) => size[c] + h * spacing[c]) as Vec3;
+  const { lig } = tissueNoise(new Rng(hashSeed('render', plan.renderSeed)), lo, top, new Float64Array(0));
+  const boxes = lesionBoxes(plan.placed, spacing);
+  const cols = new Columns(1);
+  const column = new Float64Array(1);
+  const rng = new Rng(hashSeed('normal-tissue', phantom.seed, seed));
+  const taken = new Set<number>();
+  const clear2 = clearMm * clearMm;
+  const ballHalf = spacing.map((s) => ceil(clearMm / s));
+
+  const clearOfLesions = (i: number, j: number, k: number): boolean => {
+    for (const box of boxes) {
+      const from = [i, j, k].map((v, c) => max(box.lo[c], v - ballHalf[c]));
+      const to = [i, j, k].map((v, c) => min(box.hi[c], v + ballHalf[c]));
+      if (from.some((f, c) => f > to[c])) continue;
+      for (let kk = from[2]; kk <= to[2]; kk++) {
+        const dz = (kk - k) * sz;
+        for (let jj = from[1]; jj <= to[1]; jj++) {
+          const dy = (jj - j) * sy;
+          for (let ii = from[0]; ii <= to[0]; ii++) {
+            const dx = (ii - i) * sx;
+            if (dx * dx + dy * dy + dz * dz >= clear2) continue;
+            if (inReach(box, ii * sx - box.center[0], jj * sy - box.center[1], kk * sz - box.center[2])) return false;
+          }
+        }
+      }
+    }
+    return true;
+  };
+
+  const findSite = (kind: TissueKind): Vec3 | null => {
+    for (let tries = 0; tries < SITE_TRIES; tries++) {
+      const i = rng.int(0, nx - 1);
+      const k = rng.int(0, nz - 1);
+      const [x, z] = [i * sx, k * sz];
+      column[0] = x;
+      cols.fill(a, column, z, size);
+      const skinBand: [number, number] = [a.skinMm + 2, a.skinMm + 6];
+      const wallBand: [number, number] = [cols.muscleTop[0] - 4, cols.muscleTop[0]];
+      const band = kind === 'near-skin' ? skinBand : kind === 'near-chest-wall' ? wallBand : [skinBand[1], wallBand[0]];
+      const j = round(rng.uniform(max(0, band[0]), min(size[1], band[1])) / sy);
+      const y = j * sy;
+      if (j < 0 || j >= ny || y < band[0] || y >= band[1] || y < cols.nippleBottom[0]) continue;
+      if (kind !== 'near-skin' && kind !== 'near-chest-wall' && tissueAt(a, cols, lig, x, y, z) !== kind) continue;
+      const key = i + nx * (j + ny * k);
+      if (taken.has(key) || !clearOfLesions(i, j, k)) continue;
+      taken.add(key);
+      return [i, j, k];
+    }
+    return null;
+  };
+
+  const sites: TissueSite[] = [];
+  const open = [...TISSUE_KINDS];
+  let turn = rng.int(0, open.length - 1);
+  while (sites.length < count && open.length) {
+    const kind = open[turn % open.length];
+    const index = findSite(kind);
+    if (index) {
+      sites.push({ index, kind });
+      turn++;
+    } else open.splice(open.indexOf(kind), 1);
+  }
+  return sites;
+}
+
+/** The breast tissue tissueRow draws at a point above the pectoral fascia (before a duct overrides it). */
+function tissueAt(a: Anatomy, cols: Columns, lig: LatticeNoise[], x: number, y: number, z: number): 'fat' | 'ligament' | 'gland' {
+  let l = 0;
+  l += 1 * lig[0].at(x, y, z);
+  l += 0.5 * lig[1].at(x, y, z);
+  if (abs(l) < a.ligamentWidth) return 'ligament';
+  if (y < cols.fatBottom[0] + 1.8 * l) return 'fat';
+  if (y < cols.glandBottom[0] + 1.5 * l) return l < -0.5 ? 'fat' : 'gland';
+  return 'fat';
 }

@@ -28,6 +28,8 @@ export interface Sample {
   /** [z][y][x] 0/1 truth. */
   mask: Float32Array;
   malignant: boolean;
+  /** False for a VOI centred on normal tissue (a negative sample): it has no class. */
+  lesion: boolean;
 }
 
 function flipAxis(data: Float32Array, grid: Vec3, axis: 0 | 2): Float32Array {
@@ -42,8 +44,14 @@ function flipAxis(data: Float32Array, grid: Vec3, axis: 0 | 2): Float32Array {
   return out;
 }
 
-export function makeSample(c: LoadedCase, lesion: LesionSample, input: InputContract, aug: Augmentation, rng: Rng): Sample {
-  const center: Vec3 = [0, 1, 2].map((a) => lesion.center[a] + (rng.uniform(-1, 1) * aug.jitterMm) / c.volume.spacing[a]) as Vec3;
+/**
+ * A VOI around a lesion, or with `negative` around a point of normal tissue. A click lands inside
+ * the mass, so a lesion's centre jitter stays within half its equivalent radius.
+ */
+export function makeSample(c: Pick<LoadedCase, 'volume' | 'mask'>, lesion: LesionSample, input: InputContract, aug: Augmentation, rng: Rng, negative = false): Sample {
+  const radiusMm = Math.cbrt((3 * lesion.volumeMl * 1000) / (4 * Math.PI));
+  const jitterMm = negative || !(radiusMm > 0) ? aug.jitterMm : Math.min(aug.jitterMm, 0.5 * radiusMm);
+  const center: Vec3 = [0, 1, 2].map((a) => lesion.center[a] + (rng.uniform(-1, 1) * jitterMm) / c.volume.spacing[a]) as Vec3;
   for (let a = 0; a < 3; a++) center[a] = Math.min(Math.max(center[a], 0), c.volume.dims[a] - 1);
   const plan = planVoi(c.volume, center, input.grid, input.voxelMm);
   const source = arraySource(c.volume);
@@ -65,5 +73,5 @@ export function makeSample(c: LoadedCase, lesion: LesionSample, input: InputCont
       mask = flipAxis(mask, input.grid, axis);
     }
   }
-  return { voi, mask, malignant: lesion.malignant };
+  return { voi, mask, malignant: !negative && lesion.malignant, lesion: !negative };
 }

@@ -38,11 +38,12 @@ def dice_loss(prob, truth, smooth=LOSS['diceSmooth']):
 
 def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda']):
     used = passes if config['lossOnEveryIteration'] else passes[-1:]
+    dtype = torch.get_default_dtype()  # bf16 autocast outputs are scored in full precision
     seg = cls = None
     if config['segmentation'] and mask is not None:
-        seg = sum(dice_loss(p['seg_prob'].float(), mask) for p in used) / len(used)
+        seg = sum(dice_loss(p['seg_prob'].to(dtype), mask) for p in used) / len(used)
     if config['clsStages'] and label is not None:
-        cls = sum(focal_loss(p['cls_logit'].float(), label, weights, lesion=lesion) for p in used) / len(used)
+        cls = sum(focal_loss(p['cls_logit'].to(dtype), label, weights, lesion=lesion) for p in used) / len(used)
     if seg is not None and cls is not None:
         total = lam * cls + (1 - lam) * seg
     elif seg is not None:

@@ -23,6 +23,8 @@ def key(name):
 def batch_moments(x, group=None):
     """Per-channel mean and biased variance over (N, D, H, W), summed over every process of
     `group` when one is given (distributed training sees the global batch, as one process would)."""
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()  # under autocast: bf16 sums would round the moments to 3 digits
     dims = (0, 2, 3, 4)
     count = torch.tensor(float(x.shape[0] * x.shape[2] * x.shape[3] * x.shape[4]), device=x.device)
     s1 = x.sum(dims)

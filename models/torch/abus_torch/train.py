@@ -1,0 +1,272 @@
+"""Training at scale: the PyTorch twin on the TypeScript sampler's shards.
+
+One process, or several through torchrun (DistributedDataParallel; NCCL on GPUs, gloo on CPUs).
+Batch norm then uses the moments of the global batch, so N processes with batch B train exactly
+as one process with batch N*B. bf16 autocast and TF32 on GPUs. A checkpoint and a JSON log line
+at every evaluation; --resume continues from the last checkpoint; the best evaluation's weights
+are exported, batch norm folded, in the project's format (out/model), for the TypeScript engine.
+
+Usually started by `abus-ai train --engine torch`, which also starts the sampler.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .config import LOSS, variant_config
+from .data import ShardPool
+from .losses import class_weights, multi_task_loss
+from .network import CMSVNet
+from .weights_io import write_model_folder
+
+
+def parse_tag(tag):
+    """'g64x32x64v1' -> ([64, 32, 64], 1.0), as gridTag in shards.ts writes it."""
+    grid, voxel = tag[1:].split('v')
+    return [int(n) for n in grid.split('x')], float(voxel)
+
+
+def auc(labels, scores):
+    labels, scores = np.asarray(labels), np.asarray(scores)
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def log(rank, message):
+    if rank == 0:
+        print(f'abus-torch: {message}', file=sys.stderr, flush=True)
+
+
+@torch.no_grad()
+def evaluate(model, pool, device, batch=8):
+    """Model selection on the validation shards (network grid): DSC of lesion VOIs, AUC, and how
+    often a negative VOI's centre stays below threshold (a 5-voxel cube around the click)."""
+    model.eval()
+    dscs, probs, labels, clear = [], [], [], []
+    for start in range(0, pool.size, batch):
+        index = torch.arange(start, min(pool.size, start + batch), device=pool.device)
+        voi, mask, label, lesion = pool.take(index)
+        passes = model(voi.to(device))
+        last = passes[-1]
+        for i in range(voi.shape[0]):
+            is_lesion = lesion[i, 0] > 0.5
+            if 'seg_prob' in last:
+                p = (last['seg_prob'][i, 0] >= 0.5).float()
+                if is_lesion:
+                    g = mask[i, 0].to(device)
+                    dscs.append(float(2 * (p * g).sum() / (p.sum() + g.sum()).clamp_min(1)))
+                else:
+                    d, h, w = p.shape
+                    clear.append(float(p[d // 2 - 2:d // 2 + 3, h // 2 - 2:h // 2 + 3, w // 2 - 2:w // 2 + 3].max() < 0.5))
+            if 'cls_prob' in last and is_lesion:
+                probs.append(float(last['cls_prob'][i, 0]))
+                labels.append(int(label[i, 0] > 0.5))
+    model.train()
+    out = {}
+    if dscs:
+        out['val_dsc'] = float(np.mean(dscs))
+    if clear:
+        out['val_negative_clear'] = float(np.mean(clear))
+    a = auc(labels, probs)
+    if a is not None:
+        out['val_auc'] = a
+    return out
+
+
+def score(metrics):
+    parts = [metrics[k] for k in ('val_dsc', 'val_auc', 'val_negative_clear') if k in metrics]
+    return sum(parts) / len(parts) if parts else 0.0
+
+
+def learning_rate(base, progress, step, warmup=200):
+    """Linear warm-up, then cosine decay to 2% of the base rate over the run (steps or minutes)."""
+    warm = min(1.0, (step + 1) / warmup)
+    return base * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--samples', required=True, help='shard folder the sampler writes (read as it grows)')
+    parser.add_argument('--val', help='validation shard folder (read once)')
+    parser.add_argument('--tag', required=True, help="grid tag in the shards, e.g. g64x32x64v1")
+    parser.add_argument('--out', required=True, help='run folder: log.jsonl, checkpoint.pt, model/')
+    parser.add_argument('--variant', default='cmsvnetiter')
+    parser.add_argument('--width', type=int, default=16)
+    parser.add_argument('--batch', type=int, default=4, help='per process')
+    parser.add_argument('--lr', type=float, default=1e-3)
+    parser.add_argument('--lambda', dest='lam', type=float, default=LOSS['lambda'])
+    parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--steps', type=int, help='stop after this many steps')
+    parser.add_argument('--minutes', type=float, help='stop after this much training time')
+    parser.add_argument('--until-step', type=int, help='pause after this step (checkpointed); --resume continues the same run')
+    parser.add_argument('--eval-every', type=float, default=60, help='seconds between evaluations and checkpoints')
+    parser.add_argument('--capacity', type=int, default=4096, help='samples held in the pool (newest replace oldest)')
+    parser.add_argument('--min-samples', type=int, default=64, help='samples in the pool before the first step')
+    parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--bf16', action='store_true', help='bf16 autocast (GPU)')
+    parser.add_argument('--tf32', action='store_true', help='TF32 matmul and convolutions (GPU)')
+    parser.add_argument('--float16-weights', action='store_true', help='export float16 shards (half the size)')
+    parser.add_argument('--float64', action='store_true', help='exactness checks: float32 rounding in near-cancelling sums moves some batch-norm shifts by 1e-2 relative between runs')
+    parser.add_argument('--device', default='auto')
+    parser.add_argument('--threads', type=int, help='CPU threads per process')
+    parser.add_argument('--provenance', default='{}', help='JSON merged into the model card\'s training record')
+    parser.add_argument('--no-export', action='store_true', help='tests: no model folder')
+    args = parser.parse_args(argv)
+    if not args.steps and not args.minutes:
+        parser.error('give --steps or --minutes')
+
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    rank = int(os.environ.get('RANK', '0'))
+    local = int(os.environ.get('LOCAL_RANK', '0'))
+    cuda = torch.cuda.is_available() and args.device in ('auto', 'cuda')
+    device = torch.device(f'cuda:{local}' if cuda else 'cpu')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if world > 1:
+        dist.init_process_group('nccl' if cuda else 'gloo')
+    if cuda:
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+    torch.manual_seed(args.seed)
+    if args.float64:
+        torch.set_default_dtype(torch.float64)
+    grid, voxel_mm = parse_tag(args.tag)
+    config = variant_config(args.variant, baseWidth=args.width)
+    model = CMSVNet(config, seed=args.seed).to(device)
+    if world > 1:
+        model.sync_group = dist.group.WORLD
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if cuda else None, broadcast_buffers=False)
+    else:
+        net = model
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint = os.path.join(args.out, 'checkpoint.pt')
+    log_file = os.path.join(args.out, 'log.jsonl')
+    state = {'step': 0, 'seconds': 0.0, 'best': -1.0, 'samples': 0}
+    generator = torch.Generator().manual_seed(args.seed)
+    if args.resume and os.path.exists(checkpoint):
+        saved = torch.load(checkpoint, map_location=device)
+        model.load_state_dict(saved['model'])
+        optimizer.load_state_dict(saved['optimizer'])
+        state = saved['state']
+        generator.set_state(saved['generator'])
+        log(rank, f"resuming at step {state['step']} ({state['seconds'] / 60:.1f} min trained)")
+    elif rank == 0 and os.path.exists(log_file):
+        os.remove(log_file)
+
+    pool = ShardPool(args.samples, args.tag, device=device, capacity=args.capacity)
+    val = ShardPool(args.val, args.tag, device=device, capacity=100000) if args.val and rank == 0 else None
+    if val is not None:
+        while val.refresh() == 0 and not val.size:
+            time.sleep(1)
+        log(rank, f'validation: {val.counts()}')
+    while pool.size < args.min_samples:
+        if pool.refresh() == 0:
+            time.sleep(0.5)
+    autocast = torch.autocast('cuda', dtype=torch.bfloat16) if (cuda and args.bf16) else torch.autocast('cpu', enabled=False)
+
+    def weights_now():
+        counts = torch.tensor([pool.counts()['malignant'], pool.counts()['benign']], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(counts)
+        return class_weights(float(counts[0]), float(counts[1]))
+
+    weights = weights_now()
+    log(rank, f"{args.variant} width {args.width} on {args.tag}, {world} process(es) x batch {args.batch} on {device}"
+              f"{' bf16' if args.bf16 and cuda else ''}{' tf32' if args.tf32 and cuda else ''}; pool {pool.counts()}")
+
+    def progress():
+        parts = []
+        if args.steps:
+            parts.append(state['step'] / args.steps)
+        if args.minutes:
+            parts.append(state['seconds'] / (60 * args.minutes))
+        return max(parts)
+
+    def save(metrics, best):
+        if rank != 0:
+            return
+        tmp = checkpoint + '.tmp'
+        torch.save({'model': model.state_dict(), 'optimizer': optimizer.state_dict(), 'state': state, 'generator': generator.get_state()}, tmp)
+        os.replace(tmp, checkpoint)
+        line = {'step': state['step'], 'samples': state['samples'], 'minutes': round(state['seconds'] / 60, 3), **metrics, 'best': best}
+        with open(log_file, 'a') as f:
+            f.write(json.dumps(line) + '\n')
+        if best and not args.no_export:
+            card = {
+                'name': f"{args.variant}-abus", 'version': '0.2.0', 'architecture': config,
+                'input': {'grid': grid, 'voxelMm': voxel_mm, 'voiMm': [g * voxel_mm for g in grid], 'normalization': 'zscore-voi'},
+                'decisionThreshold': 0.5,
+                'training': {**json.loads(args.provenance), 'engine': f'PyTorch {torch.__version__}', 'device': str(torch.cuda.get_device_name(device) if cuda else 'cpu'),
+                             'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'lambda': args.lam, 'seed': args.seed,
+                             'steps': state['step'], 'samplesSeen': state['samples'], 'trainingMinutes': round(state['seconds'] / 60, 2),
+                             'bf16': bool(args.bf16 and cuda), 'tf32': bool(args.tf32 and cuda), 'pool': pool.counts()},
+                'metrics': {'validation': {**metrics, 'note': 'validation shards on the network grid, used for model selection'}},
+            }
+            write_model_folder(os.path.join(args.out, 'model'), model.folded_weights(), card, float16=args.float16_weights)
+
+    last_eval = time.time()
+    window = {'t': time.time(), 'steps': 0, 'loss': 0.0, 'seg': 0.0, 'cls': 0.0}
+    def pausing():
+        return args.until_step is not None and state['step'] >= args.until_step
+
+    while progress() < 1 and not pausing():
+        t0 = time.time()
+        if state['step'] % 20 == 0:
+            # Every process reaches the collective in weights_now, whatever its refresh found.
+            pool.refresh(limit=8)
+            weights = weights_now()
+        for group in optimizer.param_groups:
+            group['lr'] = learning_rate(args.lr, progress(), state['step'])
+        # Every process draws the same global batch and takes its own slice, so N processes with
+        # batch B see exactly what one process with batch N*B sees.
+        index = torch.randint(pool.size, (args.batch * world,), generator=generator)[rank * args.batch:(rank + 1) * args.batch]
+        voi, mask, label, lesion = pool.take(index.to(device))
+        with autocast:
+            passes = net(voi)
+        loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam)
+        optimizer.zero_grad(set_to_none=True)
+        loss['total'].backward()
+        optimizer.step()
+        model.update_moving_stats()
+        state['step'] += 1
+        state['samples'] += args.batch * world
+        window['steps'] += 1
+        window['loss'] += float(loss['total'])
+        window['seg'] += float(loss['seg']) if loss['seg'] is not None else 0.0
+        window['cls'] += float(loss['cls']) if loss['cls'] is not None else 0.0
+        state['seconds'] += time.time() - t0
+        if window['steps'] == 50 or progress() >= 1 or pausing():
+            elapsed = time.time() - window['t']
+            n = window['steps']
+            log(rank, f"step {state['step']} | {n * args.batch * world / elapsed:.1f} samples/s | loss {window['loss'] / n:.4f} "
+                      f"(seg {window['seg'] / n:.4f}, cls {window['cls'] / n:.4f}) | pool {pool.size} | {state['seconds'] / 60:.1f} min")
+            window = {'t': time.time(), 'steps': 0, 'loss': 0.0, 'seg': 0.0, 'cls': 0.0}
+        if time.time() - last_eval >= args.eval_every or progress() >= 1 or pausing():
+            metrics = evaluate(model, val, device) if val is not None else {}
+            metrics['train_loss'] = float(loss['total'])
+            metrics['lr'] = optimizer.param_groups[0]['lr']
+            best = val is None or score(metrics) > state['best']
+            if best:
+                state['best'] = score(metrics)
+            save(metrics, best)
+            log(rank, f"evaluation at step {state['step']}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}{' best' if best else ''}")
+            last_eval = time.time()
+    if world > 1:
+        dist.destroy_process_group()
+    return model
+
+
+if __name__ == '__main__':
+    main()
