@@ -2,7 +2,7 @@
  * The first analysis against the later ones, on one backend, the way the plugin's worker runs
  * them: load the model, warm up (compile every kernel on an empty volume of the model's grid),
  * then analyse a phantom lesion several times.
- * Usage: node models/dist/bench/first-analysis.js [--backend webgpu] [--runs 5] [--full] [--tilings <file>]
+ * Usage: node models/dist/bench/first-analysis.js [--backend webgpu] [--runs 5] [--full | --model <dir>] [--tilings <file>]
  * --full uses a network of the paper's size (width 16, 128x64x128 voxels at 0.5 mm) with random
  * weights instead of the shipped model; the speed of a pass does not depend on the weights.
  * --tilings takes the per-shape tilings that `bench:kernels --sweep` writes.
@@ -53,7 +53,7 @@ async function main() {
     process.exit(0);
   }
   const t0 = performance.now();
-  let model = await loadModel(folderReader(SHIPPED));
+  let model = await loadModel(folderReader(arg('model', SHIPPED)));
   if (process.argv.includes('--full')) model = fullSizeModel(model);
   const analyzer = await Analyzer.create(model, backend);
   const loadMs = performance.now() - t0;

@@ -4,8 +4,12 @@
  * network: tfjs-wasm has no Conv2DBackpropFilter, and its stock conv3dTranspose is wrong).
  * On webgpu it times stock tfjs-webgpu convolutions and the project's own kernels (engine/webgpu), on wasm
  * XNNPACK conv2d for every convolution and the engine with its SIMD kernel (engine/wasm).
- * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--backends cpu,wasm,webgpu] [--software-webgpu]
+ * 'torch' times the PyTorch trainer (models/torch, same network, loss and optimiser) in the same
+ * run, on a CUDA GPU when it sees one (bf16 with --bf16), else on this machine's CPU cores.
+ * Usage: npm run bench:train -- [--width 4] [--grid 32,16,32] [--batch 1] [--steps 2] [--backends cpu,wasm,webgpu,torch] [--software-webgpu] [--bf16]
  */
+import { spawnSync } from 'child_process';
+import { defaultPython, TORCH_DIR } from '../train/torch-run';
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
 import { BackendName, tryBackend } from '../engine/backend';
@@ -62,6 +66,16 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
+/** One PyTorch timing, as abus_torch.bench_step prints it; a string says why it could not run. */
+function timeTorch(width: number, grid: number[], batch: number, steps: number): { ms: number; device: string } | string {
+  const args = ['-m', 'abus_torch.bench_step', '--width', String(width), '--grid', grid.join(','), '--batch', String(batch), '--steps', String(steps), '--threads', String(os.cpus().length)];
+  if (process.argv.includes('--bf16')) args.push('--bf16');
+  const r = spawnSync(defaultPython(), args, { cwd: TORCH_DIR, encoding: 'utf8' });
+  if (r.status !== 0) return `PyTorch did not run: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`;
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { msPerStep: number; device: string; torch: string; bf16: boolean };
+  return { ms: out.msPerStep, device: `${out.device}, torch ${out.torch}${out.bf16 ? ', bf16' : ''}` };
+}
+
 async function main() {
   tf.env().set('PROD', true);
   installNodeWebGPU();
@@ -74,7 +88,7 @@ async function main() {
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; ${(flopPerStep / 1e9).toFixed(1)} GFLOP per step (3x forward)\n`);
   const rows: { name: string; ms: number | string }[] = [];
   const software = Boolean((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU);
-  const wanted = arg('backends', 'cpu,wasm,webgpu').split(',');
+  const wanted = arg('backends', 'cpu,wasm,webgpu,torch').split(',');
   const candidates = [
     ['cpu (stock tfjs kernels)', 'cpu', 'stock'],
     ['wasm (XNNPACK conv2d for every convolution, own gradient)', 'wasm', 'xnnpack'],
@@ -90,6 +104,11 @@ async function main() {
     console.error(`  ${name}: ${typeof ms === 'number' ? `${ms.toFixed(0)} ms/step` : ms}`);
     rows.push({ name, ms });
   }
+  if (wanted.includes('torch')) {
+    const t = timeTorch(width, grid, batch, steps);
+    rows.push(typeof t === 'string' ? { name: 'PyTorch trainer (models/torch)', ms: t } : { name: `PyTorch trainer (models/torch; ${t.device})`, ms: t.ms });
+    console.error(`  ${rows[rows.length - 1].name}: ${typeof t === 'string' ? t : `${t.ms.toFixed(0)} ms/step`}`);
+  }
   const base = rows[0].ms;
   console.log(`| backend | ms/step | samples/s | GFLOP/s | vs ${rows[0]?.name} |`);
   console.log('|---|---|---|---|---|');
@@ -101,6 +120,9 @@ async function main() {
     const ratio = typeof base === 'number' ? `${(base / r.ms).toFixed(1)}x` : 'n/a';
     console.log(`| ${r.name} | ${r.ms.toFixed(0)} | ${((batch * 1000) / r.ms).toFixed(2)} | ${(flopPerStep / 1e6 / r.ms).toFixed(2)} | ${ratio} |`);
   }
+  const tfjsBest = Math.min(...rows.filter((r) => !r.name.startsWith('PyTorch') && typeof r.ms === 'number').map((r) => r.ms as number));
+  const torch = rows.find((r) => r.name.startsWith('PyTorch'));
+  if (torch && typeof torch.ms === 'number' && Number.isFinite(tfjsBest)) console.log(`\nPyTorch trainer vs the fastest tfjs trainer here: ${(tfjsBest / torch.ms).toFixed(1)}x the samples/s`);
   delete (globalThis as { navigator?: unknown }).navigator;
 }
 

@@ -6,6 +6,7 @@ import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
 import { registerPhantom } from './phantom';
+import { registerSample } from './sample';
 import { registerDemo } from './demo';
 import { registerInstallOhif } from './install-ohif';
 import { registerViewer } from './viewer';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTrain(program);
   registerEval(program);
   registerPhantom(program);
+  registerSample(program);
   registerDemo(program);
   registerInstallOhif(program);
   registerViewer(program);

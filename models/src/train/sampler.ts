@@ -170,6 +170,7 @@ export function startSamplers(options: Omit<SamplerOptions, 'worker'>, onShard?:
     const count = perWorker === undefined ? undefined : Math.max(0, Math.min(perWorker, (options.count as number) - worker * perWorker));
     return new Worker(WORKER_FILE, { workerData: { ...options, worker, count } });
   });
+  let stopping = false;
   const done = Promise.all(
     threads.map(
       (t) =>
@@ -180,13 +181,14 @@ export function startSamplers(options: Omit<SamplerOptions, 'worker'>, onShard?:
             onShard?.(m.shard, m.samples);
           });
           t.on('error', reject);
-          t.on('exit', (code) => (code === 0 ? resolve(total) : reject(new Error(`sampler worker stopped with code ${code}`))));
+          t.on('exit', (code) => (code === 0 || stopping ? resolve(total) : reject(new Error(`sampler worker stopped with code ${code}`))));
         }),
     ),
   ).then((n) => n.reduce((a, b) => a + b, 0));
   return {
     done,
     stop: async () => {
+      stopping = true;
       await Promise.all(threads.map((t) => t.terminate()));
     },
   };

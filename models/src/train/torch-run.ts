@@ -60,7 +60,7 @@ export async function trainWithTorch(o: TorchRunOptions): Promise<void> {
     made += k;
   });
   const report = setInterval(() => o.log(`sampler: ${made} VOIs, ${(made / ((Date.now() - t0) / 1000)).toFixed(1)} VOIs/s on ${o.workers} threads`), 60_000);
-  const module = ['-m', 'abus_torch.train', '--samples', samples, '--val', val, '--tag', gridTag(o.input), '--out', o.outDir, '--seed', String(o.seed), ...o.trainerArgs];
+  const module = ['-m', 'abus_torch.train', '--samples', samples, '--val', val, '--val-count', String(o.valCount), '--tag', gridTag(o.input), '--out', o.outDir, '--seed', String(o.seed), ...o.trainerArgs];
   const argv = o.processes > 1 || o.torchrunArgs.length ? ['-m', 'torch.distributed.run', `--nproc_per_node=${o.processes}`, ...o.torchrunArgs, ...module] : module;
   o.log(`${o.python} ${argv.join(' ')}`);
   try {

@@ -9,14 +9,17 @@ import torch
 
 
 class ShardPool:
+    """capacity: the most samples held (newest replace oldest); None grows to hold every shard
+    (validation and test sets, which are read whole)."""
+
     def __init__(self, folder, tag, device='cpu', capacity=4096):
         self.folder, self.tag, self.device = folder, tag, device
         self.capacity = capacity
         self.seen = set()
         self.size = 0
         self.voi = self.mask = None
-        self.malignant = torch.zeros(capacity, device=device)
-        self.lesion = torch.zeros(capacity, device=device)
+        self.malignant = torch.zeros(capacity or 0, device=device)
+        self.lesion = torch.zeros(capacity or 0, device=device)
         self.kinds = []
         self.samples_read = 0
 
@@ -38,12 +41,14 @@ class ShardPool:
                 # The sampler removed it (it keeps only its newest shards on disk).
                 self.seen.add(name)
                 continue
+            if self.capacity is None:
+                self.grow(voi.shape[0], voi.shape[1:])
             if self.voi is None:
                 shape = (self.capacity, *voi.shape[1:])
                 self.voi = torch.zeros(shape, dtype=torch.float16, device=self.device)
                 self.mask = torch.zeros(shape, dtype=torch.uint8, device=self.device)
             for i in range(voi.shape[0]):
-                slot = self.samples_read % self.capacity
+                slot = self.samples_read % self.capacity if self.capacity else self.samples_read
                 self.voi[slot] = voi[i].to(self.device)
                 self.mask[slot] = mask[i].to(self.device)
                 self.malignant[slot] = meta['malignant'][i]
@@ -54,9 +59,19 @@ class ShardPool:
                     self.kinds.append(meta['kind'][i])
                 self.samples_read += 1
                 added += 1
-            self.size = min(self.samples_read, self.capacity)
+            self.size = min(self.samples_read, self.capacity) if self.capacity else self.samples_read
             self.seen.add(name)
         return added
+
+    def grow(self, n, shape):
+        old = self.samples_read
+        voi = torch.zeros((old + n, *shape), dtype=torch.float16, device=self.device)
+        mask = torch.zeros((old + n, *shape), dtype=torch.uint8, device=self.device)
+        if old:
+            voi[:old], mask[:old] = self.voi, self.mask
+        self.voi, self.mask = voi, mask
+        self.malignant = torch.cat([self.malignant, torch.zeros(n, device=self.device)])
+        self.lesion = torch.cat([self.lesion, torch.zeros(n, device=self.device)])
 
     def counts(self):
         lesion = self.lesion[: self.size] > 0.5

@@ -96,7 +96,8 @@ def learning_rate(base, progress, step, warmup=200):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--samples', required=True, help='shard folder the sampler writes (read as it grows)')
-    parser.add_argument('--val', help='validation shard folder (read once)')
+    parser.add_argument('--val', help='validation shard folder (read again at each evaluation while it is written)')
+    parser.add_argument('--val-count', type=int, default=0, help='select the best model only on evaluations that saw this many validation VOIs')
     parser.add_argument('--tag', required=True, help="grid tag in the shards, e.g. g64x32x64v1")
     parser.add_argument('--out', required=True, help='run folder: log.jsonl, checkpoint.pt, model/')
     parser.add_argument('--variant', default='cmsvnetiter')
@@ -106,11 +107,12 @@ def main(argv=None):
     parser.add_argument('--lambda', dest='lam', type=float, default=LOSS['lambda'])
     parser.add_argument('--seed', type=int, default=1)
     parser.add_argument('--steps', type=int, help='stop after this many steps')
-    parser.add_argument('--minutes', type=float, help='stop after this much training time')
+    parser.add_argument('--minutes', type=float, help='stop after this much wall-clock time (evaluations included); the learning rate decays over it')
     parser.add_argument('--until-step', type=int, help='pause after this step (checkpointed); --resume continues the same run')
     parser.add_argument('--eval-every', type=float, default=60, help='seconds between evaluations and checkpoints')
     parser.add_argument('--capacity', type=int, default=4096, help='samples held in the pool (newest replace oldest)')
     parser.add_argument('--min-samples', type=int, default=64, help='samples in the pool before the first step')
+    parser.add_argument('--test', help='held-out shard folder: the best model is scored on it at the end (test-metrics.json)')
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--bf16', action='store_true', help='bf16 autocast (GPU)')
     parser.add_argument('--tf32', action='store_true', help='TF32 matmul and convolutions (GPU)')
@@ -166,11 +168,8 @@ def main(argv=None):
         os.remove(log_file)
 
     pool = ShardPool(args.samples, args.tag, device=device, capacity=args.capacity)
-    val = ShardPool(args.val, args.tag, device=device, capacity=100000) if args.val and rank == 0 else None
-    if val is not None:
-        while val.refresh() == 0 and not val.size:
-            time.sleep(1)
-        log(rank, f'validation: {val.counts()}')
+    # The validation shards may still be being written: each evaluation reads what has come since.
+    val = ShardPool(args.val, args.tag, device=device, capacity=None) if args.val and rank == 0 else None
     while pool.size < args.min_samples:
         if pool.refresh() == 0:
             time.sleep(0.5)
@@ -216,13 +215,14 @@ def main(argv=None):
             }
             write_model_folder(os.path.join(args.out, 'model'), model.folded_weights(), card, float16=args.float16_weights)
 
+    best_state = None
     last_eval = time.time()
+    clock = time.time()
     window = {'t': time.time(), 'steps': 0, 'loss': 0.0, 'seg': 0.0, 'cls': 0.0}
     def pausing():
         return args.until_step is not None and state['step'] >= args.until_step
 
     while progress() < 1 and not pausing():
-        t0 = time.time()
         if state['step'] % 20 == 0:
             # Every process reaches the collective in weights_now, whatever its refresh found.
             pool.refresh(limit=8)
@@ -246,23 +246,37 @@ def main(argv=None):
         window['loss'] += float(loss['total'])
         window['seg'] += float(loss['seg']) if loss['seg'] is not None else 0.0
         window['cls'] += float(loss['cls']) if loss['cls'] is not None else 0.0
-        state['seconds'] += time.time() - t0
-        if window['steps'] == 50 or progress() >= 1 or pausing():
+        state['seconds'] += time.time() - clock
+        clock = time.time()
+        if time.time() - window['t'] >= 15 or progress() >= 1 or pausing():
             elapsed = time.time() - window['t']
             n = window['steps']
             log(rank, f"step {state['step']} | {n * args.batch * world / elapsed:.1f} samples/s | loss {window['loss'] / n:.4f} "
                       f"(seg {window['seg'] / n:.4f}, cls {window['cls'] / n:.4f}) | pool {pool.size} | {state['seconds'] / 60:.1f} min")
             window = {'t': time.time(), 'steps': 0, 'loss': 0.0, 'seg': 0.0, 'cls': 0.0}
         if time.time() - last_eval >= args.eval_every or progress() >= 1 or pausing():
-            metrics = evaluate(model, val, device) if val is not None else {}
+            if val is not None:
+                val.refresh()
+            metrics = {**evaluate(model, val, device), 'val_samples': val.size} if val is not None and val.size else {}
             metrics['train_loss'] = float(loss['total'])
             metrics['lr'] = optimizer.param_groups[0]['lr']
-            best = val is None or score(metrics) > state['best']
+            complete = val is None or val.size >= args.val_count
+            best = val is None or (complete and score(metrics) > state['best'])
             if best:
                 state['best'] = score(metrics)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             save(metrics, best)
             log(rank, f"evaluation at step {state['step']}: {json.dumps({k: round(v, 4) for k, v in metrics.items()})}{' best' if best else ''}")
             last_eval = time.time()
+    if args.test and rank == 0:
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        test = ShardPool(args.test, args.tag, device=device, capacity=None)
+        test.refresh()
+        metrics = {**evaluate(model, test, device), 'samples': test.counts(), 'steps': state['step']}
+        with open(os.path.join(args.out, 'test-metrics.json'), 'w') as f:
+            json.dump(metrics, f, indent=1)
+        log(rank, f'held-out shards: {json.dumps(metrics)}')
     if world > 1:
         dist.destroy_process_group()
     return model
