@@ -27,7 +27,7 @@ else
   bash .gpu/setup.sh > /dev/null
   # shellcheck disable=SC1091
   source .gpu/env.sh
-  node_bin="$DEVICE_NODE" minutes=6.0 fine=128,64,128@0.5 coarse=64,32,64@1 width=16 workers=11 val=256 bench_grid=64,32,64 bench_width=16 batch_fine=4 batch=16 cap=8000
+  node_bin="$DEVICE_NODE" minutes=5.8 fine=128,64,128@0.5 coarse=64,32,64@1 width=16 workers=11 val=256 bench_grid=64,32,64 bench_width=16 batch_fine=4 batch=16 cap=8000
   export ABUS_PYTHON=python3
 fi
 export PYTHONUNBUFFERED=1
@@ -37,9 +37,9 @@ say() { echo "=== $(( $(date +%s) - start )) s: $*"; }
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
   say "benchmark: training step, tfjs (webgpu) and PyTorch, same network, same run"
-  timeout 90 "$node_bin" models/dist/bench/train-step.js --width "$bench_width" --grid "$bench_grid" --batch 2 --steps 3 --backends webgpu,torch
-  (cd models/torch && timeout 40 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${fine%@*}" --batch 4 --steps 5 --bf16)
-  (cd models/torch && timeout 40 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${coarse%@*}" --batch 16 --steps 5 --bf16)
+  timeout 60 "$node_bin" models/dist/bench/train-step.js --width "$bench_width" --grid "$bench_grid" --batch 2 --steps 2 --backends webgpu,torch
+  (cd models/torch && timeout 25 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${fine%@*}" --batch 4 --steps 5 --bf16)
+  (cd models/torch && timeout 25 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${coarse%@*}" --batch 16 --steps 5 --bf16)
 } 2>&1 | tee "$out/bench.log"
 
 say "sampling" | tee -a "$out/run.log"
