@@ -5,6 +5,7 @@ import { registerInfer } from './infer';
 import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
+import { registerCalibrate } from './calibrate';
 import { registerPhantom } from './phantom';
 import { registerSample } from './sample';
 import { registerDemo } from './demo';
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
   registerInitWeights(program);
   registerTrain(program);
   registerEval(program);
+  registerCalibrate(program);
   registerPhantom(program);
   registerSample(program);
   registerDemo(program);

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NetworkConfig, validateConfig } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
+import type { LogisticClassifier } from '../pipeline/classifier';
 
 export const RESEARCH_USE_NOTICE = 'Research use only, not for clinical diagnosis.';
 const SHARD_BYTES = 4 * 1024 * 1024;
@@ -29,6 +30,22 @@ export interface ModelCard {
   folded: boolean;
   input: InputContract;
   decisionThreshold: number;
+  /** When a click counts as "a lesion here" (from validation; abus-ai calibrate). Absent: any component, any size. */
+  detection?: {
+    /** The lesion's segment must reach within this distance of the click. */
+    clickRadiusMm: number;
+    /** A smaller segment is a speck: "no lesion". */
+    minLesionMl: number;
+  };
+  /** How P(malignant) is computed; absent: the network's own output. */
+  classifier?: LogisticClassifier;
+  /** Thresholds on P(malignant) taken from validation, for the viewer's verdict words. */
+  operatingPoints?: {
+    /** Below it, "likely benign": sensitivity for malignancy at least 95% on validation. */
+    ruleOut: number;
+    /** Above it, "suspicious for malignancy": specificity at least 90% on validation. */
+    ruleIn: number;
+  };
   training: Record<string, unknown>;
   metrics: Record<string, unknown>;
   shards: { path: string; bytes: number; sha256: string }[];

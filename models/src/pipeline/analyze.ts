@@ -7,6 +7,8 @@ import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, GpuDevic
 import { forwardPass, Weights } from '../engine/network';
 import { LoadedModel, ModelCard } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
+import { malignancyProbability, logit } from './classifier';
+import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
 
@@ -28,10 +30,17 @@ export interface AnalyzeOptions {
 }
 
 export interface AnalysisResult {
-  /** False when no voxel of the VOI reached the segmentation threshold. */
+  /**
+   * False when no segment reaches within the card's click radius, or the one that does is
+   * smaller than its minimum lesion size: "no lesion here".
+   */
   found: boolean;
-  /** P(malignant) from the last pass, or null for a segmentation-only model. */
+  /** P(malignant) of the lesion found (the card's classifier), or null: no lesion, or a segmentation-only model. */
   probability: number | null;
+  /** The network's own P(malignant) from its last pass, before the card's classifier. */
+  networkProbability: number | null;
+  /** The lesion's measured descriptors on the network grid (null when none was found). */
+  descriptors: Descriptors | null;
   label: 'malignant' | 'benign' | null;
   threshold: number;
   lesion: SourceMask;
@@ -157,20 +166,29 @@ export class Analyzer {
         lap(`iteration${k}`);
         checkAbort(options.signal);
       }
-      const probability = clsProb ? (await clsProb.data())[0] : null;
+      const networkProbability = clsProb ? (await clsProb.data())[0] : null;
       const probMap = prior ? ((await prior.data()) as Float32Array) : null;
       lap('download');
 
       options.onProgress?.({ stage: 'post-processing' });
       const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
-      const gridMask = probMap ? componentAtCenter(probMap, input.grid, gridCenter) : new Uint8Array(gx * gy * gz);
-      const lesion = gridMaskToSource(plan, source, gridMask);
-      const size = measureLesion(lesion, source.spacing);
+      const detection = this.card.detection ?? { clickRadiusMm: Infinity, minLesionMl: 0 };
+      const component = probMap ? componentAtCenter(probMap, input.grid, gridCenter, 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
+      const segment = gridMaskToSource(plan, source, component);
+      const segmentSize = measureLesion(segment, source.spacing);
+      const found = segment.voxelCount > 0 && segmentSize.volumeMl >= detection.minLesionMl;
+      const gridMask = found ? component : new Uint8Array(gx * gy * gz);
+      const lesion = found ? segment : gridMaskToSource(plan, source, gridMask);
+      const size = found ? segmentSize : measureLesion(lesion, source.spacing);
+      const descriptors = found && networkProbability !== null ? lesionDescriptors(gridMask, voiData, input.grid, logit(networkProbability)) : null;
+      const probability = found && networkProbability !== null ? malignancyProbability(this.card.classifier, descriptors, networkProbability) : null;
       lap('postprocess');
       timings.total = Math.round((now() - t0) * 10) / 10;
       return {
-        found: lesion.voxelCount > 0,
+        found,
         probability,
+        networkProbability,
+        descriptors,
         label: probability === null ? null : probability >= threshold ? 'malignant' : 'benign',
         threshold,
         lesion,

@@ -4,9 +4,10 @@ import { blockSize, SourceMask } from './voi';
 
 /**
  * Keeps the 6-connected component of (prob >= threshold) that contains the centre voxel, or
- * else the one with a voxel nearest to it. Returns an empty mask when nothing is above threshold.
+ * else the one with a voxel nearest to it, if that voxel is within maxDistance (voxels). Returns
+ * an empty mask when there is none.
  */
-export function componentAtCenter(prob: ArrayLike<number>, dims: Vec3, center: Vec3, threshold = 0.5): Uint8Array {
+export function componentAtCenter(prob: ArrayLike<number>, dims: Vec3, center: Vec3, threshold = 0.5, maxDistance = Infinity): Uint8Array {
   const [nx, ny, nz] = dims;
   const n = nx * ny * nz;
   const labels = new Int32Array(n);
@@ -46,6 +47,7 @@ export function componentAtCenter(prob: ArrayLike<number>, dims: Vec3, center: V
     }
   }
   const mask = new Uint8Array(n);
+  if (bestDist > maxDistance * maxDistance) return mask;
   if (best > 0) for (let i = 0; i < n; i++) if (labels[i] === best) mask[i] = 1;
   return mask;
 }
