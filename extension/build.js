@@ -9,7 +9,8 @@ const root = path.join(__dirname, '..');
 const out = path.join(__dirname, 'dist', 'abus-tumor-ai');
 // Node built-ins referenced only on Node code paths of the engine (guarded at run time).
 const NODE_ONLY = ['fs', 'path', 'os', 'zlib', 'crypto', 'worker_threads', 'perf_hooks', 'module', 'url'];
-const common = { bundle: true, platform: 'browser', target: 'es2022', external: NODE_ONLY, minify: true, sourcemap: true, logLevel: 'warning' };
+// The engine's TypeScript itself (its 'source' export condition), as ES modules that tree-shake.
+const common = { bundle: true, platform: 'browser', target: 'es2022', external: NODE_ONLY, minify: true, sourcemap: true, logLevel: 'warning', conditions: ['source'], absWorkingDir: __dirname };
 
 async function main() {
   fs.rmSync(out, { recursive: true, force: true });
@@ -19,7 +20,7 @@ async function main() {
   // The mode's own npm package (build-time installs) ships the same module.
   fs.mkdirSync(path.join(root, 'mode', 'dist'), { recursive: true });
   fs.copyFileSync(path.join(out, 'mode.js'), path.join(root, 'mode', 'dist', 'mode.js'));
-  await build({ ...common, entryPoints: [path.join(root, 'models', 'src', 'browser', 'worker.ts')], format: 'iife', outfile: path.join(out, 'abus-worker.js') });
+  await build({ ...common, entryPoints: ['@abus-tumor-ai/engine/worker'], format: 'iife', outfile: path.join(out, 'abus-worker.js') });
   const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const f of fs.readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(out, f));
   const weights = path.join(root, 'models', 'weights', 'cmsvnetiter');

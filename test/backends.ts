@@ -4,7 +4,7 @@
  * tests that need it skip with the reason printed, never silently.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendName, tryBackend } from '../models/src/engine/backend';
+import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
 
 const unavailable = new Map<BackendName, string | undefined>();
 

@@ -3,9 +3,9 @@ import { execFileSync, spawnSync } from 'child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { parseNrrd, writeNrrd } from '../models/src/io/nrrd';
-import { writeDicomSeries } from '../models/src/io/dicom';
-import { IDENTITY_DIRECTION, Vec3, Volume } from '../models/src/volume';
+import { parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
+import { writeDicomSeries } from '@abus-tumor-ai/engine';
+import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
 
 const BIN = join(__dirname, '..', 'models', 'bin', 'abus-ai.js');
 const dir = mkdtempSync(join(tmpdir(), 'abus-cli-'));

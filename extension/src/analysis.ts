@@ -2,9 +2,9 @@
  * One click to a result in the viewer: the clicked point in patient coordinates, only the VOI's
  * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation.
  */
-import type { EngineWorker } from '../../models/src/browser/engine-client';
-import { AnalysisResult, Progress, voiBlock } from '../../models/src/pipeline/analyze';
-import { indexToPatient, Vec3, VolumeGeometry } from '../../models/src/volume';
+import type { EngineWorker } from '@abus-tumor-ai/engine';
+import { AnalysisResult, Progress, voiBlock } from '@abus-tumor-ai/engine';
+import { indexToPatient, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { addLesionAnnotation } from './annotation';
 import { Cornerstone, viewerVolume } from './viewer-volume';
 import { imagePointAt, worldAt } from './viewer-point';

@@ -4,15 +4,15 @@
  * model segments.
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { BackendChange, EngineWorker } from '../../models/src/browser/engine-client';
-import type { BackendName } from '../../models/src/engine/backend';
-import type { ModelCard } from '../../models/src/engine/weights';
-import { AnalysisResult, voiBlock } from '../../models/src/pipeline/analyze';
-import type { VolumeSource } from '../../models/src/pipeline/voi';
-import type { Vec3 } from '../../models/src/volume';
+import type { BackendChange, EngineWorker } from '@abus-tumor-ai/engine';
+import type { BackendName } from '@abus-tumor-ai/engine';
+import type { ModelCard } from '@abus-tumor-ai/engine';
+import { AnalysisResult, voiBlock } from '@abus-tumor-ai/engine';
+import type { VolumeSource } from '@abus-tumor-ai/engine';
+import type { Vec3 } from '@abus-tumor-ai/engine';
 import { commandsModule } from './commands';
 import { ALGORITHM_NAME, Host, resetForTests, state, subscribe } from './controller';
-import { readSeg } from './dicom/seg';
+import { readSeg } from '../../test/dicom-readers';
 import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import type { AbusSettings } from './settings';
 import { ABUS_TOOL } from './tool';
@@ -71,6 +71,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
   return {
     found: true,
     probability,
+    networkProbability: probability,
+    descriptors: null,
     label: probability === null ? null : probability >= 0.5 ? 'malignant' : 'benign',
     threshold: 0.5,
     lesion: { mask, min: add(c, [1, 1, 1], -1), max: add(c, [1, 1, 1]), voxelCount: CROSS.length },

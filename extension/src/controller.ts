@@ -3,7 +3,7 @@
  * far, and the actions behind the panel's buttons, the "ABUS tumor" tool and the OHIF commands.
  * State lives here, outside the DOM, so it survives panel tab switches.
  */
-import type { EngineWorker } from '../../models/src/browser/engine-client';
+import type { EngineWorker } from '@abus-tumor-ai/engine';
 import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, LesionRecord, Services, viewportOf, viewportsShowing } from './analysis';
 import { removeLesionAnnotation } from './annotation';
 import { buildExport, download, sourceSeries, stowRs } from './export';

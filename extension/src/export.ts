@@ -3,12 +3,12 @@
  * per lesion) and one TID 1500 SR with each lesion's P(malignant), stored by STOW-RS to the
  * viewer's DICOMweb source, or downloaded. A failed store loses nothing: the results stay in the panel and can be sent again.
  */
-import { buildSeg, SegFlavour, SourceSeries } from './dicom/seg';
-import { buildMeasurementReport } from './dicom/sr';
+import { buildSeg, SegFlavour, SourceSeries } from '@abus-tumor-ai/engine';
+import { buildMeasurementReport } from '@abus-tumor-ai/engine';
 import type { LesionRecord } from './analysis';
 import { label as lesionLabel } from './analysis';
 import type { Cornerstone } from './viewer-volume';
-import type { VolumeGeometry } from '../../models/src/volume';
+import type { VolumeGeometry } from '@abus-tumor-ai/engine';
 
 export interface ExportedFiles {
   seg: { bytes: Uint8Array; sopInstanceUID: string; seriesInstanceUID: string };

@@ -2,7 +2,7 @@
  * The ABUS Tumor AI extension for OHIF 3.13, loaded at run time by the prebuilt viewer
  * (app-config.js lists this module's URL; see `abus-ai install-ohif`).
  */
-import { EngineWorker } from '../../models/src/browser/engine-client';
+import { EngineWorker } from '@abus-tumor-ai/engine';
 import { commandsModule } from './commands';
 import type { Host } from './controller';
 import { ABUS_PROTOCOL, abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';

@@ -1,4 +1,4 @@
-import type { AbusSettings } from '../../models/src/browser/settings';
+import type { AbusSettings } from '../install/settings';
 
 export type { AbusSettings };
 

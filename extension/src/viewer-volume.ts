@@ -3,8 +3,8 @@
  * metadata (sorted along the slice normal), pixels read only for the slices of the VOI block,
  * never the whole series.
  */
-import type { VolumeSource } from '../../models/src/pipeline/voi';
-import type { Mat3, Vec3 } from '../../models/src/volume';
+import type { VolumeSource } from '@abus-tumor-ai/engine';
+import type { Mat3, Vec3 } from '@abus-tumor-ai/engine';
 import { cross, dot } from './viewer-point';
 
 /* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */

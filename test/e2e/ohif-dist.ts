@@ -1,9 +1,9 @@
 /** The real prebuilt OHIF viewer for tests, cached under test/fixtures/generated/ (git ignores it). */
 import * as fs from 'fs';
 import * as path from 'path';
-import { ohifDistIn } from '../../models/src/viewer/ohif-dist';
+import { ohifDistIn } from '@abus-tumor-ai/extension/install';
 
-export { OHIF_VERSION } from '../../models/src/viewer/ohif-dist';
+export { OHIF_VERSION } from '@abus-tumor-ai/extension/install';
 
 /** The pristine dist folder (never modified: tests copy it before installing anything). */
 export function ohifDist(): string {

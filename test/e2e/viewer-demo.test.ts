@@ -6,9 +6,9 @@
 import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { startViewer } from '../../models/src/cli/viewer';
-import { readBinarySeg } from '../../extension/src/dicom/seg';
-import { readMeasurementReport } from '../../extension/src/dicom/sr';
+import { startViewer } from '@abus-tumor-ai/tools';
+import { readBinarySeg } from '../dicom-readers';
+import { readMeasurementReport } from '../dicom-readers';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { OHIF_VERSION, ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';

@@ -2,7 +2,7 @@
  * The viewer served for tests (see models/src/viewer/server.ts) with a same-origin DICOMweb proxy
  * to Orthanc, and a switch that makes the "PACS" refuse stores.
  */
-import { serveViewer as serve } from '../../models/src/viewer/server';
+import { serveViewer as serve } from '@abus-tumor-ai/tools';
 
 export interface ViewerServer {
   url: string;

@@ -1,0 +1,64 @@
+/**
+ * The warm-up analysis at model load: it compiles the kernels, and on webgpu it runs inside
+ * WebGPU error scopes, so a shader or device-limit error stops the load with a message instead
+ * of giving silent zeros later.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { mkdtempSync } from 'fs';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { backendUnavailable } from '../../../../test/backends';
+import { writeUntrainedModel } from '../../../../test/fixtures/untrained-model';
+import { activeWebGPUDevice } from '../engine/backend';
+import { loadModel } from '../engine/weights';
+import { folderReader } from '../engine/weights-node';
+import { Analyzer } from './analyze';
+import '../engine/register-gradients';
+
+const dir = mkdtempSync(join(tmpdir(), 'abus-warmup-'));
+const TINY = { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 } };
+
+beforeAll(() => writeUntrainedModel(dir, TINY));
+afterEach(() => tf.setBackend('cpu'));
+
+test('on wasm the warm-up runs one analysis', async () => {
+  const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'wasm');
+  try {
+    expect(await analyzer.warmUp()).toBeGreaterThan(0);
+  } finally {
+    analyzer.dispose();
+  }
+});
+
+describe('on webgpu', () => {
+  let skip: string | undefined;
+  beforeAll(async () => {
+    skip = await backendUnavailable('webgpu');
+    if (skip) console.warn(`SKIP webgpu warm-up tests: ${skip}`);
+  });
+
+  test('the whole network runs inside error scopes that report nothing', async () => {
+    if (skip) return;
+    const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
+    try {
+      await expect(analyzer.warmUp()).resolves.toBeGreaterThan(0);
+    } finally {
+      analyzer.dispose();
+    }
+  });
+
+  test('an error a scope catches stops the warm-up with its message', async () => {
+    if (skip) return;
+    const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
+    const device = activeWebGPUDevice() as unknown as { popErrorScope(): Promise<{ message: string } | null> };
+    const real = device.popErrorScope.bind(device);
+    // As a shader that failed to compile would report it.
+    device.popErrorScope = async () => (await real()) ?? { message: 'injected: invalid ShaderModule' };
+    try {
+      await expect(analyzer.warmUp()).rejects.toThrow(/^WebGPU could not run the network: injected: invalid ShaderModule/);
+    } finally {
+      device.popErrorScope = real;
+      analyzer.dispose();
+    }
+  });
+});

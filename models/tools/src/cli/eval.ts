@@ -1,0 +1,91 @@
+/** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
+import { Command, Option } from 'commander';
+import * as cliProgress from 'cli-progress';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
+import { VARIANTS } from '@abus-tumor-ai/engine';
+import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
+import { loadModel } from '@abus-tumor-ai/engine';
+import { sourceReader } from '@abus-tumor-ai/engine/node';
+import { describeDataset, loadDataset } from '../data/tdsc';
+import { evaluateCases, LesionResult, Summary, summarize } from '../eval/evaluate';
+import { markdownTable, writeReport } from '../eval/report';
+import { Analyzer } from '@abus-tumor-ai/engine';
+import { parseTriple } from './load-volume';
+
+/** A model folder, or a training run folder holding model/. */
+function modelFolder(dir: string): string {
+  return fs.existsSync(path.join(dir, 'model', 'model.json')) ? path.join(dir, 'model') : dir;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a model (or, with --ablation, every variant) on a TDSC-ABUS-layout folder')
+    .requiredOption('--data <dir>', 'dataset folder (labels.csv, DATA_*.nrrd, MASK_*.nrrd)')
+    .requiredOption('--weights <dir>', 'model folder or run folder; with --ablation, a folder with one sub-folder per variant')
+    .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
+    .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
+    .option('--limit <n>', 'only the first n cases')
+    .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
+    .option('--json', 'print the summaries as JSON')
+    .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
+    .action(async (opts) => {
+      if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
+      const models = opts.ablation
+        ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
+        : [{ name: 'model', dir: modelFolder(opts.weights) }];
+      if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
+      const rows: { name: string; summary: Summary; results: LesionResult[] }[] = [];
+      for (const m of models) {
+        const model = await loadModel(sourceReader(m.dir));
+        const name = opts.ablation ? m.name : model.card.architecture.variant;
+        const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
+        console.error(`abus-ai: ${name}: backend ${analyzer.backend.reason}`);
+        const bar = new cliProgress.SingleBar({ format: `${name} |{bar}| {value}/{total} lesions | ETA {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const total = cases.reduce((n, c) => n + c.lesions.length, 0);
+        if (process.stderr.isTTY) bar.start(total, 0);
+        const results = await evaluateCases(analyzer, cases, (_r, done) => process.stderr.isTTY && bar.update(done));
+        if (process.stderr.isTTY) bar.stop();
+        analyzer.dispose();
+        rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results });
+      }
+      if (opts.report) writeReport(opts.report, rows);
+      if (opts.updateCard) {
+        if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
+        const file = path.join(models[0].dir, 'model-card.json');
+        const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+        const { roc: _roc, ...classification } = rows[0].summary.classification ?? { roc: undefined };
+        card.metrics = {
+          ...card.metrics,
+          heldOut: {
+            data: describeDataset(opts.data, cases),
+            note: 'per tumour, VOI at the tumour centre, full inference pipeline, scored on the source voxel grid',
+            lesions: rows[0].summary.n,
+            segmentation: rows[0].summary.segmentation,
+            classification: rows[0].summary.classification ? classification : undefined,
+            msPerLesion: rows[0].summary.msPerLesion,
+            evaluated: new Date().toISOString().slice(0, 10),
+          },
+        };
+        // The training run's own log (beside model/) says how long training took.
+        const log = path.join(models[0].dir, '..', 'log.jsonl');
+        if (fs.existsSync(log)) {
+          const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
+          card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
+        }
+        fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+        console.error(`abus-ai: held-out metrics written to ${file}`);
+      }
+      if (opts.json) {
+        console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined } }]))));
+      } else {
+        console.log('Research use only, not for clinical diagnosis.\n');
+        console.log(markdownTable(rows));
+      }
+    });
+}

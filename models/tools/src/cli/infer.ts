@@ -1,0 +1,96 @@
+/** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
+import { Command, Option } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
+import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
+import { loadModel } from '@abus-tumor-ai/engine';
+import { sourceReader } from '@abus-tumor-ai/engine/node';
+import { writeNrrd } from '@abus-tumor-ai/engine/node';
+import { AnalysisResult, Analyzer } from '@abus-tumor-ai/engine';
+import { arraySource, blockSize } from '@abus-tumor-ai/engine';
+import { indexToPatient, Volume } from '@abus-tumor-ai/engine';
+import { loadVolume, parseTriple } from './load-volume';
+
+/** The model shipped in the repository (models/weights/cmsvnetiter), relative to dist/cli. */
+export const SHIPPED_WEIGHTS = path.join(__dirname, '..', '..', '..', 'weights', 'cmsvnetiter');
+
+export function resultJson(result: AnalysisResult) {
+  return {
+    found: result.found,
+    probability: result.probability,
+    label: result.label,
+    threshold: result.threshold,
+    volume_ml: result.size.volumeMl,
+    diameters_mm: { longest: result.size.longestMm, ...result.size.extentMm },
+    voxel_count: result.lesion.voxelCount,
+    bbox: result.found ? { min: result.lesion.min, max: result.lesion.max } : null,
+    center_index: result.centerIndex,
+    backend: result.backend,
+    backend_reason: result.backendReason,
+    timings_ms: result.timingsMs,
+    notice: result.notice,
+  };
+}
+
+/** The lesion mask as an NRRD covering its bounding box, placed at the right patient position. */
+function maskVolume(volume: Volume, result: AnalysisResult): Volume {
+  return {
+    dims: blockSize(result.lesion.min, result.lesion.max),
+    spacing: volume.spacing,
+    direction: volume.direction,
+    origin: indexToPatient(volume, result.lesion.min),
+    data: result.lesion.mask,
+  };
+}
+
+export function registerInfer(program: Command): void {
+  program
+    .command('infer')
+    .description('segment and classify the lesion at one point of a volume')
+    .requiredOption('--input <path>', 'volume: an .nrrd file or a folder of DICOM files')
+    .requiredOption('--center <x,y,z>', 'lesion centre')
+    .addOption(new Option('--center-space <space>', 'coordinates of --center').choices(['voxel', 'patient']).default('voxel'))
+    .option('--weights <folder|url>', 'model folder or URL (model.json, model-card.json, shards)', SHIPPED_WEIGHTS)
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
+    .option('--spacing <sx,sy,sz>', 'voxel spacing in mm, overriding the file (TDSC-ABUS headers carry none)')
+    .option('--threshold <p>', 'decision threshold on P(malignant) (default: the model card\'s)')
+    .option('--out <mask.nrrd>', 'write the lesion mask (its bounding box, gzip NRRD, patient geometry kept)')
+    .option('--json', 'print one JSON object')
+    .action(async (opts) => {
+      const center = parseTriple(opts.center, '--center');
+      const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+      const { volume, notes } = loadVolume(opts.input, spacing);
+      if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
+        throw new Error(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`);
+      }
+      if (opts.backend === 'auto' || opts.backend === 'webgpu') {
+        const why = installNodeWebGPU();
+        if (why) notes.push(`webgpu: ${why}`);
+      }
+      const model = await loadModel(sourceReader(opts.weights));
+      const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
+      console.error(`abus-ai: backend ${analyzer.backend.reason}`);
+      for (const note of notes) console.error(`abus-ai: note: ${note}`);
+      try {
+        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
+        if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw new Error('--threshold must be between 0 and 1');
+        const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace, threshold });
+        if (opts.out && result.found) {
+          fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
+          fs.writeFileSync(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true }));
+        }
+        if (opts.out && !result.found) console.error('abus-ai: note: no lesion found at that point; no mask written');
+        const json = resultJson(result);
+        if (opts.json) {
+          console.log(JSON.stringify(json));
+        } else {
+          const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%`;
+          console.log(`${result.found ? 'Lesion' : 'No lesion'}: P(malignant) ${p} (${result.label ?? 'no classifier'}), ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`);
+          console.log(result.notice);
+        }
+      } finally {
+        analyzer.dispose();
+      }
+    });
+}

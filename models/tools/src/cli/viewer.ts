@@ -1,0 +1,107 @@
+/**
+ * abus-ai viewer (what `npm start` runs): the real prebuilt OHIF 3.13 viewer with this plugin
+ * installed by the same code as `abus-ai install-ohif`, showing a generated ABUS study from an
+ * embedded DICOM JSON source (no server to install; SEG and SR then download), or the studies of
+ * an existing DICOMweb server (`--dicomweb`; SEG and SR are then stored there by STOW-RS).
+ */
+import { Command, Option } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import type { AbusSettings } from '@abus-tumor-ai/extension/install';
+import { BACKEND_ORDER } from '@abus-tumor-ai/engine';
+import { DEMO_PREFIX, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
+import { OHIF_VERSION, ohifDistIn } from '@abus-tumor-ai/extension/install';
+import { Proxy, serveViewer } from '../viewer/server';
+import { BUILT_PLUGIN, installIntoViewer, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
+
+const DICOMWEB_PREFIX = '/dicomweb';
+
+/** app-config.js with one data source: the demo's DICOM JSON manifest, or the proxied DICOMweb server. */
+export function viewerConfig(dicomweb: boolean): string {
+  const source = dicomweb
+    ? {
+        namespace: '@ohif/extension-default.dataSourcesModule.dicomweb',
+        sourceName: 'dicomweb',
+        configuration: {
+          friendlyName: 'DICOMweb server', name: 'dicomweb',
+          wadoUriRoot: DICOMWEB_PREFIX, qidoRoot: DICOMWEB_PREFIX, wadoRoot: DICOMWEB_PREFIX,
+          qidoSupportsIncludeField: false, supportsReject: false, imageRendering: 'wadors', thumbnailRendering: 'wadors',
+          enableStudyLazyLoad: true, supportsFuzzyMatching: false, supportsWildcard: true, omitQuotationForMultipartRequest: true,
+          bulkDataURI: { enabled: true },
+        },
+      }
+    : {
+        namespace: '@ohif/extension-default.dataSourcesModule.dicomjson',
+        sourceName: 'dicomjson',
+        configuration: { friendlyName: 'ABUS Tumor AI demo study', name: 'json' },
+      };
+  return `window.config = ${JSON.stringify({ routerBasename: null, extensions: [], modes: [], showStudyList: true, defaultDataSourceName: source.sourceName, dataSources: [source] }, null, 2)};\n`;
+}
+
+export interface ViewerOptions {
+  dir: string;
+  port: number;
+  seed: number;
+  small: boolean;
+  backend: AbusSettings['backend'];
+  dicomweb?: string;
+  authorization?: string;
+}
+
+/** Prepares the viewer folder and starts serving it; resolves with what to tell the user. */
+export async function startViewer(opts: ViewerOptions) {
+  const dist = ohifDistIn(path.join(opts.dir, 'ohif'));
+  const root = path.resolve(opts.dir, 'viewer');
+  // The copy (about 230 MB) is made once: later runs rewrite only app-config.js and the plugin.
+  if (!fs.existsSync(path.join(root, 'index.html'))) fs.cpSync(dist, root, { recursive: true });
+  fs.writeFileSync(path.join(root, 'app-config.js'), viewerConfig(opts.dicomweb !== undefined));
+  installIntoViewer(root, BUILT_PLUGIN, '', {
+    weightsUrl: `/${PLUGIN_FOLDER}/weights/cmsvnetiter/`,
+    backend: opts.backend,
+    decisionThreshold: 0.5,
+    segFlavour: 'binary',
+    exportTarget: opts.dicomweb ? 'dicomweb' : 'download',
+  });
+  if (opts.dicomweb) {
+    const proxies: Proxy[] = [{ prefix: DICOMWEB_PREFIX, target: opts.dicomweb, authorization: opts.authorization }];
+    const server = await serveViewer(root, { port: opts.port, proxies });
+    return { server, study: undefined, url: `${server.url}/`, serves: `the studies of ${opts.dicomweb} (through ${server.url}${DICOMWEB_PREFIX}); SEG and SR are stored there by STOW-RS` };
+  }
+  const study = ensureDemoStudy(path.resolve(opts.dir, opts.small ? 'study-small' : 'study'), { seed: opts.seed, small: opts.small });
+  const server = await serveViewer(root, { port: opts.port, statics: { [DEMO_PREFIX]: study.folder } });
+  const url = `${server.url}/abus/dicomjson?url=${encodeURIComponent(`${server.url}${MANIFEST_PATH}`)}&StudyInstanceUIDs=${study.studyInstanceUID}`;
+  return { server, study, url, serves: `a synthetic ABUS study (${study.dims.join(' x ')} voxels) from ${study.folder}; SEG and SR are downloaded` };
+}
+
+export function registerViewer(program: Command): void {
+  program
+    .command('viewer')
+    .description('serve the real OHIF 3.13 viewer with ABUS Tumor AI installed, on a generated ABUS study or an existing DICOMweb server')
+    .option('--dir <folder>', 'working folder (viewer copy, OHIF download, generated study)', '.abus-demo')
+    .option('--port <n>', 'port on 127.0.0.1 (0: any free port)', '3000')
+    .option('--seed <n>', 'seed of the generated study', '7')
+    .option('--small', 'a small crop instead of a full-size ABUS volume (865 x 608 x 330 voxels)')
+    .option('--dicomweb <url>', 'use this DICOMweb server (its root, e.g. https://pacs.example/dicom-web) instead of the generated study')
+    .option('--user <name>', 'user name for --dicomweb (basic auth)')
+    .option('--password <secret>', 'password for --dicomweb (basic auth; or set ABUS_DICOMWEB_PASSWORD)')
+    .option('--token <bearer>', 'bearer token for --dicomweb (or set ABUS_DICOMWEB_TOKEN)')
+    .addOption(new Option('--backend <name>', 'preferred backend in the browser').choices(['auto', ...BACKEND_ORDER]).default('auto'))
+    .action(async (opts) => {
+      const password = opts.password ?? process.env.ABUS_DICOMWEB_PASSWORD;
+      const token = opts.token ?? process.env.ABUS_DICOMWEB_TOKEN;
+      const authorization = token ? `Bearer ${token}` : opts.user ? `Basic ${Buffer.from(`${opts.user}:${password ?? ''}`).toString('base64')}` : undefined;
+      if (!opts.dicomweb && !opts.small) console.log('Preparing the viewer and, on the first run, a full-size synthetic ABUS study (about a minute)...');
+      const running = await startViewer({ dir: opts.dir, port: Number(opts.port), seed: Number(opts.seed), small: opts.small === true, backend: opts.backend, dicomweb: opts.dicomweb, authorization });
+      console.log(`\nABUS Tumor AI in OHIF ${OHIF_VERSION}: research use only, not for clinical diagnosis.`);
+      console.log(`Serving ${running.serves}.`);
+      if (running.study) {
+        const l = running.study.lesion;
+        console.log(`The study has one ${l.malignant ? 'malignant' : 'benign'}-looking phantom lesion (${l.volumeMl.toFixed(2)} mL) around slice ${l.slice} of ${l.of} (column ${l.column}, row ${l.row}).`);
+      }
+      console.log(`\nOpen ${running.url}\nChoose the "ABUS tumor" tool (toolbar or panel) and click the lesion.\nStop with Ctrl+C.`);
+      const stop = () => void running.server.close().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      await new Promise(() => undefined);
+    });
+}

@@ -1,0 +1,151 @@
+/**
+ * Evaluation as in the paper: per tumour, a VOI at the tumour centre through the full inference
+ * pipeline (the same code the viewer runs), segmentation scored on the source voxel grid against
+ * that tumour's own connected component of the truth mask, and classification on P(malignant).
+ */
+import { LoadedCase } from '../data/tdsc';
+import { auc, classificationMetrics, dice, hausdorff95, jaccard, meanStd, rocCurve, RocPoint } from '../metrics';
+import { Analyzer } from '@abus-tumor-ai/engine';
+import { componentAtCenter } from '@abus-tumor-ai/engine';
+import { arraySource, blockSize, SourceMask } from '@abus-tumor-ai/engine';
+import { Vec3, Volume } from '@abus-tumor-ai/engine';
+
+export interface LesionResult {
+  caseId: string;
+  lesion: number;
+  malignant: boolean;
+  truthMl: number;
+  probability: number | null;
+  dsc: number | null;
+  jaccard: number | null;
+  hd95: number | null;
+  ms: number;
+}
+
+export interface Summary {
+  n: number;
+  segmentation?: Record<'all' | 'small' | 'large', { n: number; dsc: [number, number]; jaccard: [number, number]; hd95: [number, number] }>;
+  classification?: { auc: number; accuracy: number; recall: number; precision: number; falsePositiveRate: number; f1: number; threshold: number; roc: RocPoint[] };
+  msPerLesion: number;
+}
+
+/** Small tumours as the paper groups them: <= 1 cm^3. */
+export const SMALL_ML = 1;
+
+/** The truth component containing (or nearest) the centre, as a SourceMask over the whole volume. */
+function truthComponent(mask: Volume, center: Vec3): SourceMask {
+  const comp = componentAtCenter(mask.data, mask.dims, center, 0.5);
+  let count = 0;
+  for (const v of comp) count += v;
+  return { mask: comp, min: [0, 0, 0], max: [mask.dims[0] - 1, mask.dims[1] - 1, mask.dims[2] - 1], voxelCount: count };
+}
+
+/** Both masks over the union of their boxes, for the overlap and distance metrics. */
+function onUnionBox(pred: SourceMask, truth: SourceMask, dims: Vec3): { a: Uint8Array; b: Uint8Array; size: Vec3 } {
+  const lo: Vec3 = [0, 0, 0];
+  const hi: Vec3 = [0, 0, 0];
+  const tb = tightBox(truth, dims);
+  for (let i = 0; i < 3; i++) {
+    lo[i] = pred.voxelCount ? Math.min(pred.min[i], tb.min[i]) : tb.min[i];
+    hi[i] = pred.voxelCount ? Math.max(pred.max[i], tb.max[i]) : tb.max[i];
+  }
+  const size = blockSize(lo, hi);
+  const a = new Uint8Array(size[0] * size[1] * size[2]);
+  const b = new Uint8Array(a.length);
+  const copy = (src: SourceMask, out: Uint8Array) => {
+    const s = blockSize(src.min, src.max);
+    for (let k = 0; k < s[2]; k++)
+      for (let j = 0; j < s[1]; j++)
+        for (let i = 0; i < s[0]; i++) {
+          if (!src.mask[i + s[0] * (j + s[1] * k)]) continue;
+          const x = src.min[0] + i - lo[0];
+          const y = src.min[1] + j - lo[1];
+          const z = src.min[2] + k - lo[2];
+          if (x >= 0 && y >= 0 && z >= 0 && x < size[0] && y < size[1] && z < size[2]) out[x + size[0] * (y + size[1] * z)] = 1;
+        }
+  };
+  if (pred.voxelCount) copy(pred, a);
+  copy(truth, b);
+  return { a, b, size };
+}
+
+function tightBox(m: SourceMask, dims: Vec3): { min: Vec3; max: Vec3 } {
+  const min: Vec3 = [dims[0], dims[1], dims[2]];
+  const max: Vec3 = [-1, -1, -1];
+  const [nx, ny] = dims;
+  for (let n = 0; n < m.mask.length; n++) {
+    if (!m.mask[n]) continue;
+    const p = [n % nx, Math.floor(n / nx) % ny, Math.floor(n / (nx * ny))];
+    for (let a = 0; a < 3; a++) {
+      if (p[a] < min[a]) min[a] = p[a];
+      if (p[a] > max[a]) max[a] = p[a];
+    }
+  }
+  return { min, max };
+}
+
+export async function evaluateCases(analyzer: Analyzer, cases: LoadedCase[], onLesion?: (r: LesionResult, done: number, total: number) => void): Promise<LesionResult[]> {
+  const total = cases.reduce((n, c) => n + c.lesions.length, 0);
+  const results: LesionResult[] = [];
+  const seg = analyzer.card.architecture.segmentation;
+  const voxelMl = (c: LoadedCase) => (c.volume.spacing[0] * c.volume.spacing[1] * c.volume.spacing[2]) / 1000;
+  for (const c of cases) {
+    for (const [n, lesion] of c.lesions.entries()) {
+      const result = await analyzer.analyze(arraySource(c.volume), lesion.center, { centerSpace: 'voxel' });
+      const truth = truthComponent(c.mask, lesion.center);
+      let dsc: number | null = null;
+      let ji: number | null = null;
+      let hd: number | null = null;
+      if (seg) {
+        const { a, b, size } = onUnionBox(result.lesion, truth, c.volume.dims);
+        dsc = dice(a, b);
+        ji = jaccard(a, b);
+        hd = hausdorff95(a, b, size, c.volume.spacing);
+      }
+      const r: LesionResult = {
+        caseId: c.caseId,
+        lesion: n,
+        malignant: lesion.malignant,
+        truthMl: truth.voxelCount * voxelMl(c),
+        probability: result.probability,
+        dsc,
+        jaccard: ji,
+        hd95: hd,
+        ms: result.timingsMs.total,
+      };
+      results.push(r);
+      onLesion?.(r, results.length, total);
+    }
+  }
+  return results;
+}
+
+export function summarize(results: LesionResult[], threshold: number): Summary {
+  const summary: Summary = { n: results.length, msPerLesion: meanStd(results.map((r) => r.ms)).mean };
+  const segmented = results.filter((r) => r.dsc !== null);
+  if (segmented.length) {
+    const group = (rs: LesionResult[]) => {
+      // A missed lesion has HD95 = Infinity; the mean excludes it and n says how many were scored.
+      const finite = rs.filter((r) => Number.isFinite(r.hd95 as number));
+      const ms = (v: number[]) => {
+        if (!v.length) return [NaN, NaN] as [number, number];
+        const s = meanStd(v);
+        return [s.mean, s.sd] as [number, number];
+      };
+      return { n: rs.length, dsc: ms(rs.map((r) => r.dsc as number)), jaccard: ms(rs.map((r) => r.jaccard as number)), hd95: ms(finite.map((r) => r.hd95 as number)) };
+    };
+    summary.segmentation = {
+      all: group(segmented),
+      small: group(segmented.filter((r) => r.truthMl <= SMALL_ML)),
+      large: group(segmented.filter((r) => r.truthMl > SMALL_ML)),
+    };
+  }
+  const classified = results.filter((r) => r.probability !== null);
+  const labels = classified.map((r) => (r.malignant ? 1 : 0));
+  if (classified.length && labels.includes(0) && labels.includes(1)) {
+    const scores = classified.map((r) => r.probability as number);
+    const m = classificationMetrics(labels, scores, threshold);
+    summary.classification = { auc: auc(labels, scores), accuracy: m.accuracy, recall: m.recall, precision: m.precision, falsePositiveRate: m.falsePositiveRate, f1: m.f1, threshold, roc: rocCurve(labels, scores) };
+  }
+  return summary;
+}
