@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
+import { nodeGzipCodec, parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
 import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
 
@@ -42,7 +42,7 @@ test('infer prints one JSON object with the documented fields and writes the mas
   expect(out.notice).toMatch(/not for clinical diagnosis/);
   expect(r.stderr).toMatch(/abus-ai: backend (wasm|webgpu|cpu)/);
   if (out.found) {
-    const mask = parseNrrd(readFileSync(join(dir, 'mask.nrrd')), { codec: require('../models/src/io/nrrd').nodeGzipCodec() });
+    const mask = parseNrrd(readFileSync(join(dir, 'mask.nrrd')), { codec: nodeGzipCodec() });
     expect(mask.dims).toEqual([out.bbox.max[0] - out.bbox.min[0] + 1, out.bbox.max[1] - out.bbox.min[1] + 1, out.bbox.max[2] - out.bbox.min[2] + 1]);
     expect(Array.from(mask.data).reduce((a, b) => a + b, 0)).toBe(out.voxel_count);
   }

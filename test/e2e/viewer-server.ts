@@ -1,5 +1,5 @@
 /**
- * The viewer served for tests (see models/src/viewer/server.ts) with a same-origin DICOMweb proxy
+ * The viewer served for tests (see models/tools/src/viewer/server.ts) with a same-origin DICOMweb proxy
  * to Orthanc, and a switch that makes the "PACS" refuse stores.
  */
 import { serveViewer as serve } from '@abus-tumor-ai/tools';

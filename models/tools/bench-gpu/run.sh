@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The GPU run of the kernel benchmarks, prepared for the device machine (an NVIDIA GPU, no
 # Node.js, no network). Here: `npm run build`, then pack Node.js and the needed node_modules
-# with the workplace's gpu-machine pack.sh into .gpu/, and carry .gpu and models/dist (both
+# with the workplace's gpu-machine pack.sh into .gpu/, and carry .gpu, models/engine/dist, models/tools/dist and extension/dist (all
 # git-ignored). There, from the repository root:
-#   bash models/bench-gpu/run.sh
+#   bash models/tools/bench-gpu/run.sh
 # Everything goes to $OUT/gpu-bench.log (and the terminal); with SWEEP=1 the swept tilings go to
 # $OUT/tilings.json. Each step has its own time limit, and a failed step does not stop the rest.
-# A dry run anywhere with a small network: DRY_RUN=1 bash models/bench-gpu/run.sh
+# A dry run anywhere with a small network: DRY_RUN=1 bash models/tools/bench-gpu/run.sh
 set -uo pipefail
 out="${OUT:-/tmp/abus-bench-gpu}"
 mkdir -p "$out"
@@ -35,15 +35,15 @@ step() {
   # SWEEP=1 also times every candidate tiling per layer and writes the fastest to tilings.json.
   sweep=()
   [ -z "${SWEEP:-}" ] || sweep=(--sweep "$out/tilings.json")
-  step 200 "$node_bin" models/dist/bench/kernels.js --input $input --width $width --backends webgpu --reps $reps --profile "${sweep[@]}"
+  step 200 "$node_bin" models/tools/dist/bench/kernels.js --input $input --width $width --backends webgpu --reps $reps --profile "${sweep[@]}"
   # cuDNN on the same layers and chip.
-  "$node_bin" models/dist/bench/kernels.js --input $input --width $width --layers-json "$out/layers.json" > /dev/null
-  [ -n "${DRY_RUN:-}" ] || step 60 python3 models/bench-gpu/torch_reference.py "$out/layers.json"
+  "$node_bin" models/tools/dist/bench/kernels.js --input $input --width $width --layers-json "$out/layers.json" > /dev/null
+  [ -n "${DRY_RUN:-}" ] || step 60 python3 models/tools/bench-gpu/torch_reference.py "$out/layers.json"
   # The plugin's path: load, warm-up, then analyses, with the paper-size network.
-  step 45 "$node_bin" models/dist/bench/first-analysis.js $full --runs 5
-  [ -z "${SWEEP:-}" ] || step 45 "$node_bin" models/dist/bench/first-analysis.js $full --runs 5 --tilings "$out/tilings.json"
+  step 45 "$node_bin" models/tools/dist/bench/first-analysis.js $full --runs 5
+  [ -z "${SWEEP:-}" ] || step 45 "$node_bin" models/tools/dist/bench/first-analysis.js $full --runs 5 --tilings "$out/tilings.json"
   # Backward (dx + dW) per layer, and whole training steps, stock vs ours.
-  step 60 "$node_bin" models/dist/bench/kernels.js --input $grad_input --width $width --backends webgpu --reps 3 --grad
-  step 60 "$node_bin" models/dist/bench/train-step.js --backends webgpu --software-webgpu --width $width --grid $train_grid --batch 2 --steps 3 --profile
+  step 60 "$node_bin" models/tools/dist/bench/kernels.js --input $grad_input --width $width --backends webgpu --reps 3 --grad
+  step 60 "$node_bin" models/tools/dist/bench/train-step.js --backends webgpu --software-webgpu --width $width --grid $train_grid --batch 2 --steps 3 --profile
   date -u
 } 2>&1 | tee "$log"

@@ -2,8 +2,8 @@
 # The shipped model's training run on an NVIDIA GPU machine (python3 with PyTorch and CUDA, 16
 # cores, no Node.js, no network), as one command of under 10 minutes that returns its results
 # while it runs. Here: `npm run build`, pack Node.js and the engine's node_modules into .gpu/
-# (../shared/gpu-machine/pack.sh), carry .gpu and models/dist. There, from the repository root:
-#   bash models/bench-gpu/train.sh
+# (../shared/gpu-machine/pack.sh), carry .gpu, models/engine/dist, models/tools/dist and extension/dist. There, from the repository root:
+#   bash models/tools/bench-gpu/train.sh
 # 1. Benchmarks while the GPU is idle: the tfjs trainer on webgpu against the PyTorch trainer.
 # 2. The TypeScript sampler (worker threads) writes randomised phantom VOIs on both grids;
 #    validation (randomised, own seed) and held-out test VOIs (the generator's fixed look, seed 2)
@@ -12,7 +12,7 @@
 #    and at 1 mm the ablation's vnet and clsnet.
 # 4. The trained candidates' click-to-result on webgpu (Dawn on the NVIDIA Vulkan driver).
 # The best models (float16 shards) and the logs are packed into $OUT every 90 s and at the end.
-# A dry run on any machine with tiny sizes: DRY_RUN=1 bash models/bench-gpu/train.sh
+# A dry run on any machine with tiny sizes: DRY_RUN=1 bash models/tools/bench-gpu/train.sh
 set -uo pipefail
 out="${OUT:-/tmp/abus-train-gpu}"
 mkdir -p "$out"
@@ -37,13 +37,13 @@ say() { echo "=== $(( $(date +%s) - start )) s: $*"; }
   date -u
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null
   say "benchmark: training step, tfjs (webgpu) and PyTorch, same network, same run"
-  timeout 60 "$node_bin" models/dist/bench/train-step.js --width "$bench_width" --grid "$bench_grid" --batch 2 --steps 2 --backends webgpu,torch
+  timeout 60 "$node_bin" models/tools/dist/bench/train-step.js --width "$bench_width" --grid "$bench_grid" --batch 2 --steps 2 --backends webgpu,torch
   (cd models/torch && timeout 25 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${fine%@*}" --batch 4 --steps 5 --bf16)
   (cd models/torch && timeout 25 "$ABUS_PYTHON" -m abus_torch.bench_step --width "$bench_width" --grid "${coarse%@*}" --batch 16 --steps 5 --bf16)
 } 2>&1 | tee "$out/bench.log"
 
 say "sampling" | tee -a "$out/run.log"
-abus="$node_bin models/bin/abus-ai.js"
+abus="$node_bin models/tools/bin/abus-ai.js"
 $abus sample --out "$work/val" --grid "$coarse" --grid "$fine" --phantoms --no-augment --seed 1000003 --count "$val" --workers 2 > "$work/val.log" 2>&1 &
 $abus sample --out "$work/test" --grid "$coarse" --grid "$fine" --phantoms --no-randomize --no-augment --seed 2 --count "$val" --workers 2 > "$work/test.log" 2>&1 &
 $abus sample --out "$work/samples" --grid "$coarse" --grid "$fine" --phantoms --seed 1 --workers "$workers" --keep 24 > "$work/sampler.log" 2>&1 &
@@ -54,7 +54,7 @@ trainer() { # name variant grid batch
   (cd models/torch && "$ABUS_PYTHON" -m abus_torch.train --samples "$work/samples" --val "$work/val" --val-count "$val" --test "$work/test" \
     --tag "$(tag "$grid")" --out "$work/$name" --variant "$variant" --width "$width" --batch "$b" --lr 1e-3 --seed 1 \
     --minutes "$minutes" --eval-every 60 --capacity "$cap" --min-samples 32 --bf16 --tf32 --float16-weights \
-    --provenance "{\"data\": \"synthetic ABUS phantoms drawn on the fly (models/src/phantom, randomised imaging and anatomy, 25% lesion-free crops, normal-tissue negatives)\", \"command\": \"models/bench-gpu/train.sh ($name)\"}" \
+    --provenance "{\"data\": \"synthetic ABUS phantoms drawn on the fly (models/tools/src/phantom, randomised imaging and anatomy, 25% lesion-free crops, normal-tissue negatives)\", \"command\": \"models/tools/bench-gpu/train.sh ($name)\"}" \
     > "$work/$name.log" 2>&1)
 }
 trainer cmsvnetiter-1mm cmsvnetiter "$coarse" "$batch" &
@@ -81,7 +81,7 @@ say "training done" | tee -a "$out/run.log"
 kill $sampler 2>/dev/null
 for m in cmsvnetiter-1mm cmsvnetiter-05mm; do
   say "click-to-result on webgpu: $m" | tee -a "$out/run.log"
-  timeout 60 "$node_bin" models/dist/bench/first-analysis.js --backend webgpu --runs 5 --model "$work/$m/model" 2>&1 | tee -a "$out/run.log"
+  timeout 60 "$node_bin" models/tools/dist/bench/first-analysis.js --backend webgpu --runs 5 --model "$work/$m/model" 2>&1 | tee -a "$out/run.log"
 done
 kill $packer 2>/dev/null
 pack

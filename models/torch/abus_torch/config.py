@@ -1,9 +1,9 @@
 """The network configuration, read from the same architecture.json as the TypeScript engine
-(models/src/engine/architecture.json), so the two networks cannot be configured apart."""
+(models/engine/src/engine/architecture.json), so the two networks cannot be configured apart."""
 import json
 import os
 
-ARCHITECTURE_JSON = os.path.join(os.path.dirname(__file__), '..', '..', 'src', 'engine', 'architecture.json')
+ARCHITECTURE_JSON = os.path.join(os.path.dirname(__file__), '..', '..', 'engine', 'src', 'engine', 'architecture.json')
 
 with open(ARCHITECTURE_JSON) as f:
     ARCHITECTURE = json.load(f)

@@ -1,4 +1,4 @@
-"""The paper's multi-task loss, the twin of models/src/engine/losses.ts:
+"""The paper's multi-task loss, the twin of models/engine/src/engine/losses.ts:
 L = lambda * L_cls + (1 - lambda) * L_seg, a class-weighted focal loss and soft Dice."""
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""CMSVNetIter and its ablation variants in PyTorch: the twin of models/src/engine/network.ts.
+"""CMSVNetIter and its ablation variants in PyTorch: the twin of models/engine/src/engine/network.ts.
 
 Weights are kept under the TypeScript engine's names and in its layouts (kernels [3,3,3,cin,cout],
 2x2x2 layers as [8*cin, cout] and [cin, 8*cout], dense layers [in, out]), so export is a copy and

@@ -1,4 +1,4 @@
-"""The PyTorch side of the parity test (models/src/engine/torch-parity.test.ts).
+"""The PyTorch side of the parity test (test/torch-parity.test.ts).
 
 Reads inputs.{json,bin} from --dir (written by the TypeScript test: 'voi' [b, z, y, x], 'mask',
 'label' [b, 1], 'lesion' [b, 1], and optionally 'phantom' [1, z, y, x]), builds the named variant

@@ -1,5 +1,5 @@
 """Named float32 tensors as one JSON index plus one little-endian binary file: how the parity
-test and the PyTorch twin hand arrays to each other (models/src/engine/torch-parity.test.ts)."""
+test and the PyTorch twin hand arrays to each other (test/torch-parity.test.ts)."""
 import json
 import os
 

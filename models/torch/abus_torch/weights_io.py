@@ -1,4 +1,4 @@
-"""The project's weights format (models/src/engine/weights.ts): model.json (a TensorFlow.js
+"""The project's weights format (models/engine/src/engine/weights.ts): model.json (a TensorFlow.js
 weightsManifest), 4 MiB binary shards, and model-card.json with the SHA-256 of every shard.
 Written here exactly as serializeModel writes it, so the TypeScript engine loads it unchanged."""
 import hashlib

@@ -1,6 +1,6 @@
 """The PyTorch trainer: distributed training equals one process with the same global batch, and a
 resumed run equals an uninterrupted one. Needs shards from the TypeScript sampler in $ABUS_SHARDS
-(models/src/train/torch-train.test.ts makes them and runs this file)."""
+(models/tools/src/train/torch-train.test.ts makes them and runs this file)."""
 import os
 import socket
 import subprocess

@@ -9,7 +9,7 @@
  *
  * The binary flavour passes dciodvfy (dicom3tools) with no errors, unlike the SEG of the OHIF
  * adapters. Every frame names its source image (and frame, for a multi-frame source) and its
- * patient position. Volume axes as in models/src/io/dicom.ts: i = column, j = row, k = slice (sweep).
+ * patient position. Volume axes as in dicom/volume.ts: i = column, j = row, k = slice (sweep).
  */
 
 import { code, concat, decimalString as ds, dicomDate, dicomTime, NaturalDataset, patientAndStudy, StudyContext, toArrayBuffer, uidFor, writePart10 } from './common';

@@ -1,5 +1,5 @@
 /**
- * Minimal typings for the two untyped I/O libraries, covering only what models/src/io uses.
+ * Minimal typings for the two untyped I/O libraries, covering only what the engine uses.
  */
 
 declare module 'nrrd-js' {

@@ -1,6 +1,6 @@
 /**
  * abus-ai phantom: synthetic ABUS volumes with known lesions, in the TDSC-ABUS layout
- * (see models/src/phantom/dataset.ts), for tests, demos and training a demo model.
+ * (see models/tools/src/phantom/dataset.ts), for tests, demos and training a demo model.
  */
 import { Command } from 'commander';
 import * as cliProgress from 'cli-progress';

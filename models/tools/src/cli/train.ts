@@ -39,7 +39,7 @@ async function trainTorch(opts: Record<string, string | boolean | undefined>, in
   };
   if (opts.phantoms) {
     const source: SamplerSource = { kind: 'phantom', randomize: true };
-    const provenance = { data: 'synthetic ABUS phantoms drawn on the fly (models/src/phantom, randomised imaging and anatomy, 25% lesion-free crops, normal-tissue negatives)', command: ['abus-ai', ...process.argv.slice(2)].join(' '), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}` };
+    const provenance = { data: 'synthetic ABUS phantoms drawn on the fly (models/tools/src/phantom, randomised imaging and anatomy, 25% lesion-free crops, normal-tissue negatives)', command: ['abus-ai', ...process.argv.slice(2)].join(' '), machine: `${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}` };
     await trainWithTorch({ ...common, source, valSource: source, outDir: String(opts.out), trainerArgs: [...trainerArgs(opts), '--provenance', JSON.stringify(provenance)] });
     return;
   }

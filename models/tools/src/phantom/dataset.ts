@@ -88,7 +88,7 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions,
   if (!(Number.isInteger(options.count) && options.count >= 1)) throw new Error(`count must be a positive integer, got ${options.count}`);
   fs.mkdirSync(dir, { recursive: true });
   const index: PhantomIndex = {
-    generator: 'abus-tumor-ai synthetic ABUS phantom (models/src/phantom)',
+    generator: 'abus-tumor-ai synthetic ABUS phantom (models/tools/src/phantom)',
     version: 1,
     seed: options.seed,
     count: options.count,
