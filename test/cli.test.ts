@@ -4,8 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { nodeGzipCodec, parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { writeDicomSeries } from '@abus-tumor-ai/engine';
-import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 
 const BIN = join(__dirname, '..', 'models', 'bin', 'abus-ai.js');
 const dir = mkdtempSync(join(tmpdir(), 'abus-cli-'));

@@ -3,7 +3,7 @@
  * written (segments, frames, positions, findings) without a viewer. Test code only; the product
  * writes these objects and reads none of them.
  */
-import { concat, COMPREHENSIVE_3D_SR_STORAGE, first, LABEL_MAP_SEGMENTATION_STORAGE, NaturalDataset, readPart10, SegFlavour, SEGMENTATION_STORAGE, seq } from '@abus-tumor-ai/engine';
+import { COMPREHENSIVE_3D_SR_STORAGE, concat, first, LABEL_MAP_SEGMENTATION_STORAGE, NaturalDataset, readPart10, SegFlavour, SEGMENTATION_STORAGE, seq } from '@abus-tumor-ai/engine';
 
 const BACKGROUND = 0;
 export interface ReadSegFrame {

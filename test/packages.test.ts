@@ -3,9 +3,9 @@
  * in its pluginConfig.json (id = package name, OHIF keywords, peers at OHIF 3.13's versions).
  */
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
 import { join } from 'path';
 import { ohifDist } from './e2e/ohif-dist';
+import * as fs from 'fs';
 
 const ROOT = join(__dirname, '..');
 const pkg = (dir: string) => JSON.parse(fs.readFileSync(join(ROOT, dir, 'package.json'), 'utf8'));

@@ -12,9 +12,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { randomArray, relativeError } from './backends';
 import { NamedArray, readTensors, runPython, torchUnavailable, writeTensors } from './torch';
-import { loadModel, NetworkConfig, VARIANTS } from '@abus-tumor-ai/engine';
+import { folderReader, loadModel, NetworkConfig, VARIANTS } from '@abus-tumor-ai/engine';
 import { classWeights, forward, multiTaskLoss, Weights } from '@abus-tumor-ai/engine/lab';
-import { folderReader } from '@abus-tumor-ai/engine/node';
 import { generatePhantom, makeSample, NO_AUGMENTATION, Rng } from '@abus-tumor-ai/tools';
 
 const PROBABILITY_TOLERANCE = 1e-4;

@@ -2,9 +2,8 @@
  * One click to a result in the viewer: the clicked point in patient coordinates, only the VOI's
  * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation.
  */
-import type { EngineWorker } from '@abus-tumor-ai/engine';
-import { AnalysisResult, Progress, voiBlock } from '@abus-tumor-ai/engine';
-import { indexToPatient, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, Engine, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { indexToPatient } from '@abus-tumor-ai/engine';
 import { addLesionAnnotation } from './annotation';
 import { Cornerstone, viewerVolume } from './viewer-volume';
 import { imagePointAt, worldAt } from './viewer-point';
@@ -72,9 +71,6 @@ export function classColor(result: AnalysisResult): [number, number, number, num
   return [240, 190, 40, 255];
 }
 
-/** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
-const segmentationOf = new Map<string, string>();
-
 /**
  * OHIF 3.13 recomputes segment statistics after every labelmap change and writes back the whole
  * segmentation as it was when it started (SegmentationService updateSegmentationStats), so a
@@ -99,7 +95,7 @@ export interface Algorithm {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm): Promise<string> {
+async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm, segmentationOf: Map<string, string>): Promise<string> {
   const segmentLabel = `Lesion ${number}: ${label(result)}`;
   const uid: string = displaySet.displaySetInstanceUID;
   let segmentationId = segmentationOf.get(uid);
@@ -131,35 +127,42 @@ export function label(result: AnalysisResult): string {
 
 export type AnalysisProgress = Progress | { stage: 'waiting for images' | 'loading images' | 'writing labelmap'; step?: number; of?: number };
 
+/** One click's analysis in the viewer: what it runs with and where its result goes. */
+export interface AnalysisRequest {
+  engine: Engine;
+  services: Services;
+  cs: Cornerstone;
+  /** The clicked point: a viewport and a world position in it. */
+  target: { viewportId: string; world: number[] };
+  /** The lesion's number: its segment index and its label. */
+  number: number;
+  algorithm: Algorithm;
+  /** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
+  segmentations: Map<string, string>;
+  onProgress: (p: AnalysisProgress) => void;
+}
+
 /**
  * Analyses the lesion at a world point of a viewport: the series shown there, only the VOI's
- * slices read, the worker's result written as a segment and an arrow annotation.
+ * slices read (the volume loads them when the engine reads its block), the result written as a
+ * segment and an arrow annotation.
  */
-export async function analyzeAt(
-  engine: EngineWorker,
-  services: Services,
-  cs: Cornerstone,
-  target: { viewportId: string; world: number[] },
-  number: number,
-  algorithm: Algorithm,
-  onProgress: (p: AnalysisProgress) => void,
-): Promise<LesionRecord> {
+export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord> {
+  const { engine, services, cs, target, number, algorithm, onProgress } = request;
   onProgress({ stage: 'waiting for images' });
   const { displaySet } = await viewportOf(services, cs, target.viewportId, 60000);
   if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
-  const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds);
-  const card = engine.card;
-  if (!card) throw new Error('The model is not loaded yet');
+  const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, {
+    onSlice: (step, of) => onProgress({ stage: 'loading images', step, of }),
+  });
   const click = imagePointAt(cs, volume.imageIds, target.world);
   const center: Vec3 = [click.column, click.row, volume.imageIds.indexOf(click.imageId)];
   const pointMm = indexToPatient(volume.source, center);
-  const block = voiBlock(card, volume.source, center, 'voxel');
-  await volume.prepare(block.min[2], block.max[2], (step, of) => onProgress({ stage: 'loading images', step, of }));
   const result = await engine.analyze(volume.source, center, { centerSpace: 'voxel', onProgress });
   if (!result.found) throw new Error('No lesion was found at that point');
 
   onProgress({ stage: 'writing labelmap' });
-  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm);
+  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations);
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));

@@ -1,22 +1,25 @@
 /**
- * The plugin's OHIF commands, so hotkeys, toolbar buttons, other extensions and tests can drive it
- * like the rest of the viewer: commandsManager.runCommand('abusAnalyzeAtPoint', { viewportId, world }).
+ * The plugin's OHIF commands, so hotkeys, toolbar buttons, the "ABUS tumor" tool, other extensions
+ * and tests drive it like the rest of the viewer:
+ * commandsManager.runCommand('abusAnalyzeAtPoint', { viewportId, world }). Each runs an action of
+ * the plugin's state service.
  */
-import { analyzeAtCrosshair, analyzeAtWorld, cancelAnalysis, exportResults, Host, jumpToLesion, loadEngine, removeLesion } from './controller';
 import { hostCornerstone } from './analysis';
+import type { AbusTumorService } from './service';
 import { installAbusTool } from './tool';
 
-export function commandsModule(host: Host) {
+export function commandsModule(service: AbusTumorService) {
+  const { managers } = service;
   const actions = {
     /** Adds the "ABUS tumor" tool to the mode's tool groups and its button to the toolbar. */
-    abusInstallTool: () => installAbusTool(hostCornerstone(host.extensionManager), host.services, (viewportId, world) => void analyzeAtWorld(host, viewportId, world)),
-    abusLoadModel: () => loadEngine(host),
-    abusAnalyzeAtPoint: ({ viewportId, world }: { viewportId: string; world: number[] }) => analyzeAtWorld(host, viewportId, world),
-    abusAnalyzeAtCrosshair: () => analyzeAtCrosshair(host),
-    abusCancel: () => cancelAnalysis(),
-    abusJumpToLesion: ({ number }: { number: number }) => jumpToLesion(host, number),
-    abusRemoveLesion: ({ number }: { number: number }) => removeLesion(host, number),
-    abusExport: () => exportResults(host),
+    abusInstallTool: () => installAbusTool(hostCornerstone(managers.extensionManager), managers.services, managers.commandsManager),
+    abusLoadModel: () => service.loadEngine(),
+    abusAnalyzeAtPoint: ({ viewportId, world }: { viewportId: string; world: number[] }) => service.analyzeAtWorld(viewportId, world),
+    abusAnalyzeAtCrosshair: () => service.analyzeAtCrosshair(),
+    abusCancel: () => service.cancelAnalysis(),
+    abusJumpToLesion: ({ number }: { number: number }) => service.jumpToLesion(number),
+    abusRemoveLesion: ({ number }: { number: number }) => service.removeLesion(number),
+    abusExport: () => service.exportResults(),
   };
   const definitions = Object.fromEntries(Object.entries(actions).map(([name, commandFn]) => [name, { commandFn }]));
   return { actions, definitions, defaultContext: 'VIEWER' };

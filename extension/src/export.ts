@@ -3,8 +3,7 @@
  * per lesion) and one TID 1500 SR with each lesion's P(malignant), stored by STOW-RS to the
  * viewer's DICOMweb source, or downloaded. A failed store loses nothing: the results stay in the panel and can be sent again.
  */
-import { buildSeg, SegFlavour, SourceSeries } from '@abus-tumor-ai/engine';
-import { buildMeasurementReport } from '@abus-tumor-ai/engine';
+import { buildMeasurementReport, buildSeg, SegFlavour, SourceSeries } from '@abus-tumor-ai/engine';
 import type { LesionRecord } from './analysis';
 import { label as lesionLabel } from './analysis';
 import type { Cornerstone } from './viewer-volume';
@@ -93,25 +92,24 @@ export function buildExport(
   return { seg, sr };
 }
 
-/** STOW-RS of Part 10 files to a DICOMweb root, as one multipart request. */
-export async function stowRs(wadoRoot: string, files: Uint8Array[], headers: Record<string, string> = {}): Promise<void> {
-  const boundary = `abus-${Math.random().toString(36).slice(2)}`;
-  const enc = new TextEncoder();
-  const parts: BlobPart[] = [];
-  for (const f of files) {
-    parts.push(enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), f as Uint8Array<ArrayBuffer>, enc.encode('\r\n'));
+/**
+ * Stores Part 10 files through OHIF's own data source (its store.dicom: STOW-RS with the viewer's
+ * authentication), one file at a time. A failure says whether the server was down or refused.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function storeToDataSource(dataSource: any, files: Uint8Array[]): Promise<void> {
+  if (!dataSource?.store?.dicom) throw new Error('The active data source cannot store DICOM; set exportTarget to download');
+  for (const file of files) {
+    try {
+      await dataSource.store.dicom(file.slice().buffer);
+    } catch (err) {
+      const status = Number((err as { status?: number }).status ?? 0);
+      // 502-504 come from a gateway or proxy in front of a server that is down, not from the server.
+      if (!status) throw new Error(`The DICOMweb server could not be reached (${(err as Error).message ?? err}); the results are kept, try again`);
+      if ([502, 503, 504].includes(status)) throw new Error(`The DICOMweb server is unavailable (HTTP ${status}); the results are kept, try again`);
+      throw new Error(`The DICOMweb server refused the SEG and SR (HTTP ${status}); the results are kept, try again`);
+    }
   }
-  parts.push(enc.encode(`--${boundary}--\r\n`));
-  const url = `${wadoRoot.replace(/\/+$/, '')}/studies`;
-  let response: Response;
-  try {
-    response = await fetch(url, { method: 'POST', headers: { ...headers, 'Content-Type': `multipart/related; type="application/dicom"; boundary=${boundary}`, Accept: 'application/dicom+json' }, body: new Blob(parts) });
-  } catch (err) {
-    throw new Error(`The DICOMweb server could not be reached (${(err as Error).message}); the results are kept, try again`);
-  }
-  // 502-504 come from a gateway or proxy in front of a server that is down, not from the server.
-  if ([502, 503, 504].includes(response.status)) throw new Error(`The DICOMweb server is unavailable (HTTP ${response.status}); the results are kept, try again`);
-  if (!response.ok) throw new Error(`The DICOMweb server refused the SEG and SR (HTTP ${response.status}); the results are kept, try again`);
 }
 
 export function download(name: string, bytes: Uint8Array): void {

@@ -1,9 +1,9 @@
 /**
- * The "ABUS Tumor AI" panel: what the controller holds, drawn with the DOM (see island.ts), and
+ * The "ABUS Tumor AI" panel: the state service's state, drawn with the DOM (see island.ts), and
  * buttons for its actions. The research-use notice is always shown.
  */
 import type { LesionRecord } from './analysis';
-import { activateTool, analyzeAtCrosshair, cancelAnalysis, exportResults, Host, jumpToLesion, loadEngine, removeLesion, state, subscribe } from './controller';
+import { AbusTumorService } from './service';
 
 function button(text: string, cy: string, onClick: () => void): HTMLButtonElement {
   const b = document.createElement('button');
@@ -17,7 +17,7 @@ function button(text: string, cy: string, onClick: () => void): HTMLButtonElemen
   return b;
 }
 
-function resultRow(record: LesionRecord, host: Host): HTMLElement {
+function resultRow(record: LesionRecord, service: AbusTumorService): HTMLElement {
   const r = record.result;
   const row = document.createElement('div');
   row.setAttribute('data-cy', 'abus-result');
@@ -42,12 +42,13 @@ function resultRow(record: LesionRecord, host: Host): HTMLElement {
   row.firstElementChild?.setAttribute('style', 'font-weight:600');
   row.title = 'Show this lesion';
   row.style.cursor = 'pointer';
-  row.onclick = () => jumpToLesion(host, record.number);
-  row.append(button('Remove', 'abus-remove', () => removeLesion(host, record.number)));
+  row.onclick = () => service.jumpToLesion(record.number);
+  row.append(button('Remove', 'abus-remove', () => service.removeLesion(record.number)));
   return row;
 }
 
-export function mountPanel(host: HTMLElement, viewer: Host): () => void {
+export function mountPanel(host: HTMLElement, service: AbusTumorService): () => void {
+  const state = service.state;
   host.innerHTML = '';
   const root = document.createElement('div');
   root.style.cssText = 'padding:8px;color:#d0d8e8;font:13px sans-serif;line-height:1.4';
@@ -67,10 +68,10 @@ export function mountPanel(host: HTMLElement, viewer: Host): () => void {
   const hint = document.createElement('div');
   hint.textContent = 'Choose the ABUS tumor tool, then click a mass in any view.';
   hint.style.cssText = 'color:#8fa3c0;margin-top:4px';
-  const pick = button('ABUS tumor tool', 'abus-pick', () => activateTool(viewer));
-  const atCrosshair = button('Analyze at crosshair', 'abus-analyze-crosshair', () => void analyzeAtCrosshair(viewer));
-  const cancel = button('Cancel', 'abus-cancel', () => cancelAnalysis());
-  const exportButton = button('Export SEG + SR', 'abus-export', () => void exportResults(viewer));
+  const pick = button('ABUS tumor tool', 'abus-pick', () => service.activateTool());
+  const atCrosshair = button('Analyze at crosshair', 'abus-analyze-crosshair', () => void service.analyzeAtCrosshair());
+  const cancel = button('Cancel', 'abus-cancel', () => service.cancelAnalysis());
+  const exportButton = button('Export SEG + SR', 'abus-export', () => void service.exportResults());
   const results = document.createElement('div');
   root.append(title, notice, status, fallback, hint, pick, atCrosshair, cancel, exportButton, results);
   host.append(root);
@@ -92,11 +93,11 @@ export function mountPanel(host: HTMLElement, viewer: Host): () => void {
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
     if (drawnLesions !== state.lesions) {
       drawnLesions = state.lesions;
-      results.replaceChildren(...state.lesions.map((r) => resultRow(r, viewer)));
+      results.replaceChildren(...state.lesions.map((r) => resultRow(r, service)));
     }
   };
-  const unsubscribe = subscribe(render);
+  const subscription = service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, render);
   render();
-  void loadEngine(viewer);
-  return unsubscribe;
+  void service.loadEngine();
+  return subscription.unsubscribe;
 }

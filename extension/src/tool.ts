@@ -23,15 +23,14 @@ export const ABUS_TOOL_BUTTON = {
   },
 };
 
-type ClickHandler = (viewportId: string, world: number[]) => void;
-let onClick: ClickHandler = () => undefined;
+/* OHIF's commands manager, typed loosely (the host does not share its types with runtime plugins). */
+type Commands = { runCommand(name: string, args?: object): unknown };
 
 /**
  * Registers the tool with cornerstone (once) and adds it, passive, to every tool group the mode
- * created; later clicks go to `handler`.
+ * created. A click runs the plugin's OHIF command abusAnalyzeAtPoint, like any other caller.
  */
-export function installAbusTool(cs: Cornerstone, services: Services, handler: ClickHandler): void {
-  onClick = handler;
+export function installAbusTool(cs: Cornerstone, services: Services, commands: Commands): void {
   const tools = cs.cornerstoneTools;
   const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
   class AbusTumorTool extends BaseTool {
@@ -44,11 +43,11 @@ export function installAbusTool(cs: Cornerstone, services: Services, handler: Cl
     preMouseDownCallback = (evt: any): boolean => {
       const { element, currentPoints } = evt.detail;
       const viewport = cs.cornerstone.getEnabledElement(element)?.viewport;
-      if (viewport) onClick(viewport.id, Array.from(currentPoints.world as number[]));
+      if (viewport) commands.runCommand('abusAnalyzeAtPoint', { viewportId: viewport.id, world: Array.from(currentPoints.world as number[]) });
       return true;
     };
   }
-  // A no-op when registered by an earlier mode entry; that class calls the current onClick too.
+  // A no-op when registered by an earlier mode entry; OHIF has one commands manager, so that class runs the same command.
   tools.addTool(AbusTumorTool);
   for (const id of services.toolGroupService.getToolGroupIds() as string[]) {
     const group = services.toolGroupService.getToolGroup(id);

@@ -1,10 +1,11 @@
 /**
  * The viewer's image series as the engine's VolumeSource: geometry from each image's plane
- * metadata (sorted along the slice normal), pixels read only for the slices of the VOI block,
+ * metadata (sorted along the slice normal), or for an ultrasound sweep without frame positions
+ * the engine's own sweep geometry; pixels loaded only for the slices of a block that is read,
  * never the whole series.
  */
-import type { VolumeSource } from '@abus-tumor-ai/engine';
-import type { Mat3, Vec3 } from '@abus-tumor-ai/engine';
+import type { Mat3, NaturalDataset, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
+import { DEFAULT_SWEEP_SPACING_MM, sweepGeometry } from '@abus-tumor-ai/engine';
 import { cross, dot } from './viewer-point';
 
 /* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */
@@ -22,17 +23,13 @@ interface PlaneMeta {
 }
 
 export interface ViewerVolume {
+  /** Its readBlock loads the block's slices that are not loaded yet, reporting each. */
   source: VolumeSource;
   /** imageIds in the engine's k order. */
   imageIds: string[];
   /** Notes on geometry that had to be assumed (empty for a series with full geometry). */
   assumedGeometry: string[];
-  /** Loads the slices [kMin, kMax] so readBlock can serve them synchronously; reports each slice. */
-  prepare(kMin: number, kMax: number, onSlice?: (done: number, of: number) => void): Promise<void>;
 }
-
-/** The sweep spacing assumed when a sweep says nothing about it (ABUS sweeps are about 0.5 mm). */
-export const DEFAULT_SWEEP_SPACING_MM = 0.5;
 
 interface Geometry {
   order: { id: string; position: number[] }[];
@@ -50,37 +47,25 @@ interface Geometry {
 const num = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : v === undefined || v === null ? [] : String(v).split('\\').map(Number));
 
 /**
- * A GE Invenia-style sweep: one Ultrasound Multi-frame Image without per-frame positions.
- * Pixel spacing from PixelSpacing or the US Region Calibration (PhysicalDelta in cm), sweep
- * spacing from SpacingBetweenSlices or SliceThickness, else assumed; frames stacked along
- * the normal of an assumed identity orientation.
+ * A GE Invenia-style sweep (one Ultrasound Multi-frame Image without per-frame positions): the
+ * engine's sweep geometry, the same as for the file, with frames stacked along its normal.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function sweepGeometry(inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
+function sweepOf(inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
   if (!inst) throw new Error('This series has no metadata; it cannot be analysed');
-  const assumed: string[] = ['patient orientation (identity) and origin, because the sweep has no per-frame positions'];
-  let [rowSpacing, columnSpacing] = num(inst.PixelSpacing);
-  const region = inst.SequenceOfUltrasoundRegions?.[0];
-  if (!(rowSpacing > 0) && region && Number(region.PhysicalUnitsXDirection) === 3 && Number(region.PhysicalUnitsYDirection) === 3) {
-    columnSpacing = Math.abs(Number(region.PhysicalDeltaX)) * 10;
-    rowSpacing = Math.abs(Number(region.PhysicalDeltaY)) * 10;
-  }
-  if (!(rowSpacing > 0 && columnSpacing > 0)) throw new Error('This sweep has neither Pixel Spacing nor a US Region Calibration in cm; its size is unknown');
-  let sliceSpacing = Number(num(inst.SpacingBetweenSlices)[0]) || Number(num(inst.SliceThickness)[0]);
-  if (!(sliceSpacing > 0)) {
-    sliceSpacing = sweepSpacingMm;
-    assumed.push(`sweep spacing ${sweepSpacingMm} mm (the file does not give it)`);
-  }
+  const g = sweepGeometry(inst as NaturalDataset, { sweepSpacingMm });
+  const d = g.direction;
+  const normal = [d[2], d[5], d[8]];
   return {
-    order: imageIds.map((id, k) => ({ id, position: [0, 0, k * sliceSpacing] })),
-    rowCosines: [1, 0, 0],
-    columnCosines: [0, 1, 0],
-    rowSpacing,
-    columnSpacing,
-    sliceSpacing,
+    order: imageIds.map((id, k) => ({ id, position: [0, 1, 2].map((a) => g.origin[a] + k * g.spacing[2] * normal[a]) })),
+    rowCosines: [d[0], d[3], d[6]],
+    columnCosines: [d[1], d[4], d[7]],
+    rowSpacing: g.spacing[1],
+    columnSpacing: g.spacing[0],
+    sliceSpacing: g.spacing[2],
     rows: Number(inst.Rows),
     columns: Number(inst.Columns),
-    assumed,
+    assumed: g.assumed,
   };
 }
 
@@ -94,9 +79,9 @@ function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpa
   // A multi-frame image without plane positions is a sweep: cornerstone invents frame positions
   // for it, so its plane metadata must not be taken as measured geometry.
   const framePositions = inst?.PerFrameFunctionalGroupsSequence?.[0]?.PlanePositionSequence ?? inst?.SharedFunctionalGroupsSequence?.PlanePositionSequence;
-  if (Number(inst?.NumberOfFrames) > 1 && !framePositions && !inst?.ImagePositionPatient) return sweepGeometry(inst, imageIds, sweepSpacingMm);
+  if (Number(inst?.NumberOfFrames) > 1 && !framePositions && !inst?.ImagePositionPatient) return sweepOf(inst, imageIds, sweepSpacingMm);
   const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
-  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepGeometry(inst, imageIds, sweepSpacingMm);
+  if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepOf(inst, imageIds, sweepSpacingMm);
   const first = metas[0] as PlaneMeta;
   const normal = cross(first.rowCosines, first.columnCosines);
   const order = imageIds
@@ -118,8 +103,13 @@ function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpa
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function viewerVolume(cs: Cornerstone, firstInstance: any, imageIds: string[], sweepSpacingMm = DEFAULT_SWEEP_SPACING_MM): ViewerVolume {
-  const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, sweepSpacingMm);
+export function viewerVolume(
+  cs: Cornerstone,
+  firstInstance: any,
+  imageIds: string[],
+  options: { sweepSpacingMm?: number; onSlice?: (done: number, of: number) => void } = {},
+): ViewerVolume {
+  const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, options.sweepSpacingMm ?? DEFAULT_SWEEP_SPACING_MM);
   const { order } = g;
   const normal = cross(g.rowCosines, g.columnCosines);
   const first = { columns: g.columns, rows: g.rows, columnPixelSpacing: g.columnSpacing, rowPixelSpacing: g.rowSpacing, rowCosines: g.rowCosines, columnCosines: g.columnCosines };
@@ -134,26 +124,19 @@ export function viewerVolume(cs: Cornerstone, firstInstance: any, imageIds: stri
     spacing: [first.columnPixelSpacing, first.rowPixelSpacing, sliceSpacing],
     origin: order[0].position.slice(0, 3) as Vec3,
     direction: [rc[0], cc[0], normal[0], rc[1], cc[1], normal[1], rc[2], cc[2], normal[2]] as Mat3,
-    readBlock(min, max) {
+    async readBlock(min, max) {
+      for (let k = min[2]; k <= max[2]; k++) {
+        if (!pixels.has(k)) pixels.set(k, (await cs.cornerstone.imageLoader.loadAndCacheImage(order[k].id)).getPixelData());
+        options.onSlice?.(k - min[2] + 1, max[2] - min[2] + 1);
+      }
       const out = new Float32Array((max[0] - min[0] + 1) * (max[1] - min[1] + 1) * (max[2] - min[2] + 1));
       let n = 0;
       for (let k = min[2]; k <= max[2]; k++) {
-        const data = pixels.get(k);
-        if (!data) throw new Error(`Slice ${k} was not loaded`);
+        const data = pixels.get(k) as ArrayLike<number>;
         for (let j = min[1]; j <= max[1]; j++) for (let i = min[0]; i <= max[0]; i++) out[n++] = data[i + dims[0] * j];
       }
       return out;
     },
   };
-  return {
-    source,
-    assumedGeometry: g.assumed,
-    imageIds: order.map((o) => o.id),
-    async prepare(kMin, kMax, onSlice) {
-      for (let k = kMin; k <= kMax; k++) {
-        if (!pixels.has(k)) pixels.set(k, (await cs.cornerstone.imageLoader.loadAndCacheImage(order[k].id)).getPixelData());
-        onSlice?.(k - kMin + 1, kMax - kMin + 1);
-      }
-    },
-  };
+  return { source, assumedGeometry: g.assumed, imageIds: order.map((o) => o.id) };
 }

@@ -11,16 +11,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { chromium } from 'playwright-core';
-import { BACKEND_ORDER, BackendName, tryBackend } from '@abus-tumor-ai/engine';
+import { AnalysisResult, load, arraySource, BACKEND_ORDER, BackendName, buildMeasurementReport, buildSeg, folderReader, loadModel, SourceSeries, tryBackend } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
-import { AnalysisResult, Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource } from '@abus-tumor-ai/engine';
-import { generatePhantom } from '@abus-tumor-ai/tools';
-import { serveViewer } from '@abus-tumor-ai/tools';
-import { buildSeg, SourceSeries } from '@abus-tumor-ai/engine';
-import { buildMeasurementReport } from '@abus-tumor-ai/engine';
+import { generatePhantom, serveViewer } from '@abus-tumor-ai/tools';
 
 const ROOT = process.cwd();
 const WEIGHTS = path.join(ROOT, 'models', 'weights', 'cmsvnetiter');
@@ -86,7 +79,7 @@ async function nodeRow(backend: BackendName, phantom: ReturnType<typeof generate
   if (backend === 'webgl') return { where: 'node', backend, skipped: 'no canvas in Node' };
   const why = await tryBackend(backend, backend !== 'webgpu' || SOFTWARE_WEBGPU);
   if (why) return { where: 'node', backend, skipped: why };
-  const analyzer = await Analyzer.create(await loadModel(folderReader(WEIGHTS)), backend);
+  const analyzer = await load({ weights: WEIGHTS, backend, warmUp: false });
   const source = arraySource(phantom.volume);
   const center = phantom.lesions[0].centerIndex;
   const t0 = performance.now();
@@ -135,9 +128,9 @@ async function chromiumRows(phantom: ReturnType<typeof generatePhantom>): Promis
         const engine = (window as any).abusEngine;
         const meta = await (await fetch('/volume.json')).json();
         const source = engine.arraySource({ ...meta, data: new Uint8Array(await (await fetch('/volume.bin')).arrayBuffer()) });
-        const worker = new engine.EngineWorker(new Worker('/web/abus-worker.js'));
+        const raw = new Worker('/web/abus-worker.js');
         try {
-          await worker.init(`${location.origin}/weights/`, backend, `${location.origin}/web/`);
+          const worker = await engine.load({ worker: raw, weights: `${location.origin}/weights/`, backend, wasmPath: `${location.origin}/web/` });
           const t0 = performance.now();
           await worker.analyze(source, center, { centerSpace: 'voxel' });
           const cold = performance.now() - t0;
@@ -151,7 +144,7 @@ async function chromiumRows(phantom: ReturnType<typeof generatePhantom>): Promis
         } catch (err) {
           return { error: (err as Error).message };
         } finally {
-          worker.terminate();
+          raw.terminate();
         }
       }, { backend, center: phantom.lesions[0].centerIndex, runs: RUNS });
       if ('error' in r) rows.push({ where: 'chromium', backend, skipped: String(r.error) });

@@ -8,14 +8,8 @@ import { mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import type { Browser, Page } from 'playwright-core';
-import { bundleBrowser } from '@abus-tumor-ai/tools';
-import { tryBackend } from '@abus-tumor-ai/engine';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource } from '@abus-tumor-ai/engine';
-import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { serveViewer } from '@abus-tumor-ai/tools';
+import { bundleBrowser, serveViewer } from '@abus-tumor-ai/tools';
+import { arraySource, IDENTITY_DIRECTION, load, tryBackend, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from './chromium';
 
@@ -54,7 +48,7 @@ beforeAll(async () => {
   writeFileSync(join(root, 'index.html'), '<!doctype html><title>engine test</title>');
 
   await tryBackend('wasm');
-  const analyzer = await Analyzer.create(await loadModel(folderReader(join(root, 'weights'))), 'wasm');
+  const analyzer = await load({ weights: join(root, 'weights'), backend: 'wasm', warmUp: false });
   const result = await analyzer.analyze(arraySource(vol), CENTER, { centerSpace: 'voxel' });
   analyzer.dispose();
   reference = { probability: result.probability as number, voxels: result.lesion.voxelCount };
@@ -84,9 +78,8 @@ async function analyzeInBrowser(where: 'worker' | 'page', backend: string) {
     const wasmPath = `${location.origin}/`;
     const t0 = performance.now();
     if (where === 'worker') {
-      const worker = new engine.EngineWorker(new Worker('/abus-worker.js'));
       const stages: string[] = [];
-      await worker.init(`${location.origin}/weights/`, backend, wasmPath);
+      const worker = await engine.load({ worker: new Worker('/abus-worker.js'), weights: `${location.origin}/weights/`, backend, wasmPath });
       const initMs = performance.now() - t0;
       const t1 = performance.now();
       const r = await worker.analyze(source, center, { centerSpace: 'voxel', onProgress: (p: { stage: string }) => stages.push(p.stage) });
@@ -94,12 +87,10 @@ async function analyzeInBrowser(where: 'worker' | 'page', backend: string) {
       const t2 = performance.now();
       await worker.analyze(source, center, { centerSpace: 'voxel' });
       const secondMs = performance.now() - t2;
-      worker.terminate();
+      worker.dispose();
       return { probability: r.probability, voxels: r.lesion.voxelCount, backend: r.backend, reason: r.backendReason, stages, ms: performance.now() - t0, initMs, firstMs, secondMs };
     }
-    engine.setWasmPath(wasmPath);
-    const model = await engine.loadModel(engine.urlReader(`${location.origin}/weights/`));
-    const analyzer = await engine.Analyzer.create(model, backend);
+    const analyzer = await engine.load({ weights: `${location.origin}/weights/`, backend, wasmPath, warmUp: false });
     const r = await analyzer.analyze(source, center, { centerSpace: 'voxel' });
     analyzer.dispose();
     return { probability: r.probability, voxels: r.lesion.voxelCount, backend: r.backend, reason: r.backendReason, stages: [], ms: performance.now() - t0, initMs: 0, firstMs: 0, secondMs: 0 };
@@ -107,10 +98,12 @@ async function analyzeInBrowser(where: 'worker' | 'page', backend: string) {
 }
 
 /**
- * In a worker on webgpu: analyses once, loses the GPU device (the worker's test hook) while a
- * second analysis runs, waits for the worker's backend change, then analyses again.
- * `refuseNewAdapters` loads the worker through a wrapper that makes requestAdapter() return
- * null from the loss on, as when a browser gives up on its GPU, so the fallback path runs.
+ * In a worker on webgpu: analyses once, loses the GPU device while a second analysis runs, waits
+ * for the worker's backend change, then analyses again. The worker is loaded through a test
+ * wrapper (the product has no test hook): it keeps the GPU device the engine asks for, destroys
+ * it on a 'test-lose-device' message, as a driver reset would lose it, and with
+ * `refuseNewAdapters` makes requestAdapter() return null from then on, as when a browser gives up
+ * on its GPU, so the fallback path runs.
  */
 async function loseDeviceInWorker(refuseNewAdapters: boolean) {
   return page.evaluate(async ({ center, refuseNewAdapters }) => {
@@ -121,13 +114,22 @@ async function loseDeviceInWorker(refuseNewAdapters: boolean) {
     const source = engine.arraySource({ ...meta, data });
     const wrapper = `
       let refuse = false;
-      self.addEventListener('message', (e) => { if (e.data.type === 'test-lose-device') refuse = true; });
+      let device;
+      const requestDevice = GPUAdapter.prototype.requestDevice;
+      GPUAdapter.prototype.requestDevice = async function (...args) { device = await requestDevice.apply(this, args); return device; };
+      self.addEventListener('message', (e) => {
+        if (!e.data || e.data.type !== 'test-lose-device') return;
+        e.stopImmediatePropagation();
+        refuse = ${refuseNewAdapters};
+        self.postMessage({ type: 'test-device-destroyed', destroyed: Boolean(device) });
+        device?.destroy();
+      });
       const gpu = self.navigator.gpu;
       const real = gpu.requestAdapter.bind(gpu);
       gpu.requestAdapter = (options) => (refuse ? Promise.resolve(null) : real(options));
       importScripts('${location.origin}/abus-worker.js');`;
-    const url = refuseNewAdapters ? URL.createObjectURL(new Blob([wrapper], { type: 'text/javascript' })) : '/abus-worker.js';
-    const worker = new engine.EngineWorker(new Worker(url));
+    const raw = new Worker(URL.createObjectURL(new Blob([wrapper], { type: 'text/javascript' })));
+    const destroyedReply = new Promise<boolean>((resolve) => raw.addEventListener('message', (e) => e.data?.type === 'test-device-destroyed' && resolve(e.data.destroyed)));
     const changes: unknown[] = [];
     let changed!: () => void;
     const backendChanged = new Promise<void>((resolve) => (changed = resolve));
@@ -137,8 +139,13 @@ async function loseDeviceInWorker(refuseNewAdapters: boolean) {
     };
     const summary = (r: { probability: number; lesion: { voxelCount: number }; backend: string; backendReason: string }) =>
       ({ probability: r.probability, voxels: r.lesion.voxelCount, backend: r.backend, reason: r.backendReason });
+    let worker: any; // eslint-disable-line @typescript-eslint/no-explicit-any
     try {
-      await worker.init(`${location.origin}/weights/`, 'webgpu', `${location.origin}/`);
+      worker = await engine.load({ worker: raw, weights: `${location.origin}/weights/`, backend: 'webgpu', wasmPath: `${location.origin}/` });
+      worker.onBackendChange = (change: unknown) => {
+        changes.push(change);
+        changed();
+      };
       const tFirst = performance.now();
       const first = summary(await worker.analyze(source, center, { centerSpace: 'voxel' }));
       const firstMs = performance.now() - tFirst;
@@ -151,7 +158,8 @@ async function loseDeviceInWorker(refuseNewAdapters: boolean) {
           onProgress: (p: { stage: string; step?: number }) => {
             if (p.stage !== 'iteration' || p.step !== 1) return;
             lostAt = performance.now();
-            destroyed = worker.testLoseDevice();
+            raw.postMessage({ type: 'test-lose-device' });
+            destroyed = destroyedReply;
           },
         });
       } catch (err) {
@@ -164,7 +172,7 @@ async function loseDeviceInWorker(refuseNewAdapters: boolean) {
       const after = summary(await worker.analyze(source, center, { centerSpace: 'voxel' }));
       return { firstMs, first, after, afterMs: performance.now() - tAfter, destroyed: await destroyed, inFlightError, failedMs, restartMs, changes, backend: worker.backend };
     } finally {
-      worker.terminate();
+      raw.terminate();
     }
   }, { center: CENTER, refuseNewAdapters });
 }
@@ -239,14 +247,14 @@ describe('engine in headless Chromium', () => {
     const message = await page.evaluate(async () => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const engine = (window as any).abusEngine;
-      const worker = new engine.EngineWorker(new Worker('/abus-worker.js'));
+      const raw = new Worker('/abus-worker.js');
       try {
-        await worker.init(`${location.origin}/no-such-weights/`, 'wasm', `${location.origin}/`);
+        await engine.load({ worker: raw, weights: `${location.origin}/no-such-weights/`, backend: 'wasm', wasmPath: `${location.origin}/` });
         return 'no error';
       } catch (err) {
         return (err as Error).message;
       } finally {
-        worker.terminate();
+        raw.terminate();
       }
     });
     expect(message).toMatch(/model-card.json could not be loaded: HTTP 404/);

@@ -8,27 +8,20 @@
  * a user would) and one Chromium, so they run in file order; 4c stops Orthanc and comes last.
  */
 import { execFileSync } from 'child_process';
-import * as fs from 'fs';
-import * as http from 'http';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import type { Browser, Page } from 'playwright-core';
-import { tryBackend } from '@abus-tumor-ai/engine';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
-import { writeDicomSeries } from '@abus-tumor-ai/engine';
+import { load, arraySource, folderReader, loadModel, patientToIndex, SourceMask, tryBackend, Vec3, Volume, VolumeGeometry, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
-import { dice } from '@abus-tumor-ai/tools';
-import { generatePhantom, Phantom } from '@abus-tumor-ai/tools';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource, SourceMask } from '@abus-tumor-ai/engine';
-import { patientToIndex, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { dice, generatePhantom, Phantom } from '@abus-tumor-ai/tools';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { copyOfOhifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
-import { OrthancServer, orthancMissing, startOrthanc } from './orthanc';
+import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
+import * as fs from 'fs';
+import * as http from 'http';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'models', 'bin', 'abus-ai.js');
@@ -294,7 +287,7 @@ it('1. shipped model, real click: the labelmap overlaps the truth (DSC >= 0.75) 
 
   // The same click in Node with the same shipped weights.
   await tryBackend('wasm');
-  const analyzer = await Analyzer.create(await loadModel(folderReader(SHIPPED_WEIGHTS)), 'wasm');
+  const analyzer = await load({ weights: SHIPPED_WEIGHTS, backend: 'wasm', warmUp: false });
   const node = await analyzer.analyze(arraySource(phantom.volume), point, { centerSpace: 'patient' });
   analyzer.dispose();
   const nodeDsc = dice(fullMask(phantom.volume, node.lesion), phantom.mask.data);

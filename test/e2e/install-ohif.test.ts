@@ -3,24 +3,18 @@
  * installed plugin's mode and panel come up in the real viewer with a real Orthanc behind it.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { tryBackend } from '@abus-tumor-ai/engine';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
-import { writeDicomSeries } from '@abus-tumor-ai/engine';
+import { load, arraySource, folderReader, loadModel, tryBackend, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom } from '@abus-tumor-ai/tools';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
-import { readBinarySeg } from '../dicom-readers';
-import { readMeasurementReport } from '../dicom-readers';
+import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
+import * as fs from 'fs';
 
 const BIN = join(__dirname, '..', '..', 'models', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
@@ -126,7 +120,7 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     expect(Math.hypot(...clicked.map((v, a) => v - lesionMm[a]))).toBeLessThan(1.5);
     // The same click through the engine in Node gives the same numbers.
     await tryBackend('wasm');
-    const analyzer = await Analyzer.create(await loadModel(folderReader(join(dist, 'test-weights'))), 'wasm');
+    const analyzer = await load({ weights: join(dist, 'test-weights'), backend: 'wasm', warmUp: false });
     const node = await analyzer.analyze(arraySource(phantom.volume), clicked, { centerSpace: 'patient' });
     analyzer.dispose();
     expect(Math.abs(Number(await row.getAttribute('data-probability')) - (node.probability as number))).toBeLessThan(1e-3);

@@ -4,7 +4,6 @@
  * single-frame series, the assumed geometry is shown, and the SEG references the right frames.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { readBinarySeg } from '../dicom-readers';
@@ -16,6 +15,7 @@ import { copyOfOhifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
+import * as fs from 'fs';
 
 const BIN = join(__dirname, '..', '..', 'models', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');

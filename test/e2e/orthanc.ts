@@ -3,9 +3,9 @@
  * storage folder, loopback only, basic auth, stopped by the test.
  */
 import { ChildProcess, spawn } from 'child_process';
+import { tmpdir } from 'os';
 import * as fs from 'fs';
 import * as net from 'net';
-import { tmpdir } from 'os';
 import * as path from 'path';
 
 export const ORTHANC = '/usr/sbin/Orthanc';

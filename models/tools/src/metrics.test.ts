@@ -1,16 +1,4 @@
-import {
-  auc,
-  classificationMetrics,
-  confusion,
-  dice,
-  hausdorff95,
-  jaccard,
-  meanStd,
-  percentile,
-  rocCurve,
-  squaredDistanceTransform,
-  surfaceVoxels,
-} from './metrics';
+import { auc, classificationMetrics, confusion, dice, hausdorff95, jaccard, meanStd, percentile, rocCurve, squaredDistanceTransform, surfaceVoxels } from './metrics';
 import { Vec3 } from '@abus-tumor-ai/engine';
 
 /** A mask of the given dims with the listed (i, j, k) voxels set. */

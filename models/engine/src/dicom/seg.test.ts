@@ -1,21 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'child_process';
+import { makeUid, readPart10, writePart10 } from './common';
+import { buildBinarySeg, buildLabelMapSeg, buildSeg, LABEL_MAP_SEGMENTATION_STORAGE, packBits, SegFlavour, SEGMENTATION_STORAGE, SegmentInput, SourceSeries } from './seg';
+import { readBinarySeg, readSeg, ReadSeg } from '../../../../test/dicom-readers';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { makeUid, readPart10, writePart10 } from './common';
-import {
-  buildBinarySeg,
-  buildLabelMapSeg,
-  buildSeg,
-  LABEL_MAP_SEGMENTATION_STORAGE,
-  packBits,
-  SegFlavour,
-  SegmentInput,
-  SEGMENTATION_STORAGE,
-  SourceSeries,
-} from './seg';
-import { readBinarySeg, readSeg, ReadSeg } from '../../../../test/dicom-readers';
 
 const US_IMAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const US_MULTIFRAME = '1.2.840.10008.5.1.4.1.1.3.1';

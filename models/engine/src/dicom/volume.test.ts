@@ -2,10 +2,10 @@ import { spawnSync } from 'child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import * as dcmjs from 'dcmjs';
 import { IDENTITY_DIRECTION, Mat3, Volume, VoxelArray } from '../volume';
 import { makeUid } from './common';
 import { DicomVolume, readDicomFolder, readDicomSeries, writeDicomSeries } from './volume';
+import * as dcmjs from 'dcmjs';
 
 function ramp<T extends VoxelArray>(make: (n: number) => T, n: number, scale = 1): T {
   const a = make(n);

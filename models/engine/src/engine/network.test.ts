@@ -4,7 +4,7 @@ import { randomArray } from '../../../../test/backends';
 import { stageWidth, variantConfig, VARIANTS } from './config';
 import { classWeights } from './losses';
 import { forward, initWeights, weightShapes } from './network';
-import { toVariables, Trainer, trainableNames } from './train-step';
+import { toVariables, trainableNames, Trainer } from './train-step';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

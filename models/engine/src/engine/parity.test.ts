@@ -10,8 +10,8 @@ import { backendUnavailable, onBackend, randomArray, relativeError } from '../..
 import { BackendName } from './backend';
 import { variantConfig } from './config';
 import { forward, initWeights } from './network';
-import * as ops from './ops';
 import { foldBatchNorm } from './weights';
+import * as ops from './ops';
 import './register-gradients';
 
 const TOLERANCE = 1e-4;

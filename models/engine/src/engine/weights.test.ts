@@ -5,8 +5,8 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { variantConfig } from './config';
 import { initWeights } from './network';
-import { DEFAULT_INPUT, foldBatchNorm, loadModel, RESEARCH_USE_NOTICE, serializeModel } from './weights';
-import { folderReader, writeModelFolder } from './weights-node';
+import { DEFAULT_INPUT, foldBatchNorm, folderReader, loadModel, RESEARCH_USE_NOTICE, serializeModel } from './weights';
+import { writeModelFolder } from './weights-node';
 
 const config = variantConfig('cmsvnetiter', { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 });
 const cardBase = {

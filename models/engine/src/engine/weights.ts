@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NetworkConfig, validateConfig } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
 import type { LogisticClassifier } from '../pipeline/classifier';
+import { nodeBuiltin } from '../io/node-builtin';
 
 export const RESEARCH_USE_NOTICE = 'Research use only, not for clinical diagnosis.';
 const SHARD_BYTES = 4 * 1024 * 1024;
@@ -172,6 +173,21 @@ export async function loadModel(read: FileReader, onProgress?: (fraction: number
     throw err;
   }
   return { card, weights };
+}
+
+/** A FileReader over a model folder on disk (Node; fs is reached only when called, so browsers can bundle this). */
+export function folderReader(dir: string): FileReader {
+  return async (file) => {
+    const fs = nodeBuiltin<typeof import('fs')>('fs');
+    if (!fs) throw new Error(`Cannot read ${dir}: there is no file system here; give the model's URL`);
+    const full = `${dir.replace(/\/+$/, '')}/${file}`;
+    try {
+      return new Uint8Array(await fs.promises.readFile(full));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(code === 'ENOENT' ? `Weights file not found: ${full}` : `Could not read ${full}: ${(err as Error).message}`);
+    }
+  };
 }
 
 /** A FileReader over HTTP(S): fetches paths relative to a base URL. */

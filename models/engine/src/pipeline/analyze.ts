@@ -10,7 +10,7 @@ import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { malignancyProbability, logit } from './classifier';
 import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
-import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VolumeSource } from './voi';
+import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
 
 export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
 
@@ -72,15 +72,31 @@ function checkAbort(signal?: AbortSignal): void {
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
-/** The source block an analysis at this point will read: the caller can fetch just that. */
-export function voiBlock(card: ModelCard, geometry: VolumeGeometry, center: Vec3, space: 'patient' | 'voxel'): { center: Vec3; min: Vec3; max: Vec3 } {
+/**
+ * The VOI of a click: the one plan an analysis makes, before anything is read. Its block is the
+ * only part of the volume the analysis reads (a worker client reads it and sends only that).
+ */
+export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3, space: 'patient' | 'voxel'): VoiPlan {
   if (geometry.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${geometry.dims.join(' x ')}); the analysis needs a 3-D volume`);
-  const index = centerIndex(geometry, center, space);
-  const plan = planVoi(geometry, index, card.input.grid, card.input.voxelMm);
-  return { center: index, min: plan.blockMin, max: plan.blockMax };
+  return planVoi(geometry, centerIndex(geometry, click, space), card.input.grid, card.input.voxelMm);
 }
 
-export class Analyzer {
+/**
+ * What runs a model: in this thread (Analyzer) or in a Web Worker (WorkerEngine), made by load().
+ * analyze() plans the click's VOI once, reads only its block from the source, and resolves with
+ * the lesion at the click, or "no lesion here".
+ */
+export interface Engine {
+  readonly card: ModelCard;
+  /** The backend that runs and why; undefined in a worker after a GPU loss that no backend could replace. */
+  readonly backend: BackendChoice | undefined;
+  analyze(source: VolumeSource, click: Vec3, options?: AnalyzeOptions): Promise<AnalysisResult>;
+  /** Compiles the kernels on an empty VOI, so the first click is not slower than the next; ms. */
+  warmUp(): Promise<number>;
+  dispose(): void;
+}
+
+export class Analyzer implements Engine {
   private constructor(
     readonly card: ModelCard,
     private readonly weights: Weights,
@@ -117,7 +133,7 @@ export class Analyzer {
     device?.pushErrorScope?.('validation');
     device?.pushErrorScope?.('out-of-memory');
     try {
-      await this.analyze(arraySource(volume), [dims[0] / 2, dims[1] / 2, dims[2] / 2], { centerSpace: 'voxel' });
+      await this.analyze(arraySource(volume), [(dims[0] - 1) / 2, (dims[1] - 1) / 2, (dims[2] - 1) / 2], { centerSpace: 'voxel' });
     } finally {
       const errors = device?.popErrorScope ? [await device.popErrorScope(), await device.popErrorScope()].filter(Boolean) : [];
       if (errors.length) throw new Error(`WebGPU could not run the network: ${errors.map((e) => e!.message).join('; ')}`);
@@ -125,10 +141,19 @@ export class Analyzer {
     return now() - t0;
   }
 
-  async analyze(source: VolumeSource, center: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
-    const timings: Record<string, number> = {};
+  async analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const t0 = now();
-    let mark = t0;
+    const plan = planClick(this.card, source, click, options.centerSpace ?? 'patient');
+    options.onProgress?.({ stage: 'reading VOI' });
+    const block = await source.readBlock(plan.blockMin, plan.blockMax);
+    return this.run(plan, source, block, { ...options, readMs: now() - t0 });
+  }
+
+  /** The analysis of a planned VOI whose block has been read: what a worker runs. */
+  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number } = {}): Promise<AnalysisResult> {
+    const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
+    const t0 = now() - (options.readMs ?? 0);
+    let mark = now();
     const lap = (name: string) => {
       const t = now();
       timings[name] = Math.round((t - mark) * 10) / 10;
@@ -136,12 +161,6 @@ export class Analyzer {
     };
     const { architecture: config, input } = this.card;
     const threshold = options.threshold ?? this.card.decisionThreshold;
-    const index = voiBlock(this.card, source, center, options.centerSpace ?? 'patient').center;
-
-    options.onProgress?.({ stage: 'reading VOI' });
-    const plan = planVoi(source, index, input.grid, input.voxelMm);
-    const block = source.readBlock(plan.blockMin, plan.blockMax);
-    lap('readVoi');
     const { values, inside } = resampleToGrid(plan, source, block);
     const voiData = normalizeVoi(values, inside);
     lap('resample');
@@ -193,7 +212,7 @@ export class Analyzer {
         threshold,
         lesion,
         size,
-        centerIndex: index,
+        centerIndex: plan.center,
         backend: this.backend.backend,
         backendReason: this.backend.reason,
         timingsMs: timings,

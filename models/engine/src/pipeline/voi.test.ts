@@ -31,7 +31,7 @@ describe('VOI geometry', () => {
   const spacing: Vec3 = [0.4, 0.15, 0.9];
   const direction = rotated(30);
 
-  test('a sphere at known patient coordinates is found at the right voxels after crop, resample and back-resample', () => {
+  test('a sphere at known patient coordinates is found at the right voxels after crop, resample and back-resample', async () => {
     const base = { dims, spacing, origin: [-40, 12, 7] as Vec3, direction };
     const sphereCenter = indexToPatient(base, [20.3, 77.6, 19.2]);
     const radius = 5;
@@ -44,7 +44,7 @@ describe('VOI geometry', () => {
     const click: Vec3 = [sphereCenter[0] + 1.2, sphereCenter[1] - 0.8, sphereCenter[2] + 0.5];
     const index = centerIndex(volume, click, 'patient');
     const plan = planVoi(volume, index, [48, 32, 48], 0.5);
-    const block = counting.readBlock(plan.blockMin, plan.blockMax);
+    const block = await counting.readBlock(plan.blockMin, plan.blockMax);
     const { values, inside } = resampleToGrid(plan, volume, block);
     const gridProb = values.map((v) => (v - 20) / 180);
     const gridMask = componentAtCenter(gridProb, plan.grid, [23.5, 15.5, 23.5]);

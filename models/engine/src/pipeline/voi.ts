@@ -20,9 +20,12 @@ export interface VoiPlan {
   blockMax: Vec3;
 }
 
-/** Reads a block of source voxels, i fastest; the only way the pipeline touches the volume. */
+/**
+ * Reads a block of source voxels, i fastest; the only way the pipeline touches the volume. It is
+ * asynchronous so that a viewer's volume can load just the slices a block needs, when it is read.
+ */
 export interface VolumeSource extends VolumeGeometry {
-  readBlock(min: Vec3, max: Vec3): Float32Array;
+  readBlock(min: Vec3, max: Vec3): Promise<Float32Array>;
 }
 
 export function blockSize(min: Vec3, max: Vec3): Vec3 {
@@ -217,41 +220,27 @@ export function gridMaskToSource(plan: VoiPlan, geometry: VolumeGeometry, gridMa
   return { mask, min, max, voxelCount: count };
 }
 
+/** The block [min, max] of an in-memory volume, i fastest (a copy of just that block). */
+export function readArrayBlock(volume: VolumeGeometry & { data: ArrayLike<number> }, min: Vec3, max: Vec3): Float32Array {
+  const [nx, ny] = volume.dims;
+  const size = blockSize(min, max);
+  const out = new Float32Array(size[0] * size[1] * size[2]);
+  let n = 0;
+  for (let k = min[2]; k <= max[2]; k++)
+    for (let j = min[1]; j <= max[1]; j++) {
+      const row = nx * (j + ny * k);
+      for (let i = min[0]; i <= max[0]; i++) out[n++] = volume.data[row + i];
+    }
+  return out;
+}
+
 /** A VolumeSource over an in-memory array (Node, tests); reads copy only the block. */
 export function arraySource(volume: VolumeGeometry & { data: ArrayLike<number> }): VolumeSource {
-  const [nx, ny] = volume.dims;
   return {
     dims: volume.dims,
     spacing: volume.spacing,
     origin: volume.origin,
     direction: volume.direction,
-    readBlock(min, max) {
-      const size = blockSize(min, max);
-      const out = new Float32Array(size[0] * size[1] * size[2]);
-      let n = 0;
-      for (let k = min[2]; k <= max[2]; k++)
-        for (let j = min[1]; j <= max[1]; j++) {
-          const row = nx * (j + ny * k);
-          for (let i = min[0]; i <= max[0]; i++) out[n++] = volume.data[row + i];
-        }
-      return out;
-    },
-  };
-}
-
-/**
- * A VolumeSource holding only one block of a volume: what a Web Worker receives, so the whole
- * volume never crosses to it. Asking for any other block is a programming error.
- */
-export function blockSource(geometry: VolumeGeometry, min: Vec3, max: Vec3, block: Float32Array): VolumeSource {
-  return {
-    dims: geometry.dims,
-    spacing: geometry.spacing,
-    origin: geometry.origin,
-    direction: geometry.direction,
-    readBlock(a, b) {
-      if (a.join() !== min.join() || b.join() !== max.join()) throw new Error(`Only the block ${min.join(',')}..${max.join(',')} was sent, not ${a.join(',')}..${b.join(',')}`);
-      return block;
-    },
+    readBlock: async (min, max) => readArrayBlock(volume, min, max),
   };
 }

@@ -10,8 +10,7 @@ import { join } from 'path';
 import { backendUnavailable } from '../../../../test/backends';
 import { writeUntrainedModel } from '../../../../test/fixtures/untrained-model';
 import { activeWebGPUDevice } from '../engine/backend';
-import { loadModel } from '../engine/weights';
-import { folderReader } from '../engine/weights-node';
+import { folderReader, loadModel } from '../engine/weights';
 import { Analyzer } from './analyze';
 import '../engine/register-gradients';
 

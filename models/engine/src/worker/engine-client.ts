@@ -1,29 +1,30 @@
 /**
- * The page's side of the analysis worker: reads only the VOI block of the volume, sends it,
- * and resolves with the result. Also exports the engine for running in the page itself.
+ * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
+ * reads only that block from its VolumeSource and sends it; the worker analyses it.
  */
-import type { BackendName } from '../engine/backend';
+import type { BackendChoice, BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
-import { AnalysisResult, Progress, voiBlock } from '../pipeline/analyze';
+import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
 import type { VolumeSource } from '../pipeline/voi';
 import type { Vec3 } from '../volume';
 import type { BackendChange, FromWorker, ToWorker } from './protocol';
 
-export { setWasmPath } from '../engine/backend';
-export { loadModel, urlReader } from '../engine/weights';
-export { Analyzer } from '../pipeline/analyze';
-export { arraySource } from '../pipeline/voi';
-export type { BackendChange } from './protocol';
+/** The part of a Worker the client uses (a DOM Worker, or a stand-in in tests). */
+export interface WorkerLike {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  onmessage: ((event: MessageEvent) => void) | null;
+  onerror: ((event: ErrorEvent) => void) | null;
+  terminate(): void;
+}
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void };
 
-export class EngineWorker {
+export class WorkerEngine implements Engine {
   private nextId = 1;
   private pending = new Map<number, Pending>();
-  card?: ModelCard;
-  /** Undefined before init, and after a GPU loss from which no backend could restart. */
-  backend?: { backend: BackendName; reason: string };
+  card!: ModelCard;
+  backend: BackendChoice | undefined;
   /**
    * Called when the worker changed backend by itself (the GPU was lost), after `backend` is
    * updated. The analysis that was running has already failed with a "The GPU was lost" error;
@@ -31,12 +32,12 @@ export class EngineWorker {
    */
   onBackendChange?: (change: BackendChange) => void;
 
-  constructor(private readonly worker: Worker) {
+  private constructor(private readonly worker: WorkerLike) {
     worker.onmessage = (e: MessageEvent<FromWorker>) => {
       const msg = e.data;
       if (msg.type === 'backend-changed') {
         const change: BackendChange = { backend: msg.backend, reason: msg.reason, lost: msg.lost, message: msg.message };
-        this.backend = change.backend ? { backend: change.backend, reason: change.reason } : undefined;
+        this.backend = change.backend ? { backend: change.backend, reason: change.reason, skipped: [] } : undefined;
         this.onBackendChange?.(change);
         return;
       }
@@ -51,6 +52,16 @@ export class EngineWorker {
     worker.onerror = (e) => this.pending.forEach((p) => p.reject(new Error(`Analysis worker failed: ${e.message}`)));
   }
 
+  /** Starts the model in the worker (checksums verified there); see load(). */
+  static async start(worker: WorkerLike, init: { weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean }): Promise<WorkerEngine> {
+    const engine = new WorkerEngine(worker);
+    const msg = await engine.send({ type: 'init', ...init });
+    if (msg.type !== 'ready') throw new Error(`Unexpected worker reply ${msg.type}`);
+    engine.card = msg.card;
+    engine.backend = { backend: msg.backend, reason: msg.reason, skipped: [] };
+    return engine;
+  }
+
   private send(msg: WithoutId<ToWorker>, transfer: Transferable[] = [], onProgress?: (p: Progress) => void): Promise<FromWorker> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -59,38 +70,35 @@ export class EngineWorker {
     });
   }
 
-  async init(weightsUrl: string, backend: BackendName | 'auto' = 'auto', wasmPath?: string): Promise<void> {
-    const msg = await this.send({ type: 'init', weightsUrl, backend, wasmPath });
-    if (msg.type !== 'ready') throw new Error(`Unexpected worker reply ${msg.type}`);
-    this.card = msg.card;
-    this.backend = { backend: msg.backend, reason: msg.reason };
-  }
-
-  async analyze(source: VolumeSource, center: Vec3, options: { centerSpace?: 'patient' | 'voxel'; threshold?: number; onProgress?: (p: Progress) => void } = {}): Promise<AnalysisResult> {
-    if (!this.card) throw new Error('Call init() first');
+  async analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const geometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-    const { center: index, min, max } = voiBlock(this.card, geometry, center, options.centerSpace ?? 'patient');
-    const block = source.readBlock(min, max);
-    const msg = await this.send({ type: 'analyze', geometry, center: index, blockMin: min, blockMax: max, block, threshold: options.threshold }, [block.buffer as ArrayBuffer], options.onProgress);
-    if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
-    return msg.result;
+    const plan = planClick(this.card, geometry, click, options.centerSpace ?? 'patient');
+    options.onProgress?.({ stage: 'reading VOI' });
+    const block = await source.readBlock(plan.blockMin, plan.blockMax);
+    if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
+    const cancel = () => this.cancel();
+    options.signal?.addEventListener('abort', cancel);
+    try {
+      const msg = await this.send({ type: 'analyze', geometry, plan, block, threshold: options.threshold }, [block.buffer as ArrayBuffer], options.onProgress);
+      if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
+      return msg.result;
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+    }
   }
 
-  /**
-   * Test and diagnostic hook: destroys the worker's GPU device, as a driver reset would lose it.
-   * Resolves false when the worker is not on webgpu. onBackendChange follows once it restarted.
-   */
-  async testLoseDevice(): Promise<boolean> {
-    const msg = await this.send({ type: 'test-lose-device' });
-    if (msg.type !== 'test-device-destroyed') throw new Error(`Unexpected worker reply ${msg.type}`);
-    return msg.destroyed;
+  async warmUp(): Promise<number> {
+    const msg = await this.send({ type: 'warm-up' });
+    if (msg.type !== 'warmed-up') throw new Error(`Unexpected worker reply ${msg.type}`);
+    return msg.ms;
   }
 
+  /** Stops the analysis in flight; it rejects with an AbortError. */
   cancel(): void {
     void this.send({ type: 'cancel' }).catch(() => undefined);
   }
 
-  terminate(): void {
+  dispose(): void {
     this.worker.terminate();
   }
 }

@@ -2,7 +2,8 @@
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import type { AnalysisResult, Progress } from '../pipeline/analyze';
-import type { Vec3, VolumeGeometry } from '../volume';
+import type { VoiPlan } from '../pipeline/voi';
+import type { VolumeGeometry } from '../volume';
 
 /** The worker changed backend by itself, after the GPU device under webgpu was lost. */
 export interface BackendChange {
@@ -17,19 +18,18 @@ export interface BackendChange {
 }
 
 export type ToWorker =
-  | { id: number; type: 'init'; weightsUrl: string; backend?: BackendName | 'auto'; wasmPath?: string }
-  | { id: number; type: 'analyze'; geometry: VolumeGeometry; center: Vec3; blockMin: Vec3; blockMax: Vec3; block: Float32Array; threshold?: number }
-  | { id: number; type: 'cancel' }
-  /** Test and diagnostic hook: destroys the current GPU device, which the worker then sees as lost. */
-  | { id: number; type: 'test-lose-device' };
+  | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean }
+  /** The page planned the VOI (once) and read its block; the worker analyses it. */
+  | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array; threshold?: number }
+  | { id: number; type: 'warm-up' }
+  | { id: number; type: 'cancel' };
 
 export type FromWorker =
   | { id: number; type: 'ready'; backend: BackendName; reason: string; card: ModelCard }
   | { id: number; type: 'progress'; progress: Progress }
   | { id: number; type: 'result'; result: AnalysisResult }
+  | { id: number; type: 'warmed-up'; ms: number }
   | { id: number; type: 'cancelled' }
   | { id: number; type: 'error'; message: string }
-  /** Reply to 'test-lose-device': false when no webgpu device was in use. */
-  | { id: number; type: 'test-device-destroyed'; destroyed: boolean }
   /** Unrequested: posted once the worker has restarted after a GPU loss. */
   | ({ type: 'backend-changed' } & BackendChange);

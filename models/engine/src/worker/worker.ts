@@ -5,10 +5,10 @@
  * worker restarts on a new device or the next backend from the model bytes it kept, and posts
  * 'backend-changed'.
  */
-import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, kernelNote, setWasmPath, tryBackend } from '../engine/backend';
+import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, kernelNote, tryBackend } from '../engine/backend';
 import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
+import { load } from '../load';
 import { Analyzer } from '../pipeline/analyze';
-import { blockSource } from '../pipeline/voi';
 import type { FromWorker, ToWorker } from './protocol';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<ToWorker>) => void) | null; postMessage(m: FromWorker, transfer?: Transferable[]): void };
@@ -139,43 +139,25 @@ async function firstThatStarts(order: readonly BackendName[], skipped: string[])
   return undefined;
 }
 
-/** The analyzer again on the first backend after webgpu that starts, saying why webgpu was left. */
-async function withoutWebGPU(failed: Analyzer, files: Map<string, Uint8Array>, why: string): Promise<Analyzer> {
-  failed.dispose();
-  dropWebGPU();
-  const skipped = [`webgpu: ${why}`];
-  const name = await firstThatStarts(BACKEND_ORDER.filter((n) => n !== 'webgpu'), skipped);
-  if (!name) throw new Error(`No backend could start: ${skipped.join('; ')}`);
-  const next = await Analyzer.create(await loadModel(fromMemory(files)), name);
-  next.backend.reason = `${name}, because ${skipped.join('; ')}${kernelNote(name)}`;
-  await next.warmUp();
-  return next;
-}
-
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'init': {
       await restarting;
-      if (msg.wasmPath) setWasmPath(msg.wasmPath);
       analyzer?.dispose();
       analyzer = undefined;
       const files = new Map<string, Uint8Array>();
-      analyzer = await Analyzer.create(await loadModel(keeping(cachedUrlReader(msg.weightsUrl), files)), msg.backend ?? 'auto');
-      // Compile the kernels now, while the user is still looking at the images, so the first
-      // click is not slower than the next ones.
-      try {
-        await analyzer.warmUp();
-      } catch (err) {
-        // WebGPU that cannot run the network (a shader error, a device limit) is skipped like a
-        // missing one, unless the user forced it.
-        if (analyzer.backend.backend !== 'webgpu' || (msg.backend ?? 'auto') !== 'auto') throw err;
-        analyzer = await withoutWebGPU(analyzer, files, (err as Error).message);
-      }
+      analyzer = (await load({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp })) as Analyzer;
       modelFiles = files;
-      preference = msg.backend ?? 'auto';
+      preference = msg.backend;
       broken = undefined;
       watchDevice();
       scope.postMessage({ id: msg.id, type: 'ready', backend: analyzer.backend.backend, reason: analyzer.backend.reason, card: analyzer.card });
+      return;
+    }
+    case 'warm-up': {
+      await restarting;
+      if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
+      scope.postMessage({ id: msg.id, type: 'warmed-up', ms: await analyzer.warmUp() });
       return;
     }
     case 'analyze': {
@@ -183,9 +165,7 @@ async function handle(msg: ToWorker): Promise<void> {
       if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
       const controller = new AbortController();
       const device = watched;
-      const source = blockSource(msg.geometry, msg.blockMin, msg.blockMax, msg.block);
-      const run = analyzer.analyze(source, msg.center, {
-        centerSpace: 'voxel',
+      const run = analyzer.run(msg.plan, msg.geometry, msg.block, {
         threshold: msg.threshold,
         signal: controller.signal,
         onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
@@ -202,13 +182,6 @@ async function handle(msg: ToWorker): Promise<void> {
     case 'cancel':
       running.forEach((r) => r.controller.abort());
       return;
-    case 'test-lose-device': {
-      // destroy() settles `lost` with reason 'destroyed', the same path a real loss takes.
-      const device = watched;
-      device?.destroy();
-      scope.postMessage({ id: msg.id, type: 'test-device-destroyed', destroyed: Boolean(device) });
-      return;
-    }
   }
 }
 

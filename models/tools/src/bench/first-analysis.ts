@@ -12,15 +12,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
+import { arraySource, BackendName, foldBatchNorm, folderReader, load, LoadedModel, loadModel, tryBackend } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { initWeights } from '@abus-tumor-ai/engine/lab';
-import { foldBatchNorm, LoadedModel, loadModel } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource } from '@abus-tumor-ai/engine';
+import { initWeights, setTunedTilings } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom } from '../phantom/generate';
-import { setTunedTilings } from '@abus-tumor-ai/engine/lab';
 
 const SHIPPED = path.join(__dirname, '..', '..', '..', 'weights', 'cmsvnetiter');
 
@@ -55,7 +50,7 @@ async function main() {
   const t0 = performance.now();
   let model = await loadModel(folderReader(arg('model', SHIPPED)));
   if (process.argv.includes('--full')) model = fullSizeModel(model);
-  const analyzer = await Analyzer.create(model, backend);
+  const analyzer = await load({ weights: model, backend, warmUp: false });
   const loadMs = performance.now() - t0;
   const warmUpMs = await analyzer.warmUp();
   const phantom = generatePhantom({ seed: 7, lesionCount: 1 });
@@ -74,7 +69,7 @@ async function main() {
   const median = later[Math.floor(later.length / 2)] ?? times[0];
   const { grid, voxelMm } = analyzer.card.input;
   console.log(`First analysis vs later ones${tilings ? ` (tilings from ${path.basename(tilings)})` : ''}: ${analyzer.card.name}, grid ${grid.join('x')} at ${voxelMm} mm, width ${analyzer.card.architecture.baseWidth}, ${analyzer.card.architecture.iterations} passes`);
-  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; backend ${backend} (${analyzer.backend.reason}); webgpu: ${webgpuWhy ?? 'installed'}`);
+  console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; backend ${backend} (${analyzer.backend?.reason}); webgpu: ${webgpuWhy ?? 'installed'}`);
   console.log('| step | ms | network passes ms | vs later median |');
   console.log('|---|--:|--:|--:|');
   console.log(`| load weights to the backend | ${loadMs.toFixed(0)} | | |`);

@@ -17,17 +17,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
-import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
-import { variantConfig } from '@abus-tumor-ai/engine';
-import { forwardPass, initWeights, layerSpecs } from '@abus-tumor-ai/engine/lab';
-import { foldBatchNorm } from '@abus-tumor-ai/engine';
+import { BackendName, foldBatchNorm, tryBackend, variantConfig } from '@abus-tumor-ai/engine';
+import { conv3x3WebGPU, defaultStaging, fastConv3x3, forwardPass, initWeights, layerSpecs, setTunedTilings, shapeKey, simdConvFits, Staging, Tiling, useSimdConv, usesOwnKernel, workgroupBytes } from '@abus-tumor-ai/engine/lab';
 import { profileKernels } from './profile';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import * as ops from '@abus-tumor-ai/engine/lab';
 import '@abus-tumor-ai/engine/lab';
-import { Staging, Tiling, workgroupBytes } from '@abus-tumor-ai/engine/lab';
-import { simdConvFits, useSimdConv } from '@abus-tumor-ai/engine/lab';
-import { conv3x3WebGPU, defaultStaging, fastConv3x3, setTunedTilings, shapeKey, usesOwnKernel } from '@abus-tumor-ai/engine/lab';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -10,17 +10,13 @@
  */
 import { spawnSync } from 'child_process';
 import { defaultPython, TORCH_DIR } from '../train/torch-run';
+import { BackendName, tryBackend, variantConfig } from '@abus-tumor-ai/engine';
+import { classWeights, forwardMacs, initWeights, toVariables, Trainer, useSimdConv } from '@abus-tumor-ai/engine/lab';
+import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
+import { profileKernels } from './profile';
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
-import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
-import { variantConfig } from '@abus-tumor-ai/engine';
-import { classWeights } from '@abus-tumor-ai/engine/lab';
-import { forwardMacs, initWeights } from '@abus-tumor-ai/engine/lab';
-import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import * as ops from '@abus-tumor-ai/engine/lab';
-import { useSimdConv } from '@abus-tumor-ai/engine/lab';
-import { toVariables, Trainer } from '@abus-tumor-ai/engine/lab';
-import { profileKernels } from './profile';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,19 +7,14 @@
  */
 import { spawn } from 'child_process';
 import { Command, Option } from 'commander';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
-import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
+import { arraySource, BACKEND_ORDER, BackendName, folderReader, load, loadModel, ModelCard, Vec3 } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { loadModel, ModelCard } from '@abus-tumor-ai/engine';
-import { folderReader } from '@abus-tumor-ai/engine/node';
 import { calibrate, CLICK_RADIUS_MM, ClickRecord } from '../eval/calibrate';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { hashSeed } from '../phantom/random';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource } from '@abus-tumor-ai/engine';
-import { Vec3 } from '@abus-tumor-ai/engine';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
 /** One in four validation phantoms has no lesion; each gives one or two normal-tissue clicks. */
 const EMPTY_EVERY = 4;
@@ -28,7 +23,7 @@ async function collect(weights: string, backend: BackendName | 'auto', seed: num
   const model = await loadModel(folderReader(weights));
   // Every segment at the click counts here, whatever its size: calibration chooses the size.
   const card: ModelCard = { ...model.card, detection: { clickRadiusMm: CLICK_RADIUS_MM, minLesionMl: 0 }, classifier: undefined };
-  const analyzer = await Analyzer.create({ card, weights: model.weights }, backend);
+  const analyzer = await load({ weights: { card, weights: model.weights }, backend });
   const out = fs.openSync(file, 'w');
   for (const n of cases) {
     const phantomSeed = hashSeed('calibrate', seed, n);

@@ -4,17 +4,14 @@
  * next to the phantom's truth.
  */
 import { Command, Option } from 'commander';
-import * as fs from 'fs';
-import * as path from 'path';
-import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, BackendName, load, loadModel, readerFor } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { sourceReader } from '@abus-tumor-ai/engine/node';
 import { evaluateCases } from '../eval/evaluate';
 import { loadDataset } from '../data/tdsc';
-import { Analyzer } from '@abus-tumor-ai/engine';
 import { writePhantomDataset } from '../phantom/dataset';
 import { SHIPPED_WEIGHTS } from './infer';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export function registerDemo(program: Command): void {
   program
@@ -31,14 +28,14 @@ export function registerDemo(program: Command): void {
         writePhantomDataset(data, { count: 1, seed: Number(opts.seed), phantom: { lesionCount: 1 } });
       }
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
-      const model = await loadModel(sourceReader(opts.weights));
-      const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
+      const model = await loadModel(readerFor(opts.weights));
+      const analyzer = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
       const { cases } = loadDataset(data);
       const [r] = await evaluateCases(analyzer, cases);
       analyzer.dispose();
       const c = cases[0];
       console.log(`Model: ${model.card.name} ${model.card.version} (${model.card.training.data ?? 'see model card'})`);
-      console.log(`Backend: ${analyzer.backend.reason}`);
+      console.log(`Backend: ${analyzer.backend?.reason}`);
       console.log(`Phantom ${c.caseId}: truth ${c.label === 'M' ? 'malignant' : 'benign'}, ${r.truthMl.toFixed(2)} mL`);
       console.log(`Result: P(malignant) ${r.probability === null ? 'n/a' : `${(r.probability * 100).toFixed(1)}%`}, DSC against the truth ${r.dsc?.toFixed(3)}, HD95 ${r.hd95?.toFixed(2)} mm, ${r.ms} ms`);
       console.log(model.card.notice);

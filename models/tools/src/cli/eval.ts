@@ -1,18 +1,14 @@
 /** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
 import { Command, Option } from 'commander';
+import { BACKEND_ORDER, BackendName, load, loadModel, readerFor, VARIANTS } from '@abus-tumor-ai/engine';
+import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
+import { describeDataset, loadDataset } from '../data/tdsc';
+import { evaluateCases, LesionResult, summarize, Summary } from '../eval/evaluate';
+import { markdownTable, writeReport } from '../eval/report';
+import { parseTriple } from './load-volume';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
-import { VARIANTS } from '@abus-tumor-ai/engine';
-import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { sourceReader } from '@abus-tumor-ai/engine/node';
-import { describeDataset, loadDataset } from '../data/tdsc';
-import { evaluateCases, LesionResult, Summary, summarize } from '../eval/evaluate';
-import { markdownTable, writeReport } from '../eval/report';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { parseTriple } from './load-volume';
 
 /** A model folder, or a training run folder holding model/. */
 function modelFolder(dir: string): string {
@@ -42,10 +38,10 @@ export function registerEval(program: Command): void {
       if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
       const rows: { name: string; summary: Summary; results: LesionResult[] }[] = [];
       for (const m of models) {
-        const model = await loadModel(sourceReader(m.dir));
+        const model = await loadModel(readerFor(m.dir));
         const name = opts.ablation ? m.name : model.card.architecture.variant;
-        const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
-        console.error(`abus-ai: ${name}: backend ${analyzer.backend.reason}`);
+        const analyzer = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
+        console.error(`abus-ai: ${name}: backend ${analyzer.backend?.reason}`);
         const bar = new cliProgress.SingleBar({ format: `${name} |{bar}| {value}/{total} lesions | ETA {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
         const total = cases.reduce((n, c) => n + c.lesions.length, 0);
         if (process.stderr.isTTY) bar.start(total, 0);

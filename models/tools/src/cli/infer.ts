@@ -1,16 +1,10 @@
 /** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
 import { Command, Option } from 'commander';
+import { AnalysisResult, arraySource, BACKEND_ORDER, BackendName, blockSize, indexToPatient, load, Volume } from '@abus-tumor-ai/engine';
+import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
+import { loadVolume, parseTriple } from './load-volume';
 import * as fs from 'fs';
 import * as path from 'path';
-import { BACKEND_ORDER, BackendName } from '@abus-tumor-ai/engine';
-import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { loadModel } from '@abus-tumor-ai/engine';
-import { sourceReader } from '@abus-tumor-ai/engine/node';
-import { writeNrrd } from '@abus-tumor-ai/engine/node';
-import { AnalysisResult, Analyzer } from '@abus-tumor-ai/engine';
-import { arraySource, blockSize } from '@abus-tumor-ai/engine';
-import { indexToPatient, Volume } from '@abus-tumor-ai/engine';
-import { loadVolume, parseTriple } from './load-volume';
 
 /** The model shipped in the repository (models/weights/cmsvnetiter), relative to dist/cli. */
 export const SHIPPED_WEIGHTS = path.join(__dirname, '..', '..', '..', 'weights', 'cmsvnetiter');
@@ -68,9 +62,9 @@ export function registerInfer(program: Command): void {
         const why = installNodeWebGPU();
         if (why) notes.push(`webgpu: ${why}`);
       }
-      const model = await loadModel(sourceReader(opts.weights));
-      const analyzer = await Analyzer.create(model, opts.backend as BackendName | 'auto');
-      console.error(`abus-ai: backend ${analyzer.backend.reason}`);
+      // One click: compiling the kernels first would only add a pass.
+      const analyzer = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+      console.error(`abus-ai: backend ${analyzer.backend?.reason}`);
       for (const note of notes) console.error(`abus-ai: note: ${note}`);
       try {
         const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);

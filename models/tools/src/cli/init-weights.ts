@@ -3,13 +3,12 @@
  * trying the pipeline end to end and as the start of training. Its card says it is untrained.
  */
 import { Command, Option } from 'commander';
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { variantConfig, Variant, VARIANTS } from '@abus-tumor-ai/engine';
+import { DEFAULT_INPUT, foldBatchNorm, serializeModel, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine';
 import { initWeights } from '@abus-tumor-ai/engine/lab';
-import { DEFAULT_INPUT, foldBatchNorm, serializeModel } from '@abus-tumor-ai/engine';
 import { writeModelFolder } from '@abus-tumor-ai/engine/node';
 import { parseTriple } from './load-volume';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
 
 export function registerInitWeights(program: Command): void {
   program

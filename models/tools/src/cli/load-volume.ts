@@ -1,8 +1,7 @@
 /** Reads the CLI's --input: an NRRD file or a folder of DICOM files. */
 import * as fs from 'fs';
-import { readDicomFolder } from '@abus-tumor-ai/engine';
+import { readDicomFolder, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
-import { Vec3, Volume } from '@abus-tumor-ai/engine';
 
 export interface LoadedVolume {
   volume: Volume;

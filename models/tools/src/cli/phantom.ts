@@ -3,10 +3,10 @@
  * (see models/tools/src/phantom/dataset.ts), for tests, demos and training a demo model.
  */
 import { Command } from 'commander';
-import * as cliProgress from 'cli-progress';
-import * as path from 'path';
 import { PHANTOM_FORMATS, PhantomFormat, writePhantomDataset } from '../phantom/dataset';
 import { writePreview } from '../phantom/preview';
+import * as cliProgress from 'cli-progress';
+import * as path from 'path';
 
 const DEFAULT_PREVIEWS = 8;
 

@@ -3,13 +3,13 @@
  * train/sampler.ts), made by worker threads until --count, or until stopped.
  */
 import { Command } from 'commander';
-import * as fs from 'fs';
-import * as os from 'os';
 import { InputContract } from '@abus-tumor-ai/engine';
 import { DEFAULT_SAMPLER, SamplerSource, startSamplers } from '../train/sampler';
 import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
 import { gridTag } from '../train/shards';
 import { parseTriple } from './load-volume';
+import * as fs from 'fs';
+import * as os from 'os';
 
 /** '64,32,64@1' -> the 64 x 32 x 64 grid of 1 mm voxels. */
 function parseGrid(text: string, list: InputContract[] = []): InputContract[] {

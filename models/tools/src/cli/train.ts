@@ -1,19 +1,16 @@
 /** abus-ai train: the paper's training protocol on a TDSC-ABUS-layout folder, with k-fold CV by patient. */
 import { Command, Option } from 'commander';
-import * as cliProgress from 'cli-progress';
-import * as os from 'os';
-import * as path from 'path';
-import { BACKEND_ORDER, BackendName, chooseBackend } from '@abus-tumor-ai/engine';
-import { variantConfig, Variant, VARIANTS } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, BackendName, chooseBackend, InputContract, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { assignFolds, describeDataset, loadDataset } from '../data/tdsc';
+import { assignFolds, describeDataset, loadDataset, readLabels } from '../data/tdsc';
 import { train, TrainEvent } from '../train/loop';
 import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
 import { parseTriple } from './load-volume';
-import { InputContract } from '@abus-tumor-ai/engine';
 import { defaultPython, trainWithTorch } from '../train/torch-run';
-import { readLabels } from '../data/tdsc';
 import { SamplerSource } from '../train/sampler';
+import * as cliProgress from 'cli-progress';
+import * as os from 'os';
+import * as path from 'path';
 
 /** The trainer's own options, passed through as they are. */
 function trainerArgs(opts: Record<string, unknown>): string[] {

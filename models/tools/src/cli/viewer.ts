@@ -5,14 +5,13 @@
  * an existing DICOMweb server (`--dicomweb`; SEG and SR are then stored there by STOW-RS).
  */
 import { Command, Option } from 'commander';
-import * as fs from 'fs';
-import * as path from 'path';
 import type { AbusSettings } from '@abus-tumor-ai/extension/install';
 import { BACKEND_ORDER } from '@abus-tumor-ai/engine';
 import { DEMO_PREFIX, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
-import { OHIF_VERSION, ohifDistIn } from '@abus-tumor-ai/extension/install';
+import { BUILT_PLUGIN, installIntoViewer, OHIF_VERSION, ohifDistIn, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { Proxy, serveViewer } from '../viewer/server';
-import { BUILT_PLUGIN, installIntoViewer, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
+import * as fs from 'fs';
+import * as path from 'path';
 
 const DICOMWEB_PREFIX = '/dicomweb';
 

@@ -7,9 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readDicomFolder } from '@abus-tumor-ai/engine';
+import { readDicomFolder, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
-import { Vec3, Volume } from '@abus-tumor-ai/engine';
 
 export interface LesionSample {
   /** Voxel index of the lesion centre. */

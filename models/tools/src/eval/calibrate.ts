@@ -9,8 +9,7 @@
  * - the minimum lesion size keeps 99% of the lesions found and drops the specks on normal tissue.
  */
 import { auc } from '../metrics';
-import { LogisticClassifier } from '@abus-tumor-ai/engine';
-import { DESCRIPTOR_NAMES, DescriptorName, Descriptors } from '@abus-tumor-ai/engine';
+import { DESCRIPTOR_NAMES, DescriptorName, Descriptors, LogisticClassifier } from '@abus-tumor-ai/engine';
 
 export interface ClickRecord {
   /** 'lesion', or the normal tissue clicked (fat, ligament, ...). */

@@ -5,10 +5,7 @@
  */
 import { LoadedCase } from '../data/tdsc';
 import { auc, classificationMetrics, dice, hausdorff95, jaccard, meanStd, rocCurve, RocPoint } from '../metrics';
-import { Analyzer } from '@abus-tumor-ai/engine';
-import { componentAtCenter } from '@abus-tumor-ai/engine';
-import { arraySource, blockSize, SourceMask } from '@abus-tumor-ai/engine';
-import { Vec3, Volume } from '@abus-tumor-ai/engine';
+import { arraySource, blockSize, componentAtCenter, Engine, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
 
 export interface LesionResult {
   caseId: string;
@@ -84,7 +81,7 @@ function tightBox(m: SourceMask, dims: Vec3): { min: Vec3; max: Vec3 } {
   return { min, max };
 }
 
-export async function evaluateCases(analyzer: Analyzer, cases: LoadedCase[], onLesion?: (r: LesionResult, done: number, total: number) => void): Promise<LesionResult[]> {
+export async function evaluateCases(analyzer: Engine, cases: LoadedCase[], onLesion?: (r: LesionResult, done: number, total: number) => void): Promise<LesionResult[]> {
   const total = cases.reduce((n, c) => n + c.lesions.length, 0);
   const results: LesionResult[] = [];
   const seg = analyzer.card.architecture.segmentation;

@@ -14,9 +14,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { DicomWriteMeta, makeUid, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { DicomWriteMeta, indexToPatient, makeUid, Mat3, Vec3, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { GzipCodec, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { indexToPatient, Mat3, Vec3 } from '@abus-tumor-ai/engine';
 import { generatePhantom, LesionInfo, Phantom, PhantomOptions, roundTo } from './generate';
 import { hashSeed } from './random';
 

@@ -13,7 +13,7 @@
  *      complex noise, so the envelope statistics are the same without it.
  *   -> envelope |.| (Rayleigh speckle) -> log compression to 8 bits.
  */
-import { indexToPatient, IDENTITY_DIRECTION, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { IDENTITY_DIRECTION, indexToPatient, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { buildLesion, LesionFeatures, LesionModel, lesionRatio, sampleFeatures, SPICULE_DEPTH_STRETCH, spiculeAt } from './lesion';
 import { hashSeed, Rng } from './random';
 

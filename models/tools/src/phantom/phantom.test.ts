@@ -1,19 +1,18 @@
 /** Synthetic ABUS phantoms: determinism, truth, file formats, speed and class statistics. */
 import { Command } from 'commander';
-import * as fs from 'fs';
-import * as os from 'os';
-import * as path from 'path';
 import { PNG } from 'pngjs';
 import { registerPhantom } from '../cli/phantom';
-import { readDicomFolder, readDicomSeries } from '@abus-tumor-ai/engine';
+import { readDicomFolder, readDicomSeries, Vec3 } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
 import { auc } from '../metrics';
-import { Vec3 } from '@abus-tumor-ai/engine';
 import { phantomCaseSeed, readPhantomIndex, writePhantomDataset } from './dataset';
 import { CROP_SPACING, FULL_DIMS, FULL_SPACING, generatePhantom, Phantom, planPhantom } from './generate';
 import { LesionFeatures, sampleFeatures } from './lesion';
 import { renderPreview } from './preview';
 import { Rng } from './random';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 
 /** Twice the default voxel size along each axis: 8x fewer voxels, for tests that need many cases. */
 const COARSE: Vec3 = [0.8, 0.4, 1.0];

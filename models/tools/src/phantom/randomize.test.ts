@@ -1,17 +1,7 @@
 /** Domain randomisation, crop size, lesion size range and negative (normal-tissue) click sites of the phantoms. */
 import { createHash } from 'crypto';
 import { Vec3 } from '@abus-tumor-ai/engine';
-import {
-  CROP_SIZE_MM,
-  generatePhantom,
-  ImagingParams,
-  normalTissueSites,
-  Phantom,
-  planPhantom,
-  RANDOM_LESION_DIAMETER_MM,
-  TissueKind,
-  VOLUME_RANGE_ML,
-} from './generate';
+import { CROP_SIZE_MM, generatePhantom, ImagingParams, normalTissueSites, Phantom, planPhantom, RANDOM_LESION_DIAMETER_MM, TissueKind, VOLUME_RANGE_ML } from './generate';
 
 /** Twice the default voxel size along each axis, as in phantom.test.ts. */
 const COARSE: Vec3 = [0.8, 0.4, 1.0];

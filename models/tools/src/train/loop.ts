@@ -7,13 +7,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as path from 'path';
-import { LoadedCase, LesionSample } from '../data/tdsc';
-import { NetworkConfig } from '@abus-tumor-ai/engine';
-import { classWeights } from '@abus-tumor-ai/engine/lab';
-import { forward, forwardMacs, initWeights, Weights } from '@abus-tumor-ai/engine/lab';
-import { toVariables, Trainer } from '@abus-tumor-ai/engine/lab';
-import { foldBatchNorm, InputContract, loadModel, serializeModel } from '@abus-tumor-ai/engine';
-import { folderReader, writeModelFolder } from '@abus-tumor-ai/engine/node';
+import { LesionSample, LoadedCase } from '../data/tdsc';
+import { foldBatchNorm, folderReader, InputContract, loadModel, NetworkConfig, serializeModel } from '@abus-tumor-ai/engine';
+import { classWeights, forward, forwardMacs, initWeights, toVariables, Trainer, Weights } from '@abus-tumor-ai/engine/lab';
+import { writeModelFolder } from '@abus-tumor-ai/engine/node';
 import { auc, dice } from '../metrics';
 import { Augmentation, makeSample, NO_AUGMENTATION, Sample } from './samples';
 import { Rng } from './rng';

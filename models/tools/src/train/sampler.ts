@@ -12,11 +12,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
-import { LesionSample, LoadedCase, loadCase, readLabels } from '../data/tdsc';
-import { InputContract } from '@abus-tumor-ai/engine';
+import { LesionSample, loadCase, LoadedCase, readLabels } from '../data/tdsc';
+import { InputContract, Vec3 } from '@abus-tumor-ai/engine';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { hashSeed } from '../phantom/random';
-import { Vec3 } from '@abus-tumor-ai/engine';
 import { Rng } from './rng';
 import { Augmentation, makeSample, Sample } from './samples';
 import { writeShard } from './shards';

@@ -2,11 +2,9 @@
  * Training and validation VOIs, built with the same planning, resampling and normalisation as
  * inference (pipeline/voi.ts), so the network sees in training exactly what it sees in use.
  */
-import { LoadedCase, LesionSample } from '../data/tdsc';
-import { InputContract } from '@abus-tumor-ai/engine';
-import { arraySource, normalizeVoi, planVoi, resampleToGrid } from '@abus-tumor-ai/engine';
+import { LesionSample, LoadedCase } from '../data/tdsc';
+import { InputContract, normalizeVoi, planVoi, readArrayBlock, resampleToGrid, Vec3 } from '@abus-tumor-ai/engine';
 import { Rng } from './rng';
-import { Vec3 } from '@abus-tumor-ai/engine';
 
 export interface Augmentation {
   /** Uniform jitter of the VOI centre, mm, per axis (the click is never exactly central). */
@@ -54,9 +52,8 @@ export function makeSample(c: Pick<LoadedCase, 'volume' | 'mask'>, lesion: Lesio
   const center: Vec3 = [0, 1, 2].map((a) => lesion.center[a] + (rng.uniform(-1, 1) * jitterMm) / c.volume.spacing[a]) as Vec3;
   for (let a = 0; a < 3; a++) center[a] = Math.min(Math.max(center[a], 0), c.volume.dims[a] - 1);
   const plan = planVoi(c.volume, center, input.grid, input.voxelMm);
-  const source = arraySource(c.volume);
-  const { values, inside } = resampleToGrid(plan, c.volume, source.readBlock(plan.blockMin, plan.blockMax));
-  const maskGrid = resampleToGrid(plan, c.mask, arraySource(c.mask).readBlock(plan.blockMin, plan.blockMax)).values;
+    const { values, inside } = resampleToGrid(plan, c.volume, readArrayBlock(c.volume, plan.blockMin, plan.blockMax));
+  const maskGrid = resampleToGrid(plan, c.mask, readArrayBlock(c.mask, plan.blockMin, plan.blockMax)).values;
   if (aug.gamma !== 1) {
     const g = Math.exp(rng.uniform(-1, 1) * Math.log(aug.gamma));
     for (let i = 0; i < values.length; i++) values[i] = 255 * Math.pow(Math.max(values[i], 0) / 255, g);

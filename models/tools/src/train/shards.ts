@@ -5,10 +5,10 @@
  * after the arrays are renamed into place, so a reader that sees it sees a whole shard.
  */
 import { Float16Array } from '@petamoriken/float16';
-import * as fs from 'fs';
-import * as path from 'path';
 import { InputContract } from '@abus-tumor-ai/engine';
 import { Sample } from './samples';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export interface ShardMeta {
   /** Per sample: 1 malignant, 0 benign (0 too for a negative). */

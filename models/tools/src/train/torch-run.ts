@@ -4,12 +4,12 @@
  * their own seed and no augmentation; the training shards then stream for the whole run.
  */
 import { spawn } from 'child_process';
-import * as fs from 'fs';
-import * as path from 'path';
 import { InputContract } from '@abus-tumor-ai/engine';
 import { DEFAULT_SAMPLER, SamplerSource, startSamplers } from './sampler';
 import { Augmentation, NO_AUGMENTATION } from './samples';
 import { gridTag } from './shards';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export interface TorchRunOptions {
   input: InputContract;

@@ -7,11 +7,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { execFileSync } from 'child_process';
-import * as path from 'path';
 import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../../test/backends';
+import { conv3x3Simd, SIMD_CONV_MAX_CIN, simdConvFits, simdConvUnavailable } from './simd-conv';
+import * as path from 'path';
 import * as ops from '../ops';
 import '../register-gradients';
-import { conv3x3Simd, simdConvFits, simdConvUnavailable, SIMD_CONV_MAX_CIN } from './simd-conv';
 
 const TOLERANCE = 1e-4;
 

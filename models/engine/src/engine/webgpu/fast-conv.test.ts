@@ -7,9 +7,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../../test/backends';
-import '../register-gradients';
 import { defaultTiling, Staging, workgroupBytes } from './conv3d-program';
 import { checkBindingSizes, conv3x3WebGPU, fastConv3x3, forwardTiling, inputGradWebGPU, KernelChoice, kernelGradWebGPU } from './fast-conv';
+import '../register-gradients';
 
 const TOLERANCE = 1e-4;
 

@@ -4,14 +4,10 @@
  * model segments.
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { BackendChange, EngineWorker } from '@abus-tumor-ai/engine';
-import type { BackendName } from '@abus-tumor-ai/engine';
-import type { ModelCard } from '@abus-tumor-ai/engine';
-import { AnalysisResult, voiBlock } from '@abus-tumor-ai/engine';
-import type { VolumeSource } from '@abus-tumor-ai/engine';
-import type { Vec3 } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, BackendChange, BackendName, ModelCard, Vec3, VolumeSource, WorkerEngine } from '@abus-tumor-ai/engine';
+import { planClick } from '@abus-tumor-ai/engine';
 import { commandsModule } from './commands';
-import { ALGORITHM_NAME, Host, resetForTests, state, subscribe } from './controller';
+import { AbusTumorService, ALGORITHM_NAME } from './service';
 import { readSeg } from '../../test/dicom-readers';
 import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import type { AbusSettings } from './settings';
@@ -49,9 +45,9 @@ function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>): voi
   for (let n = 0; n < expected.length; n++) expect(actual[n]).toBeCloseTo(expected[n], 6);
 }
 
-/* ---- The engine: shaped like EngineWorker, with a fabricated lesion around the click. ---- */
+/* ---- The engine: shaped like WorkerEngine, with a fabricated lesion around the click. ---- */
 
-// Only what the controller, voiBlock and the export read; a small VOI grid so that a click in the
+// Only what the service, the VOI plan and the export read; a small VOI grid so that a click in the
 // middle of the series needs only some of its slices.
 const CARD = {
   name: 'CMSVNetIter',
@@ -104,9 +100,9 @@ class StubEngine {
 
   async analyze(source: VolumeSource, center: Vec3, options: { centerSpace?: 'patient' | 'voxel' } = {}): Promise<AnalysisResult> {
     this.calls.push({ center: [...center], centerSpace: options.centerSpace });
-    // As the real client: the VOI block is read synchronously, so prepare() must have loaded it.
-    const { min, max } = voiBlock(this.card!, source, center, options.centerSpace ?? 'patient');
-    source.readBlock(min, max);
+    // As the real client: plan the VOI once and read its block from the viewer's volume.
+    const plan = planClick(this.card!, source, center, options.centerSpace ?? 'patient');
+    await source.readBlock(plan.blockMin, plan.blockMax);
     return this.respond(center);
   }
 
@@ -147,7 +143,8 @@ interface Options {
   backend?: BackendName;
   loadError?: Error;
   exportTarget?: AbusSettings['exportTarget'];
-  wadoRoot?: string;
+  /** The active data source: OHIF's DICOMweb one stores through store.dicom. */
+  dataSource?: { store?: { dicom(buffer: ArrayBuffer): Promise<void> } };
 }
 
 function harness(options: Options = {}) {
@@ -299,20 +296,22 @@ function harness(options: Options = {}) {
     segFlavour: 'binary',
     exportTarget: options.exportTarget ?? 'dicomweb',
   };
-  const host: Host = {
+  const managers = {
     services,
     extensionManager: {
       getModuleEntry: (id: string) => (id === '@ohif/extension-cornerstone.utilityModule.common' ? { exports: { getCornerstoneLibraries: () => cs } } : undefined),
-      getActiveDataSource: () => [{ getConfig: () => ({ wadoRoot: options.wadoRoot }) }],
+      getActiveDataSource: () => [options.dataSource ?? {}],
     },
-    settings,
-    createEngine: jest.fn(async () => {
-      if (options.loadError) throw options.loadError;
-      // The stub has EngineWorker's public surface; the class's private fields make a cast necessary.
-      return engine as unknown as EngineWorker;
-    }),
+    // As OHIF's: runs the plugin's commands (the tool's clicks come this way).
+    commandsManager: { runCommand: (name: string, args?: object) => (actions as Record<string, (a?: object) => unknown>)[name]?.(args) },
   };
-  const { actions } = commandsModule(host);
+  const createEngine = jest.fn(async () => {
+    if (options.loadError) throw options.loadError;
+    // The stub has WorkerEngine's public surface; the class's private fields make a cast necessary.
+    return engine as unknown as WorkerEngine;
+  });
+  const service = new AbusTumorService(managers, settings, createEngine);
+  const { actions } = commandsModule(service);
 
   /** The painted labelmap voxels ("i,j,k" in slice order), by segment number. */
   function painted(): Map<number, string[]> {
@@ -327,7 +326,7 @@ function harness(options: Options = {}) {
     return out;
   }
 
-  return { engine, host, actions, notes, segmentations, annotations, stats, crosshairs, views, services, cornerstone, cornerstoneTools, painted };
+  return { engine, service, createEngine, actions, notes, segmentations, annotations, stats, crosshairs, views, services, cornerstone, cornerstoneTools, painted };
 }
 
 type Harness = ReturnType<typeof harness>;
@@ -345,39 +344,37 @@ async function loaded(options: Options = {}): Promise<Harness> {
   return h;
 }
 
-beforeEach(() => resetForTests());
-
 describe('abusLoadModel', () => {
   it('loads the model once and becomes ready, without a notice on WebGPU', async () => {
     const h = harness();
     let changes = 0;
-    const unsubscribe = subscribe(() => changes++);
+    const subscription = h.service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, () => changes++);
     await Promise.all([h.actions.abusLoadModel(), h.actions.abusLoadModel()]);
-    unsubscribe();
-    expect(h.host.createEngine).toHaveBeenCalledTimes(1);
-    expect(state.status).toBe('ready');
-    expect(state.engine).toBe(h.engine);
-    expect(state.message).toBe('Model CMSVNetIter 0.1.0, trained on TDSC-ABUS 2023. Backend: webgpu (stub).');
-    expect(state.fallback).toBeUndefined();
+    subscription.unsubscribe();
+    expect(h.createEngine).toHaveBeenCalledTimes(1);
+    expect(h.service.state.status).toBe('ready');
+    expect(h.service.state.engine).toBe(h.engine);
+    expect(h.service.state.message).toBe('Model CMSVNetIter 0.1.0, trained on TDSC-ABUS 2023. Backend: webgpu (stub).');
+    expect(h.service.state.fallback).toBeUndefined();
     expect(h.notes).toEqual([]);
     expect(changes).toBeGreaterThan(0);
   });
 
   it('says when the model does not run on WebGPU', async () => {
     const h = await loaded({ backend: 'wasm' });
-    expect(state.status).toBe('ready');
-    expect(state.fallback).toBe('Not on WebGPU: running on wasm (stub). Analyses will be slower.');
-    expect(h.notes).toEqual([expect.objectContaining({ type: 'warning', message: state.fallback })]);
+    expect(h.service.state.status).toBe('ready');
+    expect(h.service.state.fallback).toBe('Not on WebGPU: running on wasm (stub). Analyses will be slower.');
+    expect(h.notes).toEqual([expect.objectContaining({ type: 'warning', message: h.service.state.fallback })]);
   });
 
   it('reports a model that fails to load, and analyses then say why', async () => {
     const h = await loaded({ loadError: new Error('weights not found (HTTP 404)') });
-    expect(state.status).toBe('error');
-    expect(state.message).toBe('The model could not be loaded: weights not found (HTTP 404)');
+    expect(h.service.state.status).toBe('error');
+    expect(h.service.state.message).toBe('The model could not be loaded: weights not found (HTTP 404)');
     // Said at once in OHIF's notifications too, not only in the panel.
-    expect(h.notes).toEqual([expect.objectContaining({ type: 'error', message: state.message })]);
+    expect(h.notes).toEqual([expect.objectContaining({ type: 'error', message: h.service.state.message })]);
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    expect(last(h)).toMatchObject({ type: 'error', message: state.message });
+    expect(last(h)).toMatchObject({ type: 'error', message: h.service.state.message });
   });
 
   it('follows the engine changing backend after a GPU loss', async () => {
@@ -385,17 +382,17 @@ describe('abusLoadModel', () => {
     const lost = 'The GPU was lost (destroyed); now running on wasm';
     h.engine.backend = { backend: 'wasm', reason: 'wasm (after GPU loss)' };
     h.engine.onBackendChange!({ backend: 'wasm', reason: 'wasm (after GPU loss)', lost: 'destroyed', message: lost });
-    expect(state.fallback).toBe(lost);
-    expect(state.message).toContain('Backend: wasm (after GPU loss)');
+    expect(h.service.state.fallback).toBe(lost);
+    expect(h.service.state.message).toContain('Backend: wasm (after GPU loss)');
     expect(last(h)).toMatchObject({ type: 'warning', message: lost });
 
     h.engine.backend = undefined;
     h.engine.onBackendChange!({ backend: null, reason: 'none', lost: 'destroyed', message: 'No backend could start' });
-    expect(state.message).toBe('No backend could start');
+    expect(h.service.state.message).toBe('No backend could start');
 
     h.engine.backend = { backend: 'webgpu', reason: 'webgpu (new device)' };
     h.engine.onBackendChange!({ backend: 'webgpu', reason: 'webgpu (new device)', lost: 'destroyed', message: 'Back on WebGPU' });
-    expect(state.fallback).toBeUndefined();
+    expect(h.service.state.fallback).toBeUndefined();
     expect(last(h)).toMatchObject({ type: 'info', message: 'Back on WebGPU' });
   });
 });
@@ -437,8 +434,8 @@ describe('abusAnalyzeAtPoint', () => {
     expectNear(annotation.data.handles.points[0], world(10, 6, 5));
 
     expect(last(h)).toMatchObject({ type: 'success', message: 'Lesion 1: Malignant 87% (AI)' });
-    expect(state.status).toBe('ready');
-    expect(state.lesions).toEqual([record]);
+    expect(h.service.state.status).toBe('ready');
+    expect(h.service.state.lesions).toEqual([record]);
     expect(record).toMatchObject({ number: 1, segmentationId: 'seg-1', displaySetInstanceUID: DS, annotationUID: 'ann-1', imageIds: SORTED_IDS, assumedGeometry: [] });
     expectNear(record!.centroidWorld, world(10, 6, 5));
     expectNear(record!.pointMm, world(10, 6, 5));
@@ -462,11 +459,11 @@ describe('abusAnalyzeAtPoint', () => {
     expect(seg.removeSegment).toHaveBeenCalledWith('seg-1', 1);
     expect(h.cornerstoneTools.annotation.state.removeAnnotation).toHaveBeenCalledWith('ann-1');
     expect([...h.annotations.keys()]).toEqual(['ann-2']);
-    expect(state.lesions.map((l) => l.number)).toEqual([2]);
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([2]);
 
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(15, 3, 2) });
     expect(seg.addSegment.mock.calls[1]).toEqual(['seg-1', { segmentIndex: 3, label: 'Lesion 3: Benign 20% (AI)' }]);
-    expect(state.lesions.map((l) => l.number)).toEqual([2, 3]);
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([2, 3]);
   });
 
   it('waits for the statistics of existing segments before adding one (OHIF 3.13 would drop it)', async () => {
@@ -490,8 +487,8 @@ describe('abusAnalyzeAtPoint', () => {
     expect(h.engine.calls).toEqual([]);
     expect(h.services.segmentationService.createLabelmapForDisplaySet).not.toHaveBeenCalled();
     expect(h.annotations.size).toBe(0);
-    expect(state.lesions).toEqual([]);
-    expect(state.status).toBe('ready');
+    expect(h.service.state.lesions).toEqual([]);
+    expect(h.service.state.status).toBe('ready');
   });
 
   it('refuses a series that is not ultrasound, naming its modality', async () => {
@@ -507,7 +504,7 @@ describe('abusAnalyzeAtPoint', () => {
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
     expect(last(h)).toMatchObject({ type: 'error', message: 'No lesion was found at that point' });
     expect(h.services.segmentationService.createLabelmapForDisplaySet).not.toHaveBeenCalled();
-    expect(state.lesions).toEqual([]);
+    expect(h.service.state.lesions).toEqual([]);
   });
 
   it('runs one analysis at a time, and abusCancel stops it', async () => {
@@ -515,7 +512,7 @@ describe('abusAnalyzeAtPoint', () => {
     h.engine.hang();
     const first = h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
     await until(() => h.engine.calls.length === 1, 'the analysis to start');
-    expect(state.status).toBe('running');
+    expect(h.service.state.status).toBe('running');
 
     expect(await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(4, 10, 8) })).toBeUndefined();
     expect(last(h)).toMatchObject({ type: 'info', message: 'An analysis is already running; wait for it or cancel it' });
@@ -525,8 +522,8 @@ describe('abusAnalyzeAtPoint', () => {
     expect(await first).toBeUndefined();
     expect(h.engine.cancels).toBe(1);
     expect(last(h)).toMatchObject({ type: 'info', message: 'Analysis cancelled' });
-    expect(state.status).toBe('ready');
-    expect(state.lesions).toEqual([]);
+    expect(h.service.state.status).toBe('ready');
+    expect(h.service.state.lesions).toEqual([]);
   });
 });
 
@@ -558,7 +555,7 @@ describe('abusInstallTool', () => {
 
     const consumed = new Tool().preMouseDownCallback({ detail: { element: { viewportId: 'vp-2' }, currentPoints: { world: world(9, 7, 3) } } });
     expect(consumed).toBe(true);
-    await until(() => state.lesions.length === 1, 'the analysis of the click');
+    await until(() => h.service.state.lesions.length === 1, 'the analysis of the click');
     expectNear(h.engine.calls[0].center, [9, 7, 3]);
   });
 });
@@ -581,24 +578,19 @@ describe('abusJumpToLesion / abusRemoveLesion', () => {
     h.actions.abusRemoveLesion({ number: 1 });
     expect(measurementService.remove).toHaveBeenCalledWith('ann-1');
     expect(h.cornerstoneTools.annotation.state.removeAnnotation).not.toHaveBeenCalled();
-    expect(state.lesions).toEqual([]);
+    expect(h.service.state.lesions).toEqual([]);
   });
 });
 
 describe('abusExport', () => {
-  const realFetch = globalThis.fetch;
-  afterEach(() => {
-    globalThis.fetch = realFetch;
-  });
-
-  /** The parts of a STOW-RS multipart body. */
-  async function parts(init: RequestInit): Promise<Uint8Array[]> {
-    const boundary = /boundary=(.+)$/.exec((init.headers as Record<string, string>)['Content-Type'])![1];
-    const body = Buffer.from(await (init.body as Blob).arrayBuffer()).toString('latin1');
-    return body
-      .split(`--${boundary}`)
-      .slice(1, -1)
-      .map((part) => new Uint8Array(Buffer.from(part.slice(part.indexOf('\r\n\r\n') + 4, -2), 'latin1')));
+  /** A data source whose store.dicom records each file, or fails with an HTTP status. */
+  function dataSource(status = 200) {
+    const stored: Uint8Array[] = [];
+    const dicom = jest.fn(async (buffer: ArrayBuffer) => {
+      if (status !== 200) throw Object.assign(new Error('request failed'), { status });
+      stored.push(new Uint8Array(buffer));
+    });
+    return { stored, source: { store: { dicom } } };
   }
 
   it('has nothing to export before an analysis', async () => {
@@ -607,18 +599,15 @@ describe('abusExport', () => {
     expect(last(h)).toMatchObject({ type: 'error', title: 'ABUS Tumor AI export failed', message: 'There is no result to export yet' });
   });
 
-  it('stores the SEG and SR to the DICOMweb source, the SEG on the analysed slices', async () => {
-    const h = await loaded({ wadoRoot: 'https://pacs.invalid/dicom-web/' });
+  it("stores the SEG and SR through OHIF's data source, the SEG on the analysed slices", async () => {
+    const store = dataSource();
+    const h = await loaded({ dataSource: store.source });
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    const fetch = jest.fn(async (_url: string, _init: RequestInit) => new Response(null, { status: 200 }));
-    globalThis.fetch = fetch as unknown as typeof globalThis.fetch;
     await h.actions.abusExport();
 
     expect(last(h)).toMatchObject({ type: 'success', message: 'SEG and SR stored (1 lesion)' });
-    const [url, init] = fetch.mock.calls[0];
-    expect(url).toBe('https://pacs.invalid/dicom-web/studies');
-    expect(init).toMatchObject({ method: 'POST', headers: { Authorization: 'Bearer stub' } });
-    const [segBytes, srBytes] = await parts(init);
+    expect(store.source.store.dicom).toHaveBeenCalledTimes(2);
+    const [segBytes, srBytes] = store.stored;
     expect(srBytes.length).toBeGreaterThan(0);
     const seg = readSeg(segBytes);
     expect(seg.segments).toEqual([{ number: 1, label: 'Lesion 1: Malignant 87% (AI)' }]);
@@ -626,25 +615,26 @@ describe('abusExport', () => {
     const centre = seg.frames.find((f) => f.sopInstanceUID === '1.2.3.3.5')!;
     expect(centre.pixels[6 * COLUMNS + 10]).toBe(1);
     expect(centre.pixels.reduce((a, b) => a + b, 0)).toBe(5);
-    expect(state.exported).toBeDefined();
+    expect(h.service.state.exported).toBeDefined();
   });
 
-  it('keeps the results when the store fails', async () => {
-    const h = await loaded({ wadoRoot: 'https://pacs.invalid/dicom-web' });
-    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    globalThis.fetch = (async () => new Response(null, { status: 500 })) as typeof globalThis.fetch;
-    await h.actions.abusExport();
-    expect(last(h).type).toBe('error');
-    expect(last(h).message).toContain('HTTP 500');
-    expect(state.lesions).toHaveLength(1);
-    expect(state.exported).toBeUndefined();
+  it('keeps the results when the store fails, and says whether the server was down', async () => {
+    for (const [status, says] of [[500, 'refused the SEG and SR (HTTP 500)'], [503, 'is unavailable (HTTP 503)'], [0, 'could not be reached']] as const) {
+      const h = await loaded({ dataSource: dataSource(status).source });
+      await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+      await h.actions.abusExport();
+      expect(last(h).type).toBe('error');
+      expect(last(h).message).toContain(says);
+      expect(h.service.state.lesions).toHaveLength(1);
+      expect(h.service.state.exported).toBeUndefined();
+    }
   });
 
-  it('needs a DICOMweb address to store to', async () => {
+  it('needs a data source that can store', async () => {
     const h = await loaded();
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
     await h.actions.abusExport();
-    expect(last(h)).toMatchObject({ type: 'error', message: 'The active data source has no DICOMweb address to store to; set exportTarget to download' });
+    expect(last(h)).toMatchObject({ type: 'error', message: 'The active data source cannot store DICOM; set exportTarget to download' });
   });
 });
 

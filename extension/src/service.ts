@@ -1,0 +1,249 @@
+/**
+ * The plugin's one state service, registered with OHIF (servicesManager.services.abusTumorService):
+ * the engine in its worker, the lesions analysed so far, the export state, and the actions behind
+ * the panel's buttons, the "ABUS tumor" tool and the OHIF commands. It publishes STATE_CHANGED,
+ * which the panel draws from, so the state survives panel tab switches.
+ */
+import type { BackendChange, WorkerEngine } from '@abus-tumor-ai/engine';
+import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, LesionRecord, Services, viewportOf, viewportsShowing } from './analysis';
+import { removeLesionAnnotation } from './annotation';
+import { buildExport, download, sourceSeries, storeToDataSource } from './export';
+import type { AbusSettings } from './settings';
+import { ABUS_TOOL } from './tool';
+
+export interface PanelState {
+  status: 'loading' | 'ready' | 'running' | 'error';
+  message: string;
+  engine?: WorkerEngine;
+  lesions: LesionRecord[];
+  /** Set when WebGPU is not used, with the reason; shown as a notification and in the panel. */
+  fallback?: string;
+  /** SOP instance UIDs of the last stored SEG and SR. */
+  exported?: { seg: string; sr: string };
+}
+
+/* OHIF's managers, typed loosely: the host does not share its types with runtime plugins. */
+export interface Managers {
+  services: Services;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  extensionManager: any;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  commandsManager?: any;
+}
+
+export const ALGORITHM_NAME = 'ABUS Tumor AI CMSVNetIter';
+
+export class AbusTumorService {
+  static readonly EVENTS = { STATE_CHANGED: 'event::abusTumorService:stateChanged' } as const;
+
+  /**
+   * What OHIF's servicesManager.registerService takes. Its create() is given the managers; those
+   * the extension's preRegistration received stand in for any it is not given.
+   */
+  static registration(settings: AbusSettings, createEngine: () => Promise<WorkerEngine>, managers: Omit<Managers, 'services'>) {
+    return {
+      name: 'abusTumorService',
+      altName: 'AbusTumorService',
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      create: ({ servicesManager, extensionManager, commandsManager }: { servicesManager: { services: Services }; extensionManager?: any; commandsManager?: any }) =>
+        new AbusTumorService(
+          { services: servicesManager.services, extensionManager: extensionManager ?? managers.extensionManager, commandsManager: commandsManager ?? managers.commandsManager },
+          settings,
+          createEngine,
+        ),
+    };
+  }
+
+  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
+  /** One labelmap segmentation per display set, made at its first lesion. */
+  readonly segmentations = new Map<string, string>();
+  private loading?: Promise<void>;
+  /** Lesion numbers are never reused, so a removed lesion's segment index stays free. */
+  private nextLesionNumber = 1;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    readonly managers: Managers,
+    readonly settings: AbusSettings,
+    private readonly createEngine: () => Promise<WorkerEngine>,
+  ) {}
+
+  get services(): Services {
+    return this.managers.services;
+  }
+
+  /** OHIF's subscription style: the returned object's unsubscribe() ends it. */
+  subscribe(event: (typeof AbusTumorService.EVENTS)[keyof typeof AbusTumorService.EVENTS], listener: () => void): { unsubscribe: () => void } {
+    if (event !== AbusTumorService.EVENTS.STATE_CHANGED) throw new Error(`abusTumorService has no event ${event}`);
+    this.listeners.add(listener);
+    return { unsubscribe: () => this.listeners.delete(listener) };
+  }
+
+  private update(next: Partial<PanelState>): void {
+    Object.assign(this.state, next);
+    this.listeners.forEach((l) => l());
+  }
+
+  notify(title: string, message: string, type: 'info' | 'error' | 'success' | 'warning'): void {
+    this.services.uiNotificationService?.show({ title, message, type, duration: type === 'error' ? 8000 : 4000 });
+  }
+
+  private readyMessage(engine: WorkerEngine): string {
+    const card = engine.card;
+    // No backend after a GPU loss that nothing could replace: analyses will say why they fail.
+    const backend = engine.backend ? engine.backend.reason : 'none (the GPU was lost and no other backend started)';
+    return `Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}. Backend: ${backend}.`;
+  }
+
+  /** Loads the model once; says (once) when it is not on WebGPU and why. */
+  loadEngine(): Promise<void> {
+    this.loading ??= (async () => {
+      try {
+        const engine = await this.createEngine();
+        engine.onBackendChange = (change: BackendChange) => {
+          this.update({ message: engine.backend ? this.readyMessage(engine) : change.message, fallback: change.backend === 'webgpu' ? undefined : change.message });
+          this.notify('ABUS Tumor AI', change.message, change.backend === 'webgpu' ? 'info' : 'warning');
+        };
+        const fallback = engine.backend!.backend === 'webgpu' ? undefined : `Not on WebGPU: running on ${engine.backend!.reason}. Analyses will be slower.`;
+        this.update({ status: 'ready', engine, message: this.readyMessage(engine), fallback });
+        if (fallback) this.notify('ABUS Tumor AI', fallback, 'warning');
+      } catch (err) {
+        const message = `The model could not be loaded: ${(err as Error).message}`;
+        this.update({ status: 'error', message });
+        this.notify('ABUS Tumor AI', message, 'error');
+      }
+    })();
+    return this.loading;
+  }
+
+  /** Analyses the lesion at a world point of a viewport; the result joins the list, an error is shown. */
+  async analyzeAtWorld(viewportId: string, world: number[]): Promise<LesionRecord | undefined> {
+    if (this.state.status === 'running') {
+      this.notify('ABUS Tumor AI', 'An analysis is already running; wait for it or cancel it', 'info');
+      return undefined;
+    }
+    const engine = this.state.engine;
+    if (!engine) {
+      this.notify('ABUS Tumor AI', this.state.status === 'error' ? this.state.message : 'The model is still loading; try again in a moment', 'error');
+      return undefined;
+    }
+    const card = engine.card;
+    this.update({ status: 'running', message: 'Starting…' });
+    try {
+      const number = this.nextLesionNumber;
+      const record = await analyzeAt({
+        engine,
+        services: this.services,
+        cs: hostCornerstone(this.managers.extensionManager),
+        target: { viewportId, world },
+        number,
+        algorithm: { name: ALGORITHM_NAME, version: `${card.name} ${card.version}` },
+        segmentations: this.segmentations,
+        onProgress: (p) => this.update({ message: progressText(p) }),
+      });
+      this.nextLesionNumber++;
+      this.update({ status: 'ready', message: this.readyMessage(engine), lesions: [...this.state.lesions, record] });
+      // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
+      // its own, since redrawing three views is the viewer's work, not the analysis'.
+      setTimeout(() => this.jumpToLesion(record.number), 0);
+      this.notify('ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
+      if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
+      return record;
+    } catch (err) {
+      this.update({ status: 'ready', message: this.readyMessage(engine) });
+      const cancelled = (err as Error).name === 'AbortError';
+      this.notify('ABUS Tumor AI', cancelled ? 'Analysis cancelled' : (err as Error).message, cancelled ? 'info' : 'error');
+      return undefined;
+    }
+  }
+
+  /**
+   * Analyses at the crosshair: the Crosshairs tool's centre when it is in use (MPR), otherwise the
+   * centre of the active view.
+   */
+  async analyzeAtCrosshair(): Promise<LesionRecord | undefined> {
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const viewportId = activeViewportId(this.services);
+    try {
+      const { viewport } = await viewportOf(this.services, cs, viewportId);
+      const group = this.services.toolGroupService.getToolGroupForViewport(viewportId);
+      const crosshairs = group?.getToolInstance?.('Crosshairs');
+      const centre: number[] | undefined = crosshairs && group.getToolOptions?.('Crosshairs')?.mode === 'Active' ? crosshairs.toolCenter : undefined;
+      return await this.analyzeAtWorld(viewportId, Array.from(centre ?? viewport.getCamera().focalPoint));
+    } catch (err) {
+      this.notify('ABUS Tumor AI', (err as Error).message, 'error');
+      return undefined;
+    }
+  }
+
+  /** Makes the "ABUS tumor" tool the primary-button tool, the way a toolbar button does. */
+  activateTool(): void {
+    this.managers.commandsManager?.runCommand('setToolActiveToolbar', { toolName: ABUS_TOOL });
+  }
+
+  cancelAnalysis(): void {
+    this.state.engine?.cancel();
+  }
+
+  /** Shows the lesion's centre in every view of its series. */
+  jumpToLesion(number: number): void {
+    const record = this.state.lesions.find((l) => l.number === number);
+    if (!record) return;
+    const cs = hostCornerstone(this.managers.extensionManager);
+    for (const viewportId of viewportsShowing(this.services, record.displaySetInstanceUID)) {
+      cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport?.jumpToWorld?.(record.centroidWorld);
+    }
+  }
+
+  /** Removes a lesion: its row, its segment and its annotation. */
+  removeLesion(number: number): void {
+    const record = this.state.lesions.find((l) => l.number === number);
+    if (!record) return;
+    const { segmentationService, measurementService } = this.services;
+    if (segmentationService.getSegmentation(record.segmentationId)) segmentationService.removeSegment(record.segmentationId, record.number);
+    if (record.annotationUID && measurementService?.getMeasurement?.(record.annotationUID)) measurementService.remove(record.annotationUID);
+    else removeLesionAnnotation(hostCornerstone(this.managers.extensionManager), record.annotationUID);
+    this.update({ lesions: this.state.lesions.filter((l) => l !== record) });
+  }
+
+  /** SEG + SR of every result (one pair per series), to the viewer's data source or as downloads. */
+  async exportResults(): Promise<void> {
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const settings = this.settings;
+    try {
+      const lesions = this.state.lesions;
+      if (!lesions.length) throw new Error('There is no result to export yet');
+      const card = this.state.engine!.card;
+      const algorithm = { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold, segFlavour: settings.segFlavour };
+      const pairs = bySeries(lesions).map((group) => buildExport(sourceSeries(cs, group[0].imageIds, group[0].geometry), group, algorithm));
+      if (settings.exportTarget === 'download') {
+        pairs.forEach((files, n) => {
+          const suffix = pairs.length > 1 ? `-${n + 1}` : '';
+          download(`abus-tumor-ai-seg${suffix}.dcm`, files.seg.bytes);
+          download(`abus-tumor-ai-sr${suffix}.dcm`, files.sr.bytes);
+        });
+        this.notify('ABUS Tumor AI', 'SEG and SR downloaded', 'success');
+        return;
+      }
+      const [dataSource] = this.managers.extensionManager.getActiveDataSource();
+      await storeToDataSource(dataSource, pairs.flatMap((files) => [files.seg.bytes, files.sr.bytes]));
+      const lastPair = pairs[pairs.length - 1];
+      this.update({ exported: { seg: lastPair.seg.sopInstanceUID, sr: lastPair.sr.sopInstanceUID } });
+      this.notify('ABUS Tumor AI', `SEG and SR stored (${lesions.length} lesion${lesions.length > 1 ? 's' : ''})`, 'success');
+    } catch (err) {
+      this.notify('ABUS Tumor AI export failed', (err as Error).message, 'error');
+    }
+  }
+}
+
+function progressText(p: AnalysisProgress): string {
+  const step = p.step && p.of ? ` ${p.step}/${p.of}` : '';
+  return `${p.stage[0].toUpperCase()}${p.stage.slice(1)}${step}…`;
+}
+
+/** The lesions grouped by the series they were found in: each series gets its own SEG and SR. */
+function bySeries(lesions: LesionRecord[]): LesionRecord[][] {
+  const groups = new Map<string, LesionRecord[]>();
+  for (const l of lesions) groups.set(l.displaySetInstanceUID, [...(groups.get(l.displaySetInstanceUID) ?? []), l]);
+  return [...groups.values()];
+}

@@ -1,0 +1,113 @@
+/**
+ * The front door: load() gives the same Engine in this thread and in a worker, checks its
+ * options once, and a click plans its VOI once and reads only that block, on either side.
+ * The worker here is the real worker script, run in this process behind a stand-in Worker.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { variantConfig } from './engine/config';
+import { initWeights } from './engine/network';
+import { foldBatchNorm, LoadedModel, serializeModel } from './engine/weights';
+import { writeModelFolder } from './engine/weights-node';
+import { load } from './load';
+import * as voi from './pipeline/voi';
+import { IDENTITY_DIRECTION, Vec3 } from './volume';
+import type { WorkerLike } from './worker/engine-client';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-load-'));
+let server: http.Server;
+let baseUrl = '';
+
+function tinyModel(): LoadedModel {
+  const architecture = variantConfig('cmsvnetiter', { baseWidth: 2, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 4 });
+  const raw = initWeights(architecture, 5);
+  const weights = foldBatchNorm(architecture, raw);
+  tf.dispose(Object.values(raw));
+  const card = { name: 'tiny', version: '0', architecture, input: { grid: [16, 16, 16] as Vec3, voxelMm: 2, voiMm: [32, 32, 32] as Vec3, normalization: 'zscore-voi' as const }, decisionThreshold: 0.5, training: {}, metrics: {} };
+  return { card: { ...card, notice: '', folded: true, shards: [] }, weights };
+}
+
+/** A volume whose reads are counted, with the blocks they asked for. */
+function countedVolume() {
+  const dims: Vec3 = [50, 40, 30];
+  const source = voi.arraySource({ dims, spacing: [0.8, 0.4, 1], origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data: new Uint8Array(50 * 40 * 30).map((_, i) => i % 199) });
+  const reads: string[] = [];
+  return { reads, source: { ...source, readBlock: (a: Vec3, b: Vec3) => (reads.push(`${a}..${b}`), source.readBlock(a, b)) } };
+}
+
+/**
+ * The worker script (worker.ts) in this process, sharing this test's modules (so a spy sees its
+ * calls too): a stand-in Worker and the script's `self` exchange messages asynchronously.
+ */
+const scope = { onmessage: null as ((e: { data: unknown }) => void) | null, postMessage: (m: unknown) => setImmediate(() => current?.onmessage?.({ data: m } as MessageEvent)) };
+let current: WorkerLike | undefined;
+function inProcessWorker(): WorkerLike {
+  if (!scope.onmessage) {
+    (globalThis as { self?: unknown }).self = scope;
+    require('./worker/worker');
+    delete (globalThis as { self?: unknown }).self;
+  }
+  current = { onmessage: null, onerror: null, postMessage: (m) => setImmediate(() => scope.onmessage?.({ data: m })), terminate: () => undefined };
+  return current;
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  await writeModelFolder(tmp, await serializeModel(tinyModel().weights, tinyModel().card));
+  server = http.createServer((req, res) => {
+    const file = path.join(tmp, path.basename(req.url ?? ''));
+    if (fs.existsSync(file)) res.end(fs.readFileSync(file));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+});
+
+afterAll(() => {
+  server.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+afterEach(() => jest.restoreAllMocks());
+
+test('options are checked once, with a clear message', async () => {
+  await expect(load({ weights: tmp, backend: 'gpu' as never })).rejects.toThrow(/Unknown backend 'gpu'; use auto or one of webgpu, webgl, wasm, cpu/);
+  await expect(load({ weights: '' })).rejects.toThrow(/load\(\) needs the model/);
+  await expect(load({ weights: tinyModel(), worker: inProcessWorker() })).rejects.toThrow(/give weights as a string/);
+});
+
+test('in this thread: one VOI plan and one block read per click', async () => {
+  const engine = await load({ weights: tmp, backend: 'cpu', warmUp: false });
+  const plans = jest.spyOn(voi, 'planVoi');
+  const { source, reads } = countedVolume();
+  const result = await engine.analyze(source, [25, 20, 15], { centerSpace: 'voxel' });
+  expect(plans).toHaveBeenCalledTimes(1);
+  expect(reads).toHaveLength(1);
+  expect(result.backend).toBe('cpu');
+  engine.dispose();
+});
+
+test('in a worker: the page plans once and sends only the block; the same result as in this thread', async () => {
+  const local = await load({ weights: tmp, backend: 'cpu', warmUp: false });
+  const expected = await local.analyze(countedVolume().source, [25, 20, 15], { centerSpace: 'voxel' });
+  local.dispose();
+
+  const engine = await load({ weights: baseUrl, backend: 'cpu', worker: inProcessWorker() });
+  expect(engine.card.name).toBe('tiny');
+  expect(engine.backend?.backend).toBe('cpu');
+  const plans = jest.spyOn(voi, 'planVoi');
+  const { source, reads } = countedVolume();
+  const stages: string[] = [];
+  const result = await engine.analyze(source, [25, 20, 15], { centerSpace: 'voxel', onProgress: (p) => stages.push(p.stage) });
+  expect(plans).toHaveBeenCalledTimes(1);
+  expect(reads).toHaveLength(1);
+  expect(stages).toEqual(['reading VOI', 'iteration', 'iteration', 'post-processing']);
+  expect(result.probability).toBeCloseTo(expected.probability as number, 6);
+  expect(result.lesion.voxelCount).toBe(expected.lesion.voxelCount);
+  expect(await engine.warmUp()).toBeGreaterThan(0);
+  engine.dispose();
+});

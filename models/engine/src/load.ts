@@ -1,0 +1,77 @@
+/**
+ * The front door: load(options) gives an Engine, in this thread or in a Web Worker, with its
+ * options checked once here. The in-process engine is the Analyzer; the worker engine
+ * (WorkerEngine) runs one inside the worker and sends it only each click's VOI block.
+ */
+import { BACKEND_ORDER, BackendName, dropWebGPU, kernelNote, setWasmPath, tryBackend } from './engine/backend';
+import { cachedUrlReader, FileReader, folderReader, LoadedModel, loadModel } from './engine/weights';
+import { nodeBuiltin } from './io/node-builtin';
+import { Analyzer, Engine } from './pipeline/analyze';
+import { WorkerEngine, WorkerLike } from './worker/engine-client';
+
+export interface LoadOptions {
+  /**
+   * The model: a folder URL (or, in Node, a folder path), a FileReader, or a model already
+   * loaded. A worker engine takes a URL, which the worker fetches itself.
+   */
+  weights: string | FileReader | LoadedModel;
+  /** 'auto' (default): webgpu, webgl, wasm, cpu, the first that starts; or one forced. */
+  backend?: BackendName | 'auto';
+  /** Run in this Web Worker (the bundle's abus-worker.js); without it, in this thread. */
+  worker?: WorkerLike;
+  /** Where tfjs-wasm's .wasm binaries are served (browsers). */
+  wasmPath?: string;
+  /** Compile the kernels now, not at the first click (default true). */
+  warmUp?: boolean;
+}
+
+/** A FileReader for a model folder: a URL is fetched (and cached in a browser), a path is read from disk (Node). */
+export function readerFor(location: string): FileReader {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) || !nodeBuiltin('fs') ? cachedUrlReader(location) : folderReader(location);
+}
+
+function checkOptions(options: LoadOptions): void {
+  const backend = options.backend ?? 'auto';
+  if (backend !== 'auto' && !BACKEND_ORDER.includes(backend)) throw new Error(`Unknown backend '${backend}'; use auto or one of ${BACKEND_ORDER.join(', ')}`);
+  if (!options.weights) throw new Error('load() needs the model: weights (a folder URL or path, a FileReader, or a loaded model)');
+  if (options.worker && typeof options.weights !== 'string') throw new Error('A worker engine loads its model from a URL: give weights as a string');
+}
+
+export async function load(options: LoadOptions): Promise<Engine> {
+  checkOptions(options);
+  const backend = options.backend ?? 'auto';
+  if (options.worker) return WorkerEngine.start(options.worker, { weightsUrl: options.weights as string, backend, wasmPath: options.wasmPath, warmUp: options.warmUp ?? true });
+  if (options.wasmPath) setWasmPath(options.wasmPath);
+  const weights = options.weights;
+  const reader = typeof weights === 'string' ? readerFor(weights) : typeof weights === 'function' ? weights : undefined;
+  const engine = await Analyzer.create(reader ? await loadModel(reader) : (weights as LoadedModel), backend);
+  if (options.warmUp === false) return engine;
+  try {
+    await engine.warmUp();
+    return engine;
+  } catch (err) {
+    // WebGPU that cannot run the network (a shader error, a device limit) is skipped like a
+    // missing one, unless the user forced it.
+    if (engine.backend.backend !== 'webgpu' || backend !== 'auto' || !reader) throw err;
+    return withoutWebGPU(engine, () => loadModel(reader), (err as Error).message);
+  }
+}
+
+/** The model again on the first backend after webgpu that starts, saying why webgpu was left. */
+export async function withoutWebGPU(failed: Analyzer, reload: () => Promise<LoadedModel>, why: string): Promise<Analyzer> {
+  failed.dispose();
+  dropWebGPU();
+  const skipped = [`webgpu: ${why}`];
+  for (const name of BACKEND_ORDER.filter((n) => n !== 'webgpu')) {
+    const reason = await tryBackend(name);
+    if (reason) {
+      skipped.push(`${name}: ${reason}`);
+      continue;
+    }
+    const next = await Analyzer.create(await reload(), name);
+    next.backend.reason = `${name}, because ${skipped.join('; ')}${kernelNote(name)}`;
+    await next.warmUp();
+    return next;
+  }
+  throw new Error(`No backend could start: ${skipped.join('; ')}`);
+}
