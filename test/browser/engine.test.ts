@@ -133,10 +133,6 @@ async function loseDeviceInWorker(refuseNewAdapters: boolean) {
     const changes: unknown[] = [];
     let changed!: () => void;
     const backendChanged = new Promise<void>((resolve) => (changed = resolve));
-    worker.onBackendChange = (change: unknown) => {
-      changes.push(change);
-      changed();
-    };
     const summary = (r: { probability: number; lesion: { voxelCount: number }; backend: string; backendReason: string }) =>
       ({ probability: r.probability, voxels: r.lesion.voxelCount, backend: r.backend, reason: r.backendReason });
     let worker: any; // eslint-disable-line @typescript-eslint/no-explicit-any
