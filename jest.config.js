@@ -20,6 +20,7 @@ module.exports = {
     '^@abus-tumor-ai/extension/install$': '<rootDir>/extension/install/index.ts',
   },
   setupFiles: ['<rootDir>/test/setup-webgpu.js'],
+  globalSetup: '<rootDir>/test/probe-backends.js',
   testTimeout: 120000,
   reporters: ['default', '<rootDir>/test/summary-reporter.js'],
 };

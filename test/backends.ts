@@ -1,26 +1,26 @@
 /**
  * Test helpers for running the same code on several tfjs backends in one jest process.
- * The webgpu backend is Dawn on SwiftShader (test/setup-webgpu.js); when it cannot start, the
- * tests that need it skip with the reason printed, never silently.
+ * The webgpu backend is Dawn on SwiftShader (test/setup-webgpu.js); when a backend cannot start,
+ * the tests that need it are skipped with the reason in their title (describeOn), never passed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
 
-const unavailable = new Map<BackendName, string | undefined>();
+/**
+ * Why a backend cannot start on this machine, or undefined: found once before the tests by
+ * test/probe-backends.js (jest's globalSetup), which under CI=true fails the run instead.
+ */
+export function backendSkip(name: BackendName): string | undefined {
+  const found = JSON.parse(process.env.ABUS_BACKENDS ?? '{}') as Record<string, string | null>;
+  if (!(name in found)) return `backend ${name} was not probed (run the tests through jest.config.js)`;
+  return found[name] ?? undefined;
+}
 
-export async function backendUnavailable(name: BackendName): Promise<string | undefined> {
-  if (!unavailable.has(name)) {
-    const before = tf.getBackend();
-    const preset = (globalThis as { __webgpuUnavailable?: string }).__webgpuUnavailable;
-    const why = name === 'webgpu' && preset ? preset : await tryBackend(name);
-    // CI installs SwiftShader, so there a missing webgpu backend is a failure, not a skip.
-    if (why && name === 'webgpu' && (process.env.CI === 'true' || process.env.ABUS_REQUIRE_WEBGPU === '1')) {
-      throw new Error(`webgpu is required here (CI) but cannot start: ${why}`);
-    }
-    unavailable.set(name, why);
-    if (before) await tf.setBackend(before);
-  }
-  return unavailable.get(name);
+/** describe() for tests that need a backend, or describe.skip() with the reason in its title. */
+export function describeOn(name: BackendName, title: string, fn: () => void): void {
+  const why = backendSkip(name);
+  if (why) console.warn(`SKIP ${title}: ${why}`);
+  (why ? describe.skip : describe)(why ? `${title} (skipped: ${name} cannot start here: ${why})` : title, fn);
 }
 
 /** Runs fn on the named backend and returns to cpu afterwards. */

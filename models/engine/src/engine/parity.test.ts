@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../test/backends';
+import { describeOn, onBackend, randomArray, relativeError } from '../../../../test/backends';
 import { BackendName } from './backend';
 import { variantConfig } from './config';
 import { forward, initWeights } from './network';
@@ -115,22 +115,15 @@ async function networkOutputs(folded: boolean): Promise<Float32Array[]> {
   return out;
 }
 
-describe.each(['wasm', 'webgpu'] as BackendName[])('%s matches cpu', (backend) => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable(backend);
-    if (skip) console.warn(`SKIP ${backend} parity: ${skip}`);
-  });
+for (const backend of ['wasm', 'webgpu'] as BackendName[]) describeOn(backend, `${backend} matches cpu`, () => {
 
   test.each(CASES.map((c, i) => [c.name, i] as const))('%s', async (_name, i) => {
-    if (skip) return;
     const expected = await runCase(CASES[i], 100 + i);
     const actual = await onBackend(backend, () => runCase(CASES[i], 100 + i));
     expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
   });
 
   test('a small CMSVNetIter with every layer type (segmentation and classification logits)', async () => {
-    if (skip) return;
     const expected = await networkOutputs(true);
     const actual = await onBackend(backend, () => networkOutputs(true));
     expect(relativeError(actual[0], expected[0])).toBeLessThan(TOLERANCE);
@@ -148,12 +141,7 @@ test('folding batch norm into the convolutions changes outputs by < 1e-5 relativ
 /** The cpu reference is slow (stock Conv3D backprop), so both backends share one computation per input size. */
 const cpuGradients = new Map<string, Promise<Record<string, Float32Array>>>();
 
-describe.each(['wasm', 'webgpu'] as BackendName[])('training gradients on %s match cpu', (backend) => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable(backend);
-    if (skip) console.warn(`SKIP ${backend} gradient parity: ${skip}`);
-  });
+for (const backend of ['wasm', 'webgpu'] as BackendName[]) describeOn(backend, `training gradients on ${backend} match cpu`, () => {
 
   async function gradients(dims: [number, number, number]): Promise<Record<string, Float32Array>> {
     const config = variantConfig('cmsvnetiter', TINY);
@@ -192,13 +180,11 @@ describe.each(['wasm', 'webgpu'] as BackendName[])('training gradients on %s mat
 
   // 32x16x32 leaves 2x1x2 voxels x batch 2 at the bottleneck for batch norm's moments.
   test('every weight gradient of a training step, input 32x16x32, within 1e-4 relative', async () => {
-    if (skip) return;
     const errors = await worstError([32, 16, 32]);
     for (const [name, err] of errors) if (!(err < TOLERANCE)) throw new Error(`${name}: relative error ${err}`);
   });
 
   test('every weight gradient of a training step, input 16x16x16 (a 1-voxel bottleneck), within 2e-4 relative (see below)', async () => {
-    if (skip) return;
     const errors = await worstError([16, 16, 16]);
     // Training-mode batch norm over this tiny net's 1-voxel bottleneck (batch 2) amplifies float32
     // rounding in every layer below it: stock tfjs-webgpu's conv3d reaches 8e-5 here, this
@@ -211,12 +197,7 @@ describe.each(['wasm', 'webgpu'] as BackendName[])('training gradients on %s mat
   });
 });
 
-describe('3x3x3 convolution gradients on wasm match cpu', () => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable('wasm');
-    if (skip) console.warn(`SKIP wasm conv3x3 gradient parity: ${skip}`);
-  });
+describeOn('wasm', '3x3x3 convolution gradients on wasm match cpu', () => {
 
   /** dx and dW of sum(conv3x3(x, k) * dy). */
   async function convGradients(xShape: [number, number, number, number, number], cout: number): Promise<Float32Array[]> {
@@ -237,7 +218,6 @@ describe('3x3x3 convolution gradients on wasm match cpu', () => {
     ['one input channel', [1, 4, 6, 5, 1], 3],
     ['dy over 2^21 elements', [1, 9, 13, 11, 2], 1700],
   ] as const)('%s: dx and dW within 1e-4 relative', async (_name, xShape, cout) => {
-    if (skip) return;
     const [dx, dw] = await convGradients([...xShape], cout);
     const [dxWasm, dwWasm] = await onBackend('wasm', () => convGradients([...xShape], cout));
     expect(relativeError(dxWasm, dx)).toBeLessThan(TOLERANCE);
@@ -245,12 +225,7 @@ describe('3x3x3 convolution gradients on wasm match cpu', () => {
   });
 });
 
-describe('training-mode batch norm on wasm matches cpu', () => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable('wasm');
-    if (skip) console.warn(`SKIP wasm batch norm parity: ${skip}`);
-  });
+describeOn('wasm', 'training-mode batch norm on wasm matches cpu', () => {
 
   /** The batch moments, y, and dx, dgamma, dbeta of sum(batchNormTrain(x).y * dy). */
   async function batchNorm(shape: [number, number, number, number, number], offset: number): Promise<Float32Array[]> {
@@ -277,7 +252,6 @@ describe('training-mode batch norm on wasm matches cpu', () => {
   // 4.1e-4 relative off (ops.ts's blocked sums: all six within 1e-5). In a training step such
   // errors flipped ReLU masks of near-zero activations (see batchNormTrainWasm in ops.ts).
   test('1M voxels per channel: moments, y, dx, dgamma and dbeta within 1e-4 relative', async () => {
-    if (skip) return;
     const expected = await batchNorm([2, 64, 64, 128, 1], 8);
     const actual = await onBackend('wasm', () => batchNorm([2, 64, 64, 128, 1], 8));
     const names = ['mean', 'variance', 'y', 'dx', 'dgamma', 'dbeta'];

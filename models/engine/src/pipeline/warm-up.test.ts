@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdtempSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { backendUnavailable } from '../../../../test/backends';
+import { describeOn } from '../../../../test/backends';
 import { writeUntrainedModel } from '../../../../test/fixtures/untrained-model';
 import { activeWebGPUDevice } from '../engine/backend';
 import { folderReader, loadModel } from '../engine/weights';
@@ -29,15 +29,8 @@ test('on wasm the warm-up runs one analysis', async () => {
   }
 });
 
-describe('on webgpu', () => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable('webgpu');
-    if (skip) console.warn(`SKIP webgpu warm-up tests: ${skip}`);
-  });
-
+describeOn('webgpu', 'on webgpu', () => {
   test('the whole network runs inside error scopes that report nothing', async () => {
-    if (skip) return;
     const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
     try {
       await expect(analyzer.warmUp()).resolves.toBeGreaterThan(0);
@@ -47,7 +40,6 @@ describe('on webgpu', () => {
   });
 
   test('an error a scope catches stops the warm-up with its message', async () => {
-    if (skip) return;
     const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
     const device = activeWebGPUDevice() as unknown as { popErrorScope(): Promise<{ message: string } | null> };
     const real = device.popErrorScope.bind(device);

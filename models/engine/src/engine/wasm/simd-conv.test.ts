@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { execFileSync } from 'child_process';
-import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../../test/backends';
+import { describeOn, onBackend, randomArray, relativeError } from '../../../../../test/backends';
 import { conv3x3Simd, SIMD_CONV_MAX_CIN, simdConvFits, simdConvUnavailable } from './simd-conv';
 import * as path from 'path';
 import * as ops from '../ops';
@@ -56,25 +56,17 @@ async function reference(c: Case, seed: number): Promise<Float32Array> {
   return values;
 }
 
-describe('WebAssembly SIMD 3x3x3 convolution', () => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable('wasm');
-    if (skip) console.warn(`SKIP wasm SIMD convolution: ${skip}`);
-  });
-
+describeOn('wasm', 'WebAssembly SIMD 3x3x3 convolution', () => {
   test('the committed module is what conv3x3.wat assembles to', () => {
     const script = path.join(__dirname, '..', '..', '..', 'scripts', 'build-wasm.js');
     expect(execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8' })).toContain('matches');
   });
 
   test('loads on tfjs-wasm in Node (so the cases below run it, not the fallback)', async () => {
-    if (skip) return;
     await onBackend('wasm', async () => expect(simdConvUnavailable()).toBeUndefined());
   });
 
   test.each(CASES.map((c, i) => [label(c), c, i] as const))('%s: within 1e-4 of cpu conv3d', async (_name, c, i) => {
-    if (skip) return;
     const expected = await reference(c, 100 * i + 1);
     const actual = await onBackend('wasm', async () => {
       const t = inputs(c, 100 * i + 1);
@@ -88,7 +80,6 @@ describe('WebAssembly SIMD 3x3x3 convolution', () => {
   });
 
   test('leaves to XNNPACK what it does not fit: output channels not a multiple of 8, or many input channels on a larger map', async () => {
-    if (skip) return;
     await onBackend('wasm', async () => {
       const fits = (cin: number, cout: number, voxels = 16) =>
         simdConvFits(tf.zeros([1, voxels / 4, 1, 4, cin]) as tf.Tensor5D, tf.zeros([3, 3, 3, cin, cout]) as tf.Tensor5D);
@@ -104,7 +95,6 @@ describe('WebAssembly SIMD 3x3x3 convolution', () => {
   });
 
   test('ops.conv3x3 on wasm (SIMD forward, its own gradient): dx and dW within 1e-4 of cpu', async () => {
-    if (skip) return;
     const xShape: Shape5 = [2, 4, 5, 6, 3];
     const cout = 8;
     const gradients = async () => {
@@ -123,7 +113,6 @@ describe('WebAssembly SIMD 3x3x3 convolution', () => {
   });
 
   test('frees its padded copy: no tensors or heap growth left after repeated calls', async () => {
-    if (skip) return;
     await onBackend('wasm', async () => {
       const t = inputs({ x: [1, 8, 8, 8, 2], cout: 8, bias: true, relu: true }, 7);
       const run = () => tf.dispose(ops.conv3x3BiasRelu(t.x, t.k, t.b));

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { backendUnavailable, onBackend, randomArray, relativeError } from '../../../../../test/backends';
+import { describeOn, onBackend, randomArray, relativeError } from '../../../../../test/backends';
 import { defaultTiling, Staging, workgroupBytes } from './conv3d-program';
 import { checkBindingSizes, conv3x3WebGPU, fastConv3x3, forwardTiling, inputGradWebGPU, KernelChoice, kernelGradWebGPU } from './fast-conv';
 import '../register-gradients';
@@ -104,17 +104,11 @@ describe('binding-size guard', () => {
   });
 });
 
-describe('webgpu conv3x3 matches cpu conv3d', () => {
-  let skip: string | undefined;
-  beforeAll(async () => {
-    skip = await backendUnavailable('webgpu');
-    if (skip) console.warn(`SKIP webgpu fast conv: ${skip}`);
-  });
+describeOn('webgpu', 'webgpu conv3x3 matches cpu conv3d', () => {
 
   // Both kernels on every shape: SwiftShader gets 'direct' by default, GPUs 'workgroup'.
   const STAGINGS: Staging[] = ['direct', 'workgroup'];
   test.each(FORWARD.flatMap((c, i) => STAGINGS.map((s) => [label(c), s, i] as const)))('forward %s (%s)', async (_name, staging, i) => {
-    if (skip) return;
     const expected = await forwardValues(FORWARD[i], 10 * i + 1);
     const actual = await onBackend('webgpu', () => forwardValues(FORWARD[i], 10 * i + 1, { staging }));
     expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
@@ -128,7 +122,6 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
     { staging: 'direct', rowsPerThread: 2 },
   ];
   test.each(CHOICES.map((c) => [JSON.stringify(c), c] as const))('forward with %s', async (_name, choice) => {
-    if (skip) return;
     const c = FORWARD[5];
     const expected = await forwardValues(c, 7);
     const actual = await onBackend('webgpu', () => forwardValues(c, 7, choice));
@@ -145,14 +138,12 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
     { staging: 'workgroup', tiling: { tileM: 16, tileN: 16, tileK: 16, rowsPerThread: 4, colsPerThread: 4, splitK: 3 } },
   ];
   test.each(VEC4_CHOICES.map((c) => [JSON.stringify(c), c] as const))('forward, 8 -> 12 channels, with %s', async (_name, choice) => {
-    if (skip) return;
     const expected = await forwardValues(VEC4_CASE, 9);
     const actual = await onBackend('webgpu', () => forwardValues(VEC4_CASE, 9, choice));
     expect(relativeError(actual, expected)).toBeLessThan(TOLERANCE);
   });
 
   test('split-K with one value per load (6 -> 8 channels)', async () => {
-    if (skip) return;
     const c: Case = { x: [1, 4, 5, 6, 6], cout: 8, bias: true, relu: true };
     const choice: KernelChoice = { staging: 'workgroup', tiling: { tileM: 32, tileN: 8, tileK: 8, rowsPerThread: 4, colsPerThread: 4, splitK: 4 } };
     const expected = await forwardValues(c, 11);
@@ -161,7 +152,6 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
   });
 
   test.each(GRADIENT.map((c, i) => [label(c), i] as const))('gradients %s', async (_name, i) => {
-    if (skip) return;
     const expected = await gradientValues(GRADIENT[i], 100 + i);
     const actual = await onBackend('webgpu', () => gradientValues(GRADIENT[i], 100 + i));
     expect(actual.length).toBe(expected.length);
@@ -175,7 +165,6 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
     { x: [1, 4, 4, 6, 16], cout: 16, bias: false, relu: false },
   ];
   test.each(BACKWARD.flatMap((c, i) => STAGINGS.map((s) => [label(c), s, i] as const)))('input and kernel gradient programs %s (%s)', async (_name, staging, i) => {
-    if (skip) return;
     const c = BACKWARD[i];
     const run = async () => {
       const t = inputs(c, 50 + i);
@@ -194,7 +183,6 @@ describe('webgpu conv3x3 matches cpu conv3d', () => {
   });
 
   test('no tensors leak', async () => {
-    if (skip) return;
     await onBackend('webgpu', async () => {
       const before = tf.memory().numTensors;
       await forwardValues(FORWARD[1], 3);
