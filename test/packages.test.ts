@@ -3,7 +3,7 @@
  * in its pluginConfig.json (id = package name, OHIF keywords, peers at OHIF 3.13's versions).
  */
 import { execFileSync } from 'child_process';
-import { join } from 'path';
+import { dirname, join, relative, resolve } from 'path';
 import { ohifDist } from './e2e/ohif-dist';
 import * as fs from 'fs';
 
@@ -44,4 +44,36 @@ test('npm pack of the extension ships the plugin folder: modules, worker, wasm a
   for (const f of ['extension.js', 'mode.js', 'abus-worker.js', 'tfjs-backend-wasm-simd.wasm', 'weights/cmsvnetiter/model.json']) {
     expect(files).toContain(`dist/abus-tumor-ai/${f}`);
   }
+});
+
+/**
+ * The packages meet only at their entry points: no relative import leaves its package (or reaches
+ * into one from test/), and a package name is imported only through an entry its package.json
+ * exports. Test code may import the shared test helpers in test/.
+ */
+test('no import reaches into another package; packages are imported by their exported entries', () => {
+  const packages = ['models/engine', 'models/tools', 'extension', 'mode'];
+  const packageOf = (file: string) => packages.find((p) => file.startsWith(`${p}/`)) ?? (file.startsWith('test/') ? 'test' : 'other');
+  const exported = new Set<string>();
+  for (const p of packages) {
+    const { name, exports } = pkg(p);
+    for (const entry of Object.keys(exports ?? { '.': null })) exported.add(entry === '.' ? name : `${name}/${entry.slice(2)}`);
+  }
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '*.ts'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter((f) => f && !f.includes('/dist/'));
+  const violations: string[] = [];
+  for (const file of files) {
+    const from = packageOf(file);
+    const source = fs.readFileSync(join(ROOT, file), 'utf8');
+    for (const m of source.matchAll(/(?:from|import|require)\s*\(?\s*'([^']+)'/g)) {
+      const spec = m[1];
+      if (spec.startsWith('.')) {
+        const to = packageOf(relative(ROOT, resolve(ROOT, dirname(file), spec)));
+        const testHelper = to === 'test' && (from === 'test' || file.endsWith('.test.ts'));
+        if (to !== from && !testHelper) violations.push(`${file}: '${spec}' reaches into ${to}`);
+      } else if (spec.startsWith('@abus-tumor-ai/') && !exported.has(spec)) {
+        violations.push(`${file}: '${spec}' is not an entry point its package exports`);
+      }
+    }
+  }
+  expect(violations).toEqual([]);
 });
