@@ -4,9 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { nodeGzipCodec, parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { IDENTITY_DIRECTION, readPart10, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { dciodvfy, withDciodvfy } from './dciodvfy';
+import { readBinarySeg, readMeasurementReport } from './dicom-readers';
+import { writeUntrainedModel } from './fixtures/untrained-model';
 
-const BIN = join(__dirname, '..', 'models', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const dir = mkdtempSync(join(tmpdir(), 'abus-cli-'));
 
 function run(args: string[]) {
@@ -60,6 +63,30 @@ test('infer reads a DICOM series folder and patient coordinates the same way', (
   expect(fromDicom.probability).toBeCloseTo(fromNrrd.probability, 5);
   // DICOM stores positions as decimal strings, so the geometry agrees to ~1e-4 mm, not bit for bit.
   expect(Math.abs(fromDicom.voxel_count - fromNrrd.voxel_count) / fromNrrd.voxel_count).toBeLessThan(0.005);
+});
+
+withDciodvfy('infer on DICOM input writes a SEG and an SR that refer to its images and pass dciodvfy', async () => {
+  // An untrained net with a positive segmentation bias marks the blob, so there is a lesion to export.
+  await writeUntrainedModel(join(dir, 'marking'), { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }, segBias: 2 });
+  const series = join(dir, 'series-export');
+  require('fs').mkdirSync(series);
+  const files = writeDicomSeries(blobVolume(), { uidSeed: 'cli-export' }, 'single-frame');
+  files.forEach((f, n) => writeFileSync(join(series, `im${n}.dcm`), f));
+  const r = run(['infer', '--input', series, '--center', '48,32,24', '--weights', join(dir, 'marking'), '--json', '--backend', 'wasm', '--seg', join(dir, 'out', 'seg.dcm'), '--sr', join(dir, 'out', 'sr.dcm')]);
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout).found).toBe(true);
+  const seg = readBinarySeg(readFileSync(join(dir, 'out', 'seg.dcm')));
+  const sources = new Set(files.map((f) => String(readPart10(f).SOPInstanceUID)));
+  expect(seg.frames.length).toBeGreaterThan(0);
+  expect(seg.frames.every((f) => sources.has(f.sopInstanceUID))).toBe(true);
+  expect(readMeasurementReport(readFileSync(join(dir, 'out', 'sr.dcm'))).lesions).toHaveLength(1);
+  for (const name of ['seg', 'sr']) expect(dciodvfy(join(dir, 'out', `${name}.dcm`), name).errors).toEqual([]);
+});
+
+test('--seg needs DICOM input', () => {
+  const r = run(['infer', '--input', join(dir, 'vol.nrrd'), '--center', '48,32,24', '--weights', join(dir, 'w'), '--seg', join(dir, 'x.dcm')]);
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toMatch(/--seg and --sr need DICOM input/);
 });
 
 describe('bad input exits non-zero with one clear line', () => {

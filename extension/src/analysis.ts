@@ -3,7 +3,7 @@
  * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation.
  */
 import type { AnalysisResult, Engine, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
-import { indexToPatient } from '@abus-tumor-ai/engine';
+import { indexToPatient, lesionLabel } from '@abus-tumor-ai/engine';
 import { addLesionAnnotation } from './annotation';
 import { Cornerstone, viewerVolume } from './viewer-volume';
 import { imagePointAt, worldAt } from './viewer-point';
@@ -119,11 +119,8 @@ async function lesionSegment(services: Services, displaySet: any, number: number
   return segmentationId;
 }
 
-export function label(result: AnalysisResult): string {
-  if (result.probability === null) return 'Lesion (AI)';
-  const cls = result.label === 'malignant' ? 'Malignant' : 'Benign';
-  return `${cls} ${Math.round(result.probability * 100)}% (AI)`;
-}
+/** How a lesion is named on screen and in the exports (the engine's, so the CLI names it the same). */
+export const label = lesionLabel;
 
 export type AnalysisProgress = Progress | { stage: 'waiting for images' | 'loading images' | 'writing labelmap'; step?: number; of?: number };
 

@@ -5,9 +5,12 @@
  * which the panel draws from, so the state survives panel tab switches.
  */
 import type { BackendChange, WorkerEngine } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, buildLesionExport } from '@abus-tumor-ai/engine';
+
+export { ALGORITHM_NAME };
 import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, LesionRecord, Services, viewportOf, viewportsShowing } from './analysis';
 import { removeLesionAnnotation } from './annotation';
-import { buildExport, download, sourceSeries, storeToDataSource } from './export';
+import { download, sourceSeries, storeToDataSource } from './export';
 import type { AbusSettings } from './settings';
 import { ABUS_TOOL } from './tool';
 
@@ -30,8 +33,6 @@ export interface Managers {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   commandsManager?: any;
 }
-
-export const ALGORITHM_NAME = 'ABUS Tumor AI CMSVNetIter';
 
 export class AbusTumorService {
   static readonly EVENTS = { STATE_CHANGED: 'event::abusTumorService:stateChanged' } as const;
@@ -215,7 +216,7 @@ export class AbusTumorService {
       if (!lesions.length) throw new Error('There is no result to export yet');
       const card = this.state.engine!.card;
       const algorithm = { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold, segFlavour: settings.segFlavour };
-      const pairs = bySeries(lesions).map((group) => buildExport(sourceSeries(cs, group[0].imageIds, group[0].geometry), group, algorithm));
+      const pairs = bySeries(lesions).map((group) => buildLesionExport(sourceSeries(cs, group[0].imageIds, group[0].geometry), group, algorithm));
       if (settings.exportTarget === 'download') {
         pairs.forEach((files, n) => {
           const suffix = pairs.length > 1 ? `-${n + 1}` : '';

@@ -24,7 +24,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 
 const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'models', 'bin', 'abus-ai.js');
+const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
 const SHIPPED_WEIGHTS = join(ROOT, 'models', 'weights', 'cmsvnetiter');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 // Generating a full-size phantom takes about half a minute; the files are kept between runs.

@@ -16,7 +16,7 @@ import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 import * as fs from 'fs';
 
-const BIN = join(__dirname, '..', '..', 'models', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const abusAi = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 const skipBrowser = chromiumMissing() ?? orthancMissing();

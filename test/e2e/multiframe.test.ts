@@ -17,7 +17,7 @@ import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 import * as fs from 'fs';
 
-const BIN = join(__dirname, '..', '..', 'models', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const skip = chromiumMissing() ?? orthancMissing();
 if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium and Orthanc: ${skip}`);

@@ -7,3 +7,4 @@ export * from './common';
 export * from './volume';
 export * from './seg';
 export * from './sr';
+export * from './report';

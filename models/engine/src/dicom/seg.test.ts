@@ -3,6 +3,7 @@ import { spawnSync } from 'child_process';
 import { makeUid, readPart10, writePart10 } from './common';
 import { buildBinarySeg, buildLabelMapSeg, buildSeg, LABEL_MAP_SEGMENTATION_STORAGE, packBits, SegFlavour, SEGMENTATION_STORAGE, SegmentInput, SourceSeries } from './seg';
 import { readBinarySeg, readSeg, ReadSeg } from '../../../../test/dicom-readers';
+import { dciodvfy, withDciodvfy } from '../../../../test/dciodvfy';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -10,24 +11,6 @@ import * as path from 'path';
 const US_IMAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const US_MULTIFRAME = '1.2.840.10008.5.1.4.1.1.3.1';
 const OPTIONS = { algorithmName: 'CMSVNetIter', algorithmVersion: '0.1.0', uidSeed: 'seg-test', contentDate: new Date(2024, 0, 2, 3, 4, 5) };
-
-const DCIODVFY = '/usr/bin/dciodvfy';
-const haveDciodvfy = fs.existsSync(DCIODVFY) || spawnSync('which', ['dciodvfy']).status === 0;
-if (!haveDciodvfy) console.log('dciodvfy (dicom3tools) is not installed: the SEG validation tests are skipped');
-const withDciodvfy = haveDciodvfy ? it : it.skip;
-
-/** dciodvfy's report on `bytes`: its error and warning lines. */
-function dciodvfy(bytes: Uint8Array, name: string): { errors: string[]; warnings: string[] } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seg-test-'));
-  const file = path.join(dir, `${name}.dcm`);
-  fs.writeFileSync(file, bytes);
-  const run = spawnSync('dciodvfy', [file], { encoding: 'utf8' });
-  fs.rmSync(dir, { recursive: true, force: true });
-  const lines = `${run.stdout}\n${run.stderr}`.split('\n').map((l) => l.trim()).filter(Boolean);
-  const warnings = lines.filter((l) => l.startsWith('Warning'));
-  if (warnings.length) console.log(`dciodvfy warnings (${name}):\n${warnings.join('\n')}`);
-  return { errors: lines.filter((l) => l.startsWith('Error')), warnings };
-}
 
 /** A ball of radius r around c, in the box [min, max] (the box may be larger than the ball). */
 function ball(label: string, malignant: boolean | null, c: number[], r: number, min: [number, number, number], max: [number, number, number]): SegmentInput {

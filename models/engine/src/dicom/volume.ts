@@ -9,6 +9,7 @@
 import { IDENTITY_DIRECTION, indexToPatient, Mat3, Vec3, Volume, VoxelArray } from '../volume';
 import { nodeBuiltin } from '../io/node-builtin';
 import { concat, decimalString, makeUid, NaturalDataset, num, nums, readPart10, str, toArrayBuffer, writePart10 } from './common';
+import type { SourceSlice } from './report';
 
 
 export const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
@@ -17,6 +18,8 @@ export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 export const DEFAULT_SWEEP_SPACING_MM = 0.5;
 
 export interface DicomVolume extends Volume {
+  /** Each slice k's instance attributes (pixel data left out) and frame: what a SEG or SR refers to. */
+  slices: SourceSlice[];
   seriesInstanceUID?: string;
   frameOfReferenceUID?: string;
   /** One human-readable note per piece of geometry that was not in the files. */
@@ -196,10 +199,16 @@ function volumeOf(
 ): DicomVolume {
   const first = images[0].ds;
   const dims: Vec3 = [num(first, 'Columns')!, num(first, 'Rows')!, images.length * framesEach];
+  const data = pixelsOf(images, dims[0] * dims[1] * framesEach);
+  const slices = images.flatMap((im) => {
+    const { PixelData: _pixels, ...dataset } = im.ds;
+    return Array.from({ length: framesEach }, (_, f) => ({ dataset, frameNumber: framesEach > 1 ? f + 1 : undefined }));
+  });
   return {
     dims,
     ...geometry,
-    data: pixelsOf(images, dims[0] * dims[1] * framesEach),
+    data,
+    slices,
     seriesInstanceUID: str(first, 'SeriesInstanceUID'),
     frameOfReferenceUID: str(first, 'FrameOfReferenceUID'),
     assumedGeometry: notes,

@@ -1,6 +1,6 @@
 /** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
 import { Command, Option } from 'commander';
-import { AnalysisResult, arraySource, BACKEND_ORDER, BackendName, blockSize, indexToPatient, load, Volume } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, AnalysisResult, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { loadVolume, parseTriple } from './load-volume';
 import * as fs from 'fs';
@@ -38,6 +38,22 @@ function maskVolume(volume: Volume, result: AnalysisResult): Volume {
   };
 }
 
+/** SEG and SR of the one lesion, for DICOM input (they refer to its images). */
+function writeDicomResults(volume: Volume, result: AnalysisResult, card: { name: string; version: string }, opts: { seg?: string; sr?: string }): void {
+  const slices = (volume as Partial<DicomVolume>).slices;
+  if (!slices) throw new Error('--seg and --sr need DICOM input: they refer to the source images');
+  if (!result.found) {
+    console.error('abus-ai: note: no lesion found at that point; no SEG or SR written');
+    return;
+  }
+  const files = buildLesionExport(sourceSeries(slices, volume), [{ number: 1, result }], { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: result.threshold });
+  for (const [file, bytes] of [[opts.seg, files.seg.bytes], [opts.sr, files.sr.bytes]] as const) {
+    if (!file) continue;
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    fs.writeFileSync(file, bytes);
+  }
+}
+
 export function registerInfer(program: Command): void {
   program
     .command('infer')
@@ -50,6 +66,8 @@ export function registerInfer(program: Command): void {
     .option('--spacing <sx,sy,sz>', 'voxel spacing in mm, overriding the file (TDSC-ABUS headers carry none)')
     .option('--threshold <p>', 'decision threshold on P(malignant) (default: the model card\'s)')
     .option('--out <mask.nrrd>', 'write the lesion mask (its bounding box, gzip NRRD, patient geometry kept)')
+    .option('--seg <file.dcm>', 'DICOM input: also write the lesion as a DICOM SEG referring to the input images')
+    .option('--sr <file.dcm>', 'DICOM input: also write a TID 1500 SR with the finding, its size and P(malignant)')
     .option('--json', 'print one JSON object')
     .action(async (opts) => {
       const center = parseTriple(opts.center, '--center');
@@ -75,6 +93,7 @@ export function registerInfer(program: Command): void {
           fs.writeFileSync(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true }));
         }
         if (opts.out && !result.found) console.error('abus-ai: note: no lesion found at that point; no mask written');
+        if (opts.seg || opts.sr) writeDicomResults(volume, result, analyzer.card, opts);
         const json = resultJson(result);
         if (opts.json) {
           console.log(JSON.stringify(json));
