@@ -23,7 +23,7 @@ export function dciodvfy(file: string | Uint8Array, name = 'object'): { errors: 
   let dir: string | undefined;
   if (typeof file !== 'string') {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dciodvfy-'));
-    target = path.join(dir, `${name}.dcm`);
+    target = path.join(dir, `${name.replace(/[^\w.-]+/g, "_")}.dcm`);
     fs.writeFileSync(target, file);
   }
   const run = spawnSync('dciodvfy', [target], { encoding: 'utf8' });
