@@ -77,3 +77,20 @@ test('no import reaches into another package; packages are imported by their exp
   }
   expect(violations).toEqual([]);
 });
+
+test('the layering diagram in docs/architecture.md names exactly the imports between packages', () => {
+  const doc = fs.readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const drawn = [...doc.matchAll(/^- (\w+) -> (\w+)$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();
+  const folders: Record<string, string> = { engine: 'models/engine', tools: 'models/tools', extension: 'extension', mode: 'mode' };
+  const short = (name: string) => name.replace('@abus-tumor-ai/', '').split('/')[0];
+  const found = new Set<string>();
+  for (const [from, folder] of Object.entries(folders)) {
+    const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '*.ts'], { cwd: join(ROOT, folder), encoding: 'utf8' }).split('\n').filter((f) => f && !f.includes('dist/') && !f.endsWith('.test.ts'));
+    for (const f of files) {
+      for (const m of fs.readFileSync(join(ROOT, folder, f), 'utf8').matchAll(/from '(@abus-tumor-ai\/[^']+)'/g)) if (short(m[1]) !== from) found.add(`${from} -> ${short(m[1])}`);
+    }
+  }
+  // mode names the extension by package name in its extensions map, not by an import.
+  if (/@abus-tumor-ai\/extension/.test(fs.readFileSync(join(ROOT, 'mode', 'src', 'index.ts'), 'utf8'))) found.add('mode -> extension');
+  expect(drawn).toEqual([...found].sort());
+});
