@@ -3,7 +3,8 @@ import { Command, Option } from 'commander';
 import { BACKEND_ORDER, BackendName, load, loadModel, readerFor, VARIANTS } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { describeDataset, loadDataset } from '../data/tdsc';
-import { evaluateCases, LesionResult, summarize, Summary } from '../eval/evaluate';
+import { evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
+import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { parseTriple } from './load-volume';
 import * as cliProgress from 'cli-progress';
@@ -26,6 +27,7 @@ export function registerEval(program: Command): void {
     .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
     .option('--limit <n>', 'only the first n cases')
     .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
+    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', '0')
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
@@ -36,7 +38,9 @@ export function registerEval(program: Command): void {
         ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
         : [{ name: 'model', dir: modelFolder(opts.weights) }];
       if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
-      const rows: { name: string; summary: Summary; results: LesionResult[] }[] = [];
+      const rows: { name: string; summary: Summary; results: LesionResult[]; normal?: NormalClickSummary }[] = [];
+      const normalPerCase = Number(opts.normalClicks);
+      const phantomCases = normalPerCase > 0 ? readPhantomIndex(opts.data).cases : [];
       for (const m of models) {
         const model = await loadModel(readerFor(m.dir));
         const name = opts.ablation ? m.name : model.card.architecture.variant;
@@ -47,8 +51,9 @@ export function registerEval(program: Command): void {
         if (process.stderr.isTTY) bar.start(total, 0);
         const results = await evaluateCases(analyzer, cases, (_r, done) => process.stderr.isTTY && bar.update(done));
         if (process.stderr.isTTY) bar.stop();
+        const normal = normalPerCase > 0 ? await evaluateNormalClicks(analyzer, phantomCases, normalPerCase) : undefined;
         analyzer.dispose();
-        rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results });
+        rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results, normal });
       }
       if (opts.report) writeReport(opts.report, rows);
       if (opts.updateCard) {
@@ -64,6 +69,8 @@ export function registerEval(program: Command): void {
             lesions: rows[0].summary.n,
             segmentation: rows[0].summary.segmentation,
             classification: rows[0].summary.classification ? classification : undefined,
+            lesionsFound: rows[0].summary.lesionsFound,
+            normalTissue: rows[0].normal,
             msPerLesion: rows[0].summary.msPerLesion,
             evaluated: new Date().toISOString().slice(0, 10),
           },
@@ -78,10 +85,16 @@ export function registerEval(program: Command): void {
         console.error(`abus-ai: held-out metrics written to ${file}`);
       }
       if (opts.json) {
-        console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined } }]))));
+        console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined }, normalTissue: r.normal }]))));
       } else {
         console.log('Research use only, not for clinical diagnosis.\n');
         console.log(markdownTable(rows));
+        for (const r of rows) {
+          const parts = [`lesions found ${(100 * r.summary.lesionsFound).toFixed(1)}% (${r.summary.n})`];
+          if (r.summary.classification) parts.push(`calibration error (ECE) ${r.summary.classification.ece.toFixed(3)}`);
+          if (r.normal) parts.push(`normal tissue answered "no lesion" ${(100 * r.normal.noLesion).toFixed(1)}% of ${r.normal.clicks} clicks (${Object.entries(r.normal.byKind).map(([k, v]) => `${k} ${v.noLesion}/${v.clicks}`).join(', ')})`);
+          console.log(`${r.name}: ${parts.join('; ')}`);
+        }
       }
     });
 }

@@ -6,12 +6,16 @@
 import { LoadedCase } from '../data/tdsc';
 import { auc, classificationMetrics, dice, hausdorff95, jaccard, meanStd, rocCurve, RocPoint } from '../metrics';
 import { arraySource, blockSize, componentAtCenter, Engine, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { generatePhantom, normalTissueSites } from '../phantom/generate';
+import { expectedCalibrationError } from './calibrate';
 
 export interface LesionResult {
   caseId: string;
   lesion: number;
   malignant: boolean;
   truthMl: number;
+  /** The click on the lesion found it (a segment reached the click, at least the card's minimum size). */
+  found: boolean;
   probability: number | null;
   dsc: number | null;
   jaccard: number | null;
@@ -21,8 +25,10 @@ export interface LesionResult {
 
 export interface Summary {
   n: number;
+  /** Share of lesions whose click found them. */
+  lesionsFound: number;
   segmentation?: Record<'all' | 'small' | 'large', { n: number; dsc: [number, number]; jaccard: [number, number]; hd95: [number, number] }>;
-  classification?: { auc: number; accuracy: number; recall: number; precision: number; falsePositiveRate: number; f1: number; threshold: number; roc: RocPoint[] };
+  classification?: { auc: number; accuracy: number; recall: number; precision: number; falsePositiveRate: number; f1: number; threshold: number; roc: RocPoint[]; ece: number; n: number };
   msPerLesion: number;
 }
 
@@ -104,6 +110,7 @@ export async function evaluateCases(analyzer: Engine, cases: LoadedCase[], onLes
         lesion: n,
         malignant: lesion.malignant,
         truthMl: truth.voxelCount * voxelMl(c),
+        found: result.found,
         probability: result.probability,
         dsc,
         jaccard: ji,
@@ -118,7 +125,7 @@ export async function evaluateCases(analyzer: Engine, cases: LoadedCase[], onLes
 }
 
 export function summarize(results: LesionResult[], threshold: number): Summary {
-  const summary: Summary = { n: results.length, msPerLesion: meanStd(results.map((r) => r.ms)).mean };
+  const summary: Summary = { n: results.length, lesionsFound: results.filter((r) => r.found).length / Math.max(1, results.length), msPerLesion: meanStd(results.map((r) => r.ms)).mean };
   const segmented = results.filter((r) => r.dsc !== null);
   if (segmented.length) {
     const group = (rs: LesionResult[]) => {
@@ -142,7 +149,41 @@ export function summarize(results: LesionResult[], threshold: number): Summary {
   if (classified.length && labels.includes(0) && labels.includes(1)) {
     const scores = classified.map((r) => r.probability as number);
     const m = classificationMetrics(labels, scores, threshold);
-    summary.classification = { auc: auc(labels, scores), accuracy: m.accuracy, recall: m.recall, precision: m.precision, falsePositiveRate: m.falsePositiveRate, f1: m.f1, threshold, roc: rocCurve(labels, scores) };
+    summary.classification = { auc: auc(labels, scores), accuracy: m.accuracy, recall: m.recall, precision: m.precision, falsePositiveRate: m.falsePositiveRate, f1: m.f1, threshold, roc: rocCurve(labels, scores), ece: expectedCalibrationError(labels, scores), n: labels.length };
   }
   return summary;
+}
+
+export interface NormalClickSummary {
+  clicks: number;
+  /** Share of clicks on normal tissue answered "no lesion here". */
+  noLesion: number;
+  byKind: Record<string, { clicks: number; noLesion: number }>;
+}
+
+/**
+ * Clicks on normal tissue of phantom cases (fat lobules, ligaments, gland, under the skin, above
+ * the chest wall, clear of every lesion), each case regenerated from its seed: how often the
+ * answer is "no lesion here".
+ */
+export async function evaluateNormalClicks(engine: Engine, cases: { seed: number; fullSize?: boolean }[], perCase: number, onClick?: (done: number, total: number) => void): Promise<NormalClickSummary> {
+  const byKind: NormalClickSummary['byKind'] = {};
+  let clicks = 0;
+  let noLesion = 0;
+  for (const c of cases) {
+    const phantom = generatePhantom({ seed: c.seed, fullSize: c.fullSize });
+    const source = arraySource(phantom.volume);
+    for (const site of normalTissueSites(phantom, perCase, c.seed)) {
+      const r = await engine.analyze(source, site.index, { centerSpace: 'voxel' });
+      const k = (byKind[site.kind] ??= { clicks: 0, noLesion: 0 });
+      k.clicks++;
+      clicks++;
+      if (!r.found) {
+        k.noLesion++;
+        noLesion++;
+      }
+      onClick?.(clicks, cases.length * perCase);
+    }
+  }
+  return { clicks, noLesion: noLesion / Math.max(1, clicks), byKind };
 }
