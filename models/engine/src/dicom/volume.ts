@@ -159,7 +159,7 @@ export function sweepGeometry(ds: NaturalDataset, opts: DicomReadOptions = {}): 
     if (sk! > 0) assumed.push(`frame spacing taken from SliceThickness (${sk} mm), assuming contiguous frames`);
     else {
       sk = opts.sweepSpacingMm ?? DEFAULT_SWEEP_SPACING_MM;
-      assumed.push(`frame (sweep) spacing is not in the file; assumed ${sk} mm (setting sweepSpacingMm)`);
+      assumed.push(`sweep spacing ${sk} mm (the file gives no frame spacing; setting sweepSpacingMm)`);
     }
   }
   let origin = nums(ds, 'ImagePositionPatient') as Vec3 | undefined;

@@ -89,7 +89,7 @@ export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3
 export interface Engine {
   readonly card: ModelCard;
   /** The backend that runs and why; undefined in a worker after a GPU loss that no backend could replace. */
-  readonly backend: BackendChoice | undefined;
+  readonly backend: { backend: BackendName; reason: string } | undefined;
   analyze(source: VolumeSource, click: Vec3, options?: AnalyzeOptions): Promise<AnalysisResult>;
   /** Compiles the kernels on an empty VOI, so the first click is not slower than the next; ms. */
   warmUp(): Promise<number>;

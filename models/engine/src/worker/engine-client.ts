@@ -2,7 +2,7 @@
  * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
  * reads only that block from its VolumeSource and sends it; the worker analyses it.
  */
-import type { BackendChoice, BackendName } from '../engine/backend';
+import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
 import type { VolumeSource } from '../pipeline/voi';
@@ -24,7 +24,7 @@ export class WorkerEngine implements Engine {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   card!: ModelCard;
-  backend: BackendChoice | undefined;
+  backend: { backend: BackendName; reason: string } | undefined;
   /**
    * Called when the worker changed backend by itself (the GPU was lost), after `backend` is
    * updated. The analysis that was running has already failed with a "The GPU was lost" error;
@@ -37,7 +37,7 @@ export class WorkerEngine implements Engine {
       const msg = e.data;
       if (msg.type === 'backend-changed') {
         const change: BackendChange = { backend: msg.backend, reason: msg.reason, lost: msg.lost, message: msg.message };
-        this.backend = change.backend ? { backend: change.backend, reason: change.reason, skipped: [] } : undefined;
+        this.backend = change.backend ? { backend: change.backend, reason: change.reason } : undefined;
         this.onBackendChange?.(change);
         return;
       }
@@ -58,7 +58,7 @@ export class WorkerEngine implements Engine {
     const msg = await engine.send({ type: 'init', ...init });
     if (msg.type !== 'ready') throw new Error(`Unexpected worker reply ${msg.type}`);
     engine.card = msg.card;
-    engine.backend = { backend: msg.backend, reason: msg.reason, skipped: [] };
+    engine.backend = { backend: msg.backend, reason: msg.reason };
     return engine;
   }
 
