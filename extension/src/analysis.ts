@@ -1,11 +1,12 @@
 /**
  * One click to a result in the viewer: the clicked point in patient coordinates, only the VOI's
- * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation.
+ * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation
+ * (one lesion per mass: a click on a lesion already found re-analyses it).
  */
-import type { AnalysisResult, Engine, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
-import { indexToPatient, lesionLabel } from '@abus-tumor-ai/engine';
-import { addLesionAnnotation } from './annotation';
-import { Cornerstone, viewerVolume } from './viewer-volume';
+import type { AnalysisResult, Engine, Laterality, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { indexToPatient, lateralityOf, lesionLabel, measureLesion } from '@abus-tumor-ai/engine';
+import { addLesionAnnotation, removeLesionAnnotation } from './annotation';
+import { Cornerstone, ViewerVolume, viewerVolume } from './viewer-volume';
 import { imagePointAt, worldAt } from './viewer-point';
 
 /* OHIF's services, typed loosely: the host does not share its types with runtime plugins. */
@@ -28,6 +29,8 @@ export interface LesionRecord {
   geometry: VolumeGeometry;
   /** Geometry the analysis had to assume (an Invenia-style sweep); shown to the user. */
   assumedGeometry: string[];
+  /** Which breast, read from the series (see the engine's lateralityOf). */
+  laterality: Laterality;
 }
 
 export function hostCornerstone(extensionManager: { getModuleEntry(id: string): { exports: { getCornerstoneLibraries(): Cornerstone } } }): Cornerstone {
@@ -95,7 +98,7 @@ export interface Algorithm {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm, segmentationOf: Map<string, string>): Promise<string> {
+async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm, segmentationOf: Map<string, string>, replacing: boolean): Promise<string> {
   const segmentLabel = `Lesion ${number}: ${label(result)}`;
   const uid: string = displaySet.displaySetInstanceUID;
   let segmentationId = segmentationOf.get(uid);
@@ -108,14 +111,15 @@ async function lesionSegment(services: Services, displaySet: any, number: number
     })) as string;
     segmentationOf.set(uid, segmentationId);
     for (const viewportId of viewportIds) await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
-  } else {
+  } else if (!replacing) {
     await statsSettled(services, segmentationId);
     services.segmentationService.addSegment(segmentationId, { segmentIndex: number, label: segmentLabel });
   }
   // OHIF's own SEG export and its segment panel read these fields of the segment.
   const segment = services.segmentationService.getSegmentation(segmentationId)?.segments?.[number];
-  if (segment) Object.assign(segment, { algorithmType: 'AUTOMATIC', algorithmName: `${algorithm.name} ${algorithm.version}` });
-  for (const viewportId of viewportIds) services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
+  if (segment) Object.assign(segment, { label: segmentLabel, algorithmType: 'AUTOMATIC', algorithmName: `${algorithm.name} ${algorithm.version}` });
+  // A replaced lesion keeps its colour: the same mass, the same segment.
+  if (!replacing) for (const viewportId of viewportIds) services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
   return segmentationId;
 }
 
@@ -124,28 +128,18 @@ export const label = lesionLabel;
 
 export type AnalysisProgress = Progress | { stage: 'waiting for images' | 'loading images' | 'writing labelmap'; step?: number; of?: number };
 
-/** One click's analysis in the viewer: what it runs with and where its result goes. */
-export interface AnalysisRequest {
-  engine: Engine;
-  services: Services;
-  cs: Cornerstone;
-  /** The clicked point: a viewport and a world position in it. */
-  target: { viewportId: string; world: number[] };
-  /** The lesion's number: its segment index and its label. */
-  number: number;
-  algorithm: Algorithm;
-  /** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
-  segmentations: Map<string, string>;
-  onProgress: (p: AnalysisProgress) => void;
+/** A click placed in its series: the display set, the series as the engine's volume, the voxel. */
+export interface LocatedClick {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  displaySet: any;
+  volume: ViewerVolume;
+  /** The clicked voxel (continuous index) and its patient position. */
+  center: Vec3;
+  pointMm: Vec3;
 }
 
-/**
- * Analyses the lesion at a world point of a viewport: the series shown there, only the VOI's
- * slices read (the volume loads them when the engine reads its block), the result written as a
- * segment and an arrow annotation.
- */
-export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord> {
-  const { engine, services, cs, target, number, algorithm, onProgress } = request;
+/** Finds the series under a world point of a viewport and the voxel there; loads nothing. */
+export async function locateClick(services: Services, cs: Cornerstone, target: { viewportId: string; world: number[] }, onProgress: (p: AnalysisProgress) => void): Promise<LocatedClick> {
   onProgress({ stage: 'waiting for images' });
   const { displaySet } = await viewportOf(services, cs, target.viewportId, 60000);
   if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
@@ -154,49 +148,125 @@ export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord>
   });
   const click = imagePointAt(cs, volume.imageIds, target.world);
   const center: Vec3 = [click.column, click.row, volume.imageIds.indexOf(click.imageId)];
-  const pointMm = indexToPatient(volume.source, center);
-  const result = await engine.analyze(volume.source, center, { centerSpace: 'voxel', onProgress });
-  if (!result.found) throw new Error('No lesion was found at that point');
+  return { displaySet, volume, center, pointMm: indexToPatient(volume.source, center) };
+}
 
+/**
+ * The lesion a click falls on: one whose segment holds the clicked voxel, or whose box, grown by
+ * `marginMm`, does. A second click on a mass re-analyses that lesion instead of adding one.
+ */
+export function lesionAtClick(lesions: LesionRecord[], click: LocatedClick, marginMm = 2): LesionRecord | undefined {
+  const uid = click.displaySet.displaySetInstanceUID;
+  const voxel = click.center.map(Math.round);
+  const spacing = click.volume.source.spacing;
+  const inMask = (l: LesionRecord) => {
+    const { mask, min, max } = l.result.lesion;
+    if (voxel.some((v, a) => v < min[a] || v > max[a])) return false;
+    const size = [max[0] - min[0] + 1, max[1] - min[1] + 1];
+    return Boolean(mask[voxel[0] - min[0] + size[0] * (voxel[1] - min[1] + size[1] * (voxel[2] - min[2]))]);
+  };
+  const nearBox = (l: LesionRecord) => click.center.every((v, a) => v >= l.result.lesion.min[a] - marginMm / spacing[a] && v <= l.result.lesion.max[a] + marginMm / spacing[a]);
+  const same = lesions.filter((l) => l.displaySetInstanceUID === uid);
+  return same.find(inMask) ?? same.find(nearBox);
+}
+
+/** One click's analysis in the viewer: what it runs with and where its result goes. */
+export interface AnalysisRequest {
+  engine: Engine;
+  services: Services;
+  cs: Cornerstone;
+  click: LocatedClick;
+  /** The lesion's number: its segment index and its label. */
+  number: number;
+  /** The lesion this analysis replaces (a second click on the same mass). */
+  replacing?: LesionRecord;
+  algorithm: Algorithm;
+  /** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
+  segmentations: Map<string, string>;
+  onProgress: (p: AnalysisProgress) => void;
+}
+
+/**
+ * Analyses the lesion at a located click: only the VOI's slices read (the volume loads them when
+ * the engine reads its block). Returns null for "no lesion here", and then writes nothing.
+ */
+export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord | null> {
+  const { engine, click, onProgress } = request;
+  const result = await engine.analyze(click.volume.source, click.center, { centerSpace: 'voxel', onProgress });
+  if (!result.found) return null;
   onProgress({ stage: 'writing labelmap' });
-  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations);
+  return showLesion(request, result);
+}
+
+/**
+ * Writes a lesion into the viewer: its segment (replacing the lesion it re-analyses), its voxels
+ * in the labelmap where no other lesion has them already, so overlapping results never erase each
+ * other, and its arrow annotation. The record keeps the voxels as painted: what is exported is
+ * exactly what is on screen.
+ */
+export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onProgress'>, result: AnalysisResult): Promise<LesionRecord> {
+  const { services, cs, click, number, algorithm, replacing } = request;
+  const { displaySet, volume } = click;
+  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations, Boolean(replacing));
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
-  const { mask, min, max } = result.lesion;
+  const pixelsOf = (k: number) => cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]).getPixelData();
   const [nx] = volume.source.dims;
-  const size = [max[0] - min[0] + 1, max[1] - min[1] + 1];
+  if (replacing) forEachVoxel(replacing.result.lesion, (i, j, k) => {
+    const out = pixelsOf(k);
+    if (out[i + nx * j] === number) out[i + nx * j] = 0;
+  });
+  const { min, max } = result.lesion;
+  const size: Vec3 = [max[0] - min[0] + 1, max[1] - min[1] + 1, max[2] - min[2] + 1];
+  const painted = new Uint8Array(size[0] * size[1] * size[2]);
   const centroid = [0, 0, 0];
   let count = 0;
-  for (let k = min[2]; k <= max[2]; k++) {
-    const labelImage = cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]);
-    const out = labelImage.getPixelData();
-    for (let j = 0; j < size[1]; j++)
-      for (let i = 0; i < size[0]; i++) {
-        if (!mask[i + size[0] * (j + size[1] * (k - min[2]))]) continue;
-        out[min[0] + i + nx * (min[1] + j)] = number;
-        centroid[0] += min[0] + i;
-        centroid[1] += min[1] + j;
-        centroid[2] += k;
-        count++;
-      }
-  }
+  forEachVoxel(result.lesion, (i, j, k, n) => {
+    const out = pixelsOf(k);
+    const at = i + nx * j;
+    if (out[at] !== 0 && out[at] !== number) return; // another lesion's voxel stays that lesion's
+    out[at] = number;
+    painted[n] = 1;
+    centroid[0] += i;
+    centroid[1] += j;
+    centroid[2] += k;
+    count++;
+  });
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
+  const lesion = { mask: painted, min, max, voxelCount: count };
+  const shown: AnalysisResult = { ...result, lesion, size: measureLesion(lesion, volume.source.spacing) };
   const [ci, cj, ck] = centroid.map((v) => v / Math.max(count, 1));
   const centreImage = volume.imageIds[Math.round(ck)];
-  const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(result)}`);
+  if (replacing?.annotationUID) removeAnnotation(services, cs, replacing.annotationUID);
+  const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(shown)}`);
   cs.cornerstoneTools.utilities?.triggerAnnotationRenderForViewportIds?.(viewportsShowing(services, displaySet.displaySetInstanceUID));
   const { dims, spacing, origin, direction } = volume.source;
   return {
     number,
-    result,
+    result: shown,
     segmentationId,
     displaySetInstanceUID: displaySet.displaySetInstanceUID,
     annotationUID,
-    pointMm,
+    pointMm: click.pointMm,
     centroidWorld: worldAt(cs, centreImage, ci, cj),
     imageIds: volume.imageIds,
     geometry: { dims, spacing, origin, direction },
     assumedGeometry: volume.assumedGeometry,
+    laterality: lateralityOf(displaySet.instance ?? displaySet.instances?.[0] ?? {}),
   };
+}
+
+/** Calls fn(i, j, k, n) for every voxel of a lesion mask (n: its index in the mask's box). */
+function forEachVoxel(lesion: { mask: Uint8Array; min: Vec3; max: Vec3 }, fn: (i: number, j: number, k: number, n: number) => void): void {
+  const { mask, min, max } = lesion;
+  for (let k = min[2], n = 0; k <= max[2]; k++)
+    for (let j = min[1]; j <= max[1]; j++)
+      for (let i = min[0]; i <= max[0]; i++, n++) if (mask[n]) fn(i, j, k, n);
+}
+
+/** Removes a lesion's arrow, through OHIF's measurement service when OHIF tracks it as a measurement. */
+export function removeAnnotation(services: Services, cs: Cornerstone, annotationUID: string | undefined): void {
+  if (annotationUID && services.measurementService?.getMeasurement?.(annotationUID)) services.measurementService.remove(annotationUID);
+  else removeLesionAnnotation(cs, annotationUID);
 }

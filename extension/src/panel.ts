@@ -1,15 +1,19 @@
 /**
- * The "ABUS Tumor AI" panel: the state service's state, drawn with the DOM (see island.ts), and
- * buttons for its actions. The research-use notice is always shown.
+ * The "ABUS Tumor AI" panel: the state service's state, drawn with the DOM (see island.ts), made
+ * to be read at a glance: one short status line (details on hover), the actions, then a card per
+ * lesion with its verdict, its probability as a bar against the operating points, its size, and
+ * go-to and remove. The research-use notice is shown once.
  */
 import type { LesionRecord } from './analysis';
 import { AbusTumorService } from './service';
 
-function button(text: string, cy: string, onClick: () => void): HTMLButtonElement {
+const COLOURS = { 'Likely benign': '#3cb44b', Indeterminate: '#f0be28', 'Suspicious for malignancy': '#dc322f' } as const;
+
+function button(text: string, cy: string, onClick: () => void, small = false): HTMLButtonElement {
   const b = document.createElement('button');
   b.textContent = text;
   b.setAttribute('data-cy', cy);
-  b.style.cssText = 'margin:4px 6px 4px 0;padding:3px 9px;background:#1f6feb;color:white;border:0;border-radius:4px;cursor:pointer';
+  b.style.cssText = `margin:2px 4px 2px 0;padding:${small ? '1px 6px' : '3px 8px'};background:#1f6feb;color:white;border:0;border-radius:4px;cursor:pointer;font-size:${small ? 11 : 12}px`;
   b.onclick = (e) => {
     e.stopPropagation();
     onClick();
@@ -17,83 +21,108 @@ function button(text: string, cy: string, onClick: () => void): HTMLButtonElemen
   return b;
 }
 
-function resultRow(record: LesionRecord, service: AbusTumorService): HTMLElement {
-  const r = record.result;
-  const row = document.createElement('div');
-  row.setAttribute('data-cy', 'abus-result');
-  row.setAttribute('data-point-mm', record.pointMm.join(','));
-  row.setAttribute('data-probability', String(r.probability));
-  row.setAttribute('data-voxels', String(r.lesion.voxelCount));
-  row.setAttribute('data-center-index', r.centerIndex.join(','));
-  row.style.cssText = 'border-top:1px solid #2b3a55;padding:6px 0';
-  const p = r.probability === null ? 'n/a' : `${(r.probability * 100).toFixed(1)}%`;
-  const lines = [
-    `Lesion ${record.number}: ${r.label === 'malignant' ? 'Malignant' : r.label === 'benign' ? 'Benign' : 'Lesion'}`,
-    `P(malignant) ${p} (threshold ${Math.round(r.threshold * 100)}%)`,
-    `${r.size.volumeMl.toFixed(2)} mL, longest ${r.size.longestMm.toFixed(1)} mm (${r.size.extentMm.lateral.toFixed(1)} x ${r.size.extentMm.depth.toFixed(1)} x ${r.size.extentMm.sweep.toFixed(1)} mm)`,
-    `${r.lesion.voxelCount} voxels, ${r.backend}, ${(r.timingsMs.total / 1000).toFixed(1)} s`,
-    ...record.assumedGeometry.map((a) => `Geometry assumed: ${a}`),
-  ];
-  for (const text of lines) {
-    const line = document.createElement('div');
-    line.textContent = text;
-    row.append(line);
+function div(text: string, css = ''): HTMLDivElement {
+  const d = document.createElement('div');
+  d.textContent = text;
+  if (css) d.style.cssText = css;
+  return d;
+}
+
+/** P(malignant) as a bar, with the card's rule-out and rule-in thresholds marked on it. */
+function probabilityBar(p: number, colour: string, points?: { ruleOut: number; ruleIn: number }): HTMLElement {
+  const bar = document.createElement('div');
+  bar.setAttribute('data-cy', 'abus-probability-bar');
+  bar.style.cssText = 'position:relative;height:8px;background:#2b3a55;border-radius:4px;margin:3px 0';
+  const fill = document.createElement('div');
+  fill.style.cssText = `position:absolute;left:0;top:0;bottom:0;width:${(100 * p).toFixed(1)}%;background:${colour};border-radius:4px`;
+  bar.append(fill);
+  for (const t of points ? [points.ruleOut, points.ruleIn] : []) {
+    const tick = document.createElement('div');
+    tick.style.cssText = `position:absolute;left:${(100 * t).toFixed(1)}%;top:-2px;bottom:-2px;width:2px;background:#d0d8e8`;
+    bar.append(tick);
   }
-  row.firstElementChild?.setAttribute('style', 'font-weight:600');
-  row.title = 'Show this lesion';
-  row.style.cursor = 'pointer';
-  row.onclick = () => service.jumpToLesion(record.number);
-  row.append(button('Remove', 'abus-remove', () => service.removeLesion(record.number)));
-  return row;
+  return bar;
+}
+
+function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElement {
+  const r = record.result;
+  const card = document.createElement('div');
+  card.setAttribute('data-cy', 'abus-result');
+  card.setAttribute('data-number', String(record.number));
+  card.setAttribute('data-point-mm', record.pointMm.join(','));
+  card.setAttribute('data-probability', String(r.probability));
+  card.setAttribute('data-verdict', r.verdict ?? '');
+  card.setAttribute('data-voxels', String(r.lesion.voxelCount));
+  card.setAttribute('data-center-index', r.centerIndex.join(','));
+  card.style.cssText = 'border-top:1px solid #2b3a55;padding:5px 0';
+  const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
+  const head = document.createElement('div');
+  head.style.cssText = 'display:flex;justify-content:space-between;align-items:center';
+  const title = div(`Lesion ${record.number}${r.verdict ? `: ${r.verdict}` : ''}`, `font-weight:600;color:${colour}`);
+  const actions = document.createElement('div');
+  actions.append(button('Go to', 'abus-goto', () => service.jumpToLesion(record.number), true));
+  if (service.canUndo(record.number)) actions.append(button('Undo', 'abus-undo', () => void service.undo(record.number), true));
+  actions.append(button('Remove', 'abus-remove', () => service.removeLesion(record.number), true));
+  head.append(title, actions);
+  card.append(head);
+  if (r.probability !== null) {
+    card.append(div(`P(malignant) ${(r.probability * 100).toFixed(1)}%`));
+    card.append(probabilityBar(r.probability, colour, service.state.engine?.card.operatingPoints));
+  }
+  const side = record.laterality?.side ? `${record.laterality.side === 'L' ? 'left' : 'right'} breast` : 'laterality unknown';
+  card.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm · ${side}`, 'color:#a9b8d0'));
+  for (const note of record.assumedGeometry) card.append(div(`Geometry assumed: ${note}`, 'color:#8fa3c0;font-size:11px'));
+  card.title = `${r.lesion.voxelCount} voxels, ${r.backend}, ${(r.timingsMs.total / 1000).toFixed(1)} s; extent ${r.size.extentMm.lateral.toFixed(1)} x ${r.size.extentMm.depth.toFixed(1)} x ${r.size.extentMm.sweep.toFixed(1)} mm`;
+  return card;
 }
 
 export function mountPanel(host: HTMLElement, service: AbusTumorService): () => void {
   const state = service.state;
   host.innerHTML = '';
   const root = document.createElement('div');
-  root.style.cssText = 'padding:8px;color:#d0d8e8;font:13px sans-serif;line-height:1.4';
+  root.style.cssText = 'padding:6px 8px;color:#d0d8e8;font:12px sans-serif;line-height:1.35';
   root.setAttribute('data-cy', 'abus-panel');
-  const title = document.createElement('div');
-  title.textContent = 'ABUS Tumor AI';
-  title.style.cssText = 'font-size:15px;font-weight:600;margin-bottom:6px';
-  const notice = document.createElement('div');
-  notice.textContent = 'Research use only, not for clinical diagnosis.';
+  const title = div('ABUS Tumor AI', 'font-size:14px;font-weight:600');
+  const notice = div('Research use only, not for clinical diagnosis. Trained on synthetic phantoms.', 'color:#f5a623;font-size:11px;margin-bottom:4px');
   notice.setAttribute('data-cy', 'abus-notice');
-  notice.style.cssText = 'color:#f5a623;margin-bottom:8px';
-  const status = document.createElement('div');
+  const status = div('');
   status.setAttribute('data-cy', 'abus-status');
-  const fallback = document.createElement('div');
+  const fallback = div('', 'color:#f5a623;font-size:11px');
   fallback.setAttribute('data-cy', 'abus-fallback');
-  fallback.style.cssText = 'color:#f5a623;margin-top:4px';
-  const hint = document.createElement('div');
-  hint.textContent = 'Choose the ABUS tumor tool, then click a mass in any view.';
-  hint.style.cssText = 'color:#8fa3c0;margin-top:4px';
+  const outcome = div('', 'margin-top:3px');
+  outcome.setAttribute('data-cy', 'abus-outcome');
   const pick = button('ABUS tumor tool', 'abus-pick', () => service.activateTool());
   const atCrosshair = button('Analyze at crosshair', 'abus-analyze-crosshair', () => void service.analyzeAtCrosshair());
   const cancel = button('Cancel', 'abus-cancel', () => service.cancelAnalysis());
   const exportButton = button('Export SEG + SR', 'abus-export', () => void service.exportResults());
   const results = document.createElement('div');
-  root.append(title, notice, status, fallback, hint, pick, atCrosshair, cancel, exportButton, results);
+  results.style.cssText = 'margin-top:4px';
+  const hint = div('Choose the ABUS tumor tool, then click a mass in any view.', 'color:#8fa3c0;margin-top:3px');
+  root.append(title, notice, status, fallback, pick, atCrosshair, cancel, exportButton, outcome, results, hint);
   host.append(root);
-  let drawnLesions: LesionRecord[] | undefined;
+  let drawn: { lesions: LesionRecord[]; revision: number } | undefined;
   const render = () => {
     status.textContent = state.message;
+    status.title = state.detail ?? '';
     status.setAttribute('data-status', state.status);
     status.style.color = state.status === 'error' ? '#ff6b6b' : '';
     fallback.textContent = state.fallback ?? '';
+    outcome.textContent = state.outcome ?? '';
+    outcome.setAttribute('data-outcome', state.outcomeKind ?? '');
     for (const b of [pick, atCrosshair]) {
       b.disabled = state.status !== 'ready';
       b.style.opacity = b.disabled ? '0.5' : '1';
     }
     cancel.style.display = state.status === 'running' ? '' : 'none';
     exportButton.style.display = state.lesions.length && state.status === 'ready' ? '' : 'none';
+    hint.style.display = state.lesions.length ? 'none' : '';
     root.setAttribute('data-exported-seg', state.exported?.seg ?? '');
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
-    // Progress updates come once per loaded slice during an analysis; the rows change only with
+    // Progress updates come once per loaded slice during an analysis; the cards change only with
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
-    if (drawnLesions !== state.lesions) {
-      drawnLesions = state.lesions;
-      results.replaceChildren(...state.lesions.map((r) => resultRow(r, service)));
+    if (drawn?.lesions !== state.lesions || drawn.revision !== state.revision) {
+      drawn = { lesions: state.lesions, revision: state.revision };
+      results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
     }
   };
   const subscription = service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, render);

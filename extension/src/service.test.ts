@@ -69,8 +69,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
     probability,
     networkProbability: probability,
     descriptors: null,
-    label: probability === null ? null : probability >= 0.5 ? 'malignant' : 'benign',
-    threshold: 0.5,
+    verdict: probability === null ? null : probability > 0.63 ? 'Suspicious for malignancy' : probability < 0.21 ? 'Likely benign' : 'Indeterminate',
+    label: probability === null ? null : probability > 0.63 ? 'malignant' : probability < 0.21 ? 'benign' : null,
     lesion: { mask, min: add(c, [1, 1, 1], -1), max: add(c, [1, 1, 1]), voxelCount: CROSS.length },
     size: { volumeMl: 0.001, longestMm: 1.6, extentMm: { lateral: 2.4, depth: 1.2, sweep: 1.5 } },
     centerIndex: center,
@@ -354,7 +354,9 @@ describe('abusLoadModel', () => {
     expect(h.createEngine).toHaveBeenCalledTimes(1);
     expect(h.service.state.status).toBe('ready');
     expect(h.service.state.engine).toBe(h.engine);
-    expect(h.service.state.message).toBe('Model CMSVNetIter 0.1.0, trained on TDSC-ABUS 2023. Backend: webgpu (stub).');
+    // One short line; why this backend and what the model was trained on are in the detail (hover).
+    expect(h.service.state.message).toBe('Model CMSVNetIter 0.1.0 · webgpu');
+    expect(h.service.state.detail).toBe('Backend: webgpu (stub). Model CMSVNetIter 0.1.0, trained on TDSC-ABUS 2023.');
     expect(h.service.state.fallback).toBeUndefined();
     expect(h.notes).toEqual([]);
     expect(changes).toBeGreaterThan(0);
@@ -363,7 +365,8 @@ describe('abusLoadModel', () => {
   it('says when the model does not run on WebGPU', async () => {
     const h = await loaded({ backend: 'wasm' });
     expect(h.service.state.status).toBe('ready');
-    expect(h.service.state.fallback).toBe('Not on WebGPU: running on wasm (stub). Analyses will be slower.');
+    // Not "Analyses will be slower": wasm may well be the faster choice on this machine.
+    expect(h.service.state.fallback).toBe('Not on WebGPU: running on wasm (stub).');
     expect(h.notes).toEqual([expect.objectContaining({ type: 'warning', message: h.service.state.fallback })]);
   });
 
@@ -383,7 +386,7 @@ describe('abusLoadModel', () => {
     h.engine.backend = { backend: 'wasm', reason: 'wasm (after GPU loss)' };
     h.engine.onBackendChange!({ backend: 'wasm', reason: 'wasm (after GPU loss)', lost: 'destroyed', message: lost });
     expect(h.service.state.fallback).toBe(lost);
-    expect(h.service.state.message).toContain('Backend: wasm (after GPU loss)');
+    expect(h.service.state.detail).toContain('Backend: wasm (after GPU loss)');
     expect(last(h)).toMatchObject({ type: 'warning', message: lost });
 
     h.engine.backend = undefined;
@@ -416,7 +419,7 @@ describe('abusAnalyzeAtPoint', () => {
 
     const seg = h.services.segmentationService;
     expect(seg.createLabelmapForDisplaySet).toHaveBeenCalledTimes(1);
-    expect(seg.createLabelmapForDisplaySet.mock.calls[0][1].segments).toEqual({ 1: { label: 'Lesion 1: Malignant 87% (AI)', active: true } });
+    expect(seg.createLabelmapForDisplaySet.mock.calls[0][1].segments).toEqual({ 1: { label: 'Lesion 1: Suspicious for malignancy, 87% (AI)', active: true } });
     expect(seg.addSegmentationRepresentation.mock.calls.map(([viewportId]) => viewportId)).toEqual(['vp-1', 'vp-2']);
     expect(seg.setSegmentColor.mock.calls).toEqual([
       ['vp-1', 'seg-1', 1, [220, 50, 47, 255]],
@@ -429,11 +432,13 @@ describe('abusAnalyzeAtPoint', () => {
 
     expect([...h.annotations.keys()]).toEqual(['ann-1']);
     const annotation = h.annotations.get('ann-1')!;
-    expect(annotation.data.text).toBe('Lesion 1: Malignant 87% (AI)');
+    expect(annotation.data.text).toBe('Lesion 1: Suspicious for malignancy, 87% (AI)');
     expect(annotation.metadata).toMatchObject({ toolName: 'ArrowAnnotate', referencedImageId: 'us:5' });
     expectNear(annotation.data.handles.points[0], world(10, 6, 5));
 
-    expect(last(h)).toMatchObject({ type: 'success', message: 'Lesion 1: Malignant 87% (AI)' });
+    // The result is in the panel; no notification covers it.
+    expect(h.notes).toEqual([]);
+    expect(h.service.state.outcome).toBe('Lesion 1: Suspicious for malignancy, 87% (AI)');
     expect(h.service.state.status).toBe('ready');
     expect(h.service.state.lesions).toEqual([record]);
     expect(record).toMatchObject({ number: 1, segmentationId: 'seg-1', displaySetInstanceUID: DS, annotationUID: 'ann-1', imageIds: SORTED_IDS, assumedGeometry: [] });
@@ -449,11 +454,11 @@ describe('abusAnalyzeAtPoint', () => {
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-2', world: world(4, 10, 8) });
 
     expect(seg.createLabelmapForDisplaySet).toHaveBeenCalledTimes(1);
-    expect(seg.addSegment.mock.calls).toEqual([['seg-1', { segmentIndex: 2, label: 'Lesion 2: Benign 20% (AI)' }]]);
+    expect(seg.addSegment.mock.calls).toEqual([['seg-1', { segmentIndex: 2, label: 'Lesion 2: Likely benign, 20% (AI)' }]]);
     expect(seg.setSegmentColor).toHaveBeenCalledWith('vp-2', 'seg-1', 2, [60, 180, 75, 255]);
     expect(h.segmentations.get('seg-1')!.segments[2]).toMatchObject({ algorithmType: 'AUTOMATIC' });
     expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])], [2, crossVoxels([4, 10, 8])]]));
-    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Malignant 87% (AI)', 'Lesion 2: Benign 20% (AI)']);
+    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Suspicious for malignancy, 87% (AI)', 'Lesion 2: Likely benign, 20% (AI)']);
 
     h.actions.abusRemoveLesion({ number: 1 });
     expect(seg.removeSegment).toHaveBeenCalledWith('seg-1', 1);
@@ -462,8 +467,66 @@ describe('abusAnalyzeAtPoint', () => {
     expect(h.service.state.lesions.map((l) => l.number)).toEqual([2]);
 
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(15, 3, 2) });
-    expect(seg.addSegment.mock.calls[1]).toEqual(['seg-1', { segmentIndex: 3, label: 'Lesion 3: Benign 20% (AI)' }]);
+    expect(seg.addSegment.mock.calls[1]).toEqual(['seg-1', { segmentIndex: 3, label: 'Lesion 3: Likely benign, 20% (AI)' }]);
     expect(h.service.state.lesions.map((l) => l.number)).toEqual([2, 3]);
+  });
+
+  it('a second click on a lesion re-analyses it in place: same number and segment, and undo brings the first result back', async () => {
+    const h = await loaded();
+    const seg = h.services.segmentationService;
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    // 1 voxel off the first click, inside the lesion: the same mass.
+    h.engine.respond = async (center) => lesionAround(center, 0.4);
+    const second = await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(11, 6, 5) });
+    expect(second!.number).toBe(1);
+    expect(h.service.state.lesions).toHaveLength(1);
+    expect(h.service.state.outcomeKind).toBe('replaced');
+    expect(seg.addSegment).not.toHaveBeenCalled();
+    // The old voxels are gone, the new ones painted, under the same segment number.
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([11, 6, 5])]]));
+    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Indeterminate, 40% (AI)']);
+    expect(h.segmentations.get('seg-1')!.segments[1]).toMatchObject({ label: 'Lesion 1: Indeterminate, 40% (AI)' });
+    // A click 2 mm beside its box is the same mass too; 3 mm away is another.
+    expect(h.service.canUndo(1)).toBe(true);
+
+    await h.service.undo(1);
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
+    expect(h.service.state.lesions[0].result.probability).toBe(0.87);
+    expect(h.service.canUndo(1)).toBe(false);
+  });
+
+  it('a click within 2 mm of a lesion box re-analyses it; further away it is a new lesion', async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    // The box spans columns 9-11 (0.8 mm columns): column 13 is 1.6 mm beyond it. That re-analysis
+    // moves the lesion to columns 12-14; column 18 is 3.2 mm beyond that.
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(13, 6, 5) });
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(18, 6, 5) });
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1, 2]);
+  });
+
+  it("overlapping lesions never erase each other's voxels; each keeps exactly the voxels it shows", async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    // A second mass whose cross overlaps the first one's at voxel (11, 6, 5), clicked more than
+    // 2 mm from lesion 1's box (rows 5-7, 0.4 mm rows: row 14 is 2.8 mm below it).
+    h.engine.respond = async () => lesionAround([12, 6, 5]);
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 14, 5) });
+    const [first, second] = h.service.state.lesions;
+    const painted = h.painted();
+    expect(painted.get(1)).toEqual(crossVoxels([10, 6, 5]));
+    expect(painted.get(2)).toEqual(crossVoxels([12, 6, 5]).filter((v) => v !== '11,6,5'));
+    const voxelsOf = (r: typeof first) => {
+      const { mask, min, max } = r.result.lesion;
+      const out: string[] = [];
+      for (let k = min[2], n = 0; k <= max[2]; k++) for (let j = min[1]; j <= max[1]; j++) for (let i = min[0]; i <= max[0]; i++, n++) if (mask[n]) out.push(`${i},${j},${k}`);
+      return out.sort();
+    };
+    // What is exported (the records' masks) is what is on screen.
+    expect(voxelsOf(first)).toEqual(painted.get(1));
+    expect(voxelsOf(second)).toEqual(painted.get(2));
+    expect(second.result.lesion.voxelCount).toBe(6);
   });
 
   it('waits for the statistics of existing segments before adding one (OHIF 3.13 would drop it)', async () => {
@@ -498,11 +561,15 @@ describe('abusAnalyzeAtPoint', () => {
     expect(h.engine.calls).toEqual([]);
   });
 
-  it('says so when the model finds no lesion', async () => {
+  it('"no lesion here" is a result: said in the panel, nothing written, no error', async () => {
     const h = await loaded();
     h.engine.respond = async (center) => ({ ...lesionAround(center), found: false });
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    expect(last(h)).toMatchObject({ type: 'error', message: 'No lesion was found at that point' });
+    expect(h.service.state.outcomeKind).toBe('no-lesion');
+    expect(h.service.state.outcome).toBe('No lesion at that point (nothing was added).');
+    expect(h.service.state.status).toBe('ready');
+    expect(h.notes.filter((n) => n.type === 'error')).toEqual([]);
+    expect(h.painted().size).toBe(0);
     expect(h.services.segmentationService.createLabelmapForDisplaySet).not.toHaveBeenCalled();
     expect(h.service.state.lesions).toEqual([]);
   });
@@ -610,7 +677,7 @@ describe('abusExport', () => {
     const [segBytes, srBytes] = store.stored;
     expect(srBytes.length).toBeGreaterThan(0);
     const seg = readSeg(segBytes);
-    expect(seg.segments).toEqual([{ number: 1, label: 'Lesion 1: Malignant 87% (AI)' }]);
+    expect(seg.segments).toEqual([{ number: 1, label: 'Lesion 1: Suspicious for malignancy, 87% (AI)' }]);
     expect(seg.frames.map((f) => f.sopInstanceUID).sort()).toEqual(['1.2.3.3.4', '1.2.3.3.5', '1.2.3.3.6']);
     const centre = seg.frames.find((f) => f.sopInstanceUID === '1.2.3.3.5')!;
     expect(centre.pixels[6 * COLUMNS + 10]).toBe(1);

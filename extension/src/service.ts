@@ -8,15 +8,23 @@ import type { BackendChange, WorkerEngine } from '@abus-tumor-ai/engine';
 import { ALGORITHM_NAME, buildLesionExport } from '@abus-tumor-ai/engine';
 
 export { ALGORITHM_NAME };
-import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, LesionRecord, Services, viewportOf, viewportsShowing } from './analysis';
-import { removeLesionAnnotation } from './annotation';
+import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, lesionAtClick, LesionRecord, locateClick, removeAnnotation, Services, showLesion, viewportOf, viewportsShowing } from './analysis';
+import { viewerVolume } from './viewer-volume';
 import { download, sourceSeries, storeToDataSource } from './export';
 import type { AbusSettings } from './settings';
 import { ABUS_TOOL } from './tool';
 
 export interface PanelState {
   status: 'loading' | 'ready' | 'running' | 'error';
+  /** One short line: the model and its backend, or the progress of an analysis. */
   message: string;
+  /** What the short line leaves out (why this backend), shown on hover. */
+  detail?: string;
+  /** The last click's outcome, e.g. "No lesion at that point", with its kind for tests and styles. */
+  outcome?: string;
+  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone';
+  /** Bumped when a lesion changes in place (replaced, undone), so the panel redraws its card. */
+  revision: number;
   engine?: WorkerEngine;
   lesions: LesionRecord[];
   /** Set when WebGPU is not used, with the reason; shown as a notification and in the panel. */
@@ -55,7 +63,9 @@ export class AbusTumorService {
     };
   }
 
-  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [] };
+  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [], revision: 0 };
+  /** Earlier results of each lesion number, newest last, for undo after a re-analysis. */
+  private readonly history = new Map<number, LesionRecord[]>();
   /** One labelmap segmentation per display set, made at its first lesion. */
   readonly segmentations = new Map<string, string>();
   private loading?: Promise<void>;
@@ -92,8 +102,17 @@ export class AbusTumorService {
   private readyMessage(engine: WorkerEngine): string {
     const card = engine.card;
     // No backend after a GPU loss that nothing could replace: analyses will say why they fail.
+    return `Model ${card.name} ${card.version} · ${engine.backend ? engine.backend.backend : 'no backend'}`;
+  }
+
+  private readyDetail(engine: WorkerEngine): string {
+    const card = engine.card;
     const backend = engine.backend ? engine.backend.reason : 'none (the GPU was lost and no other backend started)';
-    return `Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}. Backend: ${backend}.`;
+    return `Backend: ${backend}. Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}.`;
+  }
+
+  private ready(engine: WorkerEngine): Partial<PanelState> {
+    return { status: 'ready', message: this.readyMessage(engine), detail: this.readyDetail(engine) };
   }
 
   /** Loads the model once; says (once) when it is not on WebGPU and why. */
@@ -102,11 +121,11 @@ export class AbusTumorService {
       try {
         const engine = await this.createEngine();
         engine.onBackendChange = (change: BackendChange) => {
-          this.update({ message: engine.backend ? this.readyMessage(engine) : change.message, fallback: change.backend === 'webgpu' ? undefined : change.message });
+          this.update({ message: engine.backend ? this.readyMessage(engine) : change.message, detail: this.readyDetail(engine), fallback: change.backend === 'webgpu' ? undefined : change.message });
           this.notify('ABUS Tumor AI', change.message, change.backend === 'webgpu' ? 'info' : 'warning');
         };
-        const fallback = engine.backend!.backend === 'webgpu' ? undefined : `Not on WebGPU: running on ${engine.backend!.reason}. Analyses will be slower.`;
-        this.update({ status: 'ready', engine, message: this.readyMessage(engine), fallback });
+        const fallback = engine.backend!.backend === 'webgpu' ? undefined : `Not on WebGPU: running on ${engine.backend!.reason}.`;
+        this.update({ ...this.ready(engine), engine, fallback });
         if (fallback) this.notify('ABUS Tumor AI', fallback, 'warning');
       } catch (err) {
         const message = `The model could not be loaded: ${(err as Error).message}`;
@@ -129,33 +148,67 @@ export class AbusTumorService {
       return undefined;
     }
     const card = engine.card;
-    this.update({ status: 'running', message: 'Starting…' });
+    const cs = hostCornerstone(this.managers.extensionManager);
+    this.update({ status: 'running', message: 'Starting…', outcome: undefined, outcomeKind: undefined });
     try {
-      const number = this.nextLesionNumber;
+      const onProgress = (p: AnalysisProgress) => this.update({ message: progressText(p) });
+      const click = await locateClick(this.services, cs, { viewportId, world }, onProgress);
+      // One mass, one lesion: a click on a lesion already found re-analyses it in place.
+      const replacing = lesionAtClick(this.state.lesions, click);
+      const number = replacing?.number ?? this.nextLesionNumber;
       const record = await analyzeAt({
         engine,
         services: this.services,
-        cs: hostCornerstone(this.managers.extensionManager),
-        target: { viewportId, world },
+        cs,
+        click,
         number,
+        replacing,
         algorithm: { name: ALGORITHM_NAME, version: `${card.name} ${card.version}` },
         segmentations: this.segmentations,
-        onProgress: (p) => this.update({ message: progressText(p) }),
+        onProgress,
       });
-      this.nextLesionNumber++;
-      this.update({ status: 'ready', message: this.readyMessage(engine), lesions: [...this.state.lesions, record] });
+      if (!record) {
+        this.update({ ...this.ready(engine), outcome: 'No lesion at that point (nothing was added).', outcomeKind: 'no-lesion' });
+        return undefined;
+      }
+      if (replacing) {
+        this.history.set(number, [...(this.history.get(number) ?? []), replacing]);
+        this.update({ ...this.ready(engine), lesions: this.state.lesions.map((l) => (l === replacing ? record : l)), revision: this.state.revision + 1, outcome: `Lesion ${number} re-analysed (Undo restores the earlier result).`, outcomeKind: 'replaced' });
+      } else {
+        this.nextLesionNumber++;
+        this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion' });
+      }
       // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
       // its own, since redrawing three views is the viewer's work, not the analysis'.
       setTimeout(() => this.jumpToLesion(record.number), 0);
-      this.notify('ABUS Tumor AI', `Lesion ${record.number}: ${label(record.result)}`, 'success');
       if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
       return record;
     } catch (err) {
-      this.update({ status: 'ready', message: this.readyMessage(engine) });
+      this.update(this.ready(engine));
       const cancelled = (err as Error).name === 'AbortError';
       this.notify('ABUS Tumor AI', cancelled ? 'Analysis cancelled' : (err as Error).message, cancelled ? 'info' : 'error');
       return undefined;
     }
+  }
+
+  /** Whether a lesion has an earlier result that undo() would restore. */
+  canUndo(number: number): boolean {
+    return Boolean(this.history.get(number)?.length);
+  }
+
+  /** Restores a re-analysed lesion's earlier result, on screen and for export. */
+  async undo(number: number): Promise<void> {
+    const earlier = this.history.get(number)?.pop();
+    const current = this.state.lesions.find((l) => l.number === number);
+    if (!earlier || !current || !this.state.engine) return;
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const displaySet = this.services.displaySetService.getDisplaySetByUID(current.displaySetInstanceUID);
+    const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds);
+    const restored = await showLesion(
+      { services: this.services, cs, click: { displaySet, volume, center: earlier.result.centerIndex, pointMm: earlier.pointMm }, number, replacing: current, algorithm: { name: ALGORITHM_NAME, version: `${this.state.engine.card.name} ${this.state.engine.card.version}` }, segmentations: this.segmentations },
+      earlier.result,
+    );
+    this.update({ lesions: this.state.lesions.map((l) => (l === current ? restored : l)), revision: this.state.revision + 1, outcome: `Lesion ${number}: the earlier result is back.`, outcomeKind: 'undone' });
   }
 
   /**
@@ -200,10 +253,10 @@ export class AbusTumorService {
   removeLesion(number: number): void {
     const record = this.state.lesions.find((l) => l.number === number);
     if (!record) return;
-    const { segmentationService, measurementService } = this.services;
+    const { segmentationService } = this.services;
     if (segmentationService.getSegmentation(record.segmentationId)) segmentationService.removeSegment(record.segmentationId, record.number);
-    if (record.annotationUID && measurementService?.getMeasurement?.(record.annotationUID)) measurementService.remove(record.annotationUID);
-    else removeLesionAnnotation(hostCornerstone(this.managers.extensionManager), record.annotationUID);
+    removeAnnotation(this.services, hostCornerstone(this.managers.extensionManager), record.annotationUID);
+    this.history.delete(number);
     this.update({ lesions: this.state.lesions.filter((l) => l !== record) });
   }
 
@@ -215,7 +268,7 @@ export class AbusTumorService {
       const lesions = this.state.lesions;
       if (!lesions.length) throw new Error('There is no result to export yet');
       const card = this.state.engine!.card;
-      const algorithm = { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: settings.decisionThreshold, segFlavour: settings.segFlavour };
+      const algorithm = { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, operatingPoints: card.operatingPoints, segFlavour: settings.segFlavour };
       const pairs = bySeries(lesions).map((group) => buildLesionExport(sourceSeries(cs, group[0].imageIds, group[0].geometry), group, algorithm));
       if (settings.exportTarget === 'download') {
         pairs.forEach((files, n) => {

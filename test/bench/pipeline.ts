@@ -63,7 +63,7 @@ function writeLabelmap(result: AnalysisResult, dims: number[]): number {
 function exportFiles(result: AnalysisResult, series: SourceSeries): number {
   const t0 = performance.now();
   const seg = buildSeg(series, [{ label: 'Lesion 1', malignant: result.label === 'malignant', mask: result.lesion.mask, min: result.lesion.min, max: result.lesion.max }], { algorithmName: 'bench', algorithmVersion: '0' });
-  buildMeasurementReport(series, [{ number: 1, probability: result.probability, label: result.label, volumeMl: result.size.volumeMl, longestDiameterMm: result.size.longestMm, segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: 1 } }], { algorithmName: 'bench', algorithmVersion: '0', decisionThreshold: 0.5 });
+  buildMeasurementReport(series, [{ number: 1, probability: result.probability, verdict: result.verdict, volumeMl: result.size.volumeMl, longestDiameterMm: result.size.longestMm, segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: 1 } }], { algorithmName: 'bench', algorithmVersion: '0' });
   return performance.now() - t0;
 }
 

@@ -14,6 +14,7 @@ export * from './pipeline/voi';
 export * from './pipeline/postprocess';
 export * from './pipeline/descriptors';
 export * from './pipeline/classifier';
+export * from './pipeline/verdict';
 export * from './dicom';
 export { load, readerFor } from './load';
 export type { LoadOptions } from './load';

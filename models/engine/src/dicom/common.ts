@@ -122,8 +122,16 @@ function pad(n: number): string {
   return String(n).padStart(2, '0');
 }
 
+/** Which breast a series shows (side undefined: unknown) and which attribute said so. */
+export interface Laterality {
+  side?: 'L' | 'R';
+  from: string;
+}
+
 /** The patient and study a derived object (SEG, SR) belongs to: copied from its source series. */
 export interface StudyContext {
+  /** The source's laterality; a derived object records an unknown one as unknown, never a guess. */
+  laterality?: Laterality;
   studyInstanceUID: string;
   seriesInstanceUID: string;
   frameOfReferenceUID?: string;

@@ -4,8 +4,8 @@
  * the command line from the source series' own attributes.
  */
 import type { AnalysisResult } from '../pipeline/analyze';
-import type { VolumeGeometry } from '../volume';
-import { NaturalDataset, nums, str } from './common';
+import { indexToPatient, VolumeGeometry } from '../volume';
+import { Laterality, NaturalDataset, nums, str } from './common';
 import { buildSeg, SegFlavour, SourceSeries } from './seg';
 import { buildMeasurementReport } from './sr';
 
@@ -23,11 +23,48 @@ export interface SourceSlice {
   frameNumber?: number;
 }
 
-/** How a lesion is named on screen and in the exports, e.g. "Malignant 87% (AI)". */
-export function lesionLabel(result: AnalysisResult): string {
+/**
+ * How a lesion is named on screen and in the exports: the verdict words where the card's
+ * operating points give them, and the probability always, e.g. "Suspicious for malignancy, 87% (AI)"
+ * or, from a card without operating points, "P(malignant) 87% (AI)".
+ */
+export function lesionLabel(result: Pick<AnalysisResult, 'probability' | 'verdict'>): string {
   if (result.probability === null) return 'Lesion (AI)';
-  const cls = result.label === 'malignant' ? 'Malignant' : 'Benign';
-  return `${cls} ${Math.round(result.probability * 100)}% (AI)`;
+  const percent = `${Math.round(result.probability * 100)}%`;
+  return result.verdict ? `${result.verdict}, ${percent} (AI)` : `P(malignant) ${percent} (AI)`;
+}
+
+const sideOf = (v: unknown): Laterality['side'] => {
+  const s = String(Array.isArray(v) ? v[0] : v ?? '').trim().toUpperCase();
+  return s === 'L' || s === 'R' ? s : undefined;
+};
+
+/**
+ * Laterality from the source's own attributes: Laterality (series), Image Laterality, Frame
+ * Laterality (Frame Anatomy, in the shared or first per-frame functional group), and only as a
+ * last resort a series description that says left or right, reported as such. Never guessed.
+ */
+export function lateralityOf(dataset: NaturalDataset): Laterality {
+  const frameAnatomy = (groups: unknown) => (Array.isArray(groups) ? groups[0] : groups) as NaturalDataset | undefined;
+  const frameLaterality = (group?: NaturalDataset) => {
+    const anatomy = frameAnatomy(group?.FrameAnatomySequence);
+    return anatomy?.FrameLaterality;
+  };
+  const candidates: [unknown, string][] = [
+    [dataset.Laterality, 'Laterality (0020,0060)'],
+    [dataset.ImageLaterality, 'Image Laterality (0020,0062)'],
+    [frameLaterality(frameAnatomy(dataset.SharedFunctionalGroupsSequence)), 'Frame Laterality (0020,9072)'],
+    [frameLaterality(frameAnatomy(dataset.PerFrameFunctionalGroupsSequence)), 'Frame Laterality (0020,9072)'],
+  ];
+  for (const [value, from] of candidates) {
+    const side = sideOf(value);
+    if (side) return { side, from };
+  }
+  const description = String(dataset.SeriesDescription ?? '');
+  const left = /\b(left|lt)\b/i.test(description);
+  const right = /\b(right|rt)\b/i.test(description);
+  if (left !== right) return { side: left ? 'L' : 'R', from: `the series description "${description}" (no laterality attribute)` };
+  return { from: 'nothing in the source: laterality unknown' };
 }
 
 /** A person name as text, however it was read (a PN object with Alphabetic, or a string). */
@@ -57,18 +94,24 @@ export function sourceSeries(slices: SourceSlice[], geometry: VolumeGeometry): S
     studyId: str(first, 'StudyID'),
     accessionNumber: str(first, 'AccessionNumber'),
     referringPhysicianName: personName(first.ReferringPhysicianName),
+    laterality: lateralityOf(first),
     rows: Number(first.Rows),
     columns: Number(first.Columns),
     // DICOM order: row spacing (along j), column spacing (along i); orientation = directions of i and j.
     pixelSpacing: [geometry.spacing[1], geometry.spacing[0]],
     imageOrientationPatient: [0, 3, 6, 1, 4, 7].map((n) => geometry.direction[n]) as SourceSeries['imageOrientationPatient'],
     sliceSpacing: geometry.spacing[2],
-    images: slices.map(({ dataset, frameNumber }) => ({
-      sopClassUID: str(dataset, 'SOPClassUID') as string,
-      sopInstanceUID: str(dataset, 'SOPInstanceUID') as string,
-      frameNumber: Number(dataset.NumberOfFrames) > 1 ? frameNumber : undefined,
-      imagePositionPatient: nums(dataset, 'ImagePositionPatient')?.slice(0, 3) as [number, number, number] | undefined,
-    })),
+    images: slices.map(({ dataset, frameNumber }, k) => {
+      const multiframe = Number(dataset.NumberOfFrames) > 1;
+      return {
+        sopClassUID: str(dataset, 'SOPClassUID') as string,
+        sopInstanceUID: str(dataset, 'SOPInstanceUID') as string,
+        frameNumber: multiframe ? frameNumber : undefined,
+        // A frame's position is where the analysis placed it (a sweep's frames carry none), so the
+        // SEG's positions step by the spacing it states; a slice keeps its own.
+        imagePositionPatient: (multiframe ? indexToPatient(geometry, [0, 0, k]) : nums(dataset, 'ImagePositionPatient')?.slice(0, 3)) as [number, number, number] | undefined,
+      };
+    }),
   };
 }
 
@@ -76,7 +119,7 @@ export function sourceSeries(slices: SourceSlice[], geometry: VolumeGeometry): S
 export function buildLesionExport(
   series: SourceSeries,
   lesions: { number: number; result: AnalysisResult }[],
-  algorithm: { name: string; version: string; threshold: number; segFlavour?: SegFlavour },
+  algorithm: { name: string; version: string; operatingPoints?: { ruleOut: number; ruleIn: number }; segFlavour?: SegFlavour },
 ): ExportedFiles {
   if (!lesions.length) throw new Error('There is no result to export yet');
   const seg = buildSeg(
@@ -90,12 +133,12 @@ export function buildLesionExport(
     lesions.map((l, n) => ({
       number: l.number,
       probability: l.result.probability,
-      label: l.result.label,
+      verdict: l.result.verdict,
       volumeMl: l.result.size.volumeMl,
       longestDiameterMm: l.result.size.longestMm,
       segment: { sopInstanceUID: seg.sopInstanceUID, seriesInstanceUID: seg.seriesInstanceUID, segmentNumber: n + 1, sopClassUID: seg.sopClassUID },
     })),
-    { algorithmName: algorithm.name, algorithmVersion: algorithm.version, decisionThreshold: algorithm.threshold },
+    { algorithmName: algorithm.name, algorithmVersion: algorithm.version, operatingPoints: algorithm.operatingPoints },
   );
   return { seg, sr };
 }

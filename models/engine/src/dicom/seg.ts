@@ -12,7 +12,7 @@
  * patient position. Volume axes as in dicom/volume.ts: i = column, j = row, k = slice (sweep).
  */
 
-import { code, concat, decimalString as ds, dicomDate, dicomTime, NaturalDataset, patientAndStudy, StudyContext, toArrayBuffer, uidFor, writePart10 } from './common';
+import { code, concat, decimalString as ds, dicomDate, dicomTime, Laterality, NaturalDataset, patientAndStudy, StudyContext, toArrayBuffer, uidFor, writePart10 } from './common';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 export const LABEL_MAP_SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.7';
@@ -77,6 +77,8 @@ export interface LabelMapSegFile extends SegFile {
 const CATEGORY = code('49755003', 'SCT', 'Morphologically Abnormal Structure');
 const PROPERTY_TYPE = code('4147007', 'SCT', 'Mass');
 const BREAST = code('76752008', 'SCT', 'Breast');
+const LEFT = code('7771000', 'SCT', 'Left');
+const RIGHT = code('24028007', 'SCT', 'Right');
 const ALGORITHM_FAMILY = code('123109', 'DCM', 'Artificial Intelligence');
 const DERIVATION = code('113076', 'DCM', 'Segmentation');
 const SOURCE_PURPOSE = code('121322', 'DCM', 'Source image for image processing operation');
@@ -130,7 +132,7 @@ export function buildBinarySeg(series: SourceSeries, segments: SegmentInput[], o
     BitsStored: 1,
     HighBit: 0,
     SegmentationType: 'BINARY',
-    SegmentSequence: segments.map((seg, s) => segmentItem(seg, s + 1, options)),
+    SegmentSequence: segments.map((seg, s) => segmentItem(seg, s + 1, options, series.laterality)),
     PixelData: [toArrayBuffer(packBits(framePixels, size))],
     _vrMap: { PixelData: 'OB' },
   });
@@ -175,7 +177,7 @@ export function buildLabelMapSeg(series: SourceSeries, segments: SegmentInput[],
     PixelPaddingValue: BACKGROUND,
     SegmentationType: 'LABELMAP',
     SegmentsOverlap: 'NO',
-    SegmentSequence: [backgroundItem(options), ...segments.map((seg, s) => segmentItem(seg, s + 1, options))],
+    SegmentSequence: [backgroundItem(options), ...segments.map((seg, s) => segmentItem(seg, s + 1, options, series.laterality))],
     PixelData: [toArrayBuffer(labelMapPixels(slices.map((k) => labels.get(k)!), bits))],
     _vrMap: { PixelData: bits === 16 ? 'OW' : 'OB', PixelPaddingValue: 'US' },
   });
@@ -363,13 +365,16 @@ function backgroundItem(options: SegOptions): NaturalDataset {
   };
 }
 
-function segmentItem(seg: SegmentInput, number: number, options: SegOptions): NaturalDataset {
+function segmentItem(seg: SegmentInput, number: number, options: SegOptions, laterality?: Laterality): NaturalDataset {
+  const side = laterality?.side;
   return {
     SegmentNumber: number,
     SegmentLabel: seg.label.slice(0, 64),
+    // An unknown side is said so, not guessed (the region then has no laterality modifier).
+    ...(side ? {} : { SegmentDescription: 'Breast, laterality unknown' }),
     SegmentedPropertyCategoryCodeSequence: [CATEGORY],
     SegmentedPropertyTypeCodeSequence: [PROPERTY_TYPE],
-    AnatomicRegionSequence: [BREAST],
+    AnatomicRegionSequence: [side ? { ...BREAST, AnatomicRegionModifierSequence: [side === 'L' ? LEFT : RIGHT] } : BREAST],
     SegmentAlgorithmType: 'AUTOMATIC',
     SegmentAlgorithmName: options.algorithmName,
     SegmentationAlgorithmIdentificationSequence: [

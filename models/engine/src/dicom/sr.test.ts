@@ -26,10 +26,10 @@ const source: SrSource = {
 const SEG_UID = '1.2.826.0.1.3680043.8.498.10.1';
 const SEG_SERIES = '1.2.826.0.1.3680043.8.498.10';
 const lesions: SrLesion[] = [
-  { number: 1, probability: 0.873, label: 'malignant', volumeMl: 1.25, longestDiameterMm: 17.4, segment: { sopInstanceUID: SEG_UID, segmentNumber: 1, seriesInstanceUID: SEG_SERIES } },
-  { number: 2, probability: null, label: null, volumeMl: 0.31, longestDiameterMm: 8.2, segment: { sopInstanceUID: SEG_UID, segmentNumber: 2, seriesInstanceUID: SEG_SERIES } },
+  { number: 1, probability: 0.873, verdict: 'Suspicious for malignancy', volumeMl: 1.25, longestDiameterMm: 17.4, segment: { sopInstanceUID: SEG_UID, segmentNumber: 1, seriesInstanceUID: SEG_SERIES } },
+  { number: 2, probability: null, verdict: null, volumeMl: 0.31, longestDiameterMm: 8.2, segment: { sopInstanceUID: SEG_UID, segmentNumber: 2, seriesInstanceUID: SEG_SERIES } },
 ];
-const options = { algorithmName: 'ABUS Tumor AI', algorithmVersion: '0.1.0', uidSeed: 'sr-test', contentDate: new Date(2024, 0, 2, 10, 11, 12), decisionThreshold: 0.5 };
+const options = { algorithmName: 'ABUS Tumor AI', algorithmVersion: '0.1.0', uidSeed: 'sr-test', contentDate: new Date(2024, 0, 2, 10, 11, 12), operatingPoints: { ruleOut: 0.21, ruleIn: 0.63 } };
 const report = buildMeasurementReport(source, lesions, options);
 
 function writeTemp(bytes: Uint8Array): string {

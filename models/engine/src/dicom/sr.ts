@@ -17,6 +17,7 @@
  */
 import { code, decimalString, dicomDate, dicomTime, makeUid, patientAndStudy, uidFor, writePart10 } from './common';
 import type { NaturalDataset, StudyContext } from './common';
+import type { Verdict } from '../pipeline/verdict';
 
 export const COMPREHENSIVE_3D_SR_STORAGE = '1.2.840.10008.5.1.4.1.1.88.34';
 export const SEGMENTATION_STORAGE_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
@@ -25,7 +26,8 @@ export const RESEARCH_USE_DESCRIPTION = 'ABUS Tumor AI (research use, not for cl
 export interface SrLesion {
   number: number;                 // tracking: "Lesion 1"
   probability: number | null;     // P(malignant) in [0,1] → recorded in % (UCUM "%")
-  label: 'malignant' | 'benign' | null;
+  /** The viewer's words for it; recorded as a qualitative evaluation outside the indeterminate band only. */
+  verdict: Verdict | null;
   volumeMl: number;
   longestDiameterMm: number;
   /**
@@ -50,8 +52,8 @@ export interface SrOptions {
   uidSeed?: string;
   contentDate?: Date;
   manufacturer?: string;
-  /** P(malignant) at or above which a lesion is called malignant; recorded as an algorithm parameter. */
-  decisionThreshold: number;
+  /** The model card's operating points (see verdict.ts); recorded as algorithm parameters. Absent: probability only. */
+  operatingPoints?: { ruleOut: number; ruleIn: number };
 }
 
 const C = {
@@ -76,6 +78,10 @@ const C = {
   mass: code('4147007', 'SCT', 'Mass'),
   findingSite: code('363698007', 'SCT', 'Finding Site'),
   breast: code('76752008', 'SCT', 'Breast'),
+  leftBreast: code('80248007', 'SCT', 'Left breast'),
+  rightBreast: code('73056007', 'SCT', 'Right breast'),
+  laterality: code('272741003', 'SCT', 'Laterality'),
+  unknown: code('261665006', 'SCT', 'Unknown'),
   referencedSegment: code('121191', 'DCM', 'Referenced Segment'),
   sourceSeries: code('121232', 'DCM', 'Source series for segmentation'),
   algorithmName: code('111001', 'DCM', 'Algorithm Name'),
@@ -85,8 +91,6 @@ const C = {
   volume: code('118565006', 'SCT', 'Volume'),
   longAxis: code('103339001', 'SCT', 'Long axis'),
   qualitativeEvaluations: code('C0034375', 'UMLS', 'Qualitative Evaluations'),
-  malignant: code('21594007', 'SCT', 'Malignant'),
-  benign: code('30807003', 'SCT', 'Benign'),
   percent: code('%', 'UCUM', 'Percent'),
   cubicCentimeter: code('cm3', 'UCUM', 'cubic centimeter'),
   millimeter: code('mm', 'UCUM', 'millimeter'),
@@ -145,6 +149,16 @@ export function buildMeasurementReport(
     container('CONTAINS', C.imageLibraryGroup, source.images.map((im) =>
       image('CONTAINS', null, { ReferencedSOPClassUID: im.sopClassUID, ReferencedSOPInstanceUID: im.sopInstanceUID }))),
   ]);
+  const points = options.operatingPoints;
+  const percent = (p: number) => `${Math.round(p * 1000) / 10}%`;
+  const parameters = points
+    ? `operating points from validation: likely benign below P(malignant) ${percent(points.ruleOut)} (sensitivity >= 95%), suspicious for malignancy above ${percent(points.ruleIn)} (specificity >= 90%), indeterminate between`
+    : 'no operating points: the probability only';
+  // TID 1500's Finding Site: the left or right breast, or the breast with its laterality stated as unknown.
+  const side = source.laterality?.side;
+  const findingSite = side
+    ? coded('HAS CONCEPT MOD', C.findingSite, side === 'L' ? C.leftBreast : C.rightBreast)
+    : { ...coded('HAS CONCEPT MOD', C.findingSite, C.breast), ContentSequence: [coded('HAS CONCEPT MOD', C.laterality, C.unknown)] };
   const groups = lesions.map((l) => {
     const children: NaturalDataset[] = [
       text('HAS OBS CONTEXT', C.trackingIdentifier, `Lesion ${l.number}`),
@@ -159,13 +173,13 @@ export function buildMeasurementReport(
       // TID 4019 Algorithm Identification
       text('HAS CONCEPT MOD', C.algorithmName, options.algorithmName),
       text('HAS CONCEPT MOD', C.algorithmVersion, options.algorithmVersion),
-      text('HAS CONCEPT MOD', C.algorithmParameters, `decision threshold: malignant if P(malignant) >= ${options.decisionThreshold}`),
-      coded('HAS CONCEPT MOD', C.findingSite, C.breast),
+      text('HAS CONCEPT MOD', C.algorithmParameters, parameters),
+      findingSite,
     ];
     if (l.probability !== null) children.push(num(C.probabilityOfCancer, l.probability * 100, C.percent));
     children.push(num(C.volume, l.volumeMl, C.cubicCentimeter));
     children.push(num(C.longAxis, l.longestDiameterMm, C.millimeter));
-    if (l.label) children.push(coded('CONTAINS', C.qualitativeEvaluations, l.label === 'malignant' ? C.malignant : C.benign));
+    if (l.verdict && l.verdict !== 'Indeterminate') children.push(text('CONTAINS', C.qualitativeEvaluations, l.verdict));
     return container('CONTAINS', C.measurementGroup, children, '1411');
   });
   const content = container(null, C.imagingMeasurementReport, [

@@ -10,6 +10,7 @@ import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { malignancyProbability, logit } from './classifier';
 import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
+import { Verdict, verdictClass, verdictFor } from './verdict';
 import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
 
 export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
@@ -23,8 +24,6 @@ export interface Progress {
 
 export interface AnalyzeOptions {
   centerSpace?: 'patient' | 'voxel';
-  /** Decision threshold on P(malignant); default from the model card. */
-  threshold?: number;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -41,8 +40,10 @@ export interface AnalysisResult {
   networkProbability: number | null;
   /** The lesion's measured descriptors on the network grid (null when none was found). */
   descriptors: Descriptors | null;
+  /** Words for the probability from the card's operating points, or null (no lesion, no points). */
+  verdict: Verdict | null;
+  /** The class the verdict commits to: none in the indeterminate band (see verdict.ts). */
   label: 'malignant' | 'benign' | null;
-  threshold: number;
   lesion: SourceMask;
   size: LesionSize;
   /** Continuous source index of the click. */
@@ -160,7 +161,6 @@ export class Analyzer implements Engine {
       mark = t;
     };
     const { architecture: config, input } = this.card;
-    const threshold = options.threshold ?? this.card.decisionThreshold;
     const { values, inside } = resampleToGrid(plan, source, block);
     const voiData = normalizeVoi(values, inside);
     lap('resample');
@@ -201,6 +201,7 @@ export class Analyzer implements Engine {
       const size = found ? segmentSize : measureLesion(lesion, source.spacing);
       const descriptors = found && networkProbability !== null ? lesionDescriptors(gridMask, voiData, input.grid, logit(networkProbability)) : null;
       const probability = found && networkProbability !== null ? malignancyProbability(this.card.classifier, descriptors, networkProbability) : null;
+      const verdict = verdictFor(probability, this.card.operatingPoints);
       lap('postprocess');
       timings.total = Math.round((now() - t0) * 10) / 10;
       return {
@@ -208,8 +209,8 @@ export class Analyzer implements Engine {
         probability,
         networkProbability,
         descriptors,
-        label: probability === null ? null : probability >= threshold ? 'malignant' : 'benign',
-        threshold,
+        verdict,
+        label: verdictClass(verdict),
         lesion,
         size,
         centerIndex: plan.center,

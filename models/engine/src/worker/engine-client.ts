@@ -79,7 +79,7 @@ export class WorkerEngine implements Engine {
     const cancel = () => this.cancel();
     options.signal?.addEventListener('abort', cancel);
     try {
-      const msg = await this.send({ type: 'analyze', geometry, plan, block, threshold: options.threshold }, [block.buffer as ArrayBuffer], options.onProgress);
+      const msg = await this.send({ type: 'analyze', geometry, plan, block }, [block.buffer as ArrayBuffer], options.onProgress);
       if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
       return msg.result;
     } finally {

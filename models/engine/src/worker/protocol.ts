@@ -20,7 +20,7 @@ export interface BackendChange {
 export type ToWorker =
   | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean }
   /** The page planned the VOI (once) and read its block; the worker analyses it. */
-  | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array; threshold?: number }
+  | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array }
   | { id: number; type: 'warm-up' }
   | { id: number; type: 'cancel' };
 

@@ -166,7 +166,6 @@ async function handle(msg: ToWorker): Promise<void> {
       const controller = new AbortController();
       const device = watched;
       const run = analyzer.run(msg.plan, msg.geometry, msg.block, {
-        threshold: msg.threshold,
         signal: controller.signal,
         onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
       });

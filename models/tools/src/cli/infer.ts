@@ -1,6 +1,6 @@
 /** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, AnalysisResult, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { loadVolume, parseTriple } from './load-volume';
 import * as fs from 'fs';
@@ -13,8 +13,7 @@ export function resultJson(result: AnalysisResult) {
   return {
     found: result.found,
     probability: result.probability,
-    label: result.label,
-    threshold: result.threshold,
+    verdict: result.verdict,
     volume_ml: result.size.volumeMl,
     diameters_mm: { longest: result.size.longestMm, ...result.size.extentMm },
     voxel_count: result.lesion.voxelCount,
@@ -39,14 +38,14 @@ function maskVolume(volume: Volume, result: AnalysisResult): Volume {
 }
 
 /** SEG and SR of the one lesion, for DICOM input (they refer to its images). */
-function writeDicomResults(volume: Volume, result: AnalysisResult, card: { name: string; version: string }, opts: { seg?: string; sr?: string }): void {
+function writeDicomResults(volume: Volume, result: AnalysisResult, card: ModelCard, opts: { seg?: string; sr?: string }): void {
   const slices = (volume as Partial<DicomVolume>).slices;
   if (!slices) throw new Error('--seg and --sr need DICOM input: they refer to the source images');
   if (!result.found) {
     console.error('abus-ai: note: no lesion found at that point; no SEG or SR written');
     return;
   }
-  const files = buildLesionExport(sourceSeries(slices, volume), [{ number: 1, result }], { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, threshold: result.threshold });
+  const files = buildLesionExport(sourceSeries(slices, volume), [{ number: 1, result }], { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, operatingPoints: card.operatingPoints });
   for (const [file, bytes] of [[opts.seg, files.seg.bytes], [opts.sr, files.sr.bytes]] as const) {
     if (!file) continue;
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -64,7 +63,6 @@ export function registerInfer(program: Command): void {
     .option('--weights <folder|url>', 'model folder or URL (model.json, model-card.json, shards)', SHIPPED_WEIGHTS)
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
     .option('--spacing <sx,sy,sz>', 'voxel spacing in mm, overriding the file (TDSC-ABUS headers carry none)')
-    .option('--threshold <p>', 'decision threshold on P(malignant) (default: the model card\'s)')
     .option('--out <mask.nrrd>', 'write the lesion mask (its bounding box, gzip NRRD, patient geometry kept)')
     .option('--seg <file.dcm>', 'DICOM input: also write the lesion as a DICOM SEG referring to the input images')
     .option('--sr <file.dcm>', 'DICOM input: also write a TID 1500 SR with the finding, its size and P(malignant)')
@@ -85,9 +83,7 @@ export function registerInfer(program: Command): void {
       console.error(`abus-ai: backend ${analyzer.backend?.reason}`);
       for (const note of notes) console.error(`abus-ai: note: ${note}`);
       try {
-        const threshold = opts.threshold === undefined ? undefined : Number(opts.threshold);
-        if (threshold !== undefined && !(threshold >= 0 && threshold <= 1)) throw new Error('--threshold must be between 0 and 1');
-        const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace, threshold });
+        const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace });
         if (opts.out && result.found) {
           fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
           fs.writeFileSync(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true }));
@@ -99,7 +95,9 @@ export function registerInfer(program: Command): void {
           console.log(JSON.stringify(json));
         } else {
           const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%`;
-          console.log(`${result.found ? 'Lesion' : 'No lesion'}: P(malignant) ${p} (${result.label ?? 'no classifier'}), ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`);
+          console.log(result.found
+            ? `Lesion: P(malignant) ${p}${result.verdict ? ` (${result.verdict})` : ''}, ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`
+            : `No lesion here (${json.timings_ms.total} ms on ${result.backend})`);
           console.log(result.notice);
         }
       } finally {
