@@ -65,7 +65,8 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'ohif-abus-panel.png') });
     expect(await status.getAttribute('data-status')).toBe('ready');
-    expect(await status.textContent()).toMatch(/Model untrained-test 0, trained on nothing \(untrained test model\)\. Backend: wasm \(forced\)/);
+    expect(await status.textContent()).toMatch(/^Model untrained-test 0 · wasm$/);
+    expect(await status.getAttribute('title')).toMatch(/Backend: wasm \(forced\).* Model untrained-test 0, trained on nothing \(untrained test model\)\./);
     expect(errors).toEqual([]);
 
     await waitForViewport(page);

@@ -34,3 +34,44 @@ export async function showWorldPoint(page: Page, world: number[]): Promise<{ x: 
     return { x: rect.left + x, y: rect.top + y };
   }, world);
 }
+
+/** Every OHIF notification (sonner toast) the page shows, as "type: text", kept after it fades. */
+export async function recordNotifications(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __toasts: string[] };
+    w.__toasts = [];
+    const seen = new Set<string>();
+    new MutationObserver(() => {
+      document.querySelectorAll('[data-sonner-toast]').forEach((el) => {
+        const entry = `${el.getAttribute('data-type')}: ${el.textContent}`;
+        if (!seen.has(entry)) {
+          seen.add(entry);
+          w.__toasts.push(entry);
+        }
+      });
+    }).observe(document, { childList: true, subtree: true, characterData: true });
+  });
+}
+
+export async function notification(page: Page, type: 'error' | 'warning' | 'success' | 'info', pattern: RegExp, timeout = 30000): Promise<string> {
+  try {
+    const found = await page.waitForFunction(([t, source, flags]) => {
+      const re = new RegExp(source, flags);
+      return (window as unknown as { __toasts: string[] }).__toasts.find((e) => e.startsWith(`${t}: `) && re.test(e)) ?? false;
+    }, [type, pattern.source, pattern.flags] as const, { timeout, polling: 100 });
+    // Sonner fades a toast in: a moment later the screenshot shows it.
+    await page.waitForTimeout(600);
+    return (await found.jsonValue()) as string;
+  } catch (err) {
+    const shown = await page.evaluate(() => (window as unknown as { __toasts: string[] }).__toasts);
+    throw new Error(`no ${type} notification matching ${pattern}; shown: ${JSON.stringify(shown)} (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** Shows a world point in the active view and clicks it with the "ABUS tumor" tool. */
+export async function clickWithTool(page: Page, world: number[]): Promise<void> {
+  const point = await showWorldPoint(page, world);
+  await page.locator('[data-cy="abus-pick"]').click();
+  await page.mouse.click(point.x, point.y);
+}
+

@@ -32,19 +32,28 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') ?? ''), undefined, { timeout: 120000 });
     await expect(page.locator('[data-cy="abus-status"]').textContent()).resolves.toMatch(/^Model cmsvnetiter/);
     await waitForViewport(page);
-    // The lesion where the demo says it is: its centre pixel on its slice, in cornerstone's world.
+    // The lesion where the demo says it is: its centre pixel on the slice the terminal names, counted
+    // in the viewer's own stack order.
     const l = running.study!.lesion;
-    const world = await page.evaluate(([column, row, k]) => {
+    const { world, z } = await page.evaluate(([column, row, slice]) => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const w = window as any;
       const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
       const ids: string[] = cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport.getImageIds();
-      const planes = ids.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id));
-      planes.sort((a, b) => a.imagePositionPatient[2] - b.imagePositionPatient[2]);
-      const p = planes[k];
-      return [0, 1, 2].map((a) => p.imagePositionPatient[a] + column * p.columnPixelSpacing * p.rowCosines[a] + row * p.rowPixelSpacing * p.columnCosines[a]);
-    }, [l.column, l.row, l.slice - 1]);
+      const p = cs.cornerstone.metaData.get('imagePlaneModule', ids[slice - 1]);
+      return { world: [0, 1, 2].map((a) => p.imagePositionPatient[a] + column * p.columnPixelSpacing * p.rowCosines[a] + row * p.rowPixelSpacing * p.columnCosines[a]), z: p.imagePositionPatient[2] };
+    }, [l.column, l.row, l.slice]);
+    // That slice is the lesion's (k in the volume, 0.5 mm apart from z = 0 in the small demo).
+    expect(z).toBeCloseTo(l.k * 0.5, 3);
     const point = await showWorldPoint(page, world);
+    // The viewer shows that slice as the one the terminal printed.
+    const shown = await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const w = window as any;
+      const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+      return cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport.getCurrentImageIdIndex() + 1;
+    });
+    expect(shown).toBe(l.slice);
     await page.locator('[data-cy="abus-pick"]').click();
     await page.mouse.click(point.x, point.y);
     const row = page.locator('[data-cy="abus-result"]').first();

@@ -13,7 +13,12 @@ export interface DemoStudy {
   folder: string;
   studyInstanceUID: string;
   /** What to tell the user: where the lesion is and what it is. */
-  lesion: { malignant: boolean; volumeMl: number; slice: number; of: number; column: number; row: number };
+  /**
+   * slice: as the viewer numbers it (1-based, its stack order: cornerstone sorts the images by
+   * position along the normal, farthest first, so the last slice of the volume is its first);
+   * k: the volume's own slice index (0-based, position order).
+   */
+  lesion: { malignant: boolean; volumeMl: number; slice: number; of: number; k: number; column: number; row: number };
   dims: [number, number, number];
 }
 
@@ -27,7 +32,7 @@ export function ensureDemoStudy(folder: string, options: { seed: number; small: 
   const infoFile = path.join(folder, INFO);
   if (fs.existsSync(infoFile)) {
     const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as DemoStudy & { seed: number; small: boolean };
-    if (info.seed === options.seed && info.small === options.small) return { ...info, folder };
+    if (info.seed === options.seed && info.small === options.small && info.lesion.k !== undefined) return { ...info, folder };
   }
   fs.rmSync(folder, { recursive: true, force: true });
   fs.mkdirSync(path.join(folder, 'dicom'), { recursive: true });
@@ -40,7 +45,7 @@ export function ensureDemoStudy(folder: string, options: { seed: number; small: 
     seed: options.seed,
     small: options.small,
     studyInstanceUID,
-    lesion: { malignant: phantom.lesions[0].malignant, volumeMl: phantom.lesions[0].volume_ml, slice: ck + 1, of: phantom.volume.dims[2], column: ci, row: cj },
+    lesion: { malignant: phantom.lesions[0].malignant, volumeMl: phantom.lesions[0].volume_ml, slice: phantom.volume.dims[2] - ck, of: phantom.volume.dims[2], k: ck, column: ci, row: cj },
     dims: phantom.volume.dims,
   };
   fs.writeFileSync(infoFile, JSON.stringify(info, null, 2));

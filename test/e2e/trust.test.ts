@@ -1,0 +1,239 @@
+/**
+ * A viewer a radiologist can trust, in the real prebuilt OHIF 3.13.2 with Orthanc and headless
+ * Chromium, with the shipped model unless a case says otherwise:
+ * (a) a second click on a mass re-analyses it: one lesion, the SEG and SR hold one, and the SEG's
+ *     segment is, voxel for voxel, what the viewer shows;
+ * (b) clicks on normal tissue of held-out phantoms answer "no lesion" and write nothing, 20 of 20;
+ * (c) the verdict words follow the model card's operating points, and a card without them gives
+ *     the number only;
+ * (d) studies of the left and the right breast export L and R in the SEG and the SR, which
+ *     dciodvfy accepts with no errors;
+ * (f) at 1366 x 768, three results and the Export button are on screen without scrolling.
+ */
+import { execFileSync } from 'child_process';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import type { Browser, Page } from 'playwright-core';
+import { indexToPatient, readPart10, verdictFor, Vec3, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { generatePhantom, normalTissueSites, Phantom } from '@abus-tumor-ai/tools';
+import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { dciodvfy, dciodvfyMissing } from '../dciodvfy';
+import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
+import { writeUntrainedModel } from '../fixtures/untrained-model';
+import { copyOfOhifDist } from './ohif-dist';
+import { clickWithTool, waitForViewport } from './ohif-page';
+import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
+import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
+import * as fs from 'fs';
+
+const ROOT = join(__dirname, '..', '..');
+const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
+const SHIPPED = join(ROOT, 'models', 'weights', 'cmsvnetiter');
+const ARTIFACTS = join(__dirname, '..', 'artifacts');
+const SPACING: Vec3 = [0.8, 0.4, 1.0];
+
+const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
+if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium, Orthanc and dciodvfy: ${skip}`);
+const it = skip ? test.skip : test;
+
+/** Two held-out phantoms (seeds no training, calibration or evaluation used), one per breast. */
+const STUDIES = [
+  { seed: 9101, uid: '2.25.9101', side: 'L' as const },
+  { seed: 9102, uid: '2.25.9102', side: 'R' as const },
+];
+let phantoms: Phantom[];
+let dist: string;
+let orthanc: OrthancServer;
+let viewer: ViewerServer;
+let browser: Browser;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Win = any;
+
+const install = (...args: string[]) => execFileSync(process.execPath, [BIN, 'install-ohif', '--viewer', dist, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const cards = (page: Page) => page.locator('[data-cy="abus-result"]');
+
+async function openStudy(uid: string, size = { width: 1366, height: 768 }): Promise<Page> {
+  const page = await browser.newPage({ viewport: size });
+  page.on('pageerror', (e) => console.log(`page error: ${e.message.slice(0, 300)}`));
+  await page.goto(`${viewer.url}/abus?StudyInstanceUIDs=${uid}`);
+  await page.waitForFunction(() => document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') === 'ready', undefined, { timeout: 180000 });
+  await waitForViewport(page);
+  return page;
+}
+
+/** Clicks a world point with the tool and waits for that analysis's outcome ('lesion', 'replaced', 'no-lesion'). */
+async function analyse(page: Page, world: number[]): Promise<string> {
+  await page.evaluate(() => document.querySelector('[data-cy="abus-outcome"]')?.setAttribute('data-outcome', 'pending'));
+  await clickWithTool(page, world);
+  const outcome = await page.waitForFunction(() => {
+    const o = document.querySelector('[data-cy="abus-outcome"]')?.getAttribute('data-outcome');
+    const ready = document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') === 'ready';
+    return ready && o && o !== 'pending' ? o : false;
+  }, undefined, { timeout: 180000, polling: 200 });
+  return (await outcome.jsonValue()) as string;
+}
+
+/** Exports and fetches the stored SEG and SR back from Orthanc. */
+async function exportAndFetch(page: Page): Promise<{ seg: Uint8Array; sr: Uint8Array }> {
+  const before = await page.locator('[data-cy="abus-panel"]').getAttribute('data-exported-seg');
+  await page.locator('[data-cy="abus-export"]').click();
+  await page.waitForFunction((prev) => {
+    const v = document.querySelector('[data-cy="abus-panel"]')?.getAttribute('data-exported-seg');
+    return v && v !== prev;
+  }, before, { timeout: 60000 });
+  const fetchOne = async (attr: string) => {
+    const uid = await page.locator('[data-cy="abus-panel"]').getAttribute(attr);
+    const found = await (await fetch(`${orthanc.url}/tools/find`, { method: 'POST', headers: { Authorization: orthanc.authorization }, body: JSON.stringify({ Level: 'Instance', Query: { SOPInstanceUID: uid } }) })).json();
+    return new Uint8Array(await (await orthanc.get(`/instances/${found[0]}/file`)).arrayBuffer());
+  };
+  return { seg: await fetchOne('data-exported-seg'), sr: await fetchOne('data-exported-sr') };
+}
+
+/** The viewer's labelmap, per source SOP instance: the indices of its labelled pixels, by segment. */
+async function screenVoxels(page: Page): Promise<Record<string, Record<number, number[]>>> {
+  return page.evaluate(() => {
+    const w = window as Win;
+    const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+    const [segmentation] = w.services.segmentationService.getSegmentations();
+    const out: Record<string, Record<number, number[]>> = {};
+    for (const id of segmentation.representationData.Labelmap.imageIds as string[]) {
+      const image = cs.cornerstone.cache.getImage(id);
+      const sop = cs.cornerstone.metaData.get('instance', image.referencedImageId).SOPInstanceUID;
+      const data = image.getPixelData();
+      for (let n = 0; n < data.length; n++) {
+        if (!data[n]) continue;
+        ((out[sop] ??= {})[data[n]] ??= []).push(n);
+      }
+    }
+    return out;
+  });
+}
+
+beforeAll(async () => {
+  if (skip) return;
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  phantoms = STUDIES.map((s) => generatePhantom({ seed: s.seed, spacing: SPACING, lesionCount: 1 }));
+  dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-trust-')));
+  fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());
+  // The shipped model with its operating points taken out (the card is not checksummed; the shards are).
+  fs.cpSync(SHIPPED, join(dist, 'no-points-weights'), { recursive: true });
+  const card = JSON.parse(fs.readFileSync(join(SHIPPED, 'model-card.json'), 'utf8'));
+  delete card.operatingPoints;
+  fs.writeFileSync(join(dist, 'no-points-weights', 'model-card.json'), JSON.stringify(card));
+  // An untrained net that marks voxels wherever it is clicked: three lesions for the layout case.
+  await writeUntrainedModel(join(dist, 'marking-weights'), { segBias: 2 });
+  orthanc = await startOrthanc();
+  viewer = await serveViewer(dist, orthanc);
+  browser = await launchChromium();
+  const files = STUDIES.flatMap((s, n) => writeDicomSeries(phantoms[n].volume, { uidSeed: `trust-${s.seed}`, studyInstanceUID: s.uid, patientName: `Phantom^${s.side}`, patientId: `TRUST-${s.side}`, laterality: s.side }, 'single-frame'));
+  await orthanc.upload(files);
+}, 300000);
+
+afterAll(async () => {
+  await browser?.close();
+  await viewer?.close();
+  await orthanc?.stop();
+  if (dist) fs.rmSync(dist, { recursive: true, force: true });
+});
+
+it('(a, d) a second click on the mass gives one lesion, replaced; the SEG and SR hold one, on screen voxel for voxel, with laterality L, and pass dciodvfy', async () => {
+  install('--backend', 'wasm');
+  const page = await openStudy(STUDIES[0].uid);
+  const lesion = phantoms[0].lesions[0];
+  expect(await analyse(page, lesion.centerMm)).toBe('lesion');
+  await expect(cards(page).count()).resolves.toBe(1);
+  // 1.5 mm beside the first click: the same mass.
+  expect(await analyse(page, [lesion.centerMm[0] + 1.5, lesion.centerMm[1], lesion.centerMm[2]])).toBe('replaced');
+  await expect(cards(page).count()).resolves.toBe(1);
+  await expect(cards(page).first().getAttribute('data-number')).resolves.toBe('1');
+  await page.screenshot({ path: join(ARTIFACTS, 'trust-replaced.png') });
+
+  const { seg, sr } = await exportAndFetch(page);
+  const read = readBinarySeg(seg);
+  expect(read.segments.map((s) => s.number)).toEqual([1]);
+  expect(readMeasurementReport(sr).lesions).toHaveLength(1);
+  // What went to the PACS is what the viewer shows, voxel for voxel.
+  const shown = await screenVoxels(page);
+  const exported: Record<string, Record<number, number[]>> = {};
+  for (const f of read.frames) {
+    const on = [...f.pixels.keys()].filter((n) => f.pixels[n]);
+    if (on.length) ((exported[f.sopInstanceUID] ??= {})[f.segment] ??= []).push(...on);
+  }
+  expect(exported).toEqual(shown);
+  // Laterality L: the SEG's region modifier and the SR's finding site.
+  const segment = (readPart10(seg).SegmentSequence as { AnatomicRegionSequence: { AnatomicRegionModifierSequence?: { CodeMeaning: string }[] }[] }[])[0];
+  expect(segment.AnatomicRegionSequence[0].AnatomicRegionModifierSequence?.[0].CodeMeaning).toBe('Left');
+  expect(JSON.stringify(readPart10(sr))).toContain('Left breast');
+  for (const [name, bytes] of [['seg-L', seg], ['sr-L', sr]] as const) expect(dciodvfy(bytes, name).errors).toEqual([]);
+  await page.close();
+}, 600000);
+
+it('(b) clicks on normal tissue answer "no lesion" and add nothing: 20 of 20', async () => {
+  install('--backend', 'wasm');
+  let noLesion = 0;
+  const kinds: string[] = [];
+  for (const [n, study] of STUDIES.entries()) {
+    const page = await openStudy(study.uid);
+    for (const site of normalTissueSites(phantoms[n], 10, study.seed)) {
+      const outcome = await analyse(page, indexToPatient(phantoms[n].volume, site.index));
+      if (outcome === 'no-lesion') noLesion++;
+      else kinds.push(`${site.kind}: ${outcome}`);
+    }
+    await expect(cards(page).count()).resolves.toBe(0);
+    await expect(page.evaluate(() => (window as Win).services.segmentationService.getSegmentations().length)).resolves.toBe(0);
+    await page.close();
+  }
+  console.log(`normal tissue: ${noLesion} of 20 clicks answered "no lesion"${kinds.length ? `; the others: ${kinds.join(', ')}` : ''}`);
+  expect(noLesion).toBe(20);
+}, 900000);
+
+it('(c, d) the verdict follows the operating points, laterality R reaches the exports; without operating points, the number only', async () => {
+  install('--backend', 'wasm');
+  const card = JSON.parse(fs.readFileSync(join(SHIPPED, 'model-card.json'), 'utf8'));
+  let page = await openStudy(STUDIES[1].uid);
+  const lesion = phantoms[1].lesions[0];
+  expect(await analyse(page, lesion.centerMm)).toBe('lesion');
+  const probability = Number(await cards(page).first().getAttribute('data-probability'));
+  const verdict = verdictFor(probability, card.operatingPoints);
+  expect(verdict).not.toBeNull();
+  await expect(cards(page).first().getAttribute('data-verdict')).resolves.toBe(verdict);
+  await expect(cards(page).first().textContent()).resolves.toContain(`Lesion 1: ${verdict}`);
+  const { seg, sr } = await exportAndFetch(page);
+  expect(readBinarySeg(seg).segments[0].label).toBe(`Lesion 1: ${verdict}, ${Math.round(probability * 100)}% (AI)`);
+  const srText = JSON.stringify(readPart10(sr));
+  expect(srText).toContain('Right breast');
+  expect(srText.includes('Qualitative Evaluations')).toBe(verdict !== 'Indeterminate');
+  for (const [name, bytes] of [['seg-R', seg], ['sr-R', sr]] as const) expect(dciodvfy(bytes, name).errors).toEqual([]);
+  await page.close();
+
+  install('--backend', 'wasm', '--weights-url', '/no-points-weights/');
+  page = await openStudy(STUDIES[1].uid);
+  expect(await analyse(page, lesion.centerMm)).toBe('lesion');
+  await expect(cards(page).first().getAttribute('data-verdict')).resolves.toBe('');
+  const text = (await cards(page).first().textContent()) ?? '';
+  expect(text).toMatch(/^Lesion 1Go to/);
+  expect(text).toMatch(/P\(malignant\) \d+\.\d%/);
+  for (const words of ['Likely benign', 'Indeterminate', 'Suspicious']) expect(text).not.toContain(words);
+  const { seg: plainSeg } = await exportAndFetch(page);
+  expect(readBinarySeg(plainSeg).segments[0].label).toMatch(/^Lesion 1: P\(malignant\) \d+% \(AI\)$/);
+  await page.close();
+}, 600000);
+
+it('(f) at 1366 x 768, three results and the Export button are on screen without scrolling', async () => {
+  install('--backend', 'wasm', '--weights-url', '/marking-weights/');
+  const page = await openStudy(STUDIES[0].uid);
+  const { dims, spacing } = phantoms[0].volume;
+  // Three points far apart (more than a VOI's half-width), each a lesion for the marking net.
+  const points: Vec3[] = [[0.25, 0.5, 0.5], [0.75, 0.5, 0.5], [0.5, 0.5, 0.15]].map((f) => f.map((v, a) => v * (dims[a] - 1) * spacing[a]) as Vec3);
+  for (const p of points) await analyse(page, p);
+  await expect(cards(page).count()).resolves.toBe(3);
+  await page.waitForTimeout(1000);
+  await page.screenshot({ path: join(ARTIFACTS, 'trust-panel-1366x768.png') });
+  const inView = async (selector: string) => page.locator(selector).evaluateAll((els) => els.map((el) => {
+    const r = el.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth && r.height > 0;
+  }));
+  expect(await inView('[data-cy="abus-result"]')).toEqual([true, true, true]);
+  expect(await inView('[data-cy="abus-export"]')).toEqual([true]);
+  await page.close();
+}, 600000);
