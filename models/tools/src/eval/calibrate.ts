@@ -12,6 +12,8 @@ import { auc } from '../metrics';
 import { DESCRIPTOR_NAMES, DescriptorName, Descriptors, LogisticClassifier } from '@abus-tumor-ai/engine';
 
 export interface ClickRecord {
+  /** Randomised phantoms (domain randomisation) or the generator's fixed look; absent in older records: randomised. */
+  look?: 'randomised' | 'default';
   /** 'lesion', or the normal tissue clicked (fat, ligament, ...). */
   kind: string;
   malignant: boolean;
