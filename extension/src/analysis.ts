@@ -234,8 +234,9 @@ export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onPr
     count++;
   });
   cs.cornerstoneTools.segmentation.triggerSegmentationEvents.triggerSegmentationDataModified(segmentationId);
-  const lesion = { mask: painted, min, max, voxelCount: count };
-  const shown: AnalysisResult = { ...result, lesion, size: measureLesion(lesion, volume.source.spacing) };
+  // Measured again only when another lesion kept some voxels: the longest diameter is quadratic
+  // in the surface, too slow for the main thread to repeat for nothing.
+  const shown: AnalysisResult = count === result.lesion.voxelCount ? result : { ...result, lesion: { mask: painted, min, max, voxelCount: count }, size: measureLesion({ mask: painted, min, max, voxelCount: count }, volume.source.spacing) };
   const [ci, cj, ck] = centroid.map((v) => v / Math.max(count, 1));
   const centreImage = volume.imageIds[Math.round(ck)];
   if (replacing?.annotationUID) removeAnnotation(services, cs, replacing.annotationUID);

@@ -109,6 +109,7 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     fallback.textContent = state.fallback ?? '';
     outcome.textContent = state.outcome ?? '';
     outcome.setAttribute('data-outcome', state.outcomeKind ?? '');
+    outcome.style.color = state.outcomeKind === 'error' ? '#ff6b6b' : '';
     for (const b of [pick, atCrosshair]) {
       b.disabled = state.status !== 'ready';
       b.style.opacity = b.disabled ? '0.5' : '1';

@@ -552,6 +552,9 @@ describe('abusAnalyzeAtPoint', () => {
     expect(h.annotations.size).toBe(0);
     expect(h.service.state.lesions).toEqual([]);
     expect(h.service.state.status).toBe('ready');
+    // The panel says it too, where the click's outcome goes.
+    expect(h.service.state.outcomeKind).toBe('error');
+    expect(h.service.state.outcome).toContain('outside the image volume');
   });
 
   it('refuses a series that is not ultrasound, naming its modality', async () => {

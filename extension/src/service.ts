@@ -22,7 +22,7 @@ export interface PanelState {
   detail?: string;
   /** The last click's outcome, e.g. "No lesion at that point", with its kind for tests and styles. */
   outcome?: string;
-  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone';
+  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone' | 'error' | 'cancelled';
   /** Bumped when a lesion changes in place (replaced, undone), so the panel redraws its card. */
   revision: number;
   engine?: WorkerEngine;
@@ -184,9 +184,10 @@ export class AbusTumorService {
       if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
       return record;
     } catch (err) {
-      this.update(this.ready(engine));
       const cancelled = (err as Error).name === 'AbortError';
-      this.notify('ABUS Tumor AI', cancelled ? 'Analysis cancelled' : (err as Error).message, cancelled ? 'info' : 'error');
+      const message = cancelled ? 'Analysis cancelled' : (err as Error).message;
+      this.update({ ...this.ready(engine), outcome: message, outcomeKind: cancelled ? 'cancelled' : 'error' });
+      this.notify('ABUS Tumor AI', message, cancelled ? 'info' : 'error');
       return undefined;
     }
   }

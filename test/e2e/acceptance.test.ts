@@ -333,7 +333,7 @@ it('2. a full-size volume (865 x 608 x 330) opens, a click on the lesion is anal
     const voxels = Number(await row.getAttribute('data-voxels'));
     const probability = Number(await row.getAttribute('data-probability'));
     console.log(`case 2 (full size ${record.dims.join(' x ')}, ${(record.dims.reduce((a: number, b: number) => a * b, 1) / 1e6).toFixed(0)} M voxels): upload to Orthanc ${uploadS.toFixed(1)} s, ` +
-      `viewer open to first image ${openS.toFixed(1)} s, click to result ${clickS.toFixed(1)} s (${(await row.textContent())?.match(/\d+ voxels, [^,]+, [\d.]+ s/)?.[0]}); ` +
+      `viewer open to first image ${openS.toFixed(1)} s, click to result ${clickS.toFixed(1)} s (${(await row.getAttribute('title'))?.match(/\d+ voxels, [^,]+, [\d.]+ s/)?.[0]}); ` +
       `page main-thread JS heap ${mb(metrics.JSHeapUsedSize)} used of ${mb(metrics.JSHeapTotalSize)} (CDP Performance.getMetrics), ` +
       `all Chromium processes PSS ${pss === undefined ? 'n/a' : `${pss.toFixed(0)} MB`} (before this page: ${pssBefore === undefined ? 'n/a' : `${pssBefore.toFixed(0)} MB`}); ` +
       `voxels browser ${voxels}, CLI ${cli.voxel_count}; P(malignant) browser ${(probability * 100).toFixed(2)}%, CLI ${(cli.probability * 100).toFixed(2)}%; CLI mask DSC vs truth ${dsc.toFixed(3)}`);
@@ -363,9 +363,10 @@ it('3. without WebGPU (--backend auto) the fallback runs, the panel and a warnin
     const row = rows(page).first();
     await row.waitFor({ timeout: 180000 });
     await screenshot(page, 'acceptance-3-no-webgpu.png');
-    expect(await row.textContent()).toContain(` voxels, ${backend}, `);
+    // The card says which backend ran in its hover detail.
+    expect(await row.getAttribute('title')).toContain(` voxels, ${backend}, `);
     const gpu = await page.evaluate(() => 'gpu' in navigator);
-    console.log(`case 3: navigator.gpu ${gpu ? 'present' : 'absent'}; panel: "${fallback}"; row: ${(await row.textContent())?.match(/\d+ voxels, [^,]+, [\d.]+ s/)?.[0]}`);
+    console.log(`case 3: navigator.gpu ${gpu ? 'present' : 'absent'}; panel: "${fallback}"; row: ${(await row.getAttribute('title'))?.match(/\d+ voxels, [^,]+, [\d.]+ s/)?.[0]}`);
   } finally {
     await noGpu.close();
   }

@@ -32,28 +32,35 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
     await page.waitForFunction(() => ['ready', 'error'].includes(document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') ?? ''), undefined, { timeout: 120000 });
     await expect(page.locator('[data-cy="abus-status"]').textContent()).resolves.toMatch(/^Model cmsvnetiter/);
     await waitForViewport(page);
-    // The lesion where the demo says it is: its centre pixel on the slice the terminal names, counted
-    // in the viewer's own stack order.
+    // The lesion where the demo says it is: its centre pixel on the volume's slice k, which the
+    // axial view (the one that pages through the images) numbers as the terminal printed it.
     const l = running.study!.lesion;
-    const { world, z } = await page.evaluate(([column, row, slice]) => {
+    const { world, z } = await page.evaluate(([column, row, k]) => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const w = window as any;
       const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
-      const ids: string[] = cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport.getImageIds();
-      const p = cs.cornerstone.metaData.get('imagePlaneModule', ids[slice - 1]);
+      const ids: string[] = cs.cornerstone.getEnabledElementByViewportId('abus-axial').viewport.getImageIds();
+      const p = cs.cornerstone.metaData.get('imagePlaneModule', ids[k]);
       return { world: [0, 1, 2].map((a) => p.imagePositionPatient[a] + column * p.columnPixelSpacing * p.rowCosines[a] + row * p.rowPixelSpacing * p.columnCosines[a]), z: p.imagePositionPatient[2] };
-    }, [l.column, l.row, l.slice]);
-    // That slice is the lesion's (k in the volume, 0.5 mm apart from z = 0 in the small demo).
+    }, [l.column, l.row, l.k]);
+    // k counts from z = 0, 0.5 mm apart in the small demo.
     expect(z).toBeCloseTo(l.k * 0.5, 3);
-    const point = await showWorldPoint(page, world);
-    // The viewer shows that slice as the one the terminal printed.
-    const shown = await page.evaluate(() => {
+    const shown = await page.evaluate(async (point) => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const w = window as any;
       const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
-      return cs.cornerstone.getEnabledElementByViewportId(w.services.viewportGridService.getActiveViewportId()).viewport.getCurrentImageIdIndex() + 1;
-    });
-    expect(shown).toBe(l.slice);
+      const viewport = cs.cornerstone.getEnabledElementByViewportId('abus-axial').viewport;
+      viewport.jumpToWorld(point);
+      viewport.render();
+      await new Promise((r) => setTimeout(r, 500));
+      // The overlay is a sibling of the canvas's element: the nearest ancestor with text holds it.
+      let el: HTMLElement | null = viewport.element;
+      while (el && !el.textContent?.includes('I:')) el = el.parentElement;
+      return el?.textContent ?? '';
+    }, world);
+    // The axial view's overlay, as the reader sees it: "I:85 (85/160)".
+    expect(shown).toContain(`I:${l.slice} (${l.slice}/${l.of})`);
+    const point = await showWorldPoint(page, world);
     await page.locator('[data-cy="abus-pick"]').click();
     await page.mouse.click(point.x, point.y);
     const row = page.locator('[data-cy="abus-result"]').first();

@@ -47,11 +47,6 @@ export function dicomTime(d: Date): string {
   return `${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
 }
 
-/** DICOM DT (YYYYMMDDHHMMSS), local time. */
-export function dicomDateTime(d: Date): string {
-  return dicomDate(d) + dicomTime(d);
-}
-
 /** Decimal String: at most 16 characters, as many significant digits as fit (up to 12). */
 export function decimalString(x: number): string {
   for (let digits = 12; ; digits--) {

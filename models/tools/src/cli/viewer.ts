@@ -95,7 +95,7 @@ export function registerViewer(program: Command): void {
       console.log(`Serving ${running.serves}.`);
       if (running.study) {
         const l = running.study.lesion;
-        console.log(`The study has one ${l.malignant ? 'malignant' : 'benign'}-looking phantom lesion (${l.volumeMl.toFixed(2)} mL) around slice ${l.slice} of ${l.of} (column ${l.column}, row ${l.row}).`);
+        console.log(`The study has one ${l.malignant ? 'malignant' : 'benign'}-looking phantom lesion (${l.volumeMl.toFixed(2)} mL) around image I:${l.slice} of ${l.of} in the axial view (column ${l.column}, row ${l.row}).`);
       }
       console.log(`\nOpen ${running.url}\nChoose the "ABUS tumor" tool (toolbar or panel) and click the lesion.\nStop with Ctrl+C.`);
       const stop = () => void running.server.close().then(() => process.exit(0));

@@ -12,10 +12,9 @@ import { generatePhantom } from '../phantom/generate';
 export interface DemoStudy {
   folder: string;
   studyInstanceUID: string;
-  /** What to tell the user: where the lesion is and what it is. */
   /**
-   * slice: as the viewer numbers it (1-based, its stack order: cornerstone sorts the images by
-   * position along the normal, farthest first, so the last slice of the volume is its first);
+   * What to tell the user: where the lesion is and what it is. slice: the image number the axial
+   * view shows for it ("I:n"; that view looks along -z, so the volume's last slice is its first);
    * k: the volume's own slice index (0-based, position order).
    */
   lesion: { malignant: boolean; volumeMl: number; slice: number; of: number; k: number; column: number; row: number };
