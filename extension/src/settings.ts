@@ -19,5 +19,6 @@ export function readSettings(moduleUrl: string): AbusSettings {
     decisionThreshold: fromConfig.decisionThreshold ?? 0.5,
     segFlavour: fromConfig.segFlavour ?? 'binary',
     exportTarget: fromConfig.exportTarget ?? 'dicomweb',
+    sweepSpacingMm: fromConfig.sweepSpacingMm,
   };
 }
