@@ -44,7 +44,6 @@ interface Geometry {
   assumed: string[];
 }
 
-const num = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : v === undefined || v === null ? [] : String(v).split('\\').map(Number));
 
 /**
  * A GE Invenia-style sweep (one Ultrasound Multi-frame Image without per-frame positions): the
