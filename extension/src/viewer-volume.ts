@@ -44,7 +44,6 @@ interface Geometry {
   assumed: string[];
 }
 
-
 /**
  * A GE Invenia-style sweep (one Ultrasound Multi-frame Image without per-frame positions): the
  * engine's sweep geometry, the same as for the file, with frames stacked along its normal.
