@@ -39,7 +39,7 @@ test('infer prints one JSON object with the documented fields and writes the mas
   const r = run(['infer', '--input', join(dir, 'vol.nrrd'), '--center', '48,32,24', '--weights', join(dir, 'w'), '--json', '--out', join(dir, 'mask.nrrd')]);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
-  expect(Object.keys(out)).toEqual(expect.arrayContaining(['probability', 'label', 'volume_ml', 'diameters_mm', 'bbox', 'backend', 'timings_ms']));
+  expect(Object.keys(out)).toEqual(expect.arrayContaining(['found', 'probability', 'verdict', 'volume_ml', 'diameters_mm', 'bbox', 'backend', 'timings_ms']));
   expect(out.probability).toBeGreaterThanOrEqual(0);
   expect(out.notice).toMatch(/not for clinical diagnosis/);
   expect(r.stderr).toMatch(/abus-ai: backend (wasm|webgpu|cpu)/);

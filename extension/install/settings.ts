@@ -2,7 +2,6 @@
 export interface AbusSettings {
   weightsUrl: string;
   backend: 'auto' | 'webgpu' | 'webgl' | 'wasm' | 'cpu';
-  decisionThreshold: number;
   segFlavour: 'binary' | 'labelmap';
   exportTarget: 'dicomweb' | 'download';
   /**

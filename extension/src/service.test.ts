@@ -55,7 +55,6 @@ const CARD = {
   version: '0.1.0',
   training: { data: 'TDSC-ABUS 2023' },
   input: { grid: [8, 8, 8], voxelMm: 0.5, voiMm: [4, 4, 4], normalization: 'zscore-voi' },
-  decisionThreshold: 0.5,
 } as unknown as ModelCard;
 
 /** Offsets in the 3x3x3 box: the centre voxel and its six face neighbours. */
@@ -299,7 +298,6 @@ function harness(options: Options = {}) {
   const settings: AbusSettings = {
     weightsUrl: 'weights/',
     backend: 'auto',
-    decisionThreshold: 0.5,
     segFlavour: 'binary',
     exportTarget: options.exportTarget ?? 'dicomweb',
   };

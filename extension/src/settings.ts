@@ -16,7 +16,6 @@ export function readSettings(moduleUrl: string): AbusSettings {
     assetsUrl,
     weightsUrl: new URL(fromConfig.weightsUrl ?? 'weights/cmsvnetiter/', assetsUrl).toString(),
     backend: fromConfig.backend ?? 'auto',
-    decisionThreshold: fromConfig.decisionThreshold ?? 0.5,
     segFlavour: fromConfig.segFlavour ?? 'binary',
     exportTarget: fromConfig.exportTarget ?? 'dicomweb',
     sweepSpacingMm: fromConfig.sweepSpacingMm,

@@ -44,8 +44,6 @@ interface Geometry {
   assumed: string[];
 }
 
-const num = (v: unknown): number[] => (Array.isArray(v) ? v.map(Number) : v === undefined || v === null ? [] : String(v).split('\\').map(Number));
-
 /** A sweep: the engine's sweep geometry, frame k the k-th image (sweep.ts places the frames the same way for the views). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function sweepOf(inst: any, imageIds: string[], sweepSpacingMm?: number): Geometry {

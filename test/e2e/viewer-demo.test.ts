@@ -66,6 +66,8 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
     const row = page.locator('[data-cy="abus-result"]').first();
     await row.waitFor({ timeout: 120000 });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
+    // OHIF's own investigational-use banner covers the lower views in the screenshot: hide it, as a user would.
+    await page.getByText('Confirm and hide').click({ timeout: 2000 }).catch(() => undefined);
     await page.waitForTimeout(1500);
     await page.screenshot({ path: join(ARTIFACTS, 'viewer-demo-result.png') });
     expect(Number(await row.getAttribute('data-voxels'))).toBeGreaterThan(0);

@@ -12,7 +12,7 @@
  * patient position. Volume axes as in dicom/volume.ts: i = column, j = row, k = slice (sweep).
  */
 
-import { code, concat, decimalString as ds, dicomDate, dicomTime, Laterality, NaturalDataset, patientAndStudy, StudyContext, toArrayBuffer, uidFor, writePart10 } from './common';
+import { code, decimalString as ds, dicomDate, dicomTime, Laterality, NaturalDataset, patientAndStudy, StudyContext, toArrayBuffer, uidFor, writePart10 } from './common';
 
 export const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 export const LABEL_MAP_SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.7';

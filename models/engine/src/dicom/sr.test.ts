@@ -96,7 +96,7 @@ if (!haveDsrdump && process.env.CI === 'true') throw new Error(`CI needs ${DSRDU
   expect(out).toContain('Probability of cancer');
   expect(out).toMatch(/"87\.3" \(%/);
   expect(out).toContain('Referenced Segment');
-  expect(out).toContain('Malignant');
+  expect(out).toContain('"Qualitative Evaluations")="Suspicious for malignancy"');
 });
 
 test('a lesion in a Label Map SEG is referenced with that SOP class, in the tree and in the evidence', () => {

@@ -11,7 +11,6 @@ export function registerInstallOhif(program: Command): void {
     .option('--plugin <folder>', 'built plugin folder', BUILT_PLUGIN)
     .option('--weights-url <url>', 'model URL (default: the shipped model inside the plugin folder)')
     .option('--backend <name>', 'preferred backend: auto, webgpu, webgl, wasm, cpu', 'auto')
-    .option('--threshold <p>', 'decision threshold on P(malignant)', '0.5')
     .option('--seg <flavour>', 'DICOM SEG flavour: binary (1.2.840.10008.5.1.4.1.1.66.4) or labelmap', 'binary')
     .option('--export <target>', 'where SEG and SR go: dicomweb (STOW-RS to the active data source) or download', 'dicomweb')
     .option('--sweep-spacing <mm>', 'frame spacing of multi-frame sweeps whose files state none (default 0.5)')
@@ -27,7 +26,6 @@ export function registerInstallOhif(program: Command): void {
       const settings: AbusSettings = {
         weightsUrl: opts.weightsUrl ?? `${base}/weights/cmsvnetiter/`,
         backend: opts.backend,
-        decisionThreshold: Number(opts.threshold),
         segFlavour: opts.seg,
         exportTarget: opts.export,
         ...(opts.sweepSpacing !== undefined ? { sweepSpacingMm: Number(opts.sweepSpacing) } : {}),

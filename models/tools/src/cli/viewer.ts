@@ -57,7 +57,6 @@ export async function startViewer(opts: ViewerOptions) {
   installIntoViewer(root, BUILT_PLUGIN, '', {
     weightsUrl: `/${PLUGIN_FOLDER}/weights/cmsvnetiter/`,
     backend: opts.backend,
-    decisionThreshold: 0.5,
     segFlavour: 'binary',
     exportTarget: opts.dicomweb ? 'dicomweb' : 'download',
   });
