@@ -10,4 +10,9 @@ export interface AbusSettings {
    * sets it to the folder it copied them to.
    */
   assetsUrl?: string;
+  /**
+   * The distance between a sweep's frames (mm) where the file states none (a GE Invenia-style
+   * multi-frame sweep); the engine's default (0.5 mm) where unset. Always said in the panel.
+   */
+  sweepSpacingMm?: number;
 }

@@ -139,11 +139,18 @@ export interface LocatedClick {
 }
 
 /** Finds the series under a world point of a viewport and the voxel there; loads nothing. */
-export async function locateClick(services: Services, cs: Cornerstone, target: { viewportId: string; world: number[] }, onProgress: (p: AnalysisProgress) => void): Promise<LocatedClick> {
+export async function locateClick(
+  services: Services,
+  cs: Cornerstone,
+  target: { viewportId: string; world: number[] },
+  onProgress: (p: AnalysisProgress) => void,
+  sweepSpacingMm?: number,
+): Promise<LocatedClick> {
   onProgress({ stage: 'waiting for images' });
   const { displaySet } = await viewportOf(services, cs, target.viewportId, 60000);
   if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
   const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, {
+    sweepSpacingMm,
     onSlice: (step, of) => onProgress({ stage: 'loading images', step, of }),
   });
   const click = imagePointAt(cs, volume.imageIds, target.world);
@@ -240,7 +247,7 @@ export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onPr
   const [ci, cj, ck] = centroid.map((v) => v / Math.max(count, 1));
   const centreImage = volume.imageIds[Math.round(ck)];
   if (replacing?.annotationUID) removeAnnotation(services, cs, replacing.annotationUID);
-  const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(shown)}`);
+  const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(shown)}`, Math.max(shown.size.longestMm / 2, 1));
   cs.cornerstoneTools.utilities?.triggerAnnotationRenderForViewportIds?.(viewportsShowing(services, displaySet.displaySetInstanceUID));
   const { dims, spacing, origin, direction } = volume.source;
   return {

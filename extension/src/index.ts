@@ -3,12 +3,14 @@
  * (app-config.js lists this module's URL; see `abus-ai install-ohif`).
  */
 import { load, WorkerEngine } from '@abus-tumor-ai/engine';
+import { hostCornerstone } from './analysis';
 import { commandsModule } from './commands';
 import { AbusTumorService } from './service';
 import { ABUS_PROTOCOL, abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import { domIsland } from './island';
 import { mountPanel } from './panel';
 import { pluginBaseUrl, readSettings } from './settings';
+import { SWEEP_HANDLER, sweepHandler } from './sweep';
 
 export const EXTENSION_ID = '@abus-tumor-ai/extension';
 const settings = readSettings(import.meta.url);
@@ -33,6 +35,11 @@ const extension = {
   },
   getCommandsModule(managers: Managers) {
     return commandsModule(serviceOf(managers));
+  },
+  /** Multi-frame sweeps without frame positions as volumes (the mode lists this handler first). */
+  getSopClassHandlerModule({ extensionManager }: Managers) {
+    const id = `${EXTENSION_ID}.sopClassHandlerModule.${SWEEP_HANDLER}`;
+    return [sweepHandler(extensionManager, id, () => hostCornerstone(extensionManager), settings.sweepSpacingMm)];
   },
   getHangingProtocolModule() {
     return [{ name: ABUS_PROTOCOL, protocol: abusThreeView }];

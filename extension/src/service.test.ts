@@ -12,6 +12,7 @@ import { readSeg } from '../../test/dicom-readers';
 import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import type { AbusSettings } from './settings';
 import { ABUS_TOOL } from './tool';
+import { MARKER_TOOL } from './annotation';
 import type { Cornerstone } from './viewer-volume';
 
 /* ---- The series: single-frame images of a sagittal-like sweep with anisotropic pixels. ---- */
@@ -134,8 +135,9 @@ interface Note {
 }
 interface Annotation {
   annotationUID?: string;
-  metadata: { toolName: string; referencedImageId: string };
-  data: { text: string; handles: { points: number[][] } };
+  isVisible?: boolean;
+  metadata: { toolName: string; referencedImageId: string; viewPlaneNormal: number[] };
+  data: { text: string; handles: { points: number[][] }; abusMarkerRadiusMm?: number };
 }
 interface Options {
   modality?: string;
@@ -281,10 +283,15 @@ function harness(options: Options = {}) {
           return uid;
         }),
         getAnnotation: (uid: string) => annotations.get(uid),
+        getAnnotations: (toolName: string, _element: unknown) => [...annotations.values()].filter((a) => a.metadata.toolName === toolName),
         removeAnnotation: jest.fn((uid: string) => annotations.delete(uid)),
       },
     },
     utilities: { triggerAnnotationRenderForViewportIds: jest.fn((_ids: string[]) => undefined) },
+    drawing: {
+      drawCircle: jest.fn((_svg: unknown, _uid: string, _id: string, _centre: number[], _radius: number, _options: object) => undefined),
+      drawTextBox: jest.fn((_svg: unknown, _uid: string, _id: string, _lines: string[], _position: number[], _options: object) => ({ x: 0, y: 0, width: 120, height: 14 })),
+    },
   };
   const cs: Cornerstone = { cornerstone, cornerstoneTools };
 
@@ -614,10 +621,11 @@ describe('abusInstallTool', () => {
   it('adds the tool to every tool group and its button, and a click analyses there', async () => {
     const h = await loaded();
     h.actions.abusInstallTool();
-    expect(h.cornerstoneTools.addTool).toHaveBeenCalledTimes(1);
-    const Tool = h.cornerstoneTools.addTool.mock.calls[0][0] as (new () => { preMouseDownCallback(evt: object): boolean }) & { toolName: string };
-    expect(Tool.toolName).toBe(ABUS_TOOL);
-    expect(h.services.toolGroupService.getToolGroupIds().every((id) => h.services.toolGroupService.getToolGroup(id)!.hasTool(ABUS_TOOL))).toBe(true);
+    const added = h.cornerstoneTools.addTool.mock.calls.map(([tool]) => tool as { toolName: string });
+    expect(added.map((t) => t.toolName)).toEqual([ABUS_TOOL, MARKER_TOOL]);
+    const Tool = added[0] as unknown as (new () => { preMouseDownCallback(evt: object): boolean }) & { toolName: string };
+    const groups = h.services.toolGroupService.getToolGroupIds().map((id) => h.services.toolGroupService.getToolGroup(id)!);
+    expect(groups.every((g) => g.hasTool(ABUS_TOOL) && g.hasTool(MARKER_TOOL))).toBe(true);
     expect(h.services.toolbarService.register).toHaveBeenCalledWith([expect.objectContaining({ id: ABUS_TOOL })]);
     expect(h.services.toolbarService.updateSection).toHaveBeenCalledWith('primary', [ABUS_TOOL]);
 
@@ -625,6 +633,35 @@ describe('abusInstallTool', () => {
     expect(consumed).toBe(true);
     await until(() => h.service.state.lesions.length === 1, 'the analysis of the click');
     expectNear(h.engine.calls[0].center, [9, 7, 3]);
+  });
+});
+
+describe('the lesion marker', () => {
+  /** A view of the lesion's series: its plane's normal and focal point, and a canvas 400 px wide. */
+  const view = (normal: number[], focalPoint: number[]) => ({ viewport: { element: {}, canvas: { clientWidth: 400 }, getCamera: () => ({ viewPlaneNormal: normal, focalPoint }), worldToCanvas: (_p: number[]) => [390, 50] } });
+
+  it("draws the arrow's label at its tip in the other views whose slice cuts the lesion, not in the arrow's own plane", async () => {
+    const h = await loaded();
+    h.actions.abusInstallTool();
+    const Marker = h.cornerstoneTools.addTool.mock.calls.map(([tool]) => tool).find((t) => (t as { toolName: string }).toolName === MARKER_TOOL) as new () => { renderAnnotation(e: object, svg: object): boolean };
+    const marker = new Marker();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    const arrow = h.annotations.get('ann-1')!;
+    const tip = arrow.data.handles.points[0];
+    // Half the longest diameter (1.6 mm here), at least 1 mm.
+    expect(arrow.data.abusMarkerRadiusMm).toBe(1);
+    const { drawCircle, drawTextBox } = h.cornerstoneTools.drawing;
+    expect(marker.renderAnnotation(view(NORMAL, tip), {})).toBe(false); // the arrow's own plane draws the arrow
+    expect(marker.renderAnnotation(view(ALONG, add(tip, ALONG, 2)), {})).toBe(false); // 2 mm away from the lesion
+    expect(drawCircle).not.toHaveBeenCalled();
+    expect(marker.renderAnnotation(view(ALONG, add(tip, ALONG, 0.5)), {})).toBe(true);
+    expect(drawCircle).toHaveBeenCalledWith({}, 'ann-1-marker', 'ring', [390, 50], 6, expect.anything());
+    // Centred above the ring, then moved left so that the 120 px label stays in the 400 px view.
+    expect(drawTextBox.mock.calls.map((c) => [c[3], c[4]])).toEqual([[[arrow.data.text], [390, 20]], [[arrow.data.text], [276, 20]]]);
+    arrow.isVisible = false;
+    drawCircle.mockClear();
+    expect(marker.renderAnnotation(view(DOWN, tip), {})).toBe(false);
+    expect(drawCircle).not.toHaveBeenCalled();
   });
 });
 

@@ -152,7 +152,7 @@ export class AbusTumorService {
     this.update({ status: 'running', message: 'Starting…', outcome: undefined, outcomeKind: undefined });
     try {
       const onProgress = (p: AnalysisProgress) => this.update({ message: progressText(p) });
-      const click = await locateClick(this.services, cs, { viewportId, world }, onProgress);
+      const click = await locateClick(this.services, cs, { viewportId, world }, onProgress, this.settings.sweepSpacingMm);
       // One mass, one lesion: a click on a lesion already found re-analyses it in place.
       const replacing = lesionAtClick(this.state.lesions, click);
       const number = replacing?.number ?? this.nextLesionNumber;
@@ -204,7 +204,7 @@ export class AbusTumorService {
     if (!earlier || !current || !this.state.engine) return;
     const cs = hostCornerstone(this.managers.extensionManager);
     const displaySet = this.services.displaySetService.getDisplaySetByUID(current.displaySetInstanceUID);
-    const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds);
+    const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, { sweepSpacingMm: this.settings.sweepSpacingMm });
     const restored = await showLesion(
       { services: this.services, cs, click: { displaySet, volume, center: earlier.result.centerIndex, pointMm: earlier.pointMm }, number, replacing: current, algorithm: { name: ALGORITHM_NAME, version: `${this.state.engine.card.name} ${this.state.engine.card.version}` }, segmentations: this.segmentations },
       earlier.result,

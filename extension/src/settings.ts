@@ -18,5 +18,6 @@ export function readSettings(moduleUrl: string): AbusSettings {
     backend: fromConfig.backend ?? 'auto',
     segFlavour: fromConfig.segFlavour ?? 'binary',
     exportTarget: fromConfig.exportTarget ?? 'dicomweb',
+    sweepSpacingMm: fromConfig.sweepSpacingMm,
   };
 }

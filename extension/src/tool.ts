@@ -5,6 +5,7 @@
  * second copy of cornerstone (its tool state would be invisible to the viewer).
  */
 import type { Services } from './analysis';
+import { installLesionMarker } from './annotation';
 import type { Cornerstone } from './viewer-volume';
 
 export const ABUS_TOOL = 'AbusTumor';
@@ -49,10 +50,10 @@ export function installAbusTool(cs: Cornerstone, services: Services, commands: C
   }
   // A no-op when registered by an earlier mode entry; OHIF has one commands manager, so that class runs the same command.
   tools.addTool(AbusTumorTool);
-  for (const id of services.toolGroupService.getToolGroupIds() as string[]) {
-    const group = services.toolGroupService.getToolGroup(id);
-    if (group && !group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);
-  }
+  const groups = (services.toolGroupService.getToolGroupIds() as string[]).map((id) => services.toolGroupService.getToolGroup(id)).filter(Boolean);
+  for (const group of groups) if (!group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);
+  // The lesion's label in the views the arrow is not drawn in.
+  installLesionMarker(cs, groups);
   services.toolbarService?.register?.([ABUS_TOOL_BUTTON]);
   services.toolbarService?.updateSection?.(services.toolbarService.sections?.primary ?? 'primary', [ABUS_TOOL]);
 }

@@ -4,8 +4,8 @@
  * the engine's own sweep geometry; pixels loaded only for the slices of a block that is read,
  * never the whole series.
  */
-import type { Mat3, NaturalDataset, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
-import { DEFAULT_SWEEP_SPACING_MM, sweepGeometry } from '@abus-tumor-ai/engine';
+import type { Mat3, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
+import { isSweep, sweepFrames } from './sweep';
 import { cross, dot } from './viewer-point';
 
 /* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */
@@ -44,27 +44,11 @@ interface Geometry {
   assumed: string[];
 }
 
-/**
- * A GE Invenia-style sweep (one Ultrasound Multi-frame Image without per-frame positions): the
- * engine's sweep geometry, the same as for the file, with frames stacked along its normal.
- */
+/** A sweep: the engine's sweep geometry, frame k the k-th image (sweep.ts places the frames the same way for the views). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function sweepOf(inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
-  if (!inst) throw new Error('This series has no metadata; it cannot be analysed');
-  const g = sweepGeometry(inst as NaturalDataset, { sweepSpacingMm });
-  const d = g.direction;
-  const normal = [d[2], d[5], d[8]];
-  return {
-    order: imageIds.map((id, k) => ({ id, position: [0, 1, 2].map((a) => g.origin[a] + k * g.spacing[2] * normal[a]) })),
-    rowCosines: [d[0], d[3], d[6]],
-    columnCosines: [d[1], d[4], d[7]],
-    rowSpacing: g.spacing[1],
-    columnSpacing: g.spacing[0],
-    sliceSpacing: g.spacing[2],
-    rows: Number(inst.Rows),
-    columns: Number(inst.Columns),
-    assumed: g.assumed,
-  };
+function sweepOf(inst: any, imageIds: string[], sweepSpacingMm?: number): Geometry {
+  const { positions, ...frames } = sweepFrames(inst, imageIds.length, sweepSpacingMm);
+  return { ...frames, order: imageIds.map((id, k) => ({ id, position: positions[k] })) };
 }
 
 /**
@@ -72,12 +56,9 @@ function sweepOf(inst: any, imageIds: string[], sweepSpacingMm: number): Geometr
  * per-frame metadata of a multi-frame image does not carry the instance's own attributes.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpacingMm: number): Geometry {
+function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpacingMm?: number): Geometry {
   if (imageIds.length < 2) throw new Error('This series has one image: the analysis needs a 3-D volume');
-  // A multi-frame image without plane positions is a sweep: cornerstone invents frame positions
-  // for it, so its plane metadata must not be taken as measured geometry.
-  const framePositions = inst?.PerFrameFunctionalGroupsSequence?.[0]?.PlanePositionSequence ?? inst?.SharedFunctionalGroupsSequence?.PlanePositionSequence;
-  if (Number(inst?.NumberOfFrames) > 1 && !framePositions && !inst?.ImagePositionPatient) return sweepOf(inst, imageIds, sweepSpacingMm);
+  if (isSweep(inst)) return sweepOf(inst, imageIds, sweepSpacingMm);
   const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
   if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepOf(inst, imageIds, sweepSpacingMm);
   const first = metas[0] as PlaneMeta;
@@ -107,7 +88,7 @@ export function viewerVolume(
   imageIds: string[],
   options: { sweepSpacingMm?: number; onSlice?: (done: number, of: number) => void } = {},
 ): ViewerVolume {
-  const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, options.sweepSpacingMm ?? DEFAULT_SWEEP_SPACING_MM);
+  const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, options.sweepSpacingMm);
   const { order } = g;
   const normal = cross(g.rowCosines, g.columnCosines);
   const first = { columns: g.columns, rows: g.rows, columnPixelSpacing: g.columnSpacing, rowPixelSpacing: g.rowSpacing, rowCosines: g.rowCosines, columnCosines: g.columnCosines };

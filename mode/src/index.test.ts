@@ -5,7 +5,7 @@ import * as ts from 'typescript';
 
 interface Route {
   path: string;
-  layoutInstance: { id: string; props: { leftPanels: string[]; rightPanels: string[]; rightPanelClosed?: boolean } };
+  layoutInstance: { id: string; props: { leftPanels: string[]; rightPanels: string[]; rightPanelClosed?: boolean; viewports?: { namespace: string; displaySetsToDisplay: string[] }[] } };
 }
 interface Mode {
   id: string;
@@ -49,12 +49,27 @@ function loadMode(): ModeModule {
 }
 
 const PANEL = '@abus-tumor-ai/extension.panelModule.panel';
+const SWEEP_HANDLER = '@abus-tumor-ai/extension.sopClassHandlerModule.abusSweep';
 
 function basicMode(): BasicMode {
   return {
     id: 'basic',
     routeName: 'basic',
-    routes: [{ path: 'basic', layoutInstance: { id: 'viewerLayout', props: { leftPanels: ['studyBrowser'], rightPanels: ['segmentation', 'measurements'], rightPanelClosed: true } } }],
+    routes: [{
+      path: 'basic',
+      layoutInstance: {
+        id: 'viewerLayout',
+        props: {
+          leftPanels: ['studyBrowser'],
+          rightPanels: ['segmentation', 'measurements'],
+          rightPanelClosed: true,
+          viewports: [
+            { namespace: 'cornerstone', displaySetsToDisplay: ['@ohif/extension-default.sopClassHandlerModule.stack', 'video'] },
+            { namespace: 'seg', displaySetsToDisplay: ['seg'] },
+          ],
+        },
+      },
+    }],
     extensions: { '@ohif/extension-default': '^3.0.0', '@ohif/extension-cornerstone': '^3.0.0' },
     onModeEnter: jest.fn((_args: unknown) => undefined),
     sopClassHandlers: ['@ohif/extension-default.sopClassHandlerModule.stack'],
@@ -77,7 +92,8 @@ describe('ABUS mode', () => {
     expect(derived.routeName).toBe('abus');
     expect(derived.hangingProtocol).toContain('abusThreeView');
     expect(derived.hangingProtocol[0]).toBe('abusThreeView');
-    expect(derived.sopClassHandlers).toEqual(basic.sopClassHandlers);
+    // Sweeps without frame positions go to the extension's handler first, and show in the stack viewport.
+    expect(derived.sopClassHandlers).toEqual([SWEEP_HANDLER, ...(basic.sopClassHandlers as string[])]);
     expect(derived.routes).toHaveLength(1);
     const { layoutInstance } = derived.routes[0];
     expect(derived.routes[0].path).toBe('abus');
@@ -85,6 +101,10 @@ describe('ABUS mode', () => {
     expect(layoutInstance.props.leftPanels).toEqual(['studyBrowser']);
     expect(layoutInstance.props.rightPanels).toEqual([PANEL, 'segmentation', 'measurements']);
     expect(layoutInstance.props.rightPanelClosed).toBe(false);
+    expect(layoutInstance.props.viewports).toEqual([
+      { namespace: 'cornerstone', displaySetsToDisplay: ['@ohif/extension-default.sopClassHandlerModule.stack', 'video', SWEEP_HANDLER] },
+      { namespace: 'seg', displaySetsToDisplay: ['seg'] },
+    ]);
     expect(derived.extensions).toEqual({ ...basic.extensions, 'https://viewer.invalid/plugins/abus/extension.js': '^0.1.0' });
     // The basic mode itself is left as it was.
     expect(basic.routes[0].layoutInstance.props.rightPanels).toEqual(['segmentation', 'measurements']);

@@ -6,10 +6,15 @@
 export const MODE_ID = '@abus-tumor-ai/mode';
 const PANEL = '@abus-tumor-ai/extension.panelModule.panel';
 const ABUS_PROTOCOL = 'abusThreeView';
+/** The extension's handler that makes multi-frame sweeps without frame positions volumes. */
+const SWEEP_HANDLER = '@abus-tumor-ai/extension.sopClassHandlerModule.abusSweep';
+const STACK_HANDLER = '@ohif/extension-default.sopClassHandlerModule.stack';
 
+type Viewport = { displaySetsToDisplay?: string[] } & Record<string, unknown>;
 interface BasicModeInstance {
-  routes: { layoutInstance: { props: { rightPanels: string[] } & Record<string, unknown> } & Record<string, unknown> }[];
+  routes: { layoutInstance: { props: { rightPanels: string[]; viewports?: Viewport[] } & Record<string, unknown> } & Record<string, unknown> }[];
   extensions: Record<string, string>;
+  sopClassHandlers?: string[];
   [key: string]: unknown;
 }
 
@@ -29,12 +34,22 @@ export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
     isValidMode,
     // The ABUS three-view layout when the series can be reconstructed, else the host's default.
     hangingProtocol: [ABUS_PROTOCOL, 'default'],
+    // The sweep handler first: it takes only the sweeps it can place and leaves the rest to the
+    // host's handlers. Its display sets are shown by the viewport that shows the host's stacks.
+    sopClassHandlers: [SWEEP_HANDLER, ...(basic.sopClassHandlers ?? [])],
     routes: [{
       ...route,
       path: 'abus',
       layoutInstance: {
         ...route.layoutInstance,
-        props: { ...route.layoutInstance.props, rightPanels: [PANEL, ...route.layoutInstance.props.rightPanels], rightPanelClosed: false },
+        props: {
+          ...route.layoutInstance.props,
+          rightPanels: [PANEL, ...route.layoutInstance.props.rightPanels],
+          rightPanelClosed: false,
+          viewports: route.layoutInstance.props.viewports?.map((v) =>
+            v.displaySetsToDisplay?.includes(STACK_HANDLER) ? { ...v, displaySetsToDisplay: [...v.displaySetsToDisplay, SWEEP_HANDLER] } : v,
+          ),
+        },
       },
     }],
     // The host's tools first, then the "ABUS tumor" tool and its toolbar button.

@@ -11,7 +11,7 @@ import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { chromiumMissing, launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
-import { showWorldPoint, waitForViewport } from './ohif-page';
+import { showWorldPoint, svgTextOnceShown, waitForViewport } from './ohif-page';
 import { orthancMissing, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig } from './viewer-server';
 import * as fs from 'fs';
@@ -37,6 +37,12 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
   expect(fs.readFileSync(join(dist, 'app-config.js'))).toEqual(original);
   expect(fs.existsSync(join(dist, 'abus-tumor-ai'))).toBe(false);
   expect(abusAi('install-ohif', '--viewer', dist, '--uninstall')).toMatch(/was not installed/);
+  // The sweep spacing setting, for multi-frame sweeps whose files state none: a positive number of mm.
+  abusAi('install-ohif', '--viewer', dist, '--sweep-spacing', '0.6');
+  expect(fs.readFileSync(join(dist, 'app-config.js'), 'utf8')).toContain('"sweepSpacingMm":0.6');
+  abusAi('install-ohif', '--viewer', dist, '--uninstall');
+  expect(() => execFileSync(process.execPath, [BIN, 'install-ohif', '--viewer', dist, '--sweep-spacing', 'half'], { stdio: 'pipe' })).toThrow(/--sweep-spacing must be a positive number of mm/);
+  expect(fs.readFileSync(join(dist, 'app-config.js'))).toEqual(original);
   expect(() => execFileSync(process.execPath, [BIN, 'install-ohif', '--viewer', tmpdir()], { stdio: 'pipe' })).toThrow(/not an OHIF dist folder/);
 });
 
@@ -117,6 +123,10 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
     // The result is on the image: an OHIF measurement (arrow annotation) with the label.
     const measurements = await page.evaluate(() => (window as any).services.measurementService.getMeasurements().map((m: any) => m.label ?? m.text)); // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(measurements).toEqual([expect.stringMatching(/^Lesion 1: P\(malignant\) \d+% \(AI\)$/)]);
+    // The label is in all three views: the arrow in the acquired (axial) view, the marker in the others.
+    const views = ['abus-coronal', 'abus-axial', 'abus-sagittal'];
+    const labels = await svgTextOnceShown(page, views, /Lesion 1:/);
+    for (const id of views) expect([id, labels[id]]).toEqual([id, expect.stringMatching(/Lesion 1: P\(malignant\) \d+% \(AI\)/)]);
     const clicked = (await row.getAttribute('data-point-mm'))!.split(',').map(Number) as [number, number, number];
     expect(Math.hypot(...clicked.map((v, a) => v - lesionMm[a]))).toBeLessThan(1.5);
     // The same click through the engine in Node gives the same numbers.

@@ -75,3 +75,26 @@ export async function clickWithTool(page: Page, world: number[]): Promise<void> 
   await page.mouse.click(point.x, point.y);
 }
 
+
+/** The text cornerstone's annotation layer (SVG) draws in each viewport: labels, markers, overlays. */
+export async function svgTextByViewport(page: Page, viewportIds: string[]): Promise<Record<string, string>> {
+  return page.evaluate((ids) => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const w = window as any;
+    const cs = w.extensionManager.getModuleEntry('@ohif/extension-cornerstone.utilityModule.common').exports.getCornerstoneLibraries();
+    return Object.fromEntries(ids.map((id) => {
+      const element: HTMLElement | undefined = cs.cornerstone.getEnabledElementByViewportId(id)?.viewport?.element;
+      return [id, [...(element?.querySelectorAll('svg') ?? [])].map((s) => s.textContent ?? '').join(' ')];
+    }));
+  }, viewportIds);
+}
+
+/** svgTextByViewport once every view's text matches `pattern`, or after `timeoutMs` as it then is. */
+export async function svgTextOnceShown(page: Page, viewportIds: string[], pattern: RegExp, timeoutMs = 10000): Promise<Record<string, string>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await svgTextByViewport(page, viewportIds);
+    if (viewportIds.every((id) => pattern.test(text[id])) || Date.now() > deadline) return text;
+    await page.waitForTimeout(200);
+  }
+}

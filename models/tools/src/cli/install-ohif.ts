@@ -13,6 +13,7 @@ export function registerInstallOhif(program: Command): void {
     .option('--backend <name>', 'preferred backend: auto, webgpu, webgl, wasm, cpu', 'auto')
     .option('--seg <flavour>', 'DICOM SEG flavour: binary (1.2.840.10008.5.1.4.1.1.66.4) or labelmap', 'binary')
     .option('--export <target>', 'where SEG and SR go: dicomweb (STOW-RS to the active data source) or download', 'dicomweb')
+    .option('--sweep-spacing <mm>', 'frame spacing of multi-frame sweeps whose files state none (default 0.5)')
     .option('--uninstall', 'remove the plugin and restore app-config.js')
     .action((opts) => {
       if (opts.uninstall) {
@@ -20,12 +21,14 @@ export function registerInstallOhif(program: Command): void {
         console.log(had ? `removed ABUS Tumor AI from ${opts.viewer}` : `ABUS Tumor AI was not installed in ${opts.viewer}; nothing changed`);
         return;
       }
+      if (opts.sweepSpacing !== undefined && !(Number(opts.sweepSpacing) > 0)) throw new Error(`--sweep-spacing must be a positive number of mm, not ${opts.sweepSpacing}`);
       const base = `${String(opts.baseUrl).replace(/\/+$/, '')}/${PLUGIN_FOLDER}`;
       const settings: AbusSettings = {
         weightsUrl: opts.weightsUrl ?? `${base}/weights/cmsvnetiter/`,
         backend: opts.backend,
         segFlavour: opts.seg,
         exportTarget: opts.export,
+        ...(opts.sweepSpacing !== undefined ? { sweepSpacingMm: Number(opts.sweepSpacing) } : {}),
       };
       installIntoViewer(opts.viewer, opts.plugin, opts.baseUrl, settings);
       console.log(`installed ABUS Tumor AI into ${opts.viewer} (served at ${base}/); research use only, not for clinical diagnosis`);
