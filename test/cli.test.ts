@@ -1,6 +1,7 @@
 /** The abus-ai command line, run as a user runs it (the built bin script, a real process). */
 import { execFileSync, spawnSync } from 'child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'fs';
+import { createHash } from 'crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { nodeGzipCodec, parseNrrd, writeNrrd } from '@abus-tumor-ai/engine/node';
@@ -123,4 +124,129 @@ describe('bad input exits non-zero with one clear line', () => {
     expect(errorLines[0]).toMatch(message);
     expect(r.stderr).not.toMatch(/^\s+at /m); // no stack trace
   });
+});
+
+/** Every file under `root` with its SHA-256, to show that a refused command changed nothing. */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out[p] = createHash('sha256').update(readFileSync(p)).digest('hex');
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** A raw uint8 NRRD with a hand-written header line, as other tools write them. */
+function nrrdWithHeader(file: string, headerLine: string): string {
+  const dims = [32, 24, 16];
+  const data = Buffer.alloc(dims[0] * dims[1] * dims[2]);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 200;
+  writeFileSync(file, Buffer.concat([Buffer.from(`NRRD0004\ntype: uint8\ndimension: 3\nsizes: ${dims.join(' ')}\n${headerLine}\nencoding: raw\n\n`), data]));
+  return file;
+}
+
+describe('bad input never changes a file and always answers', () => {
+  const bad = join(dir, 'bad');
+  const vol = () => join(dir, 'vol.nrrd');
+  const infer = (...args: string[]) => ['infer', '--center', '16,12,8', '--weights', join(dir, 'w'), ...args];
+  beforeAll(() => {
+    mkdirSync(join(bad, 'a-folder'), { recursive: true });
+    nrrdWithHeader(join(bad, 'nan-spacing.nrrd'), 'spacings: nan nan nan');
+    nrrdWithHeader(join(bad, 'negative-spacing.nrrd'), 'spacings: 0.5 -0.3 0.8');
+    nrrdWithHeader(join(bad, 'zero-spacing.nrrd'), 'spacings: 0 0.3 0.8');
+    nrrdWithHeader(join(bad, 'nan-direction.nrrd'), 'space: LPS\nspace directions: (nan,0,0) (0,1,0) (0,0,1)');
+    const geometry = { spacing: [0.5, 0.3, 0.8] as Vec3, origin: [0, 0, 0] as Vec3, direction: IDENTITY_DIRECTION };
+    writeFileSync(join(bad, 'all-nan.nrrd'), writeNrrd({ ...geometry, dims: [32, 24, 16], data: new Float32Array(32 * 24 * 16).fill(NaN) }));
+    const someNan = new Float32Array(32 * 24 * 16).map((_, i) => i % 50);
+    someNan[100] = Infinity;
+    writeFileSync(join(bad, 'some-nan.nrrd'), writeNrrd({ ...geometry, dims: [32, 24, 16], data: someNan }));
+    writeFileSync(join(bad, 'constant.nrrd'), writeNrrd({ ...geometry, dims: [32, 24, 16], data: new Uint8Array(32 * 24 * 16).fill(7) }));
+    writeFileSync(join(bad, 'notes.nrrd'), 'a file of the user: not to be overwritten\n');
+  });
+
+  // [name, arguments, exit status, code in the --json answer, message]
+  const cases: [string, () => string[], number, string, RegExp][] = [
+    ['--out equal to --input', () => infer('--input', vol(), '--out', vol()), 1, 'output', /--out .*vol\.nrrd is an input file/],
+    ['--out the input by another spelling', () => infer('--input', vol(), '--out', join(dir, '.', 'bad', '..', 'vol.nrrd')), 1, 'output', /is an input file/],
+    ['--out an input even with --force', () => infer('--input', vol(), '--out', vol(), '--force'), 1, 'output', /is an input file/],
+    ['--seg onto a file of the DICOM input folder', () => infer('--input', join(dir, 'series'), '--seg', join(dir, 'series', 'im0.dcm')), 1, 'output', /--seg .*im0\.dcm is an input file/],
+    ['--out an existing file abus-ai did not write', () => infer('--input', vol(), '--out', join(bad, 'notes.nrrd')), 1, 'output', /notes\.nrrd exists and was not written by abus-ai; pass --force/],
+    ['--out a folder', () => infer('--input', vol(), '--out', join(bad, 'a-folder')), 1, 'output', /--out .*a-folder is a folder; give a file name/],
+    ['--out below a file', () => infer('--input', vol(), '--out', join(bad, 'notes.nrrd', 'mask.nrrd')), 1, 'filesystem', /notes\.nrrd is a file, not a folder/],
+    ['spacings: nan nan nan', () => infer('--input', join(bad, 'nan-spacing.nrrd')), 1, 'input', /NRRD field 'spacings' is 'NaN NaN NaN'.*pass --spacing/],
+    ['a negative spacing', () => infer('--input', join(bad, 'negative-spacing.nrrd')), 1, 'input', /NRRD field 'spacings' is '0.5 -0.3 0.8'/],
+    ['a zero spacing', () => infer('--input', join(bad, 'zero-spacing.nrrd')), 1, 'input', /NRRD field 'spacings' is '0 0.3 0.8'/],
+    ['a NaN space direction', () => infer('--input', join(bad, 'nan-direction.nrrd')), 1, 'input', /NRRD field 'space directions' of axis 0/],
+    ['an all-NaN volume', () => infer('--input', join(bad, 'all-nan.nrrd')), 1, 'input', /every voxel is NaN or infinite/],
+    ['a volume with an infinite voxel', () => infer('--input', join(bad, 'some-nan.nrrd')), 1, 'input', /1 of 12288 voxels are NaN or infinite/],
+    ['a constant volume', () => infer('--input', join(bad, 'constant.nrrd')), 1, 'input', /every voxel has the value 7; a constant volume/],
+    ['a negative --spacing', () => infer('--input', vol(), '--spacing', '0.5,-1,1'), 2, 'usage', /--spacing values must be positive; see abus-ai infer --help/],
+    ['--weights a file, not a folder', () => ['infer', '--input', vol(), '--center', '16,12,8', '--weights', vol()], 1, 'error', /Could not read .*vol\.nrrd\/model-card\.json: ENOTDIR/],
+    ['a missing option', () => ['infer', '--input', vol(), '--weights', join(dir, 'w')], 2, 'usage', /required option '--center <x,y,z>' not specified; see abus-ai infer --help$/],
+    ['an unknown option', () => infer('--input', vol(), '--bogus'), 2, 'usage', /unknown option '--bogus'; see abus-ai infer --help$/],
+    ['an unknown command', () => ['inferr'], 2, 'usage', /unknown command 'inferr' \(Did you mean infer\?\); see abus-ai --help$/],
+  ];
+  test.each(cases)('%s', (_name, args, status, code, message) => {
+    const before = snapshot(dir);
+    for (const json of [false, true]) {
+      const r = run(json ? [...args(), '--json'] : args());
+      expect(r.code).toBe(status);
+      // One line on stderr, no usage text and no stack trace.
+      const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('abus-ai: backend') && !l.startsWith('abus-ai: note'));
+      expect(lines).toEqual([expect.stringMatching(/^abus-ai: error: /)]);
+      expect(lines[0]).toMatch(message);
+      if (json) {
+        const answer = JSON.parse(r.stdout);
+        expect(answer).toEqual({ error: expect.stringMatching(message.source.includes('see abus-ai') ? /./ : message), code });
+        expect(lines[0]).toContain(answer.error);
+      } else {
+        expect(r.stdout).toBe('');
+      }
+    }
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  test('an explicit --spacing overrides a header spacing that is not usable', () => {
+    const r = run(infer('--input', join(bad, 'nan-spacing.nrrd'), '--spacing', '0.5,0.3,0.8', '--json'));
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).probability).toBeGreaterThanOrEqual(0);
+  });
+
+  test('--out may replace a mask abus-ai wrote, and any file with --force; the write is atomic', async () => {
+    await writeUntrainedModel(join(dir, 'marking-out'), { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }, segBias: 2 });
+    const mask = join(bad, 'out', 'mask.nrrd');
+    const args = ['infer', '--input', vol(), '--center', '48,32,24', '--weights', join(dir, 'marking-out'), '--backend', 'wasm', '--json'];
+    expect(run([...args, '--out', mask]).code).toBe(0);
+    expect(readFileSync(mask).toString('latin1')).toMatch(/content: ABUS Tumor AI CMSVNetIter lesion mask, written by abus-ai/);
+    const second = run([...args, '--out', mask]);
+    expect(second.code).toBe(0);
+    expect(run([...args, '--out', join(bad, 'notes.nrrd'), '--force']).code).toBe(0);
+    expect(parseNrrd(readFileSync(join(bad, 'notes.nrrd')), { codec: nodeGzipCodec() }).dims).toEqual(parseNrrd(readFileSync(mask), { codec: nodeGzipCodec() }).dims);
+    expect(readdirSync(join(bad, 'out'))).toEqual(['mask.nrrd']); // no temporary file left behind
+  });
+
+  test('one multi-frame DICOM file is accepted as --input', () => {
+    const [file] = writeDicomSeries(blobVolume(), { uidSeed: 'cli-multiframe' }, 'multiframe');
+    writeFileSync(join(bad, 'sweep.dcm'), file);
+    const r = run(['infer', '--input', join(bad, 'sweep.dcm'), '--center', '48,32,24', '--weights', join(dir, 'w'), '--json', '--backend', 'wasm']);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).probability).toBeGreaterThanOrEqual(0);
+  });
+});
+
+test('eval on a tiny set warns that the classification figures are not reliable and shows no ± for n = 1', () => {
+  const data = join(dir, 'tiny-set');
+  execFileSync(process.execPath, [BIN, 'phantom', '--out', data, '--count', '1', '--seed', '1']);
+  const r = run(['eval', '--data', data, '--weights', join(dir, 'w'), '--backend', 'wasm']);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toMatch(/abus-ai: warning: only \d+ benign and \d+ malignant lesions: AUC and the other classification figures/);
+  const row = r.stdout.split('\n').find((l) => l.startsWith('| cmsvnetiter | 1 |'));
+  expect(row).toBeDefined();
+  expect(row).not.toContain('±');
+  expect(row).not.toMatch(/AUC|0\.000 \|.*0\.000 \|/);
 });

@@ -7,7 +7,12 @@ if (!fs.existsSync(main)) {
   console.error('abus-ai: error: the engine is not built yet; run `npm run build` in the repository root first');
   process.exit(1);
 }
-require(main).main(process.argv).catch((err) => {
-  console.error(`abus-ai: error: ${err && err.message ? err.message : err}`);
-  process.exit(1);
-});
+require(main).main(process.argv).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err) => {
+    console.error(`abus-ai: error: ${err && err.message ? err.message : err}`);
+    process.exit(1);
+  },
+);

@@ -97,12 +97,23 @@ describe('NRRD headers written by other tools', () => {
   });
 
   test('spacings without space directions; big-endian int16', () => {
-    const header = 'NRRD0004\ntype: short\ndimension: 3\nsizes: 2 1 1\nspacings: 0.3 0.4 NaN\nendian: big\nencoding: raw\n\n';
+    const header = 'NRRD0004\ntype: short\ndimension: 3\nsizes: 2 1 1\nspacings: 0.3 0.4 0.5\nendian: big\nencoding: raw\n\n';
     const vol = parseNrrd(file(header, new Uint8Array([0x01, 0x02, 0xff, 0xfe])));
-    expect(vol.spacing).toEqual([0.3, 0.4, 1]);
+    expect(vol.spacing).toEqual([0.3, 0.4, 0.5]);
     expect(vol.direction).toEqual([1, 0, 0, 0, 1, 0, 0, 0, 1]);
     expect(vol.data).toBeInstanceOf(Int16Array);
     expect(Array.from(vol.data)).toEqual([0x0102, -2]);
+  });
+
+  test('a spacing that is not a finite positive number is an error naming the field, unless one is given', () => {
+    const data = new Uint8Array([1, 2]);
+    for (const bad of ['0.3 0.4 NaN', 'nan nan nan', '0.3 -0.4 0.5', '0 1 1', '0.3 inf 1']) {
+      const header = `NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspacings: ${bad}\nencoding: raw\n\n`;
+      expect(() => parseNrrd(file(header, data))).toThrow(/^NRRD field 'spacings' is '.*': every spacing must be a finite number of mm above 0$/);
+      expect(parseNrrd(file(header, data), { spacing: [0.2, 0.1, 0.5] }).spacing).toEqual([0.2, 0.1, 0.5]);
+    }
+    const directions = 'NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspace: LPS\nspace directions: (nan,0,0) (0,1,0) (0,0,1)\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(directions, data))).toThrow(/NRRD field 'space directions' of axis 0/);
   });
 
   test('clear errors for 2-D, 4-D and unsupported types', () => {

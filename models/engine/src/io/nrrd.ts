@@ -18,12 +18,16 @@ export interface GzipCodec {
 export interface NrrdReadOptions {
   /** Needed only for `encoding: gzip`; defaults to Node's zlib. */
   codec?: GzipCodec;
+  /** The voxel spacing in mm, replacing the header's (which is then not checked). */
+  spacing?: Vec3;
 }
 
 export interface NrrdWriteOptions {
   /** gzip the data. Default false: raw files are simplest to inspect and need no codec. */
   gzip?: boolean;
   codec?: GzipCodec;
+  /** The NRRD 'content' field: what the file holds (and, for the CLI, who wrote it). */
+  content?: string;
 }
 
 /** Node's zlib as a GzipCodec; throws outside Node. */
@@ -54,7 +58,7 @@ export function parseNrrd(bytes: Uint8Array, opts: NrrdReadOptions = {}): Volume
     throw new Error(`NRRD encoding "${header.encoding}" is not supported (use raw, gzip or ascii)`);
   }
   if (!header.data) throw new Error('NRRD has no readable data');
-  return { dims: sizes as Vec3, ...nrrdGeometry(header), data: header.data as unknown as VoxelArray };
+  return { dims: sizes as Vec3, ...nrrdGeometry(header, opts.spacing), data: header.data as unknown as VoxelArray };
 }
 
 export function writeNrrd(volume: Volume, opts: NrrdWriteOptions = {}): Uint8Array {
@@ -65,6 +69,7 @@ export function writeNrrd(volume: Volume, opts: NrrdWriteOptions = {}): Uint8Arr
     spaceDirections: [0, 1, 2].map((c) => [d[c], d[3 + c], d[6 + c]].map((x) => x * spacing[c])),
     kinds: ['domain', 'domain', 'domain'],
     spaceOrigin: [...origin],
+    ...(opts.content ? { content: opts.content } : {}),
   };
   // The data goes in pre-encoded as `buffer`: nrrd-js's own `data` path drops 8-bit data
   // (it asks for an endianness that it then clears), and it cannot gzip anyway.
@@ -75,22 +80,29 @@ export function writeNrrd(volume: Volume, opts: NrrdWriteOptions = {}): Uint8Arr
   return new Uint8Array(nrrd.serialize({ ...fields, type: nrrdTypeOf(data), endian, encoding, buffer }));
 }
 
-/** Spacing, origin and direction (LPS) from space directions/origin, or from spacings. */
-function nrrdGeometry(h: nrrd.NrrdFields): { spacing: Vec3; origin: Vec3; direction: Mat3 } {
+/**
+ * Spacing, origin and direction (LPS) from space directions/origin, or from spacings. A spacing
+ * that is not a finite positive number is an error naming its field, never a silent 1 mm: a wrong
+ * spacing gives wrong sizes with no sign of it. `override` (the user's explicit spacing) wins.
+ */
+function nrrdGeometry(h: nrrd.NrrdFields, override?: Vec3): { spacing: Vec3; origin: Vec3; direction: Mat3 } {
   const flip = spaceToLps(h.space);
   const origin = (h.spaceOrigin ?? [0, 0, 0]).map((x, r) => x * flip[r] + 0) as Vec3;
-  if (origin.length !== 3) throw new Error(`NRRD space origin must be 3-D (got ${h.spaceOrigin?.length} values)`);
+  if (origin.length !== 3 || origin.some((x) => !Number.isFinite(x))) throw new Error(`NRRD field 'space origin' must be three finite numbers (got ${h.spaceOrigin?.join(' ')})`);
   if (!h.spaceDirections) {
-    const spacing = (h.spacings ?? [1, 1, 1]).map((s) => (Number.isFinite(s) && s > 0 ? s : 1)) as Vec3;
-    return { spacing, origin, direction: [...IDENTITY_DIRECTION] };
+    const spacings = h.spacings ?? [1, 1, 1];
+    if (!override && (spacings.length !== 3 || spacings.some((s) => !(Number.isFinite(s) && s > 0)))) {
+      throw new Error(`NRRD field 'spacings' is '${spacings.join(' ')}': every spacing must be a finite number of mm above 0`);
+    }
+    return { spacing: override ?? (spacings as Vec3), origin, direction: [...IDENTITY_DIRECTION] };
   }
   const spacing: Vec3 = [0, 0, 0];
   const direction: Mat3 = [...IDENTITY_DIRECTION];
   h.spaceDirections.forEach((v, c) => {
-    if (!v || v.length !== 3) throw new Error('NRRD space directions must give a 3-D vector for every axis');
+    if (!v || v.length !== 3) throw new Error(`NRRD field 'space directions' must give a 3-D vector for every axis`);
     const len = Math.hypot(v[0], v[1], v[2]);
-    if (!(len > 0)) throw new Error(`NRRD space direction of axis ${c} has zero length`);
-    spacing[c] = len;
+    if (!(len > 0) || !Number.isFinite(len)) throw new Error(`NRRD field 'space directions' of axis ${c} is (${v.join(',')}): it must be a finite vector of non-zero length`);
+    spacing[c] = override?.[c] ?? len;
     for (let r = 0; r < 3; r++) direction[3 * r + c] = (v[r] * flip[r]) / len + 0; // + 0: no -0
   });
   return { spacing, origin, direction };

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_ORDER, BackendName, load, loadModel, readerFor, VARIANTS } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { describeDataset, loadDataset } from '../data/tdsc';
-import { evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
+import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { parseTriple } from './load-volume';
@@ -55,6 +55,8 @@ export function registerEval(program: Command): void {
         analyzer.dispose();
         rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results, normal });
       }
+      const balance = classBalanceWarning(rows[0].results);
+      if (balance) console.error(`abus-ai: warning: ${balance}`);
       if (opts.report) writeReport(opts.report, rows);
       if (opts.updateCard) {
         if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');

@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { loadVolume, parseTriple } from './load-volume';
+import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
+import { CliError } from './errors';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -40,24 +42,20 @@ function maskVolume(volume: Volume, result: AnalysisResult): Volume {
 /** SEG and SR of the one lesion, for DICOM input (they refer to its images). */
 function writeDicomResults(volume: Volume, result: AnalysisResult, card: ModelCard, opts: { seg?: string; sr?: string }): void {
   const slices = (volume as Partial<DicomVolume>).slices;
-  if (!slices) throw new Error('--seg and --sr need DICOM input: they refer to the source images');
+  if (!slices) throw new CliError('--seg and --sr need DICOM input: they refer to the source images', 'usage');
   if (!result.found) {
     console.error('abus-ai: note: no lesion found at that point; no SEG or SR written');
     return;
   }
   const files = buildLesionExport(sourceSeries(slices, volume), [{ number: 1, result }], { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, operatingPoints: card.operatingPoints });
-  for (const [file, bytes] of [[opts.seg, files.seg.bytes], [opts.sr, files.sr.bytes]] as const) {
-    if (!file) continue;
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    fs.writeFileSync(file, bytes);
-  }
+  for (const [file, bytes] of [[opts.seg, files.seg.bytes], [opts.sr, files.sr.bytes]] as const) if (file) writeAtomic(file, bytes);
 }
 
 export function registerInfer(program: Command): void {
   program
     .command('infer')
     .description('segment and classify the lesion at one point of a volume')
-    .requiredOption('--input <path>', 'volume: an .nrrd file or a folder of DICOM files')
+    .requiredOption('--input <path>', 'volume: an .nrrd file, a DICOM file (one multi-frame sweep) or a folder of DICOM files')
     .requiredOption('--center <x,y,z>', 'lesion centre')
     .addOption(new Option('--center-space <space>', 'coordinates of --center').choices(['voxel', 'patient']).default('voxel'))
     .option('--weights <folder|url>', 'model folder or URL (model.json, model-card.json, shards)', SHIPPED_WEIGHTS)
@@ -66,10 +64,14 @@ export function registerInfer(program: Command): void {
     .option('--out <mask.nrrd>', 'write the lesion mask (its bounding box, gzip NRRD, patient geometry kept)')
     .option('--seg <file.dcm>', 'DICOM input: also write the lesion as a DICOM SEG referring to the input images')
     .option('--sr <file.dcm>', 'DICOM input: also write a TID 1500 SR with the finding, its size and P(malignant)')
-    .option('--json', 'print one JSON object')
+    .option('--force', 'overwrite existing files that abus-ai did not write (never an input file)')
+    .option('--json', 'print one JSON object (on failure: {"error", "code"})')
     .action(async (opts) => {
       const center = parseTriple(opts.center, '--center');
       const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+      const outputs = (['out', 'seg', 'sr'] as const).filter((o) => opts[o]).map((o) => [`--${o}`, opts[o] as string] as const);
+      for (const [option, file] of outputs) checkOutput(option, file, [opts.input], Boolean(opts.force));
+      if (new Set(outputs.map(([, f]) => path.resolve(f))).size < outputs.length) throw new CliError(`${outputs.map(([o]) => o).join(', ')} must name different files`, 'usage');
       const { volume, notes } = loadVolume(opts.input, spacing);
       if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
         throw new Error(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`);
@@ -84,10 +86,7 @@ export function registerInfer(program: Command): void {
       for (const note of notes) console.error(`abus-ai: note: ${note}`);
       try {
         const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace });
-        if (opts.out && result.found) {
-          fs.mkdirSync(path.dirname(path.resolve(opts.out)), { recursive: true });
-          fs.writeFileSync(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true }));
-        }
+        if (opts.out && result.found) writeAtomic(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true, content: MASK_CONTENT }));
         if (opts.out && !result.found) console.error('abus-ai: note: no lesion found at that point; no mask written');
         if (opts.seg || opts.sr) writeDicomResults(volume, result, analyzer.card, opts);
         const json = resultJson(result);

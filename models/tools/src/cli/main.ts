@@ -11,13 +11,16 @@ import { registerSample } from './sample';
 import { registerDemo } from './demo';
 import { registerInstallOhif } from './install-ohif';
 import { registerViewer } from './viewer';
+import { describeError } from './errors';
 
-export async function main(argv: string[]): Promise<void> {
+/** Runs one command; resolves with the exit status (bin/abus-ai.js sets it). */
+export async function main(argv: string[]): Promise<number> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
   tf.env().set('PROD', true);
   const program = new Command('abus-ai')
     .description('ABUS Tumor AI: CMSVNetIter tumour segmentation and classification for 3-D breast ultrasound.\nResearch use only, not for clinical diagnosis.')
-    .showHelpAfterError();
+    // An argument error is one line (printed below), not the whole usage text.
+    .configureOutput({ outputError: () => undefined });
   program.exitOverride();
   registerInfer(program);
   registerInitWeights(program);
@@ -31,11 +34,18 @@ export async function main(argv: string[]): Promise<void> {
   registerViewer(program);
   try {
     await program.parseAsync(argv);
+    return 0;
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return;
-    if (code?.startsWith('commander.')) process.exit(2);
-    throw err;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    const failure = describeError(err);
+    const command = program.commands.find((c) => c.name() === argv[2]);
+    const hint = failure.code === 'usage' ? `; see abus-ai${command ? ` ${command.name()}` : ''} --help` : '';
+    // commander puts its suggestion ("Did you mean ...?") on a line of its own.
+    failure.message = failure.message.replace(/\s*\n\s*/g, ' ');
+    console.error(`abus-ai: error: ${failure.message}${hint}`);
+    if (argv.includes('--json')) console.log(JSON.stringify({ error: failure.message, code: failure.code }));
+    return failure.status;
   } finally {
     // Dawn keeps Node alive while navigator.gpu is referenced.
     delete (globalThis as { navigator?: unknown }).navigator;

@@ -116,7 +116,7 @@ function readVolume(file: string, spacing?: Vec3): Volume {
   if (!fs.existsSync(file)) throw new Error(`Missing file: ${file}`);
   const volume = fs.statSync(file).isDirectory()
     ? readDicomFolder(file)
-    : parseNrrd(new Uint8Array(fs.readFileSync(file)), { codec: nodeGzipCodec() });
+    : parseNrrd(new Uint8Array(fs.readFileSync(file)), { codec: nodeGzipCodec(), spacing });
   return spacing ? { ...volume, spacing } : volume;
 }
 

@@ -124,6 +124,19 @@ export async function evaluateCases(analyzer: Engine, cases: LoadedCase[], onLes
   return results;
 }
 
+/** Below this many lesions of a class, AUC and the other classification figures are too noisy to report without a warning. */
+export const MIN_PER_CLASS = 10;
+
+/** A warning when a class has too few lesions for the classification figures (or is missing), else undefined. */
+export function classBalanceWarning(results: LesionResult[]): string | undefined {
+  const classified = results.filter((r) => r.probability !== null);
+  const malignant = classified.filter((r) => r.malignant).length;
+  const benign = classified.length - malignant;
+  if (!malignant || !benign) return `only ${benign} benign and ${malignant} malignant lesions: AUC and the other classification figures need both classes and are not computed`;
+  if (malignant < MIN_PER_CLASS || benign < MIN_PER_CLASS) return `only ${benign} benign and ${malignant} malignant lesions: with fewer than ${MIN_PER_CLASS} of a class, AUC and the other classification figures are not reliable`;
+  return undefined;
+}
+
 export function summarize(results: LesionResult[], threshold: number): Summary {
   const summary: Summary = { n: results.length, lesionsFound: results.filter((r) => r.found).length / Math.max(1, results.length), msPerLesion: meanStd(results.map((r) => r.ms)).mean };
   const segmented = results.filter((r) => r.dsc !== null);
@@ -134,7 +147,7 @@ export function summarize(results: LesionResult[], threshold: number): Summary {
       const ms = (v: number[]) => {
         if (!v.length) return [NaN, NaN] as [number, number];
         const s = meanStd(v);
-        return [s.mean, s.sd] as [number, number];
+        return [s.mean, v.length > 1 ? s.sd : NaN] as [number, number];
       };
       return { n: rs.length, dsc: ms(rs.map((r) => r.dsc as number)), jaccard: ms(rs.map((r) => r.jaccard as number)), hd95: ms(finite.map((r) => r.hd95 as number)) };
     };

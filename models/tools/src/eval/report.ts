@@ -6,7 +6,8 @@ import { RocPoint } from '../metrics';
 import { LesionResult, Summary } from './evaluate';
 
 const f = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
-const pm = (v: [number, number], d = 3) => `${f(v[0], d)} ± ${f(v[1], d)}`;
+// No spread is shown for a single value (its SD is NaN, see summarize): '± 0.000' would claim one.
+const pm = (v: [number, number], d = 3) => (Number.isNaN(v[1]) ? f(v[0], d) : `${f(v[0], d)} ± ${f(v[1], d)}`);
 
 export function markdownTable(rows: { name: string; summary: Summary }[]): string {
   const lines = [
