@@ -4,7 +4,10 @@
  * run, split into reading the VOI, resampling, each network pass, post-processing, writing the
  * labelmap and building the SEG + SR; every row's ratio is against Node's cpu backend.
  * Bundled by esbuild because it spans the engine (models/) and the plugin's DICOM export
- * (extension/). Usage: npm run bench -- [--runs 3] [--software-webgpu]
+ * (extension/). Then wasm in Chromium's worker side by side: 1 and 2 threads (tfjs-wasm's threaded
+ * build, which needs a cross-origin isolated page: COOP/COEP headers) and without isolation, each
+ * with the project's SIMD kernel and with XNNPACK conv2d.
+ * Usage: npm run bench -- [--runs 3] [--software-webgpu] [--only-wasm-threads]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
@@ -17,7 +20,7 @@ import { generatePhantom, serveViewer } from '@abus-tumor-ai/tools';
 
 const ROOT = process.cwd();
 const WEIGHTS = path.join(ROOT, 'models', 'weights', 'cmsvnetiter');
-const WEB = path.join(ROOT, 'models', 'dist', 'web');
+const WEB = path.join(ROOT, 'models', 'tools', 'dist', 'web');
 const CHROMIUM = '/usr/bin/chromium';
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -161,6 +164,69 @@ async function chromiumRows(phantom: ReturnType<typeof generatePhantom>): Promis
   return rows;
 }
 
+/** COOP/COEP: the page and its workers are cross-origin isolated, so SharedArrayBuffer and wasm threads exist. */
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
+async function wasmThreadRows(phantom: ReturnType<typeof generatePhantom>): Promise<Record<string, string>[]> {
+  if (!fs.existsSync(CHROMIUM)) return [{ skipped: `${CHROMIUM} is not installed` }];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-bench-threads-'));
+  fs.writeFileSync(path.join(dir, 'volume.bin'), phantom.volume.data as Uint8Array);
+  fs.writeFileSync(path.join(dir, 'volume.json'), JSON.stringify({ ...phantom.volume, data: undefined }));
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>bench</title>');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  const rows: Record<string, string>[] = [];
+  try {
+    for (const isolated of [false, true]) {
+      const server = await serveViewer(dir, { statics: { '/web/': WEB, '/weights/': WEIGHTS }, headers: isolated ? ISOLATION : {} });
+      try {
+        const page = await browser.newPage();
+        page.on('pageerror', (e) => console.error(`bench page error: ${e.message}`));
+        page.on('console', (m) => m.type() === 'error' && console.error(`bench page: ${m.text()}`));
+        await page.goto(`${server.url}/index.html`);
+        await page.addScriptTag({ type: 'module', content: "import * as engine from '/web/abus-engine.js'; window.abusEngine = engine;" });
+        await page.waitForFunction(() => (window as unknown as { abusEngine?: unknown }).abusEngine);
+        for (const wasmThreads of isolated ? [1, 2] : [1]) {
+          for (const simdConv of [true, false]) {
+            const r = await page.evaluate(async ({ center, runs, wasmThreads, simdConv }) => {
+              // eslint-disable-next-line @typescript-eslint/no-explicit-any
+              const engine = (window as any).abusEngine;
+              const meta = await (await fetch('/volume.json')).json();
+              const source = engine.arraySource({ ...meta, data: new Uint8Array(await (await fetch('/volume.bin')).arrayBuffer()) });
+              const raw = new Worker('/web/abus-worker.js');
+              try {
+                const worker = await engine.load({ worker: raw, weights: `${location.origin}/weights/`, backend: 'wasm', wasmPath: `${location.origin}/web/`, wasmThreads, simdConv });
+                const t0 = performance.now();
+                await worker.analyze(source, center, { centerSpace: 'voxel' });
+                const cold = performance.now() - t0;
+                const times: number[] = [];
+                for (let n = 0; n < runs; n++) {
+                  const t = performance.now();
+                  await worker.analyze(source, center, { centerSpace: 'voxel' });
+                  times.push(performance.now() - t);
+                }
+                return { cold, times, reason: worker.backend.reason as string, isolated: crossOriginIsolated };
+              } catch (err) {
+                return { error: (err as Error).message };
+              } finally {
+                raw.terminate();
+              }
+            }, { center: phantom.lesions[0].centerIndex, runs: RUNS, wasmThreads, simdConv });
+            const setting = { 'COOP/COEP': isolated ? 'on' : 'off', 'threads asked': String(wasmThreads), conv: simdConv ? 'SIMD kernel' : 'XNNPACK' };
+            if ('error' in r) rows.push({ ...setting, skipped: String(r.error).slice(0, 90) });
+            else rows.push({ ...setting, 'click to result ms (median)': median(r.times).toFixed(0), 'first ms': r.cold.toFixed(0), crossOriginIsolated: String(r.isolated), log: r.reason.replace(/^wasm \(forced\); /, '') });
+          }
+        }
+        await page.close();
+      } finally {
+        await server.close();
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  return rows;
+}
+
 async function main() {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here.
   tf.env().set('PROD', true);
@@ -168,6 +234,10 @@ async function main() {
   const phantom = generatePhantom({ seed: 7, lesionCount: 1 });
   console.log(`ABUS Tumor AI pipeline benchmark: shipped model, one click on a ${phantom.volume.dims.join(' x ')} phantom, ${RUNS} timed runs after one cold run, medians in ms.`);
   console.log(`Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}.`);
+  if (process.argv.includes('--only-wasm-threads')) {
+    console.table(await wasmThreadRows(phantom));
+    return;
+  }
   const rows: Row[] = [];
   for (const b of BACKEND_ORDER) rows.push(await nodeRow(b, phantom));
   rows.push(...(await chromiumRows(phantom)));
@@ -186,6 +256,8 @@ async function main() {
   const fallback = rows.filter((r) => r.where === 'chromium' && !r.skipped && !r.backend.startsWith('webgpu'));
   const worst = Math.max(...fallback.map((r) => r.cold ?? 0));
   console.log(`No-WebGPU fallback in Chromium: slowest first analysis ${(worst / 1000).toFixed(1)} s (bar: 60 s on 2 cores).`);
+  console.log('wasm in Chromium\'s analysis worker: threads (need COOP/COEP) and the convolution kernel.');
+  console.table(await wasmThreadRows(phantom));
 }
 
 main().then(

@@ -3,7 +3,8 @@
  * options checked once here. The in-process engine is the Analyzer; the worker engine
  * (WorkerEngine) runs one inside the worker and sends it only each click's VOI block.
  */
-import { BACKEND_ORDER, BackendName, dropWebGPU, kernelNote, setWasmPath, tryBackend } from './engine/backend';
+import { BACKEND_ORDER, BackendName, dropWebGPU, kernelNote, setWasmPath, setWasmThreads, tryBackend } from './engine/backend';
+import { useSimdConv } from './engine/wasm/simd-conv';
 import { cachedUrlReader, FileReader, folderReader, LoadedModel, loadModel } from './engine/weights';
 import { nodeBuiltin } from './io/node-builtin';
 import { Analyzer, Engine } from './pipeline/analyze';
@@ -23,6 +24,13 @@ export interface LoadOptions {
   wasmPath?: string;
   /** Compile the kernels now, not at the first click (default true). */
   warmUp?: boolean;
+  /**
+   * tfjs-wasm threads (default: one per core). They run only where the page and the worker are
+   * cross-origin isolated (COOP/COEP headers); elsewhere wasm has one thread whatever this says.
+   */
+  wasmThreads?: number;
+  /** false: XNNPACK conv2d runs every convolution on wasm, not this project's SIMD kernel (benchmarks compare the two). */
+  simdConv?: boolean;
 }
 
 /** A FileReader for a model folder: a URL is fetched (and cached in a browser), a path is read from disk (Node). */
@@ -35,13 +43,16 @@ function checkOptions(options: LoadOptions): void {
   if (backend !== 'auto' && !BACKEND_ORDER.includes(backend)) throw new Error(`Unknown backend '${backend}'; use auto or one of ${BACKEND_ORDER.join(', ')}`);
   if (!options.weights) throw new Error('load() needs the model: weights (a folder URL or path, a FileReader, or a loaded model)');
   if (options.worker && typeof options.weights !== 'string') throw new Error('A worker engine loads its model from a URL: give weights as a string');
+  if (options.wasmThreads !== undefined && !(Number.isInteger(options.wasmThreads) && options.wasmThreads >= 1)) throw new Error(`wasmThreads must be a whole number of at least 1, got ${options.wasmThreads}`);
 }
 
 export async function load(options: LoadOptions): Promise<Engine> {
   checkOptions(options);
   const backend = options.backend ?? 'auto';
-  if (options.worker) return WorkerEngine.start(options.worker, { weightsUrl: options.weights as string, backend, wasmPath: options.wasmPath, warmUp: options.warmUp ?? true });
+  if (options.worker) return WorkerEngine.start(options.worker, { weightsUrl: options.weights as string, backend, wasmPath: options.wasmPath, warmUp: options.warmUp ?? true, wasmThreads: options.wasmThreads, simdConv: options.simdConv });
   if (options.wasmPath) setWasmPath(options.wasmPath);
+  if (options.wasmThreads) setWasmThreads(options.wasmThreads);
+  if (options.simdConv !== undefined) useSimdConv(options.simdConv);
   const weights = options.weights;
   const reader = typeof weights === 'string' ? readerFor(weights) : typeof weights === 'function' ? weights : undefined;
   const engine = await Analyzer.create(reader ? await loadModel(reader) : (weights as LoadedModel), backend);

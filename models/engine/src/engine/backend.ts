@@ -23,6 +23,27 @@ export function setWasmPath(path: string): void {
   wasmPath = path;
 }
 
+/**
+ * tfjs-wasm's thread count. Threads exist only in its threaded build, which it picks where
+ * SharedArrayBuffer can be used (a cross-origin isolated page or worker). Must be set before the
+ * wasm backend starts.
+ */
+let wasmThreads: number | undefined;
+export function setWasmThreads(count: number | undefined): void {
+  wasmThreads = count;
+}
+
+let wasmBackendModule: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
+
+/** The threads tfjs-wasm runs with (1 unless its threaded build started), or undefined before it starts. */
+export function wasmThreadCount(): number | undefined {
+  try {
+    return wasmBackendModule?.getThreadsCount();
+  } catch {
+    return undefined; // not started yet
+  }
+}
+
 function nodeWasmDir(): string | undefined {
   if (typeof process === 'undefined' || !process.versions?.node) return undefined;
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -96,6 +117,8 @@ async function register(name: BackendName, forced: boolean): Promise<string | un
     }
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      wasmBackendModule = wasm;
+      wasm.setThreadsCount(wantedWasmThreads());
       const dir = wasmPath ?? nodeWasmDir();
       if (dir) wasm.setWasmPaths(dir);
       return undefined;
@@ -105,12 +128,40 @@ async function register(name: BackendName, forced: boolean): Promise<string | un
   }
 }
 
+/**
+ * tfjs-wasm 4.22 caps its threads at navigator.hardwareConcurrency / 2 (it assumes two logical
+ * cores per physical one), so on a 2-core machine it never runs a second thread whatever
+ * setThreadsCount says. While the backend starts, the count it reads is raised to honour ours,
+ * then put back for the rest of the page.
+ */
+async function withCoreCountFor<T>(threads: number, start: () => Promise<T>): Promise<T> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (!nav || !((nav.hardwareConcurrency ?? 0) < 2 * threads)) return start();
+  Object.defineProperty(nav, 'hardwareConcurrency', { value: 2 * threads, configurable: true });
+  try {
+    return await start();
+  } finally {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
+}
+
+/**
+ * Threads wanted on wasm (where the threaded build runs at all): the set count, else tfjs's own
+ * choice of one per two logical cores. Measured on 2 cores (npm run bench): a second thread made a
+ * click slower (1.47 s against 1.31 s), as it competes with the page and the SIMD kernel is
+ * single-threaded.
+ */
+function wantedWasmThreads(): number {
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  return wasmThreads ?? Math.max(1, Math.floor(cores / 2));
+}
+
 /** Activates one backend; returns why it failed, or undefined on success. */
 export async function tryBackend(name: BackendName, forced = true): Promise<string | undefined> {
   try {
     const missing = await register(name, forced);
     if (missing) return missing;
-    const ok = await tf.setBackend(name);
+    const ok = name === 'wasm' ? await withCoreCountFor(wantedWasmThreads(), () => tf.setBackend(name)) : await tf.setBackend(name);
     if (!ok) return `tf.setBackend('${name}') failed`;
     await tf.ready();
     return undefined;
@@ -123,7 +174,10 @@ export async function tryBackend(name: BackendName, forced = true): Promise<stri
 export function kernelNote(name: BackendName): string {
   if (name !== 'wasm') return '';
   const why = simdConvUnavailable();
-  return why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : '; 3x3x3 convolutions by the WebAssembly SIMD kernel';
+  const threads = wasmThreadCount() ?? 1;
+  const kernel = why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : '; 3x3x3 convolutions by the WebAssembly SIMD kernel';
+  // Said only when there are several: the log line of a page that is not cross-origin isolated stays as it was.
+  return threads > 1 ? `${kernel}; ${threads} wasm threads (cross-origin isolated)` : kernel;
 }
 
 export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<BackendChoice> {

@@ -53,7 +53,7 @@ export class WorkerEngine implements Engine {
   }
 
   /** Starts the model in the worker (checksums verified there); see load(). */
-  static async start(worker: WorkerLike, init: { weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean }): Promise<WorkerEngine> {
+  static async start(worker: WorkerLike, init: { weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean; wasmThreads?: number; simdConv?: boolean }): Promise<WorkerEngine> {
     const engine = new WorkerEngine(worker);
     const msg = await engine.send({ type: 'init', ...init });
     if (msg.type !== 'ready') throw new Error(`Unexpected worker reply ${msg.type}`);

@@ -18,7 +18,7 @@ export interface BackendChange {
 }
 
 export type ToWorker =
-  | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean }
+  | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean; wasmThreads?: number; simdConv?: boolean }
   /** The page planned the VOI (once) and read its block; the worker analyses it. */
   | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array }
   | { id: number; type: 'warm-up' }

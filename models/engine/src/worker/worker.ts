@@ -146,7 +146,7 @@ async function handle(msg: ToWorker): Promise<void> {
       analyzer?.dispose();
       analyzer = undefined;
       const files = new Map<string, Uint8Array>();
-      analyzer = (await load({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp })) as Analyzer;
+      analyzer = (await load({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv })) as Analyzer;
       modelFiles = files;
       preference = msg.backend;
       broken = undefined;

@@ -34,6 +34,8 @@ export interface ServeOptions {
   proxies?: Proxy[];
   /** Extra static folders: URL prefix -> folder. */
   statics?: Record<string, string>;
+  /** Headers on every response, e.g. COOP/COEP for a cross-origin isolated page. */
+  headers?: Record<string, string>;
   /** Answers a request itself when it returns true (used to simulate a failing server). */
   intercept?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
@@ -65,6 +67,7 @@ function sendFile(res: http.ServerResponse, file: string): void {
 export async function serveViewer(root: string, options: ServeOptions = {}): Promise<RunningServer> {
   const statics = Object.entries(options.statics ?? {});
   const server = http.createServer((req, res) => {
+    for (const [name, value] of Object.entries(options.headers ?? {})) res.setHeader(name, value);
     if (options.intercept?.(req, res)) return;
     const pathname = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const p = options.proxies?.find((x) => pathname === x.prefix || pathname.startsWith(`${x.prefix}/`));

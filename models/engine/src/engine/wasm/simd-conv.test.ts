@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { execFileSync } from 'child_process';
 import { describeOn, onBackend, randomArray, relativeError } from '../../../../../test/backends';
-import { conv3x3Simd, SIMD_CONV_MAX_CIN, simdConvFits, simdConvUnavailable } from './simd-conv';
+import { conv3x3Simd, instantiateConvKernel, isSharedMemory, SIMD_CONV_MAX_CIN, simdConvFits, simdConvUnavailable } from './simd-conv';
 import * as path from 'path';
 import * as ops from '../ops';
 import '../register-gradients';
@@ -55,6 +55,54 @@ async function reference(c: Case, seed: number): Promise<Float32Array> {
   tf.dispose([t.x, t.k, t.b, y]);
   return values;
 }
+
+/** conv3d 'same' + bias + ReLU in plain JS, [d, h, w, cin] x [3, 3, 3, cin, cout]. */
+function referenceConv(x: Float32Array, k: Float32Array, b: Float32Array, [d, h, w, cin, cout]: number[]): Float32Array {
+  const out = new Float32Array(d * h * w * cout);
+  for (let z = 0; z < d; z++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        for (let co = 0; co < cout; co++) {
+          let sum = b[co];
+          for (let dz = 0; dz < 3; dz++)
+            for (let dy = 0; dy < 3; dy++)
+              for (let dx = 0; dx < 3; dx++) {
+                const [iz, iy, ix] = [z + dz - 1, y + dy - 1, xx + dx - 1];
+                if (iz < 0 || iy < 0 || ix < 0 || iz >= d || iy >= h || ix >= w) continue;
+                for (let ci = 0; ci < cin; ci++) sum += x[((iz * h + iy) * w + ix) * cin + ci] * k[(((dz * 3 + dy) * 3 + dx) * cin + ci) * cout + co];
+              }
+          out[((z * h + y) * w + xx) * cout + co] = Math.max(0, sum);
+        }
+  return out;
+}
+
+test('on a shared memory (tfjs-wasm threaded build, cross-origin isolated pages) the shared variant loads and computes the same', () => {
+  const shape = [3, 4, 5, 6, 8];
+  const [d, h, w, cin, cout] = shape;
+  const x = randomArray(d * h * w * cin, 5);
+  const k = randomArray(27 * cin * cout, 6);
+  const b = randomArray(cout, 7);
+  const run = (memory: WebAssembly.Memory) => {
+    const kernel = instantiateConvKernel(memory);
+    const f32 = new Float32Array(memory.buffer);
+    const at = { x: 0, k: 4 * x.length, b: 4 * (x.length + k.length), out: 4 * (x.length + k.length + b.length) };
+    const padAt = at.out + 4 * d * h * w * cout + 64;
+    f32.set(x, at.x / 4);
+    f32.set(k, at.k / 4);
+    f32.set(b, at.b / 4);
+    kernel.pad(at.x, padAt, d, h, w, cin);
+    kernel.conv3x3(padAt, at.k, at.b, at.out, d, h, w, cin, cout, 1);
+    return f32.slice(at.out / 4, at.out / 4 + d * h * w * cout);
+  };
+  const shared = new WebAssembly.Memory({ initial: 2, maximum: 64, shared: true });
+  expect(isSharedMemory(shared)).toBe(true);
+  const plain = new WebAssembly.Memory({ initial: 2 });
+  expect(isSharedMemory(plain)).toBe(false);
+  const expected = referenceConv(x, k, b, shape);
+  expect(expected.some((v) => v > 0)).toBe(true);
+  expect(relativeError(run(shared), expected)).toBeLessThan(TOLERANCE);
+  expect(relativeError(run(plain), expected)).toBeLessThan(TOLERANCE);
+});
 
 describeOn('wasm', 'WebAssembly SIMD 3x3x3 convolution', () => {
   test('the committed module is what conv3x3.wat assembles to', () => {

@@ -11,7 +11,7 @@
  * 256 slower (13-18 against 24-28) except on maps of at most 4 voxels (34 against 18).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CONV3X3_WASM_BASE64 } from './conv3x3-module';
+import { CONV3X3_SHARED_WASM_BASE64, CONV3X3_WASM_BASE64 } from './conv3x3-module';
 
 const KERNEL_NAME = 'AbusConv3x3Simd';
 /** See the module comment: above this, XNNPACK's conv2d measured faster, except on small maps. */
@@ -22,13 +22,14 @@ const TINY_MAP_VOXELS = 4;
 
 /** The parts of tfjs-wasm's backend this kernel uses (it exports no type for them). */
 interface WasmBackendLike {
-  wasm: { asm: { memory: WebAssembly.Memory } };
+  /** The plain build exports its memory (asm.memory); the threaded build creates a shared one and keeps it as wasmMemory. */
+  wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   disposeData(dataId: object): boolean;
 }
 
-interface ConvExports {
+export interface ConvExports {
   pad(src: number, dst: number, d: number, h: number, w: number, c: number): void;
   conv3x3(input: number, weights: number, bias: number, out: number, d: number, h: number, w: number, cin: number, cout: number, relu: number): void;
 }
@@ -39,7 +40,23 @@ export function useSimdConv(on: boolean): void {
   enabled = on;
 }
 
-let compiled: WebAssembly.Module | undefined;
+/** Compiled once per kind of memory: tfjs-wasm's threaded build (cross-origin isolated pages) runs on a shared one. */
+const compiled = new Map<boolean, WebAssembly.Module>();
+
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** The kernel's exports on `memory`, from the module variant that imports that kind of memory. */
+export function instantiateConvKernel(memory: WebAssembly.Memory): ConvExports {
+  const shared = isSharedMemory(memory);
+  let module = compiled.get(shared);
+  if (!module) {
+    module = new WebAssembly.Module(decodeBase64(shared ? CONV3X3_SHARED_WASM_BASE64 : CONV3X3_WASM_BASE64));
+    compiled.set(shared, module);
+  }
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
+}
 /** Per tfjs-wasm module (one per backend instance): our instance, or why there is none. */
 const instances = new WeakMap<object, ConvExports | string>();
 
@@ -54,10 +71,11 @@ function instanceFor(backend: WasmBackendLike): ConvExports | string {
   let found = instances.get(backend.wasm);
   if (found === undefined) {
     try {
-      compiled ??= new WebAssembly.Module(decodeBase64(CONV3X3_WASM_BASE64));
-      found = new WebAssembly.Instance(compiled, { env: { memory: backend.wasm.asm.memory } }).exports as unknown as ConvExports;
+      const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
+      if (!memory) throw new Error('tfjs-wasm exposes no memory');
+      found = instantiateConvKernel(memory);
     } catch (err) {
-      // No SIMD in this runtime, or tfjs-wasm's threaded build, whose memory is shared.
+      // No WebAssembly SIMD in this runtime.
       found = `the SIMD convolution kernel did not load (${(err as Error).message})`;
     }
     instances.set(backend.wasm, found);
@@ -71,6 +89,7 @@ function wasmBackend(): WasmBackendLike | undefined {
 
 /** Why the SIMD kernel cannot run on the current backend, or undefined when it can. */
 export function simdConvUnavailable(): string | undefined {
+  if (!enabled) return 'it was turned off (useSimdConv(false))';
   const backend = wasmBackend();
   if (!backend) return `the backend is ${tf.getBackend()}, not wasm`;
   const found = instanceFor(backend);
