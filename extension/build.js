@@ -25,13 +25,18 @@ async function main() {
   for (const f of fs.readdirSync(wasmDir).filter((n) => n.endsWith('.wasm'))) fs.copyFileSync(path.join(wasmDir, f), path.join(out, f));
   const weights = path.join(root, 'models', 'weights', 'cmsvnetiter');
   if (fs.existsSync(weights)) fs.cpSync(weights, path.join(out, 'weights', 'cmsvnetiter'), { recursive: true });
+  // Which release this folder is: install-ohif records it, --check reports it.
+  const { version } = require(path.join(root, 'package.json'));
+  fs.writeFileSync(path.join(out, 'plugin.json'), `${JSON.stringify({ name: 'abus-tumor-ai', version }, null, 2)}\n`);
   fs.writeFileSync(path.join(out, 'INSTALL.txt'), [
     'ABUS Tumor AI plugin for OHIF 3.13 (research use only, not for clinical diagnosis).',
     '',
-    'Install into a prebuilt viewer (its dist folder), no rebuild needed:',
-    '  npx abus-ai install-ohif --viewer <OHIF dist folder> [--base-url <path the viewer is served under>]',
-    'Remove it again (app-config.js is restored byte for byte):',
-    '  npx abus-ai install-ohif --viewer <OHIF dist folder> --uninstall',
+    'Install into a prebuilt viewer (its dist folder), no rebuild needed (see docs/deploy.md):',
+    '  npx --yes ./abus-tumor-ai-<version>.tgz install-ohif --viewer <OHIF dist folder> [--base-url <path the viewer is served under>]',
+    'Check which OHIF a folder is and whether the plugin is installed:',
+    '  npx --yes ./abus-tumor-ai-<version>.tgz install-ohif --viewer <OHIF dist folder> --check',
+    'Remove it again (the viewer is restored byte for byte):',
+    '  npx --yes ./abus-tumor-ai-<version>.tgz install-ohif --viewer <OHIF dist folder> --uninstall',
     '',
     'Settings (window.config.abusTumorAI in app-config.js): weightsUrl, backend (auto, webgpu,',
     'webgl, wasm, cpu), decisionThreshold, segFlavour (binary or labelmap), exportTarget',

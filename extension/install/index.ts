@@ -2,13 +2,19 @@
  * Installing the plugin into a prebuilt OHIF viewer (no rebuild): the plugin folder is copied
  * into the viewer's dist folder and registered in app-config.js with one marked block, so
  * installing twice changes nothing and uninstalling restores the original file byte for byte.
+ * There is no backup copy to restore: uninstalling removes the block from the app-config.js that
+ * is there now, so a viewer upgraded since (a new app-config.js) never gets an old file back.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { AbusSettings } from './settings';
+import { ohifVersionOf, unsupportedOhif } from './ohif-version';
 
 export type { AbusSettings } from './settings';
 export { OHIF_VERSION, ohifDistIn } from './ohif-dist';
+export { ohifVersionOf, SUPPORTED_OHIF_TEXT, unsupportedOhif } from './ohif-version';
+export type { OhifVersion } from './ohif-version';
 
 export const PLUGIN_FOLDER = 'abus-tumor-ai';
 const BEGIN = '// >>> abus-tumor-ai (added by `abus-ai install-ohif`; `abus-ai install-ohif --uninstall` removes it)';
@@ -37,23 +43,86 @@ export function withoutBlock(config: string): { text: string; had: boolean } {
   return { text: config.slice(0, start) + config.slice(end + END.length + 2), had: true };
 }
 
-export function installIntoViewer(viewer: string, plugin: string, baseUrl: string, settings: AbusSettings): void {
-  const configFile = path.join(viewer, 'app-config.js');
-  if (!fs.existsSync(configFile)) throw new Error(`${viewer} is not an OHIF dist folder: app-config.js is missing`);
+/** What install wrote into the plugin folder: which plugin, onto which OHIF, and the app-config.js it found. */
+export interface InstallRecord {
+  plugin: string;
+  ohif: string;
+  installed: string;
+  /** SHA-256 of app-config.js without our block when installing, to tell on uninstall whether it changed since. */
+  appConfigSha256: string;
+}
+export const RECORD_FILE = 'install.json';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+function configFileOf(viewer: string): string {
+  const file = path.join(viewer, 'app-config.js');
+  if (!fs.existsSync(file) || !fs.existsSync(path.join(viewer, 'index.html'))) throw new Error(`${viewer} is not an OHIF dist folder: index.html or app-config.js is missing`);
+  return file;
+}
+
+export function readRecord(viewer: string): InstallRecord | undefined {
+  const file = path.join(viewer, PLUGIN_FOLDER, RECORD_FILE);
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as InstallRecord) : undefined;
+}
+
+/** The plugin's version as its build wrote it (plugin.json), or 'unknown'. */
+export function pluginVersion(plugin: string): string {
+  const file = path.join(plugin, 'plugin.json');
+  return fs.existsSync(file) ? String((JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: string }).version) : 'unknown';
+}
+
+/** anyVersion: install into an OHIF other than the supported one (at the user's risk). */
+export function installIntoViewer(viewer: string, plugin: string, baseUrl: string, settings: AbusSettings, options: { anyVersion?: boolean } = {}): void {
+  const configFile = configFileOf(viewer);
   if (!fs.existsSync(path.join(plugin, 'extension.js'))) throw new Error(`The plugin is not built (${plugin}); run \`npm run build\` first`);
+  const unsupported = unsupportedOhif(viewer);
+  if (unsupported && !options.anyVersion) throw new Error(unsupported);
   const target = path.join(viewer, PLUGIN_FOLDER);
+  // Whatever an earlier install left (also one from before an OHIF upgrade) is replaced, not reused.
   fs.rmSync(target, { recursive: true, force: true });
   fs.cpSync(plugin, target, { recursive: true });
   const { text } = withoutBlock(fs.readFileSync(configFile, 'utf8'));
+  const record: InstallRecord = { plugin: pluginVersion(plugin), ohif: ohifVersionOf(viewer)?.version ?? 'unknown', installed: new Date().toISOString(), appConfigSha256: sha256(text) };
+  fs.writeFileSync(path.join(target, RECORD_FILE), JSON.stringify(record, null, 2) + '\n');
   fs.writeFileSync(configFile, `${text}\n${configBlock(baseUrl, settings)}\n`);
 }
 
-export function uninstallFromViewer(viewer: string): boolean {
-  const configFile = path.join(viewer, 'app-config.js');
-  if (!fs.existsSync(configFile)) throw new Error(`${viewer} is not an OHIF dist folder: app-config.js is missing`);
+export interface ViewerState {
+  /** 'installed'; 'no' (neither folder nor block); or 'partly' (one without the other, e.g. after an upgrade replaced app-config.js). */
+  installed: 'installed' | 'no' | 'partly';
+  record?: InstallRecord;
+  /** One line for people. */
+  summary: string;
+}
+
+export function viewerState(viewer: string): ViewerState {
+  const { had } = withoutBlock(fs.readFileSync(configFileOf(viewer), 'utf8'));
+  const folder = fs.existsSync(path.join(viewer, PLUGIN_FOLDER));
+  const record = readRecord(viewer);
+  if (had && folder) return { installed: 'installed', record, summary: `ABUS Tumor AI ${record?.plugin ?? ''} is installed (onto OHIF ${record?.ohif ?? 'unknown'}, ${record?.installed.slice(0, 10) ?? 'date unknown'})` };
+  if (!had && !folder) return { installed: 'no', summary: 'ABUS Tumor AI is not installed' };
+  return {
+    installed: 'partly',
+    record,
+    summary: had
+      ? `app-config.js loads ABUS Tumor AI but its folder ${PLUGIN_FOLDER}/ is missing: run install-ohif again, or --uninstall`
+      : `the ${PLUGIN_FOLDER}/ folder is there but app-config.js does not load it (the viewer was replaced or upgraded since the install): run install-ohif again`,
+  };
+}
+
+/**
+ * Removes the block and the folder. `had`: whether there was anything to remove; `changedSince`:
+ * app-config.js (without our block) is not the file found at install time, i.e. someone edited it
+ * or the viewer was upgraded; their version is kept.
+ */
+export function uninstallFromViewer(viewer: string): { had: boolean; changedSince: boolean } {
+  const configFile = configFileOf(viewer);
   const { text, had } = withoutBlock(fs.readFileSync(configFile, 'utf8'));
+  const record = readRecord(viewer);
+  const folder = fs.existsSync(path.join(viewer, PLUGIN_FOLDER));
   if (had) fs.writeFileSync(configFile, text);
   fs.rmSync(path.join(viewer, PLUGIN_FOLDER), { recursive: true, force: true });
-  return had;
+  return { had: had || folder, changedSince: Boolean(record && record.appConfigSha256 !== sha256(text)) };
 }
 

@@ -35,6 +35,6 @@ export function installNodeWebGPU(): string | undefined {
     g.navigator = { ...(g.navigator ?? {}), gpu: dawn.create([]) };
     return undefined;
   } catch (err) {
-    return `Dawn (npm package webgpu) could not be loaded: ${(err as Error).message}`;
+    return `Dawn (npm package webgpu) could not be loaded: ${(err as Error).message.split('\n')[0]}`;
   }
 }

@@ -6,6 +6,7 @@
  * processes; each writes its records as JSON lines.
  */
 import { spawn } from 'child_process';
+import { CLI_BIN } from '../layout';
 import { Command, Option } from 'commander';
 import { arraySource, BACKEND_ORDER, BackendName, folderReader, load, loadModel, ModelCard, Vec3 } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
@@ -51,7 +52,7 @@ function describeLooks(records: ClickRecord[]): string {
 
 function runChild(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'abus-ai.js'), ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`calibration worker stopped with code ${code}`))));
   });
 }

@@ -8,8 +8,9 @@ import { CliError } from './errors';
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** The model shipped in the repository (models/weights/cmsvnetiter), relative to dist/cli. */
-export const SHIPPED_WEIGHTS = path.join(__dirname, '..', '..', '..', 'weights', 'cmsvnetiter');
+import { SHIPPED_WEIGHTS } from '../layout';
+
+export { SHIPPED_WEIGHTS };
 
 export function resultJson(result: AnalysisResult) {
   return {

@@ -8,8 +8,9 @@ import { Command, Option } from 'commander';
 import type { AbusSettings } from '@abus-tumor-ai/extension/install';
 import { BACKEND_ORDER } from '@abus-tumor-ai/engine';
 import { DEMO_PREFIX, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
-import { BUILT_PLUGIN, installIntoViewer, OHIF_VERSION, ohifDistIn, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
+import { installIntoViewer, OHIF_VERSION, ohifDistIn, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { Proxy, serveViewer } from '../viewer/server';
+import { PLUGIN_DIR } from '../layout';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -54,7 +55,7 @@ export async function startViewer(opts: ViewerOptions) {
   // The copy (about 230 MB) is made once: later runs rewrite only app-config.js and the plugin.
   if (!fs.existsSync(path.join(root, 'index.html'))) fs.cpSync(dist, root, { recursive: true });
   fs.writeFileSync(path.join(root, 'app-config.js'), viewerConfig(opts.dicomweb !== undefined));
-  installIntoViewer(root, BUILT_PLUGIN, '', {
+  installIntoViewer(root, PLUGIN_DIR, '', {
     weightsUrl: `/${PLUGIN_FOLDER}/weights/cmsvnetiter/`,
     backend: opts.backend,
     segFlavour: 'binary',

@@ -1,0 +1,15 @@
+/** The release package's abus-ai: the whole CLI in one file, beside the plugin folder (see layout.ts). */
+import { setWasmPath } from '@abus-tumor-ai/engine';
+import { main } from '../cli/main';
+import { WASM_DIR } from '../layout';
+
+if (WASM_DIR) setWasmPath(WASM_DIR);
+main(process.argv).then(
+  (status) => {
+    process.exitCode = status;
+  },
+  (err) => {
+    console.error(`abus-ai: error: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+  },
+);
