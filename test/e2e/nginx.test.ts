@@ -71,7 +71,9 @@ for (const isolation of [false, true]) {
       // The served bytes: WebAssembly's type, the CSP, and isolation as configured.
       const wasm = await fetch(`${nginx.url}/abus-tumor-ai/tfjs-backend-wasm-threaded-simd.wasm`);
       expect(wasm.headers.get('content-type')).toBe('application/wasm');
-      expect(wasm.headers.get('content-security-policy')).toMatch(/worker-src 'self' blob:/);
+      const csp = /Content-Security-Policy "([^"]+)"/.exec(fs.readFileSync(HEADERS_CONF, 'utf8'))![1].replace(/\$abus_blob/g, isolation ? 'blob:' : '');
+      expect(wasm.headers.get('content-security-policy')).toBe(csp);
+      expect(/script-src[^;]*blob:/.test(csp) && /worker-src[^;]*blob:/.test(csp)).toBe(isolation);
       expect(wasm.headers.get('cross-origin-embedder-policy')).toBe(isolation ? 'require-corp' : null);
       const route = await fetch(`${nginx.url}/abus?StudyInstanceUIDs=${STUDY}`);
       expect(route.headers.get('cross-origin-opener-policy')).toBe(isolation ? 'same-origin' : null);
