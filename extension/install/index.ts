@@ -13,7 +13,7 @@ import { ohifVersionOf, unsupportedOhif } from './ohif-version';
 
 export type { AbusSettings } from './settings';
 export { OHIF_VERSION, ohifDistIn } from './ohif-dist';
-export { ohifVersionOf, SUPPORTED_OHIF_TEXT, unsupportedOhif } from './ohif-version';
+export { inlineScriptHashes, ohifVersionOf, SUPPORTED_OHIF_TEXT, unsupportedOhif } from './ohif-version';
 export type { OhifVersion } from './ohif-version';
 
 export const PLUGIN_FOLDER = 'abus-tumor-ai';

@@ -4,6 +4,7 @@
  * from the npm package, package.json says it too; a Docker image's /usr/share/nginx/html has only
  * the bundles.
  */
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -39,4 +40,17 @@ export function unsupportedOhif(dist: string): string | undefined {
   const [major, minor] = found.version.split('.').map(Number);
   if (major === SUPPORTED_OHIF.major && minor === SUPPORTED_OHIF.minor) return undefined;
   return `${dist} is OHIF ${found.version} (read from ${found.source}); this plugin supports OHIF ${SUPPORTED_OHIF_TEXT} only. Install a plugin release made for OHIF ${major}.${minor}, or use an OHIF ${SUPPORTED_OHIF_TEXT} viewer`;
+}
+
+/**
+ * The CSP source expressions ('sha256-...') of index.html's inline scripts: a Content-Security-Policy
+ * without 'unsafe-inline' must list them (extension/deploy/nginx/security-headers.conf.inc does, for
+ * OHIF 3.13.2 served at /; another build or base path has other ones).
+ */
+export function inlineScriptHashes(dist: string): string[] {
+  const index = fs.readFileSync(path.join(dist, 'index.html'), 'utf8');
+  return [...index.matchAll(/<script(?![^>]*\bsrc=)[^>]*>([\s\S]*?)<\/script>/g)]
+    .map((m) => m[1])
+    .filter(Boolean)
+    .map((body) => `'sha256-${createHash('sha256').update(body).digest('base64')}'`);
 }

@@ -52,13 +52,16 @@ test('install-ohif from the tarball into a pristine OHIF 3.13.2; --check; --unin
   const check = abusAi('install-ohif', '--viewer', dist, '--check');
   expect(check.stderr).not.toMatch(/error/);
   expect(check.status).toBe(0);
-  expect(check.stdout).toMatch(new RegExp(`^OHIF ${OHIF_VERSION.replace(/\./g, '\\.')} \\(read from \\S+\\.js\\): supported; this plugin \\(\\d+\\.\\d+\\.\\d+\\) supports OHIF 3\\.13\\.x\\nABUS Tumor AI is not installed\\n$`));
+  expect(check.stdout).toMatch(new RegExp(`^OHIF ${OHIF_VERSION.replace(/\./g, '\\.')} \\(read from \\S+\\.js\\): supported; this plugin \\(\\d+\\.\\d+\\.\\d+\\) supports OHIF 3\\.13\\.x\\nABUS Tumor AI is not installed\\nindex.html's inline scripts, for a Content-Security-Policy script-src: ('sha256-[A-Za-z0-9+/=]+' ?)+\\n$`));
+  // The nginx CSP in the repository lists exactly those.
+  const listed = check.stdout.match(/'sha256-[^']+'/g)!;
+  for (const hash of listed) expect(fs.readFileSync(join(ROOT, 'extension', 'deploy', 'nginx', 'security-headers.conf.inc'), 'utf8')).toContain(hash);
   const install = abusAi('install-ohif', '--viewer', dist);
   expect(install.status).toBe(0);
   expect(install.stdout).toMatch(/^installed ABUS Tumor AI \d+\.\d+\.\d+ into .* \(OHIF 3\.13\.2, served at \/abus-tumor-ai\/\)/);
   for (const f of ['extension.js', 'mode.js', 'abus-worker.js', 'tfjs-backend-wasm-simd.wasm', 'weights/cmsvnetiter/model-card.json', 'install.json']) expect(fs.existsSync(join(dist, 'abus-tumor-ai', f))).toBe(true);
   expect(fs.readFileSync(join(dist, 'app-config.js'), 'utf8')).toContain("'/abus-tumor-ai/extension.js'");
-  expect(abusAi('install-ohif', '--viewer', dist, '--check').stdout).toMatch(/\nABUS Tumor AI \d+\.\d+\.\d+ is installed \(onto OHIF 3\.13\.2, \d{4}-\d\d-\d\d\)\n$/);
+  expect(abusAi('install-ohif', '--viewer', dist, '--check').stdout).toMatch(/\nABUS Tumor AI \d+\.\d+\.\d+ is installed \(onto OHIF 3\.13\.2, \d{4}-\d\d-\d\d\)\n/);
   const uninstall = abusAi('install-ohif', '--viewer', dist, '--uninstall');
   expect(uninstall.status).toBe(0);
   expect(treeHash(dist)).toEqual(pristine);
@@ -90,7 +93,7 @@ test('after an OHIF upgrade (a new dist copied over the old one) the install wor
   fs.appendFileSync(join(next, 'app-config.js'), '\n// the site\'s settings for the new release\n');
   const upgraded = treeHash(next);
   fs.cpSync(next, dist, { recursive: true });
-  expect(abusAi('install-ohif', '--viewer', dist, '--check').stdout).toMatch(/OHIF 3\.13\.3 .*supported.*\nthe abus-tumor-ai\/ folder is there but app-config\.js does not load it \(the viewer was replaced or upgraded since the install\): run install-ohif again\n$/);
+  expect(abusAi('install-ohif', '--viewer', dist, '--check').stdout).toMatch(/OHIF 3\.13\.3 .*supported.*\nthe abus-tumor-ai\/ folder is there but app-config\.js does not load it \(the viewer was replaced or upgraded since the install\): run install-ohif again\n/);
   const again = abusAi('install-ohif', '--viewer', dist);
   expect(again.status).toBe(0);
   expect(again.stdout).toMatch(/\(OHIF 3\.13\.3, served at/);

@@ -1,6 +1,6 @@
 /** abus-ai install-ohif: the plugin into a prebuilt OHIF viewer, or out of it, or a check of one (see extension/install). */
 import { Command } from 'commander';
-import { AbusSettings, installIntoViewer, ohifVersionOf, PLUGIN_FOLDER, pluginVersion, SUPPORTED_OHIF_TEXT, uninstallFromViewer, unsupportedOhif, viewerState } from '@abus-tumor-ai/extension/install';
+import { AbusSettings, inlineScriptHashes, installIntoViewer, ohifVersionOf, PLUGIN_FOLDER, pluginVersion, SUPPORTED_OHIF_TEXT, uninstallFromViewer, unsupportedOhif, viewerState } from '@abus-tumor-ai/extension/install';
 import { PLUGIN_DIR } from '../layout';
 import { CliError } from './errors';
 
@@ -25,6 +25,7 @@ export function registerInstallOhif(program: Command): void {
         const why = unsupportedOhif(opts.viewer);
         console.log(found ? `OHIF ${found.version} (read from ${found.source}): ${why ? 'not supported' : 'supported'}; this plugin (${pluginVersion(opts.plugin)}) supports OHIF ${SUPPORTED_OHIF_TEXT}` : `OHIF version: not found in ${opts.viewer}`);
         console.log(viewerState(opts.viewer).summary);
+        console.log(`index.html's inline scripts, for a Content-Security-Policy script-src: ${inlineScriptHashes(opts.viewer).join(' ') || 'none'}`);
         if (why) throw new CliError(why, 'input');
         return;
       }
