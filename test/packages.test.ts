@@ -94,3 +94,31 @@ test('the layering diagram in docs/architecture.md names exactly the imports bet
   if (/@abus-tumor-ai\/extension/.test(fs.readFileSync(join(ROOT, 'mode', 'src', 'index.ts'), 'utf8'))) found.add('mode -> extension');
   expect(drawn).toEqual([...found].sort());
 });
+
+/**
+ * One Node.js version is declared everywhere, and it is one every locked dependency accepts (so
+ * `npm ci` on it prints no EBADENGINE): dcmjs 0.52 declares node >= 22.13, so that is the floor.
+ */
+test('the declared Node.js version is the same in every package.json and the lock file, and every locked package accepts it', () => {
+  const semver: { minVersion(range: string): { version: string } | null; satisfies(version: string, range: string): boolean } = require('semver');
+  const lock = JSON.parse(fs.readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
+  const declared = pkg('.').engines.node as string;
+  for (const dir of ['models/engine', 'models/tools', 'extension', 'mode']) {
+    expect(pkg(dir).engines).toEqual({ node: declared });
+    expect(lock.packages[dir].engines).toEqual({ node: declared });
+  }
+  expect(lock.packages[''].engines).toEqual({ node: declared });
+  const lowest = semver.minVersion(declared)!.version;
+  const refusing = Object.entries(lock.packages as Record<string, { engines?: { node?: string } }>)
+    .filter(([, p]) => typeof p.engines?.node === 'string')
+    // The lowest declared version and any later one (no locked package may cap the range).
+    .filter(([, p]) => !semver.satisfies(lowest, p.engines!.node!) || !semver.satisfies('99.0.0', p.engines!.node!))
+    .map(([name, p]) => `${name} (node ${p.engines!.node})`);
+  expect(refusing).toEqual([]);
+  // The floor is not lower than some locked package needs, nor arbitrarily higher than the highest floor among them.
+  const floors = Object.entries(lock.packages as Record<string, { engines?: { node?: string }; link?: boolean }>)
+    .filter(([name, p]) => name.startsWith('node_modules/') && !name.startsWith('node_modules/@abus-tumor-ai/') && typeof p.engines?.node === 'string')
+    .map(([, p]) => semver.minVersion(p.engines!.node!)!.version);
+  const highest = floors.sort((a, b) => (semver.satisfies(a, `>${b}`) ? 1 : -1)).pop();
+  expect(lowest).toBe(highest);
+});
