@@ -15,4 +15,9 @@ export interface AbusSettings {
    * multi-frame sweep); the engine's default (0.5 mm) where unset. Always said in the panel.
    */
   sweepSpacingMm?: number;
+  /**
+   * tfjs-wasm threads, where the page is cross-origin isolated (COOP/COEP); unset: tfjs's choice,
+   * one per two logical cores. Elsewhere wasm runs one thread whatever this says.
+   */
+  wasmThreads?: number;
 }

@@ -22,7 +22,7 @@ type Managers = { servicesManager: { services: Record<string, any>; registerServ
 /** The worker engine, from the plugin folder (or assetsUrl), with the settings' model and backend. */
 async function createEngine(): Promise<WorkerEngine> {
   const base = settings.assetsUrl ?? pluginBaseUrl(import.meta.url);
-  return (await load({ worker: new Worker(new URL('abus-worker.js', base)), weights: settings.weightsUrl, backend: settings.backend, wasmPath: base })) as WorkerEngine;
+  return (await load({ worker: new Worker(new URL('abus-worker.js', base)), weights: settings.weightsUrl, backend: settings.backend, wasmPath: base, wasmThreads: settings.wasmThreads })) as WorkerEngine;
 }
 
 const serviceOf = ({ servicesManager }: Managers): AbusTumorService => servicesManager.services.abusTumorService;

@@ -19,5 +19,6 @@ export function readSettings(moduleUrl: string): AbusSettings {
     segFlavour: fromConfig.segFlavour ?? 'binary',
     exportTarget: fromConfig.exportTarget ?? 'dicomweb',
     sweepSpacingMm: fromConfig.sweepSpacingMm,
+    ...(fromConfig.wasmThreads ? { wasmThreads: fromConfig.wasmThreads } : {}),
   };
 }

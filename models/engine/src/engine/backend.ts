@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { simdConvUnavailable } from './wasm/simd-conv';
+import { simdConvStarted, simdConvThreads, simdConvUnavailable } from './wasm/simd-conv';
 
 export const BACKEND_ORDER = ['webgpu', 'webgl', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_ORDER)[number];
@@ -164,6 +164,7 @@ export async function tryBackend(name: BackendName, forced = true): Promise<stri
     const ok = name === 'wasm' ? await withCoreCountFor(wantedWasmThreads(), () => tf.setBackend(name)) : await tf.setBackend(name);
     if (!ok) return `tf.setBackend('${name}') failed`;
     await tf.ready();
+    if (name === 'wasm') await simdConvStarted();
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -175,7 +176,8 @@ export function kernelNote(name: BackendName): string {
   if (name !== 'wasm') return '';
   const why = simdConvUnavailable();
   const threads = wasmThreadCount() ?? 1;
-  const kernel = why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : '; 3x3x3 convolutions by the WebAssembly SIMD kernel';
+  const simdThreads = why ? 1 : simdConvThreads();
+  const kernel = why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : `; 3x3x3 convolutions by the WebAssembly SIMD kernel${simdThreads > 1 ? ` on ${simdThreads} threads` : ''}`;
   // Said only when there are several: the log line of a page that is not cross-origin isolated stays as it was.
   return threads > 1 ? `${kernel}; ${threads} wasm threads (cross-origin isolated)` : kernel;
 }

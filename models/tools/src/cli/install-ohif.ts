@@ -16,6 +16,7 @@ export function registerInstallOhif(program: Command): void {
     .option('--seg <flavour>', 'DICOM SEG flavour: binary (1.2.840.10008.5.1.4.1.1.66.4) or labelmap', 'binary')
     .option('--export <target>', 'where SEG and SR go: dicomweb (STOW-RS to the active data source) or download', 'dicomweb')
     .option('--sweep-spacing <mm>', 'frame spacing of multi-frame sweeps whose files state none (default 0.5)')
+    .option('--wasm-threads <n>', 'tfjs-wasm threads where the viewer is served cross-origin isolated (COOP/COEP); default: one per two logical cores')
     .option('--check', `report the viewer's OHIF version and whether the plugin is installed; exit 1 unless it is OHIF ${SUPPORTED_OHIF_TEXT}`)
     .option('--any-version', `install even into an OHIF other than ${SUPPORTED_OHIF_TEXT} (untested there)`)
     .option('--uninstall', 'remove the plugin and restore app-config.js')
@@ -43,7 +44,9 @@ export function registerInstallOhif(program: Command): void {
         segFlavour: opts.seg,
         exportTarget: opts.export,
         ...(opts.sweepSpacing !== undefined ? { sweepSpacingMm: Number(opts.sweepSpacing) } : {}),
+        ...(opts.wasmThreads ? { wasmThreads: Number(opts.wasmThreads) } : {}),
       };
+      if (settings.wasmThreads !== undefined && !(Number.isInteger(settings.wasmThreads) && settings.wasmThreads >= 1)) throw new CliError('--wasm-threads must be a whole number of at least 1', 'usage');
       try {
         installIntoViewer(opts.viewer, opts.plugin, opts.baseUrl, settings, { anyVersion: Boolean(opts.anyVersion) });
       } catch (err) {

@@ -37,6 +37,16 @@
   (func (export "conv3x3")
     (param $in i32) (param $wt i32) (param $bias i32) (param $out i32)
     (param $d i32) (param $h i32) (param $w i32) (param $cin i32) (param $cout i32) (param $relu i32)
+    (call $conv3x3_planes (local.get $in) (local.get $wt) (local.get $bias) (local.get $out)
+      (local.get $d) (local.get $h) (local.get $w) (local.get $cin) (local.get $cout) (local.get $relu)
+      (i32.const 0) (local.get $d)))
+
+  ;; The output planes z0 <= z < z1 only (z0 < z1), so that threads on a shared memory can split one
+  ;; convolution: each writes its own planes and only reads the rest.
+  (func $conv3x3_planes (export "conv3x3_planes")
+    (param $in i32) (param $wt i32) (param $bias i32) (param $out i32)
+    (param $d i32) (param $h i32) (param $w i32) (param $cin i32) (param $cout i32) (param $relu i32)
+    (param $z0 i32) (param $z1 i32)
     (local $sx i32) (local $sy i32) (local $sz i32) (local $wstep i32) (local $taps i32) (local $wrow i32)
     (local $sx2 i32) (local $sx3 i32)
     (local $z i32) (local $y i32) (local $x i32) (local $cb i32) (local $dz i32) (local $dy i32) (local $dzEnd i32) (local $dyEnd i32)
@@ -52,7 +62,7 @@
     (local.set $sx3 (i32.mul (local.get $sx) (i32.const 3)))
     (local.set $taps (i32.mul (local.get $cin) (i32.const 3)))
     (local.set $wrow (i32.mul (local.get $taps) (local.get $wstep)))
-    (local.set $z (i32.const 0))
+    (local.set $z (local.get $z0))
     (loop $zl
       (local.set $dzEnd (select (i32.const 2) (i32.const 3) (i32.eq (i32.add (local.get $z) (i32.const 1)) (local.get $d))))
       (local.set $y (i32.const 0))
@@ -139,4 +149,4 @@
             (br_if $cl (i32.lt_u (local.tee $cb (i32.add (local.get $cb) (i32.const 8))) (local.get $cout))))
           (br_if $xl (i32.lt_u (local.tee $x (i32.add (local.get $x) (i32.const 4))) (local.get $w))))
         (br_if $yl (i32.lt_u (local.tee $y (i32.add (local.get $y) (i32.const 1))) (local.get $h))))
-      (br_if $zl (i32.lt_u (local.tee $z (i32.add (local.get $z) (i32.const 1))) (local.get $d))))))
+      (br_if $zl (i32.lt_u (local.tee $z (i32.add (local.get $z) (i32.const 1))) (local.get $z1))))))

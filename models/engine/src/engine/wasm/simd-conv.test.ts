@@ -76,13 +76,14 @@ function referenceConv(x: Float32Array, k: Float32Array, b: Float32Array, [d, h,
   return out;
 }
 
-test('on a shared memory (tfjs-wasm threaded build, cross-origin isolated pages) the shared variant loads and computes the same', () => {
+test('on a shared memory (tfjs-wasm threaded build, cross-origin isolated pages) the shared variant loads and computes the same, also split into slabs of planes', () => {
   const shape = [3, 4, 5, 6, 8];
   const [d, h, w, cin, cout] = shape;
   const x = randomArray(d * h * w * cin, 5);
   const k = randomArray(27 * cin * cout, 6);
   const b = randomArray(cout, 7);
-  const run = (memory: WebAssembly.Memory) => {
+  // slabs: output planes computed by separate conv3x3_planes calls, as helper threads do.
+  const run = (memory: WebAssembly.Memory, slabs?: [number, number][]) => {
     const kernel = instantiateConvKernel(memory);
     const f32 = new Float32Array(memory.buffer);
     const at = { x: 0, k: 4 * x.length, b: 4 * (x.length + k.length), out: 4 * (x.length + k.length + b.length) };
@@ -91,7 +92,8 @@ test('on a shared memory (tfjs-wasm threaded build, cross-origin isolated pages)
     f32.set(k, at.k / 4);
     f32.set(b, at.b / 4);
     kernel.pad(at.x, padAt, d, h, w, cin);
-    kernel.conv3x3(padAt, at.k, at.b, at.out, d, h, w, cin, cout, 1);
+    if (slabs) for (const [z0, z1] of slabs) kernel.conv3x3_planes(padAt, at.k, at.b, at.out, d, h, w, cin, cout, 1, z0, z1);
+    else kernel.conv3x3(padAt, at.k, at.b, at.out, d, h, w, cin, cout, 1);
     return f32.slice(at.out / 4, at.out / 4 + d * h * w * cout);
   };
   const shared = new WebAssembly.Memory({ initial: 2, maximum: 64, shared: true });
@@ -102,6 +104,9 @@ test('on a shared memory (tfjs-wasm threaded build, cross-origin isolated pages)
   expect(expected.some((v) => v > 0)).toBe(true);
   expect(relativeError(run(shared), expected)).toBeLessThan(TOLERANCE);
   expect(relativeError(run(plain), expected)).toBeLessThan(TOLERANCE);
+  // Split into slabs of planes (the threaded path), the same numbers bit for bit.
+  expect(run(shared, [[2, 3], [0, 2]])).toEqual(run(shared));
+  expect(run(shared, [[0, 1], [1, 2], [2, 3]])).toEqual(run(plain));
 });
 
 describeOn('wasm', 'WebAssembly SIMD 3x3x3 convolution', () => {

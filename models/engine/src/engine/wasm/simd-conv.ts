@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CONV3X3_SHARED_WASM_BASE64, CONV3X3_WASM_BASE64 } from './conv3x3-module';
+import { ConvThreads, PlaneKernel } from './conv-threads';
 
 const KERNEL_NAME = 'AbusConv3x3Simd';
 /** See the module comment: above this, XNNPACK's conv2d measured faster, except on small maps. */
@@ -23,15 +24,21 @@ const TINY_MAP_VOXELS = 4;
 /** The parts of tfjs-wasm's backend this kernel uses (it exports no type for them). */
 interface WasmBackendLike {
   /** The plain build exports its memory (asm.memory); the threaded build creates a shared one and keeps it as wasmMemory. */
-  wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
+  wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory; tfjs?: { getThreadsCount(): number } };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
   disposeData(dataId: object): boolean;
 }
 
-export interface ConvExports {
+export interface ConvExports extends PlaneKernel {
   pad(src: number, dst: number, d: number, h: number, w: number, c: number): void;
   conv3x3(input: number, weights: number, bias: number, out: number, d: number, h: number, w: number, cin: number, cout: number, relu: number): void;
+}
+
+/** The kernel on one backend's memory, and its helper threads where tfjs-wasm runs several. */
+interface Kernel {
+  exports: ConvExports;
+  threads?: ConvThreads;
 }
 
 let enabled = true;
@@ -47,18 +54,22 @@ export function isSharedMemory(memory: WebAssembly.Memory): boolean {
   return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
-/** The kernel's exports on `memory`, from the module variant that imports that kind of memory. */
-export function instantiateConvKernel(memory: WebAssembly.Memory): ConvExports {
+function moduleFor(memory: WebAssembly.Memory): WebAssembly.Module {
   const shared = isSharedMemory(memory);
   let module = compiled.get(shared);
   if (!module) {
     module = new WebAssembly.Module(decodeBase64(shared ? CONV3X3_SHARED_WASM_BASE64 : CONV3X3_WASM_BASE64));
     compiled.set(shared, module);
   }
-  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as ConvExports;
+  return module;
 }
-/** Per tfjs-wasm module (one per backend instance): our instance, or why there is none. */
-const instances = new WeakMap<object, ConvExports | string>();
+
+/** The kernel's exports on `memory`, from the module variant that imports that kind of memory. */
+export function instantiateConvKernel(memory: WebAssembly.Memory): ConvExports {
+  return new WebAssembly.Instance(moduleFor(memory), { env: { memory } }).exports as unknown as ConvExports;
+}
+/** Per tfjs-wasm module (one per backend instance): our kernel, or why there is none. */
+const instances = new WeakMap<object, Kernel | string>();
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
@@ -67,13 +78,16 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function instanceFor(backend: WasmBackendLike): ConvExports | string {
+function instanceFor(backend: WasmBackendLike): Kernel | string {
   let found = instances.get(backend.wasm);
   if (found === undefined) {
     try {
       const memory = backend.wasm.wasmMemory ?? backend.wasm.asm?.memory;
       if (!memory) throw new Error('tfjs-wasm exposes no memory');
-      found = instantiateConvKernel(memory);
+      const exports = instantiateConvKernel(memory);
+      // As many threads as tfjs-wasm's own pool (1 unless its threaded build runs).
+      const threads = isSharedMemory(memory) ? ConvThreads.start(moduleFor(memory), memory, backend.wasm.tfjs?.getThreadsCount() ?? 1) : undefined;
+      found = { exports, threads };
     } catch (err) {
       // No WebAssembly SIMD in this runtime.
       found = `the SIMD convolution kernel did not load (${(err as Error).message})`;
@@ -85,6 +99,20 @@ function instanceFor(backend: WasmBackendLike): ConvExports | string {
 
 function wasmBackend(): WasmBackendLike | undefined {
   return tf.getBackend() === 'wasm' ? (tf.backend() as unknown as WasmBackendLike) : undefined;
+}
+
+/** Loads the kernel on the current wasm backend and waits for its helper threads, if it has any. */
+export async function simdConvStarted(): Promise<void> {
+  const backend = wasmBackend();
+  const found = enabled && backend ? instanceFor(backend) : undefined;
+  if (found && typeof found !== 'string' && found.threads) await found.threads.started;
+}
+
+/** Threads the SIMD kernel splits a convolution over on the current backend (1 without helpers). */
+export function simdConvThreads(): number {
+  const backend = wasmBackend();
+  const found = backend && instanceFor(backend);
+  return found && typeof found !== 'string' && found.threads ? 1 + found.threads.ready : 1;
 }
 
 /** Why the SIMD kernel cannot run on the current backend, or undefined when it can. */
@@ -110,8 +138,8 @@ tf.registerKernel({
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) => {
     const be = backend as unknown as WasmBackendLike;
-    const kernelExports = instanceFor(be);
-    if (typeof kernelExports === 'string') throw new Error(kernelExports);
+    const kernel = instanceFor(be);
+    if (typeof kernel === 'string') throw new Error(kernel);
     const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
     const [b, d, h, w, cin] = x.shape;
     const cout = filter.shape[4];
@@ -123,8 +151,10 @@ tf.registerKernel({
     const at = (t: tf.TensorInfo) => (be.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
     for (let i = 0; i < b; i++) {
       const paddedAt = at(padded) + 4 * i * paddedFloats;
-      kernelExports.pad(at(x) + 4 * i * d * h * w * cin, paddedAt, d, h, w, cin);
-      kernelExports.conv3x3(paddedAt, at(filter), at(bias), at(out) + 4 * i * d * h * w * cout, d, h, w, cin, cout, attrs?.relu ? 1 : 0);
+      kernel.exports.pad(at(x) + 4 * i * d * h * w * cin, paddedAt, d, h, w, cin);
+      const args = [paddedAt, at(filter), at(bias), at(out) + 4 * i * d * h * w * cout, d, h, w, cin, cout, attrs?.relu ? 1 : 0] as const;
+      if (kernel.threads) kernel.threads.run(kernel.exports, [...args]);
+      else kernel.exports.conv3x3(...args);
     }
     be.disposeData(padded.dataId);
     return out;
