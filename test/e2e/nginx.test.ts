@@ -60,7 +60,7 @@ afterAll(async () => {
 });
 
 for (const isolation of [false, true]) {
-  it(`nginx, Orthanc, Chromium: click to export with COOP/COEP ${isolation ? 'on' : 'off'}; the SIMD kernel runs`, async () => {
+  it(`nginx, Orthanc, Chromium: click to export with COOP/COEP ${isolation ? 'on' : 'off'}; the SIMD kernel runs${skip ? ` (skipped: ${skip})` : ''}`, async () => {
     const dist = copyOfOhifDist(join(work, `viewer-${isolation ? 'isolated' : 'plain'}`));
     fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());
     // Isolated, two threads: tfjs-wasm's and the SIMD kernel's helper (on 2 cores tfjs would pick 1).
