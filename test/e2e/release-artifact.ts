@@ -26,7 +26,8 @@ export function npxRelease(cwd: string, tarball: string, args: string[]): { stat
     encoding: 'utf8',
     env: { ...process.env, npm_config_cache: join(cwd, '.npm-cache'), npm_config_update_notifier: 'false' },
   });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  // npm's own warnings (EBADENGINE on a Node.js older than the declared one) are npm's, not the CLI's lines.
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l: string) => !l.startsWith('npm warn')).join('\n') };
 }
 
 /** Every file of a folder by relative path, with its SHA-256: "byte for byte" as a value. */
