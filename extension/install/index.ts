@@ -125,4 +125,3 @@ export function uninstallFromViewer(viewer: string): { had: boolean; changedSinc
   fs.rmSync(path.join(viewer, PLUGIN_FOLDER), { recursive: true, force: true });
   return { had: had || folder, changedSince: Boolean(record && record.appConfigSha256 !== sha256(text)) };
 }
-

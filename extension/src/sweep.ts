@@ -8,7 +8,7 @@
  * imagePlaneModule, so cornerstone builds the volume with the right spacing.
  */
 import type { NaturalDataset } from '@abus-tumor-ai/engine';
-import { sweepGeometry } from '@abus-tumor-ai/engine';
+import { seq, sweepGeometry } from '@abus-tumor-ai/engine';
 import type { Cornerstone } from './viewer-volume';
 
 export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
@@ -32,16 +32,13 @@ export interface SweepFrames {
   assumed: string[];
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-const item = (sq: any) => (Array.isArray(sq) ? sq[0] : sq);
-
 /**
  * A multi-frame image without plane positions: an ABUS sweep. (Cornerstone invents positions for
  * its frames, so their plane metadata must not be taken as measured geometry.)
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function isSweep(inst: any): boolean {
-  const framePosition = item(inst?.PerFrameFunctionalGroupsSequence)?.PlanePositionSequence ?? item(inst?.SharedFunctionalGroupsSequence)?.PlanePositionSequence;
+  const framePosition = seq(inst?.PerFrameFunctionalGroupsSequence)[0]?.PlanePositionSequence ?? seq(inst?.SharedFunctionalGroupsSequence)[0]?.PlanePositionSequence;
   return Number(inst?.NumberOfFrames) > 1 && !framePosition && !inst?.ImagePositionPatient;
 }
 

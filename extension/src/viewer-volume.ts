@@ -5,7 +5,7 @@
  * never the whole series.
  */
 import type { Mat3, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
-import { isSweep, sweepFrames } from './sweep';
+import { isSweep, type SweepFrames, sweepFrames } from './sweep';
 import { cross, dot } from './viewer-point';
 
 /* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */
@@ -31,18 +31,8 @@ export interface ViewerVolume {
   assumedGeometry: string[];
 }
 
-interface Geometry {
-  order: { id: string; position: number[] }[];
-  rowCosines: number[];
-  columnCosines: number[];
-  rowSpacing: number;
-  columnSpacing: number;
-  sliceSpacing: number;
-  rows: number;
-  columns: number;
-  /** What had to be assumed, for a visible note. */
-  assumed: string[];
-}
+/** The series' planes as a sweep's frames are placed, with the images in the engine's k order. */
+type Geometry = Omit<SweepFrames, 'positions'> & { order: { id: string; position: number[] }[] };
 
 /** A sweep: the engine's sweep geometry, frame k the k-th image (sweep.ts places the frames the same way for the views). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -89,18 +79,14 @@ export function viewerVolume(
   options: { sweepSpacingMm?: number; onSlice?: (done: number, of: number) => void } = {},
 ): ViewerVolume {
   const g = seriesGeometry(cs, firstInstance ?? cs.cornerstone.metaData.get('instance', imageIds[0]), imageIds, options.sweepSpacingMm);
-  const { order } = g;
-  const normal = cross(g.rowCosines, g.columnCosines);
-  const first = { columns: g.columns, rows: g.rows, columnPixelSpacing: g.columnSpacing, rowPixelSpacing: g.rowSpacing, rowCosines: g.rowCosines, columnCosines: g.columnCosines };
-  const sliceSpacing = g.sliceSpacing;
-  const rc = first.rowCosines;
-  const cc = first.columnCosines;
-  const dims: Vec3 = [first.columns, first.rows, order.length];
+  const { order, rowCosines: rc, columnCosines: cc } = g;
+  const normal = cross(rc, cc);
+  const dims: Vec3 = [g.columns, g.rows, order.length];
   const pixels = new Map<number, ArrayLike<number>>();
   const source: VolumeSource = {
     dims,
     // Column spacing is the distance between columns: the step along i.
-    spacing: [first.columnPixelSpacing, first.rowPixelSpacing, sliceSpacing],
+    spacing: [g.columnSpacing, g.rowSpacing, g.sliceSpacing],
     origin: order[0].position.slice(0, 3) as Vec3,
     direction: [rc[0], cc[0], normal[0], rc[1], cc[1], normal[1], rc[2], cc[2], normal[2]] as Mat3,
     async readBlock(min, max) {

@@ -76,7 +76,6 @@ export function writePart10(dataset: NaturalDataset): Uint8Array {
   return new Uint8Array(dict.write());
 }
 
-
 const IMPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 const TRANSFER_SYNTAX_NAMES: Record<string, string> = {
   '1.2.840.10008.1.2.1.99': 'deflated',

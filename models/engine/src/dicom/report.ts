@@ -5,7 +5,7 @@
  */
 import type { AnalysisResult } from '../pipeline/analyze';
 import { indexToPatient, VolumeGeometry } from '../volume';
-import { Laterality, NaturalDataset, nums, str } from './common';
+import { Laterality, NaturalDataset, nums, seq, str } from './common';
 import { buildSeg, SegFlavour, SourceSeries } from './seg';
 import { buildMeasurementReport } from './sr';
 
@@ -45,16 +45,12 @@ const sideOf = (v: unknown): Laterality['side'] => {
  * last resort a series description that says left or right, reported as such. Never guessed.
  */
 export function lateralityOf(dataset: NaturalDataset): Laterality {
-  const frameAnatomy = (groups: unknown) => (Array.isArray(groups) ? groups[0] : groups) as NaturalDataset | undefined;
-  const frameLaterality = (group?: NaturalDataset) => {
-    const anatomy = frameAnatomy(group?.FrameAnatomySequence);
-    return anatomy?.FrameLaterality;
-  };
+  const frameLaterality = (groups: unknown) => seq(seq(groups)[0]?.FrameAnatomySequence)[0]?.FrameLaterality;
   const candidates: [unknown, string][] = [
     [dataset.Laterality, 'Laterality (0020,0060)'],
     [dataset.ImageLaterality, 'Image Laterality (0020,0062)'],
-    [frameLaterality(frameAnatomy(dataset.SharedFunctionalGroupsSequence)), 'Frame Laterality (0020,9072)'],
-    [frameLaterality(frameAnatomy(dataset.PerFrameFunctionalGroupsSequence)), 'Frame Laterality (0020,9072)'],
+    [frameLaterality(dataset.SharedFunctionalGroupsSequence), 'Frame Laterality (0020,9072)'],
+    [frameLaterality(dataset.PerFrameFunctionalGroupsSequence), 'Frame Laterality (0020,9072)'],
   ];
   for (const [value, from] of candidates) {
     const side = sideOf(value);

@@ -184,7 +184,7 @@ export function buildLabelMapSeg(series: SourceSeries, segments: SegmentInput[],
   return { bytes: writePart10(dataset), sopClassUID: LABEL_MAP_SEGMENTATION_STORAGE, sopInstanceUID, seriesInstanceUID, slices };
 }
 
-/** The segments and frames of a SEG of either flavour, as per-segment 0/1 frames. */
+/** 0/1 frames as 1-bit pixels back to back (the first pixel in bit 0), padded to an even length. */
 export function packBits(frames: Uint8Array[], frameSize: number): Uint8Array {
   const bits = frames.length * frameSize;
   const out = new Uint8Array(Math.ceil(bits / 16) * 2);
@@ -351,7 +351,6 @@ function labelMapPixels(frames: (Uint8Array | Uint16Array)[], bits: 8 | 16): Uin
   return out;
 }
 
-
 /** The Segment Sequence item of value 0, drawn black where a viewer shows it at all. */
 function backgroundItem(options: SegOptions): NaturalDataset {
   return {
@@ -412,7 +411,3 @@ function uniqueInstances(images: SourceImageRef[]): SourceImageRef[] {
   for (const im of images) if (!seen.has(im.sopInstanceUID)) seen.set(im.sopInstanceUID, im);
   return [...seen.values()];
 }
-
-
-
-

@@ -31,11 +31,10 @@ export interface SrLesion {
   volumeMl: number;
   longestDiameterMm: number;
   /**
-   * The SEG instance (SOP class 1.2.840.10008.5.1.4.1.1.66.4), its series and the segment.
-   * The series UID is needed to list the SEG in CurrentRequestedProcedureEvidenceSequence;
-   * dciodvfy reports an error for a referenced instance missing there.
+   * The SEG holding the lesion's segment (its SOP class defaults to the binary Segmentation). Its
+   * series UID lists the SEG in CurrentRequestedProcedureEvidenceSequence; dciodvfy reports an
+   * error for a referenced instance missing there.
    */
-  /** The SEG holding the lesion's segment; its SOP class defaults to the binary Segmentation. */
   segment: { sopInstanceUID: string; segmentNumber: number; seriesInstanceUID: string; sopClassUID?: string };
 }
 
@@ -241,12 +240,7 @@ export function buildMeasurementReport(
   return { bytes: writePart10(dataset), sopInstanceUID, seriesInstanceUID };
 }
 
-/** The lesions (P(malignant) in %, SEG references) and algorithm of a report from buildMeasurementReport. */
+/** A Long String (LO) value: at most 64 characters. */
 function lo(s: string): string {
-  return s.length <= 64 ? s : s.slice(0, 64);
+  return s.slice(0, 64);
 }
-
-
-
-
-

@@ -8,9 +8,8 @@
  */
 import { IDENTITY_DIRECTION, indexToPatient, Mat3, Vec3, Volume, VoxelArray } from '../volume';
 import { nodeBuiltin } from '../io/node-builtin';
-import { concat, decimalString, makeUid, NaturalDataset, num, nums, readPart10, str, toArrayBuffer, writePart10 } from './common';
+import { concat, decimalString, NaturalDataset, num, nums, patientAndStudy, readPart10, str, toArrayBuffer, uidFor, writePart10 } from './common';
 import type { SourceSlice } from './report';
-
 
 export const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
@@ -288,23 +287,14 @@ export type DicomForm = 'single-frame' | 'multiframe';
 export function writeDicomSeries(volume: Volume, meta: DicomWriteMeta, form: DicomForm): Uint8Array[] {
   const { dims, spacing, direction: d } = volume;
   const [nx, ny, nz] = dims;
-  const uid = (role: string) => makeUid(meta.uidSeed === undefined ? undefined : `${meta.uidSeed}/${role}`);
+  const uid = (role: string) => uidFor(meta.uidSeed, role);
   const study = meta.studyInstanceUID ?? uid('study');
   const series = meta.seriesInstanceUID ?? uid(`${study}/series/${form}`);
   const frameOfReference = meta.frameOfReferenceUID ?? uid(`${series}/frame-of-reference`);
   const { bits, bytes } = unsignedSamples(volume.data);
   const sliceBytes = nx * ny * (bits / 8);
   const common: NaturalDataset = {
-    PatientName: meta.patientName ?? '',
-    PatientID: meta.patientId ?? '',
-    PatientBirthDate: '',
-    PatientSex: '',
-    StudyInstanceUID: study,
-    StudyDate: meta.studyDate ?? '',
-    StudyTime: meta.studyTime ?? '',
-    ReferringPhysicianName: '',
-    StudyID: '1',
-    AccessionNumber: '',
+    ...patientAndStudy({ patientName: meta.patientName, patientId: meta.patientId, studyInstanceUID: study, seriesInstanceUID: series, studyDate: meta.studyDate, studyTime: meta.studyTime, studyId: '1' }),
     Modality: 'US',
     SeriesInstanceUID: series,
     SeriesNumber: 1,

@@ -202,10 +202,6 @@ export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<B
   throw new Error(`No TensorFlow.js backend could start: ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`);
 }
 
-export function currentBackend(): BackendName {
-  return tf.getBackend() as BackendName;
-}
-
 /** The parts of a GPUDevice needed to notice its loss (no WebGPU types in this project's libs). */
 export interface GpuDeviceLike {
   readonly lost: Promise<{ reason: string; message: string }>;

@@ -18,8 +18,6 @@ import { L2_NORM_EPSILON } from './config';
 import { fastConv3x3 } from './webgpu/fast-conv';
 import { conv3x3Simd, simdConvFits } from './wasm/simd-conv';
 
-export type Tensor5D = tf.Tensor5D;
-
 /** Applies fn to the [voxels, channels] view of x and restores the rank-5 shape. */
 function onChannels(x: tf.Tensor5D, fn: (flat: tf.Tensor2D) => tf.Tensor2D): tf.Tensor5D {
   const [b, d, h, w] = x.shape;

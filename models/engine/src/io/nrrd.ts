@@ -9,6 +9,7 @@
 import * as nrrd from 'nrrd-js';
 import { IDENTITY_DIRECTION, Mat3, Vec3, Volume, VoxelArray } from '../volume';
 import { nodeBuiltin } from './node-builtin';
+import { toArrayBuffer } from '../dicom/common';
 
 export interface GzipCodec {
   gzip(data: Uint8Array): Uint8Array;
@@ -39,7 +40,6 @@ export function nodeGzipCodec(): GzipCodec {
     gunzip: (data) => new Uint8Array(zlib.gunzipSync(data)),
   };
 }
-
 
 const SUPPORTED_TYPES = ['int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'float', 'double'];
 
@@ -153,9 +153,4 @@ function nrrdTypeOf(data: VoxelArray): string {
 
 function hostEndian(): 'little' | 'big' {
   return new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 'little' : 'big';
-}
-
-function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : new Uint8Array(bytes).buffer;
 }

@@ -8,6 +8,7 @@
 import * as os from 'os';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 import { instantiateConvKernel } from '@abus-tumor-ai/engine/lab';
+import { arg } from './args';
 
 /** The network's 3x3x3 layers on its 64 x 32 x 64 grid, width 16 (the shipped model): [d, h, w, cin, cout]. */
 const LAYERS: [number, number, number, number, number][] = [
@@ -16,11 +17,6 @@ const LAYERS: [number, number, number, number, number][] = [
   [32, 16, 32, 32, 32],
   [16, 8, 16, 64, 64],
 ];
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
 
 /** Int32 control words per thread: go, done, then z0, z1 and the layer index. */
 const SLOT = 8;

@@ -16,13 +16,9 @@ import { arraySource, BackendName, foldBatchNorm, folderReader, load, LoadedMode
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { initWeights, setTunedTilings } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom } from '../phantom/generate';
+import { arg } from './args';
 
 const SHIPPED = path.join(__dirname, '..', '..', '..', 'weights', 'cmsvnetiter');
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
 
 /** The shipped model's card with the paper's width and voxel grid, and random folded weights. */
 function fullSizeModel(shipped: LoadedModel): LoadedModel {

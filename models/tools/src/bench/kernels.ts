@@ -23,11 +23,7 @@ import { profileKernels } from './profile';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import * as ops from '@abus-tumor-ai/engine/lab';
 import '@abus-tumor-ai/engine/lab';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
+import { arg } from './args';
 
 interface Layer {
   /** The network's layer names with this shape. */

@@ -17,11 +17,7 @@ import { profileKernels } from './profile';
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
 import * as ops from '@abus-tumor-ai/engine/lab';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
+import { arg } from './args';
 
 /** stock: tfjs's own 3x3x3 convolutions; xnnpack: the engine with its wasm SIMD kernel off; own: the engine. */
 type Kernels = 'stock' | 'xnnpack' | 'own';

@@ -14,7 +14,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { DicomWriteMeta, indexToPatient, makeUid, Mat3, Vec3, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { DicomWriteMeta, indexToPatient, makeUid, Vec3, VolumeGeometry, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { GzipCodec, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { generatePhantom, LesionInfo, Phantom, PhantomOptions, roundTo } from './generate';
 import { hashSeed } from './random';
@@ -32,7 +32,7 @@ export interface PhantomDatasetOptions {
   phantom?: Omit<PhantomOptions, 'seed' | 'fullSize'>;
 }
 
-export interface PhantomCase {
+export interface PhantomCase extends VolumeGeometry {
   case_id: number;
   /** DATA_000 etc. */
   name: string;
@@ -47,10 +47,6 @@ export interface PhantomCase {
   dicom_multiframe_path?: string;
   patient_id: string;
   study_instance_uid: string;
-  dims: Vec3;
-  spacing: Vec3;
-  origin: Vec3;
-  direction: Mat3;
   clickCenter: Vec3;
   clickCenterMm: Vec3;
   lesions: LesionInfo[];

@@ -132,4 +132,3 @@ function colourAt(ph: Phantom, mm: Vec3): Rgb {
   }
   return best?.malignant ? MALIGNANT : BENIGN;
 }
-

@@ -8,7 +8,6 @@ import * as path from 'path';
 import { makeUid, readPart10, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom } from '../phantom/generate';
 
-
 export interface DemoStudy {
   folder: string;
   studyInstanceUID: string;

@@ -157,6 +157,33 @@ function gemmCore(t: Tiling, tx: number) {
   };
 }
 
+/**
+ * The tiling of a program with n output channels and m GEMM rows. 'direct': every workgroup covers
+ * all channels, 4 per thread, `rows` rows per thread and about 64 threads. 'workgroup': the given
+ * tiling, or the default one.
+ */
+function chooseTiling(staging: Staging, n: number, m: number, rows: number, tiling?: Tiling): { tiling: Tiling; threads: number; tx: number } {
+  if (staging === 'workgroup') {
+    const t = tiling ?? defaultTiling(n, m);
+    return { tiling: t, ...checkTiling(t) };
+  }
+  const tx = Math.ceil(n / 4);
+  const ty = Math.max(1, Math.floor(64 / tx));
+  return { tiling: { tileM: ty * rows, tileN: tx * 4, tileK: 1, rowsPerThread: rows, colsPerThread: 4 }, threads: tx * ty, tx };
+}
+
+/** WGSL constants of the geometry: voxels, channels, and the volume's depth, height and width. */
+function geometryConstants(g: ConvGeometry): string {
+  return `
+    const C_M = ${g.batch * g.depth * g.height * g.width};
+    const C_N = ${g.outChannels};
+    const C_CIN = ${g.inChannels};
+    const C_D = ${g.depth};
+    const C_H = ${g.height};
+    const C_W = ${g.width};
+    const C_HW = ${g.height * g.width};`;
+}
+
 /** Spreads the workgroups over x, then y, as tfjs's own dispatch reshaping does past 65535. */
 function dispatchFor(workgroups: number): [number, number, number] {
   if (workgroups <= 65535) return [workgroups, 1, 1];
@@ -219,23 +246,11 @@ export class Conv3x3Program implements WebGPUProgram {
     const m = g.batch * g.depth * g.height * g.width;
     const n = g.outChannels;
     this.staging = options.staging ?? 'workgroup';
-    if (this.staging === 'direct') {
-      // Every workgroup covers all channels, 4 per thread, and about 64 threads.
-      // 8 voxels per thread ran 2-5x faster than 4 on SwiftShader; 16 made its shader compiler
-      // grow past 16 GB, so that is refused.
-      const rows = options.rowsPerThread ?? 8;
-      if (rows > 8) throw new Error(`conv3x3: at most 8 voxels per thread, got ${rows}`);
-      const tx = Math.ceil(n / 4);
-      const ty = Math.max(1, Math.floor(64 / tx));
-      this.tiling = { tileM: ty * rows, tileN: tx * 4, tileK: 1, rowsPerThread: rows, colsPerThread: 4 };
-      this.tx = tx;
-      this.threads = tx * ty;
-    } else {
-      this.tiling = options.tiling ?? defaultTiling(n, m);
-      const { threads, tx } = checkTiling(this.tiling);
-      this.threads = threads;
-      this.tx = tx;
-    }
+    // 'direct': 8 voxels per thread ran 2-5x faster than 4 on SwiftShader; 16 made its shader
+    // compiler grow past 16 GB, so that is refused.
+    const rows = options.rowsPerThread ?? 8;
+    if (this.staging === 'direct' && rows > 8) throw new Error(`conv3x3: at most 8 voxels per thread, got ${rows}`);
+    ({ tiling: this.tiling, threads: this.threads, tx: this.tx } = chooseTiling(this.staging, n, m, rows, options.tiling));
     const k = 27 * g.inChannels;
     const wantedSplits = this.staging === 'workgroup' ? Math.max(1, Math.floor(this.tiling.splitK ?? 1)) : 1;
     if (wantedSplits > 1 && (n % 4 || options.bias || options.relu)) {
@@ -309,15 +324,8 @@ export class Conv3x3Program implements WebGPUProgram {
         );
       }
     }
-    const constants = `
-    const C_M = ${g.batch * g.depth * g.height * g.width};
-    const C_N = ${g.outChannels};
-    const C_CIN = ${g.inChannels};
+    const constants = `${geometryConstants(g)}
     const C_K = ${27 * g.inChannels};
-    const C_D = ${g.depth};
-    const C_H = ${g.height};
-    const C_W = ${g.width};
-    const C_HW = ${g.height * g.width};
     ${helpers}
     // Flat voxel index, then z, y, x; z < 0 marks a voxel past the end.
     fn decodeVoxel(m: i32) -> vec4<i32> {
@@ -547,19 +555,8 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
     const rows = 27 * g.inChannels;
     const n = g.outChannels;
     this.staging = options.staging ?? 'workgroup';
-    if (this.staging === 'direct') {
-      // As the forward 'direct' kernel: 8 kernel rows x 4 channels per thread, all channels per workgroup.
-      const tx = Math.ceil(n / 4);
-      const ty = Math.max(1, Math.floor(64 / tx));
-      this.tiling = { tileM: ty * 8, tileN: tx * 4, tileK: 1, rowsPerThread: 8, colsPerThread: 4 };
-      this.threads = tx * ty;
-      this.tx = tx;
-    } else {
-      this.tiling = options.tiling ?? defaultTiling(n, rows);
-      const { threads, tx } = checkTiling(this.tiling);
-      this.threads = threads;
-      this.tx = tx;
-    }
+    // 'direct': as the forward kernel, 8 kernel rows x 4 channels per thread.
+    ({ tiling: this.tiling, threads: this.threads, tx: this.tx } = chooseTiling(this.staging, n, rows, 8, options.tiling));
     this.workgroupSize = [this.threads, 1, 1];
     const tiles = Math.ceil(rows / this.tiling.tileM) * Math.ceil(n / this.tiling.tileN);
     // At least 256 voxels per split, so each workgroup's sum is long enough to amortise its set-up.
@@ -593,15 +590,8 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
       }
     }
     const body = this.staging === 'direct' ? this.directBody(vec4Dy) : this.workgroupBody(vec4Dy);
-    return `
-    const C_M = ${g.batch * g.depth * g.height * g.width};
-    const C_N = ${g.outChannels};
-    const C_CIN = ${g.inChannels};
+    return `${geometryConstants(g)}
     const C_R = ${27 * g.inChannels};
-    const C_D = ${g.depth};
-    const C_H = ${g.height};
-    const C_W = ${g.width};
-    const C_HW = ${g.height * g.width};
     const C_SPLITS = ${this.splits};
     const C_CHUNK = ${this.chunk};
     ${body.declarations}
