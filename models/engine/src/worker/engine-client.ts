@@ -1,12 +1,15 @@
 /**
  * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
- * reads only that block from its VolumeSource and sends it; the worker analyses it.
+ * reads only that block from its VolumeSource and sends it; the worker analyses it. A scan runs
+ * its loop here the same way: one window's block at a time goes to the worker, its probability
+ * map comes back, and the candidates are analysed as clicks.
  */
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
-import type { VolumeSource } from '../pipeline/voi';
-import type { Vec3 } from '../volume';
+import { ScanOptions, ScanResult, scanVolume, WindowRunner } from '../pipeline/scan';
+import type { VoiPlan, VolumeSource } from '../pipeline/voi';
+import type { Vec3, VolumeGeometry } from '../volume';
 import type { BackendChange, FromWorker, ToWorker } from './protocol';
 
 /** The part of a Worker the client uses (a DOM Worker, or a stand-in in tests). */
@@ -20,7 +23,7 @@ export interface WorkerLike {
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void };
 
-export class WorkerEngine implements Engine {
+export class WorkerEngine implements Engine, WindowRunner {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   card!: ModelCard;
@@ -82,6 +85,25 @@ export class WorkerEngine implements Engine {
       const msg = await this.send({ type: 'analyze', geometry, plan, block }, [block.buffer as ArrayBuffer], options.onProgress);
       if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
       return msg.result;
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
+    return scanVolume(this, source, options);
+  }
+
+  /** One scan window in the worker (see WindowRunner); the block is transferred, not copied. */
+  async windowProbability(plan: VoiPlan, geometry: VolumeGeometry, block: Float32Array, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
+    if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
+    const cancel = () => this.cancel();
+    options.signal?.addEventListener('abort', cancel);
+    try {
+      const plain = { dims: geometry.dims, spacing: geometry.spacing, origin: geometry.origin, direction: geometry.direction };
+      const msg = await this.send({ type: 'window', geometry: plain, plan, block, iterations: options.iterations }, [block.buffer as ArrayBuffer]);
+      if (msg.type !== 'window-result') throw new Error(`Unexpected worker reply ${msg.type}`);
+      return msg.probability;
     } finally {
       options.signal?.removeEventListener('abort', cancel);
     }

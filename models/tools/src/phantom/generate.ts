@@ -26,8 +26,11 @@ export interface PhantomOptions {
   fullSize?: boolean;
   /** Voxel spacing of a crop (mm); default CROP_SPACING. Coarser spacing makes quick tests. */
   spacing?: Vec3;
-  /** Force the number of lesions (0 = a negative case) and the main lesion's class. */
-  lesionCount?: 0 | 1 | 2;
+  /**
+   * Force the number of lesions (0 = a negative case) and the main lesion's class. Lesions after
+   * the first are placed where they fit; a crowded crop may hold fewer than asked.
+   */
+  lesionCount?: 0 | 1 | 2 | 3;
   malignant?: boolean;
   /** Crop size in mm [lateral, depth, sweep]; default CROP_SIZE_MM. Ignored when fullSize. */
   sizeMm?: Vec3;
@@ -551,14 +554,13 @@ function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: nu
       placed.push({ model, center: [x, y, z] });
       continue;
     }
-    // Elsewhere in the volume, clear of the main lesion (its reach plus a gap) and of the edges.
-    const main = placed[0];
+    // Elsewhere in the volume, clear of the lesions placed so far (their reach plus a gap) and of the edges.
     const reach = (m: LesionModel) => max(...m.reachMm);
     for (let tries = 0; tries < 60; tries++) {
       const x = rng.uniform(model.reachMm[0] + 1, size[0] - model.reachMm[0] - 1);
       const z = rng.uniform(model.reachMm[2] + 1, size[2] - model.reachMm[2] - 1);
-      const d = hypot(x - main.center[0], y - main.center[1], z - main.center[2]);
-      if (d > reach(main.model) + reach(model) + 3) {
+      const clear = placed.every((p) => hypot(x - p.center[0], y - p.center[1], z - p.center[2]) > reach(p.model) + reach(model) + 3);
+      if (clear) {
         placed.push({ model, center: [x, y, z] });
         break;
       }
