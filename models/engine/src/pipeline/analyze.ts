@@ -12,7 +12,7 @@ import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
 import { AbortError, checkAbort } from './abort';
-import { ScanOptions, ScanResult, scanVolume, WindowRunner } from './scan';
+import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
 
 export { AbortError };
 import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
@@ -204,16 +204,15 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   /**
-   * The segmentation probability over one window whose block has been read: `iterations` network
-   * passes (the card's N by default), nothing after. What the scan runs on each window. The
-   * window's grid may be larger than the card's (the network is fully convolutional), each side a
-   * multiple of 16 voxels.
+   * The segmentation probability over one window already resampled to the model's voxels
+   * (scan.ts readWindow): `iterations` network passes (the card's N by default), nothing after.
+   * What the scan runs on each window. The window's grid may be larger than the card's (the
+   * network is fully convolutional), each side a multiple of 16 voxels.
    */
-  async windowProbability(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
+  async windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
     if (plan.voxelMm !== this.card.input.voxelMm) throw new Error(`A window's voxels must be the model's (${this.card.input.voxelMm} mm), got ${plan.voxelMm} mm`);
-    const { values, inside } = resampleToGrid(plan, source, block);
     checkAbort(options.signal);
-    const { probMap } = await this.passes(normalizeVoi(values, inside), plan.grid, options.iterations ?? this.card.architecture.iterations, options);
+    const { probMap } = await this.passes(normalizeVoi(window.values, window.inside), plan.grid, options.iterations ?? this.card.architecture.iterations, options);
     if (!probMap) throw new Error('This model has no segmentation output: it cannot scan a volume');
     return probMap;
   }

@@ -1,28 +1,48 @@
 /**
  * "Find lesions": the whole volume in two steps, with the click model alone.
  *
- * 1. Coarse pass: the network's first pass (no refinement) over overlapping windows that tile
- *    the volume, each window's block read on its own through VolumeSource.readBlock (never a
- *    copy of the whole volume). The network was trained on VOIs centred on a lesion; measured on
- *    phantoms, its second pass (the refinement) wipes out a lesion 8-16 mm off the VOI's centre,
- *    while its first pass still marks it, the better the farther the lesion is from the window's
- *    borders; so the windows are wider than the click VOI (128 mm) but as deep (32 mm: a 48 mm
- *    deep window marked a tenth of all tissue). The probabilities go into a coarse map
- *    (cellMm cells), each window's weighted by a Gaussian taper around its centre, so a window's
- *    border region counts less where another window sees the same place nearer its middle.
- * 2. Candidates: connected components of the map above a threshold, ranked by their peak.
- * 3. Fine pass: the click analysis (analyze(), both passes, card's "no lesion" rule) at the
- *    centre of each candidate, the best first, up to maxCandidates; a candidate whose centre
- *    lies in a lesion already found is the same lesion and is skipped.
+ * API (stable; the plugin's "Find lesions" uses it):
  *
- * The parameters come from the model card's `scan` (written by `abus-ai calibrate --detect`),
- * else DEFAULT_SCAN.
+ *   engine.scan(source: VolumeSource, options?: ScanOptions): Promise<ScanResult>
+ *     options.onProgress(p: ScanProgress)  p.stage 'window' (coarse pass, step/of windows), then
+ *                                          'candidate' (fine pass, step/of candidates)
+ *     options.signal: AbortSignal          rejects with an AbortError (name 'AbortError') at the
+ *                                          next slab, window or candidate
+ *     options.params: Partial<ScanParams>  overrides of the card's `scan` (else DEFAULT_SCAN)
+ *   ScanResult.candidates: Candidate[], ranked by score (rank 1 first), each with
+ *     rank, score (detection score in [0, 1]: found lesions above 0.5), found, centerIndex and
+ *     centerMm (where the fine pass was centred), box (inclusive source-index box: the segment's
+ *     when found, else the coarse one), coarse (what the coarse pass saw), and analysis (the
+ *     AnalysisResult of the click analysis there: segment, P(malignant), verdict, size).
+ *   Candidates with found === false are places the fine pass looked at and rejected: a viewer
+ *   lists the found ones; FROC scoring uses all of them.
+ *
+ * 1. Coarse pass: the network's first pass (no refinement) over overlapping windows that tile
+ *    the volume. Each window is read slab by slab (SLAB_PLANES planes of the model's grid at a
+ *    time, each slab's source block on its own through VolumeSource.readBlock) and resampled to
+ *    the model's voxels on the reading side, so no read copies more than a slab (a few MB of a
+ *    full-size volume) and only the window's small grid goes to a worker. The network was
+ *    trained on VOIs centred on a lesion; measured on phantoms, its second pass (the refinement)
+ *    wipes out a lesion 8-16 mm off the VOI's centre, while its first pass still marks it, the
+ *    better the farther the lesion is from the window's borders; so the windows are wider than
+ *    the click VOI (128 mm) but as deep (32 mm: a 48 mm deep window marked a tenth of all
+ *    tissue). The probabilities go into a coarse map (cellMm cells), each window's weighted by a
+ *    Gaussian taper around its centre, so a window's border region counts less where another
+ *    window sees the same place nearer its middle.
+ * 2. Candidates: connected components of the map above a threshold, ranked by their peak; and,
+ *    when blobCandidates > 0, the darkest blobs of the image on the same grid (see darkBlobs).
+ * 3. Fine pass: the click analysis (analyze(), both passes, the card's "no lesion" rule) at the
+ *    centre of each candidate, the best first, up to maxCandidates map components and then
+ *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
+ *    lesion and is skipped.
+ *
+ * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
  */
 import type { ModelCard } from '../engine/weights';
 import { indexToPatient, Vec3, VolumeGeometry } from '../volume';
 import { checkAbort } from './abort';
 import type { AnalysisResult, AnalyzeOptions } from './analyze';
-import { planVoi, VoiPlan, VolumeSource } from './voi';
+import { planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
 export interface ScanParams {
   /**
@@ -43,12 +63,21 @@ export interface ScanParams {
   threshold: number;
   /** A candidate's smallest probability mass (sum of probability x cell volume), mL. */
   minMl: number;
-  /** Candidates given the fine analysis, the best first. */
+  /** Candidates of the network's map given the fine analysis, the best first. */
   maxCandidates: number;
+  /**
+   * Dark blobs given the fine analysis besides (0: none): the darkest local spots of the image
+   * itself on the coarse grid (a difference of Gaussians, blobDarkness standard deviations or
+   * darker than their surroundings), away from the map's candidates. The first pass alone misses
+   * many lesions under ~8 mm; the fine analysis, centred on them, finds most.
+   */
+  blobCandidates: number;
+  /** A blob's smallest darkness (standard deviations of the coarse grid's grey levels). */
+  blobDarkness: number;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */
-export const DEFAULT_SCAN: ScanParams = { windowGrid: [128, 32, 128], strideMm: [64, 12, 64], iterations: 1, cellMm: 2, taperMm: 32, threshold: 0.5, minMl: 0.02, maxCandidates: 5 };
+export const DEFAULT_SCAN: ScanParams = { windowGrid: [128, 32, 128], strideMm: [64, 12, 64], iterations: 1, cellMm: 2, taperMm: 32, threshold: 0.5, minMl: 0.02, maxCandidates: 5, blobCandidates: 0, blobDarkness: 1 };
 
 export interface ScanProgress {
   /** 'window': the coarse pass, one step per window; 'candidate': the fine analysis of one candidate. */
@@ -66,12 +95,16 @@ export interface ScanOptions {
 
 /** One coarse detection, before its fine analysis. Boxes are inclusive source indices. */
 export interface CoarseCandidate {
-  /** Probability-weighted centre of the component, continuous source index. */
+  /** 'map': a component of the network's coarse map; 'blob': a dark spot of the image. */
+  source: 'map' | 'blob';
+  /** Probability-weighted centre of the component (a blob's cell centre), continuous source index. */
   centerIndex: Vec3;
   /** Highest coarse-map value in the component (0-1). */
   peak: number;
-  /** Sum of probability x cell volume, mL. */
+  /** Sum of probability x cell volume, mL (0 for a blob). */
   massMl: number;
+  /** A blob's darkness against its surroundings (standard deviations); 0 for a map component. */
+  darkness: number;
   box: { min: Vec3; max: Vec3 };
 }
 
@@ -105,10 +138,46 @@ export interface ScanResult {
   timingsMs: { windows: number; candidates: number; total: number };
 }
 
+/** A window's grid values (x fastest) and 1 where the grid voxel lies inside the volume. */
+export interface WindowGrid {
+  values: Float32Array;
+  inside: Uint8Array;
+}
+
+/** Grid planes (along the sweep axis) read and resampled at a time: a slab's block is what one read copies. */
+export const SLAB_PLANES = 8;
+
+/**
+ * A window's grid, read slab by slab: SLAB_PLANES grid planes at a time, each slab's source block
+ * read on its own and resampled trilinearly (the same values as resampling the window's whole
+ * block), so no read is larger than a slab (a few MB on a full-size volume).
+ */
+export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
+  const [gx, gy, gz] = plan.grid;
+  const values = new Float32Array(gx * gy * gz);
+  const inside = new Uint8Array(gx * gy * gz);
+  for (let z0 = 0; z0 < gz; z0 += SLAB_PLANES) {
+    const n = Math.min(SLAB_PLANES, gz - z0);
+    // The slab's own plan: same grid spacing, its centre moved to the slab's middle plane.
+    const shift = ((z0 + (n - 1) / 2 - (gz - 1) / 2) * plan.voxelMm) / source.spacing[2];
+    const slab = planVoi(source, [plan.center[0], plan.center[1], plan.center[2] + shift], [gx, gy, n], plan.voxelMm);
+    const block = await source.readBlock(slab.blockMin, slab.blockMax);
+    checkAbort(signal);
+    const part = resampleToGrid(slab, source, block);
+    values.set(part.values, z0 * gx * gy);
+    inside.set(part.inside, z0 * gx * gy);
+  }
+  return { values, inside };
+}
+
 /** What the scan needs from an engine: one window's probability map, and the click analysis. */
 export interface WindowRunner {
   readonly card: ModelCard;
-  windowProbability(plan: VoiPlan, geometry: VolumeGeometry, block: Float32Array, options: { iterations?: number; signal?: AbortSignal }): Promise<Float32Array>;
+  /**
+   * The segmentation probability over one window, from its grid values already resampled
+   * (readWindow) and which of them fall inside the volume; both arrays may be transferred away.
+   */
+  windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal }): Promise<Float32Array>;
   analyze(source: VolumeSource, click: Vec3, options?: AnalyzeOptions): Promise<AnalysisResult>;
 }
 
@@ -120,6 +189,7 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.maxCandidates) && p.maxCandidates >= 0)) throw new Error(`maxCandidates must be a whole number >= 0, got ${p.maxCandidates}`);
   if (!(Number.isInteger(p.iterations) && p.iterations >= 1)) throw new Error(`Scan iterations must be a whole number >= 1, got ${p.iterations}`);
   if (!(p.cellMm > 0) || !(p.taperMm > 0)) throw new Error('Scan cellMm and taperMm must be positive');
+  if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
   return p;
 }
 
@@ -164,19 +234,22 @@ export class CoarseMap {
   readonly dims: Vec3;
   private readonly sum: Float32Array;
   private readonly weight: Float32Array;
+  private readonly greySum: Float64Array;
+  private readonly greyCount: Uint32Array;
 
   constructor(readonly geometry: VolumeGeometry, readonly cellMm: number) {
     this.dims = [0, 1, 2].map((a) => Math.max(1, Math.ceil((geometry.dims[a] * geometry.spacing[a]) / cellMm - 1e-9))) as Vec3;
     const n = this.dims[0] * this.dims[1] * this.dims[2];
     this.sum = new Float32Array(n);
     this.weight = new Float32Array(n);
+    this.greySum = new Float64Array(n);
+    this.greyCount = new Uint32Array(n);
   }
 
-  /** Adds one window's grid probabilities (grid [x][y][z] with x fastest, as the network returns them). */
-  add(plan: VoiPlan, prob: Float32Array, taperMm: number): void {
+  /** Per axis of a window's grid: the cell of each grid index (-1 outside the volume) and its taper weight. */
+  private gridCells(plan: VoiPlan, taperMm: number): { cell: Int32Array; w: Float32Array }[] {
     const { geometry, cellMm, dims } = this;
-    // Per axis: the cell and the taper weight of each grid index, or -1 outside the volume.
-    const axes = [0, 1, 2].map((a) => {
+    return [0, 1, 2].map((a) => {
       const count = plan.grid[a];
       const cell = new Int32Array(count);
       const w = new Float32Array(count);
@@ -189,6 +262,31 @@ export class CoarseMap {
       }
       return { cell, w };
     });
+  }
+
+  /** Adds one window's grid probabilities (grid [x][y][z] with x fastest, as the network returns them). */
+  add(plan: VoiPlan, prob: Float32Array, taperMm: number): void {
+    this.accumulate(plan, taperMm, (n, row, w) => {
+      this.sum[row] += w * prob[n];
+      this.weight[row] += w;
+    });
+  }
+
+  /**
+   * Adds one window's grid values to the grey-level grid (the mean per cell), for the dark-blob
+   * candidates. Called before the values go to the network (a worker takes them).
+   */
+  addGrey(plan: VoiPlan, window: WindowGrid): void {
+    this.accumulate(plan, Infinity, (n, cell) => {
+      if (!window.inside[n]) return;
+      this.greySum[cell] += window.values[n];
+      this.greyCount[cell]++;
+    });
+  }
+
+  private accumulate(plan: VoiPlan, taperMm: number, visit: (n: number, cell: number, w: number) => void): void {
+    const { dims } = this;
+    const axes = this.gridCells(plan, taperMm);
     const [gx, gy, gz] = plan.grid;
     let n = 0;
     for (let z = 0; z < gz; z++) {
@@ -203,13 +301,15 @@ export class CoarseMap {
         const wzy = axes[2].w[z] * axes[1].w[y];
         for (let x = 0; x < gx; x++, n++) {
           const cx = axes[0].cell[x];
-          if (cx < 0) continue;
-          const w = wzy * axes[0].w[x];
-          this.sum[row + cx] += w * prob[n];
-          this.weight[row + cx] += w;
+          if (cx >= 0) visit(n, row + cx, wzy * axes[0].w[x]);
         }
       }
     }
+  }
+
+  /** Mean grey level per cell (NaN where no window reached). */
+  grey(): Float32Array {
+    return Float32Array.from(this.greySum, (s, i) => (this.greyCount[i] > 0 ? s / this.greyCount[i] : NaN));
   }
 
   /** The map: weighted mean per cell (0 where no window reached). */
@@ -271,9 +371,11 @@ export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number,
     const toIndex = (a: number, cellCoord: number) => (cellCoord * cellMm) / geometry.spacing[a] - 0.5;
     const clampIndex = (a: number, v: number) => Math.min(geometry.dims[a] - 1, Math.max(0, v));
     out.push({
+      source: 'map',
       centerIndex: [0, 1, 2].map((a) => clampIndex(a, toIndex(a, weighted[a] / mass + 0.5))) as Vec3,
       peak,
       massMl: mass * cellMl,
+      darkness: 0,
       box: {
         min: [0, 1, 2].map((a) => clampIndex(a, Math.ceil(toIndex(a, lo[a])))) as Vec3,
         max: [0, 1, 2].map((a) => clampIndex(a, Math.floor(toIndex(a, hi[a] + 1)))) as Vec3,
@@ -281,6 +383,98 @@ export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number,
     });
   }
   return out.sort((a, b) => b.peak - a.peak || b.massMl - a.massMl);
+}
+
+/** Gaussian blur of a grid along its three axes (sigma in cells), edges renormalised; NaN cells count as absent. */
+function blurGrid(values: Float32Array, dims: Vec3, sigma: number): Float32Array {
+  const r = Math.ceil(3 * sigma);
+  const kernel = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-0.5 * ((i - r) / sigma) ** 2));
+  let cur = values.map((v) => (Number.isNaN(v) ? 0 : v));
+  let wts = values.map((v) => (Number.isNaN(v) ? 0 : 1));
+  const strides = [1, dims[0], dims[0] * dims[1]];
+  for (let a = 0; a < 3; a++) {
+    const next = new Float32Array(cur.length);
+    const nextW = new Float32Array(cur.length);
+    const n = dims[a];
+    const st = strides[a];
+    for (let v = 0; v < cur.length; v++) {
+      const c = Math.floor(v / st) % n;
+      let acc = 0;
+      let w = 0;
+      for (let d = Math.max(-r, -c); d <= Math.min(r, n - 1 - c); d++) {
+        acc += kernel[d + r] * cur[v + d * st];
+        w += kernel[d + r] * wts[v + d * st];
+      }
+      next[v] = acc;
+      nextW[v] = w;
+    }
+    cur = next;
+    wts = nextW;
+  }
+  return cur.map((v, i) => (wts[i] > 0 ? v / wts[i] : NaN));
+}
+
+/**
+ * Dark blobs of the grey-level grid: local maxima of (surroundings - spot) / SD, the spot a
+ * Gaussian of 2 mm, the surroundings one of 8 mm; at least `darkness` SDs, 10 mm apart, the
+ * darkest first; none within 4 mm of the volume's faces or within `excludeMm` of a given centre
+ * (the map's candidates).
+ */
+export function darkBlobs(grey: Float32Array, dims: Vec3, cellMm: number, geometry: VolumeGeometry, darkness: number, count: number, exclude: Vec3[] = [], excludeMm = 10): CoarseCandidate[] {
+  if (count <= 0) return [];
+  const finite = Array.from(grey).filter((v) => Number.isFinite(v));
+  const mean = finite.reduce((a, b) => a + b, 0) / Math.max(1, finite.length);
+  const sd = Math.sqrt(finite.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, finite.length)) || 1;
+  const spot = blurGrid(grey, dims, 2 / cellMm);
+  const around = blurGrid(grey, dims, 8 / cellMm);
+  const dog = spot.map((v, i) => (around[i] - v) / sd);
+  const [nx, ny, nz] = dims;
+  const peaks: { v: number; d: number }[] = [];
+  // Not within 4 mm of the volume's faces: there the surroundings are one-sided (and skin is dark).
+  const edge = Math.max(1, Math.round(4 / cellMm));
+  const inner = (c: number, n: number) => c >= edge && c < n - edge;
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < ny; y++)
+      for (let x = 0; x < nx; x++) {
+        if (!inner(x, nx) || !inner(y, ny) || !inner(z, nz)) continue;
+        const v = x + nx * (y + ny * z);
+        const d = dog[v];
+        if (!(d >= darkness)) continue;
+        let top = true;
+        for (let dz = -1; dz <= 1 && top; dz++)
+          for (let dy = -1; dy <= 1 && top; dy++)
+            for (let dx = -1; dx <= 1 && top; dx++) {
+              const [xx, yy, zz] = [x + dx, y + dy, z + dz];
+              if ((dx || dy || dz) && xx >= 0 && yy >= 0 && zz >= 0 && xx < nx && yy < ny && zz < nz && dog[xx + nx * (yy + ny * zz)] > d) top = false;
+            }
+        if (top) peaks.push({ v, d });
+      }
+  peaks.sort((a, b) => b.d - a.d);
+  const toMm = (c: Vec3) => c.map((i, a) => (i + 0.5) * geometry.spacing[a]);
+  const far = (a: Vec3, b: Vec3) => {
+    const [p, q] = [toMm(a), toMm(b)];
+    return Math.hypot(p[0] - q[0], p[1] - q[1], p[2] - q[2]) >= excludeMm;
+  };
+  const out: CoarseCandidate[] = [];
+  for (const { v, d } of peaks) {
+    if (out.length >= count) break;
+    const cell = [v % nx, Math.floor(v / nx) % ny, Math.floor(v / (nx * ny))];
+    const centerIndex = cell.map((c, a) => Math.min(geometry.dims[a] - 1, Math.max(0, ((c + 0.5) * cellMm) / geometry.spacing[a] - 0.5))) as Vec3;
+    if (!exclude.every((e) => far(e, centerIndex)) || !out.every((o) => far(o.centerIndex, centerIndex))) continue;
+    const half = [0, 1, 2].map((a) => 4 / geometry.spacing[a]);
+    out.push({
+      source: 'blob',
+      centerIndex,
+      peak: 0,
+      massMl: 0,
+      darkness: d,
+      box: {
+        min: centerIndex.map((c, a) => Math.max(0, Math.round(c - half[a]))) as Vec3,
+        max: centerIndex.map((c, a) => Math.min(geometry.dims[a] - 1, Math.round(c + half[a]))) as Vec3,
+      },
+    });
+  }
+  return out;
 }
 
 /** Two found lesions whose boxes overlap this much are one lesion. */
@@ -303,7 +497,7 @@ const inBox = (p: Vec3, box: { min: Vec3; max: Vec3 }) => p.every((v, a) => v >=
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** The coarse pass alone: the map over the whole volume and its components (for calibration and tests). */
-export async function coarsePass(runner: WindowRunner, source: VolumeSource, params: ScanParams, options: Omit<ScanOptions, 'params'> = {}): Promise<{ map: CoarseMap; candidates: CoarseCandidate[]; windows: number }> {
+export async function coarsePass(runner: WindowRunner, source: VolumeSource, params: ScanParams, options: Omit<ScanOptions, 'params'> = {}): Promise<{ map: CoarseMap; candidates: CoarseCandidate[]; blobs: CoarseCandidate[]; windows: number }> {
   if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); finding lesions needs a 3-D volume`);
   const { grid, voxelMm } = runner.card.input;
   const geometry: VolumeGeometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
@@ -312,14 +506,24 @@ export async function coarsePass(runner: WindowRunner, source: VolumeSource, par
   const map = new CoarseMap(geometry, params.cellMm);
   for (const [w, plan] of windows.entries()) {
     options.onProgress?.({ stage: 'window', step: w + 1, of: windows.length });
-    const block = await source.readBlock(plan.blockMin, plan.blockMax);
-    checkAbort(options.signal);
-    const prob = await runner.windowProbability(plan, geometry, block, { iterations: params.iterations, signal: options.signal });
+    const window = await readWindow(source, plan, options.signal);
+    if (params.blobCandidates > 0) map.addGrey(plan, window);
+    const prob = await runner.windowProbability(plan, window, { iterations: params.iterations, signal: options.signal });
     map.add(plan, prob, params.taperMm);
     checkAbort(options.signal);
   }
   const candidates = findCandidates(map.values(), map.dims, params.cellMm, geometry, params.threshold, params.minMl);
-  return { map, candidates, windows: windows.length };
+  const blobs = darkBlobs(map.grey(), map.dims, params.cellMm, geometry, params.blobDarkness, params.blobCandidates, candidates.map((c) => c.centerIndex));
+  return { map, candidates, blobs, windows: windows.length };
+}
+
+/**
+ * How sure the coarse pass is, in [0, 1): a map component in [0.5, 1), from its peak and its
+ * probability mass (a large, certain component near 1); a dark blob below 0.5, by its darkness.
+ */
+export function confidence(c: CoarseCandidate): number {
+  if (c.source === 'blob') return 0.5 * Math.min(0.999, c.darkness / 4);
+  return 0.5 + 0.5 * Math.min(1, Math.max(0, c.peak)) * (1 - Math.exp(-c.massMl / 0.5));
 }
 
 /** The whole scan: coarse pass, then the click analysis of the best candidates. */
@@ -330,17 +534,17 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   const t1 = now();
   const found: Candidate[] = [];
   const analysed: Candidate[] = [];
-  const todo = coarse.candidates.slice();
+  const queue = [...coarse.candidates.slice(0, params.maxCandidates), ...coarse.blobs];
   let step = 0;
-  while (todo.length && analysed.length < params.maxCandidates) {
-    const c = todo.shift()!;
+  for (const c of queue) {
     // Another component of a lesion already found (a lesion can split at the threshold).
     if (found.some((f) => inBox(c.centerIndex, f.box))) continue;
-    options.onProgress?.({ stage: 'candidate', step: ++step, of: Math.min(params.maxCandidates, coarse.candidates.length) });
+    options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
     const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
+    const conf = confidence(c);
     const candidate: Candidate = {
       rank: 0,
-      score: (analysis.found ? 0.5 : 0) + 0.5 * Math.min(1, Math.max(0, c.peak)),
+      score: analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf,
       centerIndex: c.centerIndex,
       centerMm: indexToPatient(source, c.centerIndex),
       found: analysis.found,

@@ -1,15 +1,15 @@
 /**
  * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
  * reads only that block from its VolumeSource and sends it; the worker analyses it. A scan runs
- * its loop here the same way: one window's block at a time goes to the worker, its probability
+ * its loop here the same way: one window at a time, read slab by slab and resampled here, goes to the worker, its probability
  * map comes back, and the candidates are analysed as clicks.
  */
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
-import { ScanOptions, ScanResult, scanVolume, WindowRunner } from '../pipeline/scan';
+import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from '../pipeline/scan';
 import type { VoiPlan, VolumeSource } from '../pipeline/voi';
-import type { Vec3, VolumeGeometry } from '../volume';
+import type { Vec3 } from '../volume';
 import type { BackendChange, FromWorker, ToWorker } from './protocol';
 
 /** The part of a Worker the client uses (a DOM Worker, or a stand-in in tests). */
@@ -94,14 +94,13 @@ export class WorkerEngine implements Engine, WindowRunner {
     return scanVolume(this, source, options);
   }
 
-  /** One scan window in the worker (see WindowRunner); the block is transferred, not copied. */
-  async windowProbability(plan: VoiPlan, geometry: VolumeGeometry, block: Float32Array, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
+  /** One scan window in the worker (see WindowRunner); its grid arrays are transferred, not copied. */
+  async windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
     if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
     const cancel = () => this.cancel();
     options.signal?.addEventListener('abort', cancel);
     try {
-      const plain = { dims: geometry.dims, spacing: geometry.spacing, origin: geometry.origin, direction: geometry.direction };
-      const msg = await this.send({ type: 'window', geometry: plain, plan, block, iterations: options.iterations }, [block.buffer as ArrayBuffer]);
+      const msg = await this.send({ type: 'window', plan, values: window.values, inside: window.inside, iterations: options.iterations }, [window.values.buffer as ArrayBuffer, window.inside.buffer as ArrayBuffer]);
       if (msg.type !== 'window-result') throw new Error(`Unexpected worker reply ${msg.type}`);
       return msg.probability;
     } finally {

@@ -172,7 +172,7 @@ async function handle(msg: ToWorker): Promise<void> {
             signal: controller.signal,
             onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
           }).then((result) => ({ id: msg.id, type: 'result', result }))
-        : analyzer.windowProbability(msg.plan, msg.geometry, msg.block, { iterations: msg.iterations, signal: controller.signal })
+        : analyzer.windowProbability(msg.plan, { values: msg.values, inside: msg.inside }, { iterations: msg.iterations, signal: controller.signal })
           .then((probability) => ({ id: msg.id, type: 'window-result', probability }));
       running.set(msg.id, { controller, settled: run.catch(() => undefined) });
       try {

@@ -8,6 +8,10 @@
  * linearly, and their mean. Plus the per-volume Dice of the union of the accepted segments.
  */
 import { blockSize, Engine, ScanResult, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { readLabels, readVolume } from '../data/tdsc';
+import { readPhantomIndex } from '../phantom/dataset';
+import * as fs from 'fs';
+import * as path from 'path';
 
 export const KEY_FP = [0.125, 0.25, 0.5, 1, 2, 4, 8];
 export const HIT_IOU = 0.3;
@@ -208,7 +212,7 @@ export interface DetectCaseResult {
   caseId: string;
   lesions: number;
   /** Candidates ranked, each with its best truth overlap (hit -1: none). */
-  candidates: { score: number; found: boolean; probability: number | null; box: BoxMm; hit: number; iou: number }[];
+  candidates: { score: number; found: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
   /** Dice of the union of the found (accepted) segments against the truth. */
   dice: number;
   windows: number;
@@ -227,7 +231,7 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
   return {
     caseId: c.caseId,
     lesions: truth.length,
-    candidates: result.candidates.map((k, n) => ({ score: k.score, found: k.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n] })),
+    candidates: result.candidates.map((k, n) => ({ score: k.score, found: k.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
     dice: unionDice(c.mask, result.candidates.filter((k) => k.found).map((k) => k.analysis.lesion), truthVoxels),
     windows: result.windows,
     ms: result.timingsMs,
@@ -266,4 +270,92 @@ export function summarizeDetection(results: DetectCaseResult[]): DetectSummary {
     lesions: f.lesions,
     secondsPerVolume: mean(results.map((r) => r.ms.total / 1000)),
   };
+}
+
+/** A volume of a detection dataset, read when needed (a whole volume is large: one at a time). */
+export interface DetectEntry {
+  caseId: string;
+  dataPath: string;
+  maskPath: string;
+  /** Phantoms: the lesion centres (voxel indices); else every mask component is a lesion. */
+  lesionCenters?: Vec3[];
+}
+
+/**
+ * The volumes of a folder: a phantom dataset (phantoms.json: every case, the lesion-free ones
+ * too, with the lesion centres) or a TDSC-ABUS layout (labels.csv; lesions are the mask's
+ * components). Phantom images must have been written as NRRD.
+ */
+export function detectEntries(dir: string, limit?: number): DetectEntry[] {
+  let entries: DetectEntry[];
+  if (fs.existsSync(path.join(dir, 'phantoms.json'))) {
+    entries = readPhantomIndex(dir).cases.map((c) => {
+      if (!/\.nrrd$/i.test(c.data_path)) throw new Error(`${dir}: case ${c.name} has no NRRD image (write the phantoms with --format nrrd)`);
+      return { caseId: c.name, dataPath: path.resolve(dir, c.data_path), maskPath: path.resolve(dir, c.mask_path), lesionCenters: c.lesions.map((l) => l.centerIndex) };
+    });
+  } else {
+    entries = readLabels(dir).map((e) => ({ caseId: e.caseId, dataPath: e.dataPath, maskPath: e.maskPath }));
+  }
+  return entries.slice(0, limit);
+}
+
+export function loadDetectCase(entry: DetectEntry, spacing?: Vec3): DetectCase {
+  const volume = readVolume(entry.dataPath, spacing);
+  const mask = readVolume(entry.maskPath, spacing);
+  if (volume.dims.join() !== mask.dims.join()) throw new Error(`${entry.caseId}: mask ${mask.dims.join('x')} does not match volume ${volume.dims.join('x')}`);
+  return { caseId: entry.caseId, volume, mask, lesionCenters: entry.lesionCenters };
+}
+
+/** The FROC curve with the challenge's false-positive rates marked (log2 axis, 1/16 to 16 per volume). */
+export function frocSvg(f: FrocResult, title = 'FROC'): string {
+  const width = 480;
+  const height = 400;
+  const pad = 55;
+  const lo = Math.log2(1 / 16);
+  const hi = Math.log2(16);
+  const x = (fp: number) => pad + ((Math.log2(Math.max(fp, 1 / 16)) - lo) / (hi - lo)) * (width - 2 * pad);
+  const y = (r: number) => height - pad - r * (height - 2 * pad);
+  // The curve as a step function over false positives, through every distinct point.
+  const points = [...f.curve].sort((a, b) => a.fp - b.fp || a.recall - b.recall).filter((p) => p.fp <= 16);
+  const line = points.map((p) => `${x(p.fp).toFixed(1)},${y(p.recall).toFixed(1)}`).join(' ');
+  const ticks = [1 / 16, 0.125, 0.25, 0.5, 1, 2, 4, 8, 16];
+  const tickText = (t: number) => (t < 1 ? `1/${1 / t}` : String(t));
+  const keys = KEY_FP.map((k, i) => `<circle cx="${x(k).toFixed(1)}" cy="${y(f.keyRecall[i]).toFixed(1)}" r="4" fill="#d62728"/>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<rect x="${pad}" y="${pad}" width="${width - 2 * pad}" height="${height - 2 * pad}" fill="none" stroke="black"/>
+${ticks.map((t) => `<line x1="${x(t).toFixed(1)}" y1="${pad}" x2="${x(t).toFixed(1)}" y2="${height - pad}" stroke="#ddd"/><text x="${x(t).toFixed(1)}" y="${height - pad + 16}" font-size="11" text-anchor="middle">${tickText(t)}</text>`).join('\n')}
+${[0, 0.25, 0.5, 0.75, 1].map((r) => `<text x="${pad - 6}" y="${(y(r) + 4).toFixed(1)}" font-size="11" text-anchor="end">${r}</text>`).join('\n')}
+<text x="${width / 2}" y="${height - 15}" font-size="13" text-anchor="middle">False positives per volume</text>
+<text x="15" y="${height / 2}" font-size="13" text-anchor="middle" transform="rotate(-90 15 ${height / 2})">Sensitivity</text>
+<text x="${width / 2}" y="30" font-size="14" text-anchor="middle">${title} (research use, not for clinical diagnosis)</text>
+<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${line}"/>
+${keys.join('\n')}
+<text x="${width - pad - 8}" y="${height - pad - 12}" font-size="12" text-anchor="end">FROC ${f.mean.toFixed(3)} (${f.volumes} volumes, ${f.lesions} lesions)</text>
+</svg>
+`;
+}
+
+/** The table of the summary, as markdown. */
+export function detectTable(s: DetectSummary): string {
+  const head = `| volumes | lesion-free | lesions | ${KEY_FP.map((k) => `sens@${k}`).join(' | ')} | FROC | Dice (all) | Dice (with lesions) | s/volume |`;
+  const rule = `|${' --- |'.repeat(KEY_FP.length + 7)}`;
+  const row = `| ${s.volumes} | ${s.lesionFreeVolumes} | ${s.lesions} | ${s.froc.keyRecall.map((r) => r.toFixed(3)).join(' | ')} | ${s.froc.mean.toFixed(3)} | ${s.dice.all.toFixed(3)} | ${s.dice.withLesions.toFixed(3)} | ${s.secondsPerVolume.toFixed(1)} |`;
+  return [head, rule, row].join('\n') + '\n';
+}
+
+export function detectCsv(results: DetectCaseResult[]): string {
+  const rows = results.flatMap((r) => (r.candidates.length ? r.candidates : [null]).map((c, n) =>
+    [r.caseId, r.lesions, r.dice.toFixed(4), c ? n + 1 : '', c?.score.toFixed(4) ?? '', c ? (c.found ? 1 : 0) : '', c?.probability ?? '', c ? c.hit : '', c?.iou.toFixed(3) ?? '', c?.from ?? '', c?.peak.toFixed(3) ?? '', c?.massMl.toFixed(4) ?? '', c?.darkness.toFixed(3) ?? '', c?.volumeMl.toFixed(4) ?? ''].join(',')));
+  return ['case,lesions,dice,rank,score,found,probability,hit,iou,from,coarse_peak,coarse_ml,darkness,volume_ml', ...rows].join('\n') + '\n';
+}
+
+/** table.md, metrics.json, candidates.csv and froc.svg in `dir`. */
+export function writeDetectReport(dir: string, summary: DetectSummary, results: DetectCaseResult[], about: Record<string, unknown>): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'table.md'), `Research use only, not for clinical diagnosis.\n\n${detectTable(summary)}`);
+  const { curve: _curve, ...frocKeys } = summary.froc;
+  fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify({ ...about, ...summary, froc: frocKeys, keyFp: KEY_FP }, null, 2) + '\n');
+  fs.writeFileSync(path.join(dir, 'candidates.csv'), detectCsv(results));
+  fs.writeFileSync(path.join(dir, 'froc.svg'), frocSvg(summary.froc));
 }
