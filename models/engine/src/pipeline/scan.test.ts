@@ -126,7 +126,9 @@ test('the coarse map puts marked spheres back where they are, ranked, each analy
     // The coarse box spans the sphere's diameter, to a cell.
     const c = cand.coarse.box;
     [0, 1, 2].forEach((a) => expect(Math.abs((c.max[a] - c.min[a]) * source.spacing[a] - 2 * s.r)).toBeLessThan(2 * 2 + 1e-9));
-    expect(cand.coarse.massMl).toBeCloseTo(((4 / 3) * Math.PI * s.r ** 3) / 1000, 1);
+    // Its probability mass is the sphere's volume, to the 2 mm cells' staircase (about 10%).
+    const ml = ((4 / 3) * Math.PI * s.r ** 3) / 1000;
+    expect(Math.abs(cand.coarse.massMl - ml) / ml).toBeLessThan(0.15);
   }
   expect(result.candidates[0].score).toBeGreaterThan(0.5);
   expect(runner.clicks).toHaveLength(2);
@@ -196,7 +198,8 @@ describe('with a network', () => {
     const controller = new AbortController();
     const run = analyzer.scan(source, { signal: controller.signal, onProgress: (p) => p.step === 3 && controller.abort() });
     await expect(run).rejects.toBeInstanceOf(AbortError);
-    expect(reads.length).toBeLessThanOrEqual(3);
+    // Windows 1 and 2 in slabs, and the first slab of window 3 (the abort is seen after it).
+    expect(reads.length).toBeLessThanOrEqual(2 * (32 / SLAB_PLANES) + 1);
     expect(tf.memory().numTensors).toBe(before);
   });
 
