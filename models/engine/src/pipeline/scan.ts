@@ -112,8 +112,9 @@ export interface Candidate {
   /** 1 = the most likely lesion. */
   rank: number;
   /**
-   * Detection score in [0, 1], what candidates are ranked by: found lesions in (0.5, 1], the rest
-   * in [0, 0.5], each by its coarse peak. Not P(malignant).
+   * Detection score in [0, 1], what candidates are ranked by: found lesions in [0.5, 1], the rest
+   * below 0.5, each by the coarse pass's confidence (see confidence(): map components above
+   * blobs). Not P(malignant).
    */
   score: number;
   /** Where the fine analysis was centred: continuous source index and patient mm. */
@@ -121,7 +122,7 @@ export interface Candidate {
   centerMm: Vec3;
   /** The fine analysis found a lesion there (the card's "no lesion" rule). */
   found: boolean;
-  /** The lesion's source-index box when found, else the coarse component's. */
+  /** The lesion's source-index box when found, else the coarse component's (a blob's: 8 mm around it). */
   box: { min: Vec3; max: Vec3 };
   coarse: CoarseCandidate;
   /** The click analysis at centerIndex: segmentation, P(malignant), verdict, size. */
@@ -133,6 +134,8 @@ export interface ScanResult {
   candidates: Candidate[];
   /** Coarse components above the threshold (the fine pass looked at up to maxCandidates of them). */
   coarseCandidates: number;
+  /** Dark blobs the fine pass looked at (at most blobCandidates). */
+  blobs: number;
   windows: number;
   params: ScanParams;
   timingsMs: { windows: number; candidates: number; total: number };
@@ -150,8 +153,28 @@ export const SLAB_PLANES = 8;
 /**
  * A window's grid, read slab by slab: SLAB_PLANES grid planes at a time, each slab's source block
  * read on its own and resampled trilinearly (the same values as resampling the window's whole
- * block), so no read is larger than a slab (a few MB on a full-size volume).
+ * block), so no read is larger than a slab (a few MB on a full-size volume), each slab in a task
+ * of its own.
  */
+/**
+ * Resolves in a later task, not a microtask: between slabs the page's event loop runs (input,
+ * painting), so reading a window is many short tasks, never one long one.
+ */
+function nextTask(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  if (typeof MessageChannel !== 'undefined') {
+    const channel = new MessageChannel();
+    return new Promise((resolve) => {
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
   const [gx, gy, gz] = plan.grid;
   const values = new Float32Array(gx * gy * gz);
@@ -166,6 +189,7 @@ export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: A
     const part = resampleToGrid(slab, source, block);
     values.set(part.values, z0 * gx * gy);
     inside.set(part.inside, z0 * gx * gy);
+    await nextTask();
   }
   return { values, inside };
 }
@@ -562,6 +586,7 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   return {
     candidates,
     coarseCandidates: coarse.candidates.length,
+    blobs: coarse.blobs.length,
     windows: coarse.windows,
     params,
     timingsMs: { windows: Math.round(t1 - t0), candidates: Math.round(t2 - t1), total: Math.round(t2 - t0) },

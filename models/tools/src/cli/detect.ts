@@ -30,7 +30,7 @@ function candidateJson(c: Candidate, geometry: VolumeGeometry) {
     bbox: { min: c.box.min, max: c.box.max },
     bbox_mm: { min: indexToPatient(geometry, c.box.min), max: indexToPatient(geometry, c.box.max) },
     bbox_from: c.found ? 'segment' : 'scan',
-    coarse: { peak: c.coarse.peak, mass_ml: c.coarse.massMl },
+    coarse: { from: c.coarse.source, peak: c.coarse.peak, mass_ml: c.coarse.massMl, darkness: c.coarse.darkness },
   };
 }
 
@@ -40,6 +40,7 @@ export function detectJson(result: ScanResult, geometry: VolumeGeometry, backend
     lesions_found: result.candidates.filter((c) => c.found).length,
     windows: result.windows,
     coarse_candidates: result.coarseCandidates,
+    blobs: result.blobs,
     scan: result.params,
     backend: backend?.backend,
     backend_reason: backend?.reason,
