@@ -314,7 +314,7 @@ describe('preview and command line', () => {
     try {
       await program.parseAsync(['node', 'abus-ai', 'phantom', '--out', out, '--count', '2', '--seed', '5', '--preview', '1']);
       expect(log).toHaveBeenCalledTimes(1);
-      expect(String(log.mock.calls[0][0])).toMatch(/^phantom: 2 cases \(\d+ malignant, \d+ benign, \d+ without lesion, \d+ with two lesions.* in [\d.]+ s -> /);
+      expect(String(log.mock.calls[0][0])).toMatch(/^phantom: 2 cases \(\d+ malignant, \d+ benign, \d+ without lesion, \d+ with two or more lesions, \d+ lesions in all.* in [\d.]+ s -> /);
     } finally {
       log.mockRestore();
     }
