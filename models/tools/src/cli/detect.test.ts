@@ -5,8 +5,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
 import { backendSkip } from '../../../../test/backends';
+import { dciodvfy, dciodvfyMissing } from '../../../../test/dciodvfy';
+import { readBinarySeg, readMeasurementReport } from '../../../../test/dicom-readers';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { generatePhantom } from '../phantom/generate';
 import { main } from './main';
@@ -41,6 +44,11 @@ const lesion = generatePhantom({ seed: 4242, lesionCount: 1, malignant: true, vo
 const empty = generatePhantom({ seed: 4244, lesionCount: 0, ...SMALL });
 fs.writeFileSync(path.join(dir, 'lesion.nrrd'), writeNrrd(lesion.volume));
 fs.writeFileSync(path.join(dir, 'empty.nrrd'), writeNrrd(empty.volume));
+
+// Two lesions the shipped model finds (seed chosen for that): this checks the export of two findings.
+const two = generatePhantom({ seed: 4254, lesionCount: 2, lesionsAnywhere: true, volumeRangeMl: [1, 3], sizeMm: [80, 40, 80], spacing: [1, 0.5, 1] });
+fs.mkdirSync(path.join(dir, 'two'));
+writeDicomSeries(two.volume, { uidSeed: 'detect-two' }, 'single-frame').forEach((f, n) => fs.writeFileSync(path.join(dir, 'two', `im${n}.dcm`), f));
 
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -81,4 +89,19 @@ test('refusals: --out over a file, a bad --max-candidates, a missing input (JSON
   const missing = await run(['detect', '--input', path.join(dir, 'nothing.nrrd'), '--json']);
   expect(missing.status).toBe(1);
   expect(JSON.parse(missing.stdout)).toEqual({ error: expect.stringMatching(/Input not found/), code: 'input' });
+});
+
+const withTools = skip ?? dciodvfyMissing;
+(withTools ? test.skip : test)(`DICOM input with two lesions: --out holds both masks, and one SEG and one SR with both, valid for dciodvfy${withTools ? ` (skipped: ${withTools})` : ''}`, async () => {
+  const out = path.join(dir, 'two-out');
+  const r = await run(['detect', '--input', path.join(dir, 'two'), '--backend', 'wasm', '--json', '--out', out]);
+  expect(r.status).toBe(0);
+  const json = JSON.parse(r.stdout);
+  expect(json.lesions_found).toBe(2);
+  expect(json.files).toEqual(['lesion-1.nrrd', 'lesion-2.nrrd', 'seg.dcm', 'sr.dcm'].map((f) => path.join(out, f)));
+  for (const l of two.lesions) expect(json.candidates.some((c: { found: boolean; center_mm: number[] }) => c.found && Math.hypot(...c.center_mm.map((v, a) => v - l.centerMm[a])) < 6)).toBe(true);
+  const seg = readBinarySeg(fs.readFileSync(path.join(out, 'seg.dcm')));
+  expect(new Set(seg.frames.map((f) => f.segment))).toEqual(new Set([1, 2]));
+  expect(readMeasurementReport(fs.readFileSync(path.join(out, 'sr.dcm'))).lesions.map((l) => l.number)).toEqual([1, 2]);
+  for (const name of ['seg', 'sr']) expect(dciodvfy(path.join(out, `${name}.dcm`), name).errors).toEqual([]);
 });
