@@ -127,9 +127,9 @@ class StubEngine {
     const analysed = [...this.scanFinds.map((c) => lesionAround(c)), ...this.scanChecks.map((c) => ({ ...lesionAround(c), found: false }))];
     const candidates: Candidate[] = analysed.map((analysis, n) => {
       const box = { min: analysis.lesion.min, max: analysis.lesion.max };
-      return { rank: n + 1, score: analysis.found ? 0.9 - 0.1 * n : 0.3, centerIndex: analysis.centerIndex, centerMm: [0, 0, 0], found: analysis.found, box, coarse: { centerIndex: analysis.centerIndex, peak: 0.8, massMl: 0.01, box }, analysis };
+      return { rank: n + 1, score: analysis.found ? 0.9 - 0.1 * n : 0.3, centerIndex: analysis.centerIndex, centerMm: [0, 0, 0], found: analysis.found, box, coarse: { source: 'map', centerIndex: analysis.centerIndex, peak: 0.8, massMl: 0.01, darkness: 0, box }, analysis };
     });
-    return { candidates, coarseCandidates: candidates.length, windows: blocks, params: {} as ScanResult['params'], timingsMs: { windows: 1, candidates: 1, total: 1200 } };
+    return { candidates, coarseCandidates: candidates.length, blobs: 0, windows: blocks, params: {} as ScanResult['params'], timingsMs: { windows: 1, candidates: 1, total: 1200 } };
   }
 
   /** Makes the next analysis wait until cancel(), then fail as the worker's cancellation does. */
