@@ -138,6 +138,13 @@ export interface LocatedClick {
   pointMm: Vec3;
 }
 
+/** A display set as the engine's volume, whose slices load when the engine reads them; ultrasound only. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function volumeOfDisplaySet(cs: Cornerstone, displaySet: any, sweepSpacingMm?: number, onSlice?: (step: number, of: number) => void): ViewerVolume {
+  if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
+  return viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, { sweepSpacingMm, onSlice });
+}
+
 /** Finds the series under a world point of a viewport and the voxel there; loads nothing. */
 export async function locateClick(
   services: Services,
@@ -148,11 +155,7 @@ export async function locateClick(
 ): Promise<LocatedClick> {
   onProgress({ stage: 'waiting for images' });
   const { displaySet } = await viewportOf(services, cs, target.viewportId, 60000);
-  if (displaySet.Modality && displaySet.Modality !== 'US') throw new Error(`This is a ${displaySet.Modality} series; the analysis needs 3-D ultrasound`);
-  const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, {
-    sweepSpacingMm,
-    onSlice: (step, of) => onProgress({ stage: 'loading images', step, of }),
-  });
+  const volume = volumeOfDisplaySet(cs, displaySet, sweepSpacingMm, (step, of) => onProgress({ stage: 'loading images', step, of }));
   const click = imagePointAt(cs, volume.imageIds, target.world);
   const center: Vec3 = [click.column, click.row, volume.imageIds.indexOf(click.imageId)];
   return { displaySet, volume, center, pointMm: indexToPatient(volume.source, center) };

@@ -1,11 +1,11 @@
 /**
  * The "ABUS Tumor AI" panel: the state service's state, drawn with the DOM (see island.ts), made
- * to be read at a glance: one short status line (details on hover), the actions, then a card per
- * lesion with its verdict, its probability as a bar against the operating points, its size, and
+ * to be read at a glance: one short status line (details on hover), the actions, the lesions
+ * "Find lesions" proposes (accept or reject each), then a card per lesion with its verdict, its probability as a bar against the operating points, its size, and
  * go-to and remove. The research-use notice is shown once.
  */
 import type { LesionRecord } from './analysis';
-import { AbusTumorService } from './service';
+import { AbusTumorService, CandidateRow } from './service';
 
 const COLOURS = { 'Likely benign': '#3cb44b', Indeterminate: '#f0be28', 'Suspicious for malignancy': '#dc322f' } as const;
 
@@ -76,6 +76,28 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   return card;
 }
 
+/** One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept, reject. */
+function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement {
+  const r = row.result;
+  const el = document.createElement('div');
+  el.setAttribute('data-cy', 'abus-candidate');
+  el.setAttribute('data-rank', String(row.rank));
+  el.setAttribute('data-score', String(row.score));
+  el.setAttribute('data-center-index', r.centerIndex.join(','));
+  el.setAttribute('data-verdict', r.verdict ?? '');
+  el.style.cssText = 'border-top:1px dashed #2b3a55;padding:4px 0';
+  const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
+  el.append(div(`#${row.rank} · detection ${(row.score * 100).toFixed(0)}%${r.verdict ? ` · ${r.verdict}` : ''}`, `color:${colour};font-weight:600`));
+  const probability = r.probability === null ? '' : ` · P(malignant) ${(r.probability * 100).toFixed(1)}%`;
+  el.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm${probability}`, 'color:#a9b8d0'));
+  el.append(
+    button('Go to', 'abus-candidate-goto', () => service.goToCandidate(row.rank), true),
+    button('Accept', 'abus-accept', () => void service.acceptCandidate(row.rank), true),
+    button('Reject', 'abus-reject', () => service.rejectCandidate(row.rank), true),
+  );
+  return el;
+}
+
 export function mountPanel(host: HTMLElement, service: AbusTumorService): () => void {
   const state = service.state;
   host.innerHTML = '';
@@ -93,14 +115,18 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
   outcome.setAttribute('data-cy', 'abus-outcome');
   const pick = button('ABUS tumor tool', 'abus-pick', () => service.activateTool());
   const atCrosshair = button('Analyze at crosshair', 'abus-analyze-crosshair', () => void service.analyzeAtCrosshair());
+  const find = button('Find lesions', 'abus-find', () => void service.findLesions());
   const cancel = button('Cancel', 'abus-cancel', () => service.cancelAnalysis());
   const exportButton = button('Export SEG + SR', 'abus-export', () => void service.exportResults());
+  const candidates = document.createElement('div');
+  candidates.setAttribute('data-cy', 'abus-candidates');
+  candidates.style.cssText = 'margin-top:4px';
   const results = document.createElement('div');
   results.style.cssText = 'margin-top:4px';
-  const hint = div('Choose the ABUS tumor tool, then click a mass in any view.', 'color:#8fa3c0;margin-top:3px');
-  root.append(title, notice, status, fallback, pick, atCrosshair, cancel, exportButton, outcome, results, hint);
+  const hint = div('Choose the ABUS tumor tool, then click a mass in any view, or let Find lesions scan the whole series.', 'color:#8fa3c0;margin-top:3px');
+  root.append(title, notice, status, fallback, pick, atCrosshair, find, cancel, exportButton, outcome, candidates, results, hint);
   host.append(root);
-  let drawn: { lesions: LesionRecord[]; revision: number } | undefined;
+  let drawn: { lesions: LesionRecord[]; revision: number; candidates: CandidateRow[] } | undefined;
   const render = () => {
     status.textContent = state.message;
     status.title = state.detail ?? '';
@@ -110,7 +136,7 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     outcome.textContent = state.outcome ?? '';
     outcome.setAttribute('data-outcome', state.outcomeKind ?? '');
     outcome.style.color = state.outcomeKind === 'error' ? '#ff6b6b' : '';
-    for (const b of [pick, atCrosshair]) {
+    for (const b of [pick, atCrosshair, find]) {
       b.disabled = state.status !== 'ready';
       b.style.opacity = b.disabled ? '0.5' : '1';
     }
@@ -121,10 +147,12 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
     // Progress updates come once per loaded slice during an analysis; the cards change only with
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
-    if (drawn?.lesions !== state.lesions || drawn.revision !== state.revision) {
-      drawn = { lesions: state.lesions, revision: state.revision };
-      results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
+    if (drawn?.lesions !== state.lesions || drawn.revision !== state.revision) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
+    if (drawn?.candidates !== state.candidates) {
+      const heading = state.candidates.length ? [div('Proposed by Find lesions (not yet lesions):', 'color:#8fa3c0;margin-top:2px')] : [];
+      candidates.replaceChildren(...heading, ...state.candidates.map((c) => candidateRow(c, service)));
     }
+    drawn = { lesions: state.lesions, revision: state.revision, candidates: state.candidates };
   };
   const subscription = service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, render);
   render();

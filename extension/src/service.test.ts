@@ -4,14 +4,14 @@
  * model segments.
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { AnalysisResult, BackendChange, BackendName, ModelCard, Vec3, VolumeSource, WorkerEngine } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, BackendChange, BackendName, Candidate, ModelCard, ScanOptions, ScanResult, Vec3, VolumeSource, WorkerEngine } from '@abus-tumor-ai/engine';
 import { planClick } from '@abus-tumor-ai/engine';
 import { commandsModule } from './commands';
 import { AbusTumorService, ALGORITHM_NAME } from './service';
 import { readSeg } from '../../test/dicom-readers';
 import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import type { AbusSettings } from './settings';
-import { ABUS_TOOL } from './tool';
+import { ABUS_FIND_BUTTON, ABUS_TOOL } from './tool';
 import { MARKER_TOOL } from './annotation';
 import type { Cornerstone } from './viewer-volume';
 
@@ -104,6 +104,32 @@ class StubEngine {
     const plan = planClick(this.card!, source, center, options.centerSpace ?? 'patient');
     await source.readBlock(plan.blockMin, plan.blockMax);
     return this.respond(center);
+  }
+
+  /** Where scan() finds lesions, and the places it checks that hold none. */
+  scanFinds: Vec3[] = [];
+  scanChecks: Vec3[] = [];
+  /** Largest block scan() read, in voxels, and whether it stops at the signal. */
+  scanLargestBlock = 0;
+  scanWaits = false;
+
+  /** As the real scan: the volume read a few slices at a time, progress per block, cancellable between blocks. */
+  async scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
+    const [nx, ny, nz] = source.dims;
+    const blocks = Math.ceil(nz / 4);
+    for (let b = 0; b < blocks; b++) {
+      options.onProgress?.({ stage: 'window', step: b + 1, of: blocks });
+      const block = await source.readBlock([0, 0, 4 * b], [nx - 1, ny - 1, Math.min(4 * b + 3, nz - 1)]);
+      this.scanLargestBlock = Math.max(this.scanLargestBlock, block.length);
+      while (this.scanWaits && !options.signal?.aborted) await new Promise((r) => setTimeout(r, 5));
+      if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
+    }
+    const analysed = [...this.scanFinds.map((c) => lesionAround(c)), ...this.scanChecks.map((c) => ({ ...lesionAround(c), found: false }))];
+    const candidates: Candidate[] = analysed.map((analysis, n) => {
+      const box = { min: analysis.lesion.min, max: analysis.lesion.max };
+      return { rank: n + 1, score: analysis.found ? 0.9 - 0.1 * n : 0.3, centerIndex: analysis.centerIndex, centerMm: [0, 0, 0], found: analysis.found, box, coarse: { source: 'map', centerIndex: analysis.centerIndex, peak: 0.8, massMl: 0.01, darkness: 0, box }, analysis };
+    });
+    return { candidates, coarseCandidates: candidates.length, blobs: 0, windows: blocks, params: {} as ScanResult['params'], timingsMs: { windows: 1, candidates: 1, total: 1200 } };
   }
 
   /** Makes the next analysis wait until cancel(), then fail as the worker's cancellation does. */
@@ -347,6 +373,16 @@ async function loaded(options: Options = {}): Promise<Harness> {
   const h = harness(options);
   await h.actions.abusLoadModel();
   return h;
+}
+
+/** OHIF's DICOMweb data source as far as export uses it: what it stored, or the HTTP status it fails with. */
+function dataSource(status = 200) {
+  const stored: Uint8Array[] = [];
+  const dicom = jest.fn(async (buffer: ArrayBuffer) => {
+    if (status !== 200) throw Object.assign(new Error('request failed'), { status });
+    stored.push(new Uint8Array(buffer));
+  });
+  return { stored, source: { store: { dicom } } };
 }
 
 describe('abusLoadModel', () => {
@@ -602,6 +638,87 @@ describe('abusAnalyzeAtPoint', () => {
   });
 });
 
+describe('abusFindLesions', () => {
+  it('scans the series of the active view, a few slices at a time, and proposes the lesions found without drawing them', async () => {
+    const h = await loaded();
+    h.engine.scanFinds = [[10, 6, 5], [4, 10, 8]];
+    h.engine.scanChecks = [[18, 4, 2]];
+    const messages: string[] = [];
+    h.service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, () => messages.push(h.service.state.message));
+    const rows = await h.actions.abusFindLesions();
+
+    expect(rows!.map((r) => r.rank)).toEqual([1, 2]);
+    expect(h.engine.scanLargestBlock).toBe(COLUMNS * ROWS * 4);
+    expect(messages).toContain('Finding lesions: scanning 2/3…');
+    expect(h.service.state.status).toBe('ready');
+    expect(h.service.state.outcome).toBe('2 possible lesions found in 1.2 s; 1 other place checked: no lesion. Accept or reject each.');
+    expect(h.service.state.outcomeKind).toBe('candidates');
+    // Proposals are not lesions: nothing painted, annotated or exportable yet.
+    expect(h.service.state.lesions).toEqual([]);
+    expect(h.painted()).toEqual(new Map());
+    expect(h.annotations.size).toBe(0);
+    // The views go to the first proposal.
+    await until(() => h.views.get('vp-1')!.jumpToWorld.mock.calls.length > 0, 'the jump to the first proposal');
+    expectNear(h.views.get('vp-2')!.jumpToWorld.mock.calls[0][0], world(10, 6, 5));
+  });
+
+  it('accepting a proposal makes it a lesion as a click would; rejecting one drops it; both go into the export', async () => {
+    const store = dataSource();
+    const h = await loaded({ dataSource: store.source });
+    h.engine.scanFinds = [[10, 6, 5], [4, 10, 8], [18, 4, 2]];
+    await h.actions.abusFindLesions();
+    await h.actions.abusAcceptCandidate({ rank: 2 });
+    h.actions.abusRejectCandidate({ rank: 3 });
+    await h.actions.abusAcceptCandidate({ rank: 1 });
+
+    expect(h.service.state.candidates).toEqual([]);
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1, 2]);
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([4, 10, 8])], [2, crossVoxels([10, 6, 5])]]));
+    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Suspicious for malignancy, 87% (AI)', 'Lesion 2: Suspicious for malignancy, 87% (AI)']);
+    await h.actions.abusExport();
+    expect(readSeg(store.stored[0]).segments.map((s) => s.number)).toEqual([1, 2]);
+  });
+
+  it('a proposal on a lesion already found replaces it (one lesion per mass)', async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    h.engine.scanFinds = [[10, 6, 5]];
+    await h.actions.abusFindLesions();
+    await h.actions.abusAcceptCandidate({ rank: 1 });
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
+    expect(h.service.state.outcomeKind).toBe('replaced');
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
+  });
+
+  it('says when the series holds no lesion', async () => {
+    const h = await loaded();
+    h.engine.scanChecks = [[18, 4, 2]];
+    expect(await h.actions.abusFindLesions()).toEqual([]);
+    expect(h.service.state.outcome).toBe('No lesion found in this series (3 windows, 1.2 s; 1 other place checked: no lesion).');
+    expect(h.service.state.outcomeKind).toBe('no-lesion');
+  });
+
+  it('abusCancel stops a scan; a click meanwhile is refused', async () => {
+    const h = await loaded();
+    h.engine.scanFinds = [[10, 6, 5]];
+    h.engine.scanWaits = true;
+    const scan = h.actions.abusFindLesions();
+    await until(() => h.engine.scanLargestBlock > 0, 'the scan to start');
+    expect(h.service.state.status).toBe('running');
+    expect(await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(4, 10, 8) })).toBeUndefined();
+    h.actions.abusCancel();
+    expect(await scan).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'info', message: 'Finding lesions cancelled' });
+    expect(h.service.state).toMatchObject({ status: 'ready', outcomeKind: 'cancelled', candidates: [] });
+  });
+
+  it('refuses a series that is not ultrasound', async () => {
+    const h = await loaded({ modality: 'CT' });
+    expect(await h.actions.abusFindLesions()).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'error', message: 'This is a CT series; the analysis needs 3-D ultrasound' });
+  });
+});
+
 describe('abusAnalyzeAtCrosshair', () => {
   it('analyses at the Crosshairs centre when the tool is active', async () => {
     const h = await loaded();
@@ -626,8 +743,8 @@ describe('abusInstallTool', () => {
     const Tool = added[0] as unknown as (new () => { preMouseDownCallback(evt: object): boolean }) & { toolName: string };
     const groups = h.services.toolGroupService.getToolGroupIds().map((id) => h.services.toolGroupService.getToolGroup(id)!);
     expect(groups.every((g) => g.hasTool(ABUS_TOOL) && g.hasTool(MARKER_TOOL))).toBe(true);
-    expect(h.services.toolbarService.register).toHaveBeenCalledWith([expect.objectContaining({ id: ABUS_TOOL })]);
-    expect(h.services.toolbarService.updateSection).toHaveBeenCalledWith('primary', [ABUS_TOOL]);
+    expect(h.services.toolbarService.register).toHaveBeenCalledWith([expect.objectContaining({ id: ABUS_TOOL }), expect.objectContaining({ id: ABUS_FIND_BUTTON.id, props: expect.objectContaining({ commands: 'abusFindLesions' }) })]);
+    expect(h.services.toolbarService.updateSection).toHaveBeenCalledWith('primary', [ABUS_TOOL, ABUS_FIND_BUTTON.id]);
 
     const consumed = new Tool().preMouseDownCallback({ detail: { element: { viewportId: 'vp-2' }, currentPoints: { world: world(9, 7, 3) } } });
     expect(consumed).toBe(true);
@@ -689,15 +806,6 @@ describe('abusJumpToLesion / abusRemoveLesion', () => {
 
 describe('abusExport', () => {
   /** A data source whose store.dicom records each file, or fails with an HTTP status. */
-  function dataSource(status = 200) {
-    const stored: Uint8Array[] = [];
-    const dicom = jest.fn(async (buffer: ArrayBuffer) => {
-      if (status !== 200) throw Object.assign(new Error('request failed'), { status });
-      stored.push(new Uint8Array(buffer));
-    });
-    return { stored, source: { store: { dicom } } };
-  }
-
   it('has nothing to export before an analysis', async () => {
     const h = await loaded();
     await h.actions.abusExport();

@@ -4,12 +4,12 @@
  * the panel's buttons, the "ABUS tumor" tool and the OHIF commands. It publishes STATE_CHANGED,
  * which the panel draws from, so the state survives panel tab switches.
  */
-import type { BackendChange, WorkerEngine } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, BackendChange, ScanProgress, WorkerEngine } from '@abus-tumor-ai/engine';
 import { ALGORITHM_NAME, buildLesionExport } from '@abus-tumor-ai/engine';
 
 export { ALGORITHM_NAME };
-import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, lesionAtClick, LesionRecord, locateClick, removeAnnotation, Services, showLesion, viewportOf, viewportsShowing } from './analysis';
-import { viewerVolume } from './viewer-volume';
+import { AnalysisProgress, activeViewportId, analyzeAt, hostCornerstone, label, lesionAtClick, LesionRecord, LocatedClick, locateClick, removeAnnotation, Services, showLesion, viewportOf, viewportsShowing, volumeOfDisplaySet } from './analysis';
+import { worldAt } from './viewer-point';
 import { download, sourceSeries, storeToDataSource } from './export';
 import type { AbusSettings } from './settings';
 import { ABUS_TOOL } from './tool';
@@ -22,7 +22,7 @@ export interface PanelState {
   detail?: string;
   /** The last click's outcome, e.g. "No lesion at that point", with its kind for tests and styles. */
   outcome?: string;
-  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone' | 'error' | 'cancelled';
+  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone' | 'error' | 'cancelled' | 'candidates';
   /** Bumped when a lesion changes in place (replaced, undone), so the panel redraws its card. */
   revision: number;
   engine?: WorkerEngine;
@@ -31,6 +31,19 @@ export interface PanelState {
   fallback?: string;
   /** SOP instance UIDs of the last stored SEG and SR. */
   exported?: { seg: string; sr: string };
+  /** "Find lesions" proposals not yet accepted or rejected, the most likely first. */
+  candidates: CandidateRow[];
+}
+
+/** A lesion "Find lesions" proposes: the click analysis at the scan's candidate, not yet a lesion. */
+export interface CandidateRow {
+  /** The scan's rank: 1 = the most likely lesion. */
+  rank: number;
+  /** The scan's detection score (0-1), not P(malignant). */
+  score: number;
+  result: AnalysisResult;
+  /** Where the analysis was centred, as a click there would be. */
+  click: LocatedClick;
 }
 
 /* OHIF's managers, typed loosely: the host does not share its types with runtime plugins. */
@@ -63,7 +76,9 @@ export class AbusTumorService {
     };
   }
 
-  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [], revision: 0 };
+  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [], candidates: [], revision: 0 };
+  /** Cancels a running "Find lesions" (a click's analysis is cancelled through the engine). */
+  private scanAbort?: AbortController;
   /** Earlier results of each lesion number, newest last, for undo after a re-analysis. */
   private readonly history = new Map<number, LesionRecord[]>();
   /** One labelmap segmentation per display set, made at its first lesion. */
@@ -136,18 +151,52 @@ export class AbusTumorService {
     return this.loading;
   }
 
-  /** Analyses the lesion at a world point of a viewport; the result joins the list, an error is shown. */
-  async analyzeAtWorld(viewportId: string, world: number[]): Promise<LesionRecord | undefined> {
+  /** The engine when an analysis may start now; otherwise says why not and returns undefined. */
+  private idleEngine(): WorkerEngine | undefined {
     if (this.state.status === 'running') {
       this.notify('ABUS Tumor AI', 'An analysis is already running; wait for it or cancel it', 'info');
       return undefined;
     }
-    const engine = this.state.engine;
-    if (!engine) {
-      this.notify('ABUS Tumor AI', this.state.status === 'error' ? this.state.message : 'The model is still loading; try again in a moment', 'error');
-      return undefined;
+    if (!this.state.engine) this.notify('ABUS Tumor AI', this.state.status === 'error' ? this.state.message : 'The model is still loading; try again in a moment', 'error');
+    return this.state.engine;
+  }
+
+  /** Ends a failed or cancelled run: the panel says which, and so does a notification. */
+  private failed(engine: WorkerEngine, err: unknown, what: string): undefined {
+    const cancelled = (err as Error).name === 'AbortError';
+    const message = cancelled ? `${what} cancelled` : (err as Error).message;
+    this.update({ ...this.ready(engine), outcome: message, outcomeKind: cancelled ? 'cancelled' : 'error' });
+    this.notify('ABUS Tumor AI', message, cancelled ? 'info' : 'error');
+    return undefined;
+  }
+
+  private algorithm(engine: WorkerEngine) {
+    return { name: ALGORITHM_NAME, version: `${engine.card.name} ${engine.card.version}` };
+  }
+
+  /**
+   * A new lesion joins the list, or a re-analysis takes the place of the lesion it replaces (its
+   * earlier result kept for undo); then every view goes to it.
+   */
+  private addLesion(engine: WorkerEngine, record: LesionRecord, replacing: LesionRecord | undefined, extra: Partial<PanelState> = {}): void {
+    const number = record.number;
+    if (replacing) {
+      this.history.set(number, [...(this.history.get(number) ?? []), replacing]);
+      this.update({ ...this.ready(engine), lesions: this.state.lesions.map((l) => (l === replacing ? record : l)), revision: this.state.revision + 1, outcome: `Lesion ${number} re-analysed (Undo restores the earlier result).`, outcomeKind: 'replaced', ...extra });
+    } else {
+      this.nextLesionNumber = Math.max(this.nextLesionNumber, number + 1);
+      this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion', ...extra });
     }
-    const card = engine.card;
+    // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
+    // its own, since redrawing three views is the viewer's work, not the analysis'.
+    setTimeout(() => this.jumpToLesion(number), 0);
+    if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
+  }
+
+  /** Analyses the lesion at a world point of a viewport; the result joins the list, an error is shown. */
+  async analyzeAtWorld(viewportId: string, world: number[]): Promise<LesionRecord | undefined> {
+    const engine = this.idleEngine();
+    if (!engine) return undefined;
     const cs = hostCornerstone(this.managers.extensionManager);
     this.update({ status: 'running', message: 'Starting…', outcome: undefined, outcomeKind: undefined });
     try {
@@ -156,39 +205,84 @@ export class AbusTumorService {
       // One mass, one lesion: a click on a lesion already found re-analyses it in place.
       const replacing = lesionAtClick(this.state.lesions, click);
       const number = replacing?.number ?? this.nextLesionNumber;
-      const record = await analyzeAt({
-        engine,
-        services: this.services,
-        cs,
-        click,
-        number,
-        replacing,
-        algorithm: { name: ALGORITHM_NAME, version: `${card.name} ${card.version}` },
-        segmentations: this.segmentations,
-        onProgress,
-      });
+      const record = await analyzeAt({ engine, services: this.services, cs, click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations, onProgress });
       if (!record) {
         this.update({ ...this.ready(engine), outcome: 'No lesion at that point (nothing was added).', outcomeKind: 'no-lesion' });
         return undefined;
       }
-      if (replacing) {
-        this.history.set(number, [...(this.history.get(number) ?? []), replacing]);
-        this.update({ ...this.ready(engine), lesions: this.state.lesions.map((l) => (l === replacing ? record : l)), revision: this.state.revision + 1, outcome: `Lesion ${number} re-analysed (Undo restores the earlier result).`, outcomeKind: 'replaced' });
-      } else {
-        this.nextLesionNumber++;
-        this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion' });
-      }
-      // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
-      // its own, since redrawing three views is the viewer's work, not the analysis'.
-      setTimeout(() => this.jumpToLesion(record.number), 0);
-      if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
+      this.addLesion(engine, record, replacing);
       return record;
     } catch (err) {
-      const cancelled = (err as Error).name === 'AbortError';
-      const message = cancelled ? 'Analysis cancelled' : (err as Error).message;
-      this.update({ ...this.ready(engine), outcome: message, outcomeKind: cancelled ? 'cancelled' : 'error' });
-      this.notify('ABUS Tumor AI', message, cancelled ? 'info' : 'error');
-      return undefined;
+      return this.failed(engine, err, 'Analysis');
+    }
+  }
+
+  /**
+   * "Find lesions": scans the whole series of the active view and proposes the lesions it finds,
+   * each already analysed (segmentation, P(malignant)); nothing is drawn until one is accepted.
+   */
+  async findLesions(): Promise<CandidateRow[] | undefined> {
+    const engine = this.idleEngine();
+    if (!engine) return undefined;
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const abort = new AbortController();
+    this.scanAbort = abort;
+    this.update({ status: 'running', message: 'Finding lesions: waiting for images…', outcome: undefined, outcomeKind: undefined });
+    try {
+      const { displaySet } = await viewportOf(this.services, cs, activeViewportId(this.services), 60000);
+      const volume = volumeOfDisplaySet(cs, displaySet, this.settings.sweepSpacingMm);
+      const scan = await engine.scan(volume.source, { signal: abort.signal, onProgress: (p) => this.update({ message: scanProgressText(p) }) });
+      const found = scan.candidates.filter((c) => c.found);
+      const rows: CandidateRow[] = found.map((c) => ({
+        rank: c.rank,
+        score: c.score,
+        result: c.analysis,
+        click: { displaySet, volume, center: c.analysis.centerIndex, pointMm: c.centerMm },
+      }));
+      const seconds = (scan.timingsMs.total / 1000).toFixed(1);
+      const others = scan.candidates.length - found.length;
+      const checked = others ? `; ${others} other place${others > 1 ? 's' : ''} checked: no lesion` : '';
+      const outcome = rows.length
+        ? `${rows.length} possible lesion${rows.length > 1 ? 's' : ''} found in ${seconds} s${checked}. Accept or reject each.`
+        : `No lesion found in this series (${scan.windows} windows, ${seconds} s${checked}).`;
+      this.update({ ...this.ready(engine), candidates: rows, outcome, outcomeKind: rows.length ? 'candidates' : 'no-lesion' });
+      if (rows.length) setTimeout(() => this.goToCandidate(rows[0].rank), 0);
+      return rows;
+    } catch (err) {
+      return this.failed(engine, err, 'Finding lesions');
+    } finally {
+      if (this.scanAbort === abort) this.scanAbort = undefined;
+    }
+  }
+
+  /** Makes a proposed lesion a lesion, exactly as a click at its centre would have (one lesion per mass). */
+  async acceptCandidate(rank: number): Promise<LesionRecord | undefined> {
+    const row = this.state.candidates.find((c) => c.rank === rank);
+    const engine = this.state.engine;
+    if (!row || !engine) return undefined;
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const replacing = lesionAtClick(this.state.lesions, row.click);
+    const number = replacing?.number ?? this.nextLesionNumber;
+    const record = await showLesion({ services: this.services, cs, click: row.click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations }, row.result);
+    this.addLesion(engine, record, replacing, { candidates: this.state.candidates.filter((c) => c !== row) });
+    return record;
+  }
+
+  /** Drops a proposed lesion; nothing of it was drawn or will be exported. */
+  rejectCandidate(rank: number): void {
+    this.update({ candidates: this.state.candidates.filter((c) => c.rank !== rank) });
+  }
+
+  /** Shows a proposed lesion's centre in every view of its series. */
+  goToCandidate(rank: number): void {
+    const row = this.state.candidates.find((c) => c.rank === rank);
+    if (!row) return;
+    const cs = hostCornerstone(this.managers.extensionManager);
+    const { min, max } = row.result.lesion;
+    const [i, j, k] = [0, 1, 2].map((a) => (min[a] + max[a]) / 2);
+    const world = worldAt(cs, row.click.volume.imageIds[Math.round(k)], i, j);
+    for (const viewportId of viewportsShowing(this.services, row.click.displaySet.displaySetInstanceUID)) {
+      cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport?.jumpToWorld?.(world);
     }
   }
 
@@ -204,9 +298,9 @@ export class AbusTumorService {
     if (!earlier || !current || !this.state.engine) return;
     const cs = hostCornerstone(this.managers.extensionManager);
     const displaySet = this.services.displaySetService.getDisplaySetByUID(current.displaySetInstanceUID);
-    const volume = viewerVolume(cs, displaySet.instance ?? displaySet.instances?.[0], displaySet.imageIds, { sweepSpacingMm: this.settings.sweepSpacingMm });
+    const volume = volumeOfDisplaySet(cs, displaySet, this.settings.sweepSpacingMm);
     const restored = await showLesion(
-      { services: this.services, cs, click: { displaySet, volume, center: earlier.result.centerIndex, pointMm: earlier.pointMm }, number, replacing: current, algorithm: { name: ALGORITHM_NAME, version: `${this.state.engine.card.name} ${this.state.engine.card.version}` }, segmentations: this.segmentations },
+      { services: this.services, cs, click: { displaySet, volume, center: earlier.result.centerIndex, pointMm: earlier.pointMm }, number, replacing: current, algorithm: this.algorithm(this.state.engine), segmentations: this.segmentations },
       earlier.result,
     );
     this.update({ lesions: this.state.lesions.map((l) => (l === current ? restored : l)), revision: this.state.revision + 1, outcome: `Lesion ${number}: the earlier result is back.`, outcomeKind: 'undone' });
@@ -237,6 +331,7 @@ export class AbusTumorService {
   }
 
   cancelAnalysis(): void {
+    this.scanAbort?.abort();
     this.state.engine?.cancel();
   }
 
@@ -294,6 +389,10 @@ export class AbusTumorService {
 function progressText(p: AnalysisProgress): string {
   const step = p.step && p.of ? ` ${p.step}/${p.of}` : '';
   return `${p.stage[0].toUpperCase()}${p.stage.slice(1)}${step}…`;
+}
+
+function scanProgressText(p: ScanProgress): string {
+  return p.stage === 'window' ? `Finding lesions: scanning ${p.step}/${p.of}…` : `Finding lesions: analysing candidate ${p.step}/${p.of}…`;
 }
 
 /** The lesions grouped by the series they were found in: each series gets its own SEG and SR. */

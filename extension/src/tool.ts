@@ -24,6 +24,20 @@ export const ABUS_TOOL_BUTTON = {
   },
 };
 
+/** "Find lesions": a toolbar action, the same command as the panel's button. */
+export const ABUS_FIND_BUTTON = {
+  id: 'AbusFindLesions',
+  uiType: 'ohif.toolButton',
+  props: {
+    type: 'action',
+    icon: 'tool-magnify',
+    label: 'Find lesions',
+    tooltip: 'Find lesions: scan the whole ABUS volume and propose the lesions found (research use only)',
+    commands: 'abusFindLesions',
+    evaluate: 'evaluate.action',
+  },
+};
+
 /* OHIF's commands manager, typed loosely (the host does not share its types with runtime plugins). */
 type Commands = { runCommand(name: string, args?: object): unknown };
 
@@ -54,6 +68,6 @@ export function installAbusTool(cs: Cornerstone, services: Services, commands: C
   for (const group of groups) if (!group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);
   // The lesion's label in the views the arrow is not drawn in.
   installLesionMarker(cs, groups);
-  services.toolbarService?.register?.([ABUS_TOOL_BUTTON]);
-  services.toolbarService?.updateSection?.(services.toolbarService.sections?.primary ?? 'primary', [ABUS_TOOL]);
+  services.toolbarService?.register?.([ABUS_TOOL_BUTTON, ABUS_FIND_BUTTON]);
+  services.toolbarService?.updateSection?.(services.toolbarService.sections?.primary ?? 'primary', [ABUS_TOOL, ABUS_FIND_BUTTON.id]);
 }

@@ -111,3 +111,30 @@ test('in a worker: the page plans once and sends only the block; the same result
   expect(await engine.warmUp()).toBeGreaterThan(0);
   engine.dispose();
 });
+
+test('a scan in a worker: each window\'s grid crosses, the same candidates as in this thread; cancellable', async () => {
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [24, 24, 24] as Vec3, threshold: 0.3, minMl: 0, maxCandidates: 2 };
+  const local = await load({ weights: tmp, backend: 'cpu', warmUp: false });
+  const expected = await local.scan(countedVolume().source, { params });
+  local.dispose();
+
+  const engine = await load({ weights: baseUrl, backend: 'cpu', worker: inProcessWorker() });
+  const { source, reads } = countedVolume();
+  const stages: string[] = [];
+  const result = await engine.scan(source, { params, onProgress: (p) => stages.push(p.stage) });
+  expect(result.windows).toBe(expected.windows);
+  expect(result.windows).toBeGreaterThan(1);
+  // Each window in two slabs of 8 grid planes (16 deep), one read per candidate.
+  expect(reads).toHaveLength(2 * result.windows + stages.filter((s) => s === 'candidate').length);
+  expect(stages.filter((s) => s === 'window')).toHaveLength(result.windows);
+  expect(result.coarseCandidates).toBe(expected.coarseCandidates);
+  expect(result.candidates.map((c) => [c.rank, c.found, c.centerIndex.map((v) => v.toFixed(3))])).toEqual(expected.candidates.map((c) => [c.rank, c.found, c.centerIndex.map((v) => v.toFixed(3))]));
+  result.candidates.forEach((c, n) => expect(c.score).toBeCloseTo(expected.candidates[n].score, 5));
+
+  const controller = new AbortController();
+  const cancelled = engine.scan(countedVolume().source, { params, signal: controller.signal, onProgress: (p) => p.step === 2 && controller.abort() });
+  await expect(cancelled).rejects.toMatchObject({ name: 'AbortError' });
+  // The worker still answers after a cancelled scan.
+  expect((await engine.scan(countedVolume().source, { params })).windows).toBe(expected.windows);
+  engine.dispose();
+});

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NetworkConfig, validateConfig } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
 import type { LogisticClassifier } from '../pipeline/classifier';
+import type { ScanParams } from '../pipeline/scan';
 import { nodeBuiltin } from '../io/node-builtin';
 
 export const RESEARCH_USE_NOTICE = 'Research use only, not for clinical diagnosis.';
@@ -38,6 +39,8 @@ export interface ModelCard {
     /** A smaller segment is a speck: "no lesion". */
     minLesionMl: number;
   };
+  /** How "Find lesions" scans a whole volume (abus-ai calibrate --detect); absent: the engine's DEFAULT_SCAN. */
+  scan?: ScanParams;
   /** How P(malignant) is computed; absent: the network's own output. */
   classifier?: LogisticClassifier;
   /** Thresholds on P(malignant) taken from validation, for the viewer's verdict words. */

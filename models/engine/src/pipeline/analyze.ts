@@ -11,6 +11,10 @@ import { malignancyProbability, logit } from './classifier';
 import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
+import { AbortError, checkAbort } from './abort';
+import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
+
+export { AbortError };
 import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
 
 export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
@@ -60,17 +64,6 @@ interface ScopedDevice extends GpuDeviceLike {
   popErrorScope?(): Promise<{ message: string } | null>;
 }
 
-export class AbortError extends Error {
-  constructor() {
-    super('Analysis cancelled');
-    this.name = 'AbortError';
-  }
-}
-
-function checkAbort(signal?: AbortSignal): void {
-  if (signal?.aborted) throw new AbortError();
-}
-
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /**
@@ -92,12 +85,17 @@ export interface Engine {
   /** The backend that runs and why; undefined in a worker after a GPU loss that no backend could replace. */
   readonly backend: { backend: BackendName; reason: string } | undefined;
   analyze(source: VolumeSource, click: Vec3, options?: AnalyzeOptions): Promise<AnalysisResult>;
+  /**
+   * "Find lesions": scans the whole volume window by window (each window's block read on its own),
+   * then analyses the best candidates as clicks; resolves with them ranked (see scan.ts).
+   */
+  scan(source: VolumeSource, options?: ScanOptions): Promise<ScanResult>;
   /** Compiles the kernels on an empty VOI, so the first click is not slower than the next; ms. */
   warmUp(): Promise<number>;
   dispose(): void;
 }
 
-export class Analyzer implements Engine {
+export class Analyzer implements Engine, WindowRunner {
   private constructor(
     readonly card: ModelCard,
     private readonly weights: Weights,
@@ -150,6 +148,10 @@ export class Analyzer implements Engine {
     return this.run(plan, source, block, { ...options, readMs: now() - t0 });
   }
 
+  scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
+    return scanVolume(this, source, options);
+  }
+
   /** The analysis of a planned VOI whose block has been read: what a worker runs. */
   async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
@@ -167,12 +169,64 @@ export class Analyzer implements Engine {
     checkAbort(options.signal);
 
     const [gx, gy, gz] = input.grid;
+    const { probMap, networkProbability } = await this.passes(voiData, input.grid, config.iterations, options, (k) => lap(`iteration${k}`));
+    lap('download');
+    options.onProgress?.({ stage: 'post-processing' });
+    const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
+    const detection = this.card.detection ?? { clickRadiusMm: Infinity, minLesionMl: 0 };
+    const component = probMap ? componentAtCenter(probMap, input.grid, gridCenter, 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
+    const segment = gridMaskToSource(plan, source, component);
+    const segmentSize = measureLesion(segment, source.spacing);
+    const found = segment.voxelCount > 0 && segmentSize.volumeMl >= detection.minLesionMl;
+    const gridMask = found ? component : new Uint8Array(gx * gy * gz);
+    const lesion = found ? segment : gridMaskToSource(plan, source, gridMask);
+    const size = found ? segmentSize : measureLesion(lesion, source.spacing);
+    const descriptors = found && networkProbability !== null ? lesionDescriptors(gridMask, voiData, input.grid, logit(networkProbability)) : null;
+    const probability = found && networkProbability !== null ? malignancyProbability(this.card.classifier, descriptors, networkProbability) : null;
+    const verdict = verdictFor(probability, this.card.operatingPoints);
+    lap('postprocess');
+    timings.total = Math.round((now() - t0) * 10) / 10;
+    return {
+      found,
+      probability,
+      networkProbability,
+      descriptors,
+      verdict,
+      label: verdictClass(verdict),
+      lesion,
+      size,
+      centerIndex: plan.center,
+      backend: this.backend.backend,
+      backendReason: this.backend.reason,
+      timingsMs: timings,
+      notice: this.card.notice,
+    };
+  }
+
+  /**
+   * The segmentation probability over one window already resampled to the model's voxels
+   * (scan.ts readWindow): `iterations` network passes (the card's N by default), nothing after.
+   * What the scan runs on each window. The window's grid may be larger than the card's (the
+   * network is fully convolutional), each side a multiple of 16 voxels.
+   */
+  async windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
+    if (plan.voxelMm !== this.card.input.voxelMm) throw new Error(`A window's voxels must be the model's (${this.card.input.voxelMm} mm), got ${plan.voxelMm} mm`);
+    checkAbort(options.signal);
+    const { probMap } = await this.passes(normalizeVoi(window.values, window.inside), plan.grid, options.iterations ?? this.card.architecture.iterations, options);
+    if (!probMap) throw new Error('This model has no segmentation output: it cannot scan a volume');
+    return probMap;
+  }
+
+  /** N passes over a normalised VOI, each after the first seeing the last one's map; cancellable between passes. */
+  private async passes(voiData: Float32Array, grid: Vec3, iterations: number, options: AnalyzeOptions, onPass?: (k: number) => void): Promise<{ probMap: Float32Array | null; networkProbability: number | null }> {
+    const config = this.card.architecture;
+    const [gx, gy, gz] = grid;
     const voi = tf.tensor5d(voiData, [1, gz, gy, gx, 1]);
     let prior: tf.Tensor5D | undefined;
     let clsProb: tf.Tensor | undefined;
     try {
-      for (let k = 1; k <= config.iterations; k++) {
-        options.onProgress?.({ stage: 'iteration', step: k, of: config.iterations });
+      for (let k = 1; k <= iterations; k++) {
+        options.onProgress?.({ stage: 'iteration', step: k, of: iterations });
         const pass = tf.tidy(() => {
           const out = forwardPass(config, this.weights, voi, prior);
           return { segProb: out.segProb, clsProb: out.clsProb };
@@ -182,43 +236,12 @@ export class Analyzer implements Engine {
         clsProb = pass.clsProb;
         // Waiting for a value makes the per-iteration time real on asynchronous (GPU) backends.
         await (clsProb ?? prior)?.data();
-        lap(`iteration${k}`);
+        onPass?.(k);
         checkAbort(options.signal);
       }
       const networkProbability = clsProb ? (await clsProb.data())[0] : null;
       const probMap = prior ? ((await prior.data()) as Float32Array) : null;
-      lap('download');
-
-      options.onProgress?.({ stage: 'post-processing' });
-      const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
-      const detection = this.card.detection ?? { clickRadiusMm: Infinity, minLesionMl: 0 };
-      const component = probMap ? componentAtCenter(probMap, input.grid, gridCenter, 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
-      const segment = gridMaskToSource(plan, source, component);
-      const segmentSize = measureLesion(segment, source.spacing);
-      const found = segment.voxelCount > 0 && segmentSize.volumeMl >= detection.minLesionMl;
-      const gridMask = found ? component : new Uint8Array(gx * gy * gz);
-      const lesion = found ? segment : gridMaskToSource(plan, source, gridMask);
-      const size = found ? segmentSize : measureLesion(lesion, source.spacing);
-      const descriptors = found && networkProbability !== null ? lesionDescriptors(gridMask, voiData, input.grid, logit(networkProbability)) : null;
-      const probability = found && networkProbability !== null ? malignancyProbability(this.card.classifier, descriptors, networkProbability) : null;
-      const verdict = verdictFor(probability, this.card.operatingPoints);
-      lap('postprocess');
-      timings.total = Math.round((now() - t0) * 10) / 10;
-      return {
-        found,
-        probability,
-        networkProbability,
-        descriptors,
-        verdict,
-        label: verdictClass(verdict),
-        lesion,
-        size,
-        centerIndex: plan.center,
-        backend: this.backend.backend,
-        backendReason: this.backend.reason,
-        timingsMs: timings,
-        notice: this.card.notice,
-      };
+      return { probMap, networkProbability };
     } finally {
       tf.dispose([voi, prior, clsProb].filter(Boolean) as tf.Tensor[]);
     }

@@ -1,11 +1,14 @@
 /**
  * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
- * reads only that block from its VolumeSource and sends it; the worker analyses it.
+ * reads only that block from its VolumeSource and sends it; the worker analyses it. A scan runs
+ * its loop here the same way: one window at a time, read slab by slab and resampled here, goes to the worker, its probability
+ * map comes back, and the candidates are analysed as clicks.
  */
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
-import type { VolumeSource } from '../pipeline/voi';
+import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from '../pipeline/scan';
+import type { VoiPlan, VolumeSource } from '../pipeline/voi';
 import type { Vec3 } from '../volume';
 import type { BackendChange, FromWorker, ToWorker } from './protocol';
 
@@ -20,7 +23,7 @@ export interface WorkerLike {
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 type Pending = { resolve: (m: FromWorker) => void; reject: (e: Error) => void; onProgress?: (p: Progress) => void };
 
-export class WorkerEngine implements Engine {
+export class WorkerEngine implements Engine, WindowRunner {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   card!: ModelCard;
@@ -82,6 +85,24 @@ export class WorkerEngine implements Engine {
       const msg = await this.send({ type: 'analyze', geometry, plan, block }, [block.buffer as ArrayBuffer], options.onProgress);
       if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
       return msg.result;
+    } finally {
+      options.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
+    return scanVolume(this, source, options);
+  }
+
+  /** One scan window in the worker (see WindowRunner); its grid arrays are transferred, not copied. */
+  async windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
+    if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
+    const cancel = () => this.cancel();
+    options.signal?.addEventListener('abort', cancel);
+    try {
+      const msg = await this.send({ type: 'window', plan, values: window.values, inside: window.inside, iterations: options.iterations }, [window.values.buffer as ArrayBuffer, window.inside.buffer as ArrayBuffer]);
+      if (msg.type !== 'window-result') throw new Error(`Unexpected worker reply ${msg.type}`);
+      return msg.probability;
     } finally {
       options.signal?.removeEventListener('abort', cancel);
     }

@@ -1,4 +1,4 @@
-/** Messages between the page and the analysis Web Worker. Only the VOI block crosses, never the volume. */
+/** Messages between the page and the analysis Web Worker. Only a VOI's block (or a scan window's resampled grid) crosses, never the volume. */
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import type { AnalysisResult, Progress } from '../pipeline/analyze';
@@ -21,6 +21,8 @@ export type ToWorker =
   | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean; wasmThreads?: number; simdConv?: boolean }
   /** The page planned the VOI (once) and read its block; the worker analyses it. */
   | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array }
+  /** One window of a scan, read and resampled by the page (scan.ts readWindow); the worker returns its probability map. */
+  | { id: number; type: 'window'; plan: VoiPlan; values: Float32Array; inside: Uint8Array; iterations?: number }
   | { id: number; type: 'warm-up' }
   | { id: number; type: 'cancel' };
 
@@ -28,6 +30,7 @@ export type FromWorker =
   | { id: number; type: 'ready'; backend: BackendName; reason: string; card: ModelCard }
   | { id: number; type: 'progress'; progress: Progress }
   | { id: number; type: 'result'; result: AnalysisResult }
+  | { id: number; type: 'window-result'; probability: Float32Array }
   | { id: number; type: 'warmed-up'; ms: number }
   | { id: number; type: 'cancelled' }
   | { id: number; type: 'error'; message: string }

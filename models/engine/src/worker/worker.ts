@@ -1,6 +1,7 @@
 /**
  * The analysis Web Worker: loads the model once (checksums verified), then analyses VOI blocks
- * posted by the page, reporting progress and honouring cancellation between passes.
+ * posted by the page (a click, or one window of a scan), reporting progress and honouring
+ * cancellation between passes.
  * When the GPU device under webgpu is lost, the analysis in flight fails with a clear error, the
  * worker restarts on a new device or the next backend from the model bytes it kept, and posts
  * 'backend-changed'.
@@ -160,19 +161,24 @@ async function handle(msg: ToWorker): Promise<void> {
       scope.postMessage({ id: msg.id, type: 'warmed-up', ms: await analyzer.warmUp() });
       return;
     }
-    case 'analyze': {
+    case 'analyze':
+    case 'window': {
       await restarting;
       if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
       const controller = new AbortController();
       const device = watched;
-      const run = analyzer.run(msg.plan, msg.geometry, msg.block, {
-        signal: controller.signal,
-        onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
-      });
+      const run: Promise<FromWorker> = msg.type === 'analyze'
+        ? analyzer.run(msg.plan, msg.geometry, msg.block, {
+            signal: controller.signal,
+            onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
+          }).then((result) => ({ id: msg.id, type: 'result', result }))
+        : analyzer.windowProbability(msg.plan, { values: msg.values, inside: msg.inside }, { iterations: msg.iterations, signal: controller.signal })
+          .then((probability) => ({ id: msg.id, type: 'window-result', probability }));
       running.set(msg.id, { controller, settled: run.catch(() => undefined) });
       try {
-        const result = await (device ? unlessLost(run, device, controller.signal) : run);
-        scope.postMessage({ id: msg.id, type: 'result', result }, [result.lesion.mask.buffer as ArrayBuffer]);
+        const reply = await (device ? unlessLost(run, device, controller.signal) : run);
+        const buffer = reply.type === 'result' ? reply.result.lesion.mask.buffer : reply.type === 'window-result' ? reply.probability.buffer : undefined;
+        scope.postMessage(reply, buffer ? [buffer as ArrayBuffer] : []);
       } finally {
         running.delete(msg.id);
       }

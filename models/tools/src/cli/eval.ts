@@ -1,12 +1,15 @@
 /** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
 import { Command, Option } from 'commander';
-import { BACKEND_ORDER, BackendName, load, loadModel, readerFor, VARIANTS } from '@abus-tumor-ai/engine';
+import { arraySource, BACKEND_ORDER, BackendName, load, loadModel, readerFor, ScanParams, scanParams, VARIANTS } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { describeDataset, loadDataset } from '../data/tdsc';
 import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { parseTriple } from './load-volume';
+import { CliError } from './errors';
+import { SHIPPED_WEIGHTS } from '../layout';
+import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -21,7 +24,9 @@ export function registerEval(program: Command): void {
     .command('eval')
     .description('evaluate a model (or, with --ablation, every variant) on a TDSC-ABUS-layout folder')
     .requiredOption('--data <dir>', 'dataset folder (labels.csv, DATA_*.nrrd, MASK_*.nrrd)')
-    .requiredOption('--weights <dir>', 'model folder or run folder; with --ablation, a folder with one sub-folder per variant')
+    .option('--weights <dir>', 'model folder or run folder; with --ablation, a folder with one sub-folder per variant (--detect: default the shipped model)')
+    .option('--detect', 'find lesions in whole volumes (abus-ai detect on each) and score them: FROC as in TDSC-ABUS 2023, Dice of the union of found lesions; --data is a phantom folder (abus-ai phantom --detect-set) or a TDSC-ABUS layout')
+    .option('--scan <json>', 'with --detect: scan parameters overriding the model card\'s, e.g. \'{"threshold":0.4}\'')
     .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
     .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
@@ -32,6 +37,12 @@ export function registerEval(program: Command): void {
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
+      if (opts.detect) {
+        if (opts.ablation || opts.updateCard || opts.normalClicks !== '0') throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
+        await evalDetect(opts);
+        return;
+      }
+      if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
       const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       const models = opts.ablation
@@ -99,4 +110,54 @@ export function registerEval(program: Command): void {
         }
       }
     });
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 1)) throw new CliError(`${what} must be a whole number >= 1, got '${text}'`, 'usage');
+  return n;
+}
+
+/** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: string; report?: string; json?: boolean; scan?: string }): Promise<void> {
+  const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+  let params: Partial<ScanParams> = {};
+  if (opts.scan) {
+    try {
+      params = JSON.parse(opts.scan);
+    } catch {
+      throw new CliError(`--scan must be a JSON object, got '${opts.scan}'`, 'usage');
+    }
+  }
+  const entries = detectEntries(opts.data, opts.limit ? positiveInt(opts.limit, '--limit') : undefined);
+  if (!entries.length) throw new CliError(`${opts.data}: no volumes`, 'input');
+  const dir = modelFolder(opts.weights ?? SHIPPED_WEIGHTS);
+  const model = await loadModel(readerFor(dir));
+  const engine = await load({ weights: model, backend: opts.backend as BackendName | 'auto', warmUp: false });
+  console.error(`abus-ai: detect: backend ${engine.backend?.reason}`);
+  const results: DetectCaseResult[] = [];
+  const started = Date.now();
+  try {
+    for (const [n, entry] of entries.entries()) {
+      const c = loadDetectCase(entry, spacing);
+      const r = await evaluateDetectCase(engine, c, (e, v) => e.scan(arraySource(v), { params }));
+      results.push(r);
+      const hits = new Set(r.candidates.filter((k) => k.found && k.iou > 0.3).map((k) => k.hit)).size;
+      const fps = r.candidates.filter((k) => k.found && !(k.iou > 0.3)).length;
+      console.error(`abus-ai: ${n + 1}/${entries.length} ${r.caseId}: ${r.lesions} lesion(s), ${r.candidates.filter((k) => k.found).length} found (${hits} hit, ${fps} false), Dice ${r.dice.toFixed(3)}, ${(r.ms.total / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    engine.dispose();
+  }
+  const summary = summarizeDetection(results);
+  const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
+  if (opts.report) writeDetectReport(opts.report, summary, results, about);
+  if (opts.json) {
+    const { curve: _curve, ...froc } = summary.froc;
+    console.log(JSON.stringify({ ...about, ...summary, froc }));
+  } else {
+    console.log('Research use only, not for clinical diagnosis.\n');
+    console.log(detectTable(summary));
+    console.log(`found lesions (the candidates the fine pass accepts): ${(100 * summary.accepted.recall).toFixed(1)}% of lesions, ${summary.accepted.fpPerVolume.toFixed(2)} false per volume`);
+  }
 }

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { registerInfer } from './infer';
+import { registerDetect } from './detect';
 import { registerInitWeights } from './init-weights';
 import { registerTrain } from './train';
 import { registerEval } from './eval';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ outputError: () => undefined });
   program.exitOverride();
   registerInfer(program);
+  registerDetect(program);
   registerInitWeights(program);
   registerTrain(program);
   registerEval(program);

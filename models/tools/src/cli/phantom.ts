@@ -5,6 +5,8 @@
 import { Command } from 'commander';
 import { PHANTOM_FORMATS, PhantomFormat, writePhantomDataset } from '../phantom/dataset';
 import { writePreview } from '../phantom/preview';
+import { parseTriple } from './load-volume';
+import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
 import * as path from 'path';
 
@@ -19,6 +21,9 @@ export function registerPhantom(program: Command): void {
     .option('--seed <n>', 'random seed (same seed, same files)', '1')
     .option('--full-size', 'real ABUS volumes (865 x 608 x 330 voxels of 0.2 x 0.073 x 0.476 mm) instead of 80 x 40 x 80 mm crops at 0.4 x 0.2 x 0.5 mm')
     .option('--format <list>', `image formats, comma-separated: ${PHANTOM_FORMATS.join(', ')} or all (masks are always NRRD)`, 'nrrd')
+    .option('--detect-set', 'whole volumes for abus-ai eval --detect: 0, 1, 2, 3 lesions in turn (a crowded volume may hold fewer), each anywhere in the volume')
+    .option('--size-mm <x,y,z>', 'crop size in mm [lateral, depth, sweep] (default 80,40,80; ignored with --full-size)')
+    .option('--spacing <sx,sy,sz>', 'crop voxel spacing in mm (default 0.4,0.2,0.5; ignored with --full-size)')
     .option('--preview [n]', `also write preview/DATA_000.png ... (three planes through the lesion) for the first n cases (default ${DEFAULT_PREVIEWS})`)
     .action((opts) => {
       const count = positiveInt(opts.count, '--count');
@@ -32,7 +37,14 @@ export function registerPhantom(program: Command): void {
       const start = Date.now();
       let index;
       try {
-        index = writePhantomDataset(opts.out, { count, seed, fullSize: opts.fullSize === true, formats }, (done, _total, phantom, record) => {
+        const detect = opts.detectSet === true;
+        const phantom = {
+          sizeMm: opts.sizeMm ? parseTriple(opts.sizeMm, '--size-mm') : undefined,
+          spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined,
+          lesionsAnywhere: detect || undefined,
+        };
+        for (const [what, v] of [['--size-mm', phantom.sizeMm], ['--spacing', phantom.spacing]] as const) if (v?.some((x) => !(x > 0))) throw new CliError(`${what} values must be positive`, 'usage');
+        index = writePhantomDataset(opts.out, { count, seed, fullSize: opts.fullSize === true, formats, phantom, lesionCycle: detect ? [0, 1, 2, 3] : undefined }, (done, _total, phantom, record) => {
           if (done <= previews) writePreview(path.join(opts.out, 'preview', `${record.name}.png`), phantom);
           bar.update(done);
         });
@@ -43,10 +55,11 @@ export function registerPhantom(program: Command): void {
       const labelled = index.cases.filter((c) => c.label !== null);
       const malignant = labelled.filter((c) => c.label === 'M').length;
       const twoLesions = index.cases.filter((c) => c.lesions.length > 1).length;
+      const allLesions = index.cases.reduce((n, c) => n + c.lesions.length, 0);
       const volumes = labelled.map((c) => c.lesions[0].volume_ml);
       const range = volumes.length ? `, main lesion ${Math.min(...volumes).toFixed(2)}-${Math.max(...volumes).toFixed(2)} mL` : '';
       console.log(
-        `phantom: ${count} cases (${malignant} malignant, ${labelled.length - malignant} benign, ${index.negatives.length} without lesion, ${twoLesions} with two lesions${range}) in ${seconds.toFixed(1)} s -> ${opts.out}`,
+        `phantom: ${count} cases (${malignant} malignant, ${labelled.length - malignant} benign, ${index.negatives.length} without lesion, ${twoLesions} with two or more lesions, ${allLesions} lesions in all${range}) in ${seconds.toFixed(1)} s -> ${opts.out}`,
       );
     });
 }

@@ -112,7 +112,7 @@ export function largestComponent(mask: Volume): { center: Vec3; voxels: number }
 }
 
 /** An NRRD file, or a folder of DICOM files (a single-frame series or one multi-frame sweep). */
-function readVolume(file: string, spacing?: Vec3): Volume {
+export function readVolume(file: string, spacing?: Vec3): Volume {
   if (!fs.existsSync(file)) throw new Error(`Missing file: ${file}`);
   const volume = fs.statSync(file).isDirectory()
     ? readDicomFolder(file)

@@ -30,6 +30,8 @@ export interface PhantomDatasetOptions {
   formats?: PhantomFormat[];
   /** Passed on to generatePhantom (e.g. a coarse `spacing` for quick tests). */
   phantom?: Omit<PhantomOptions, 'seed' | 'fullSize'>;
+  /** Lesions per case, in turn: case n has lesionCycle[n % length] (e.g. [0, 1, 2, 3] for a detection set). */
+  lesionCycle?: (0 | 1 | 2 | 3)[];
 }
 
 export interface PhantomCase extends VolumeGeometry {
@@ -94,7 +96,8 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions,
   };
   for (let n = 0; n < options.count; n++) {
     const seed = phantomCaseSeed(options.seed, n);
-    const phantom = generatePhantom({ ...options.phantom, seed, fullSize: options.fullSize });
+    const lesionCount = options.lesionCycle?.length ? options.lesionCycle[n % options.lesionCycle.length] : options.phantom?.lesionCount;
+    const phantom = generatePhantom({ ...options.phantom, seed, fullSize: options.fullSize, lesionCount });
     const record = writeCase(dir, n, phantom, formats, options.seed);
     index.cases.push(record);
     if (record.label === null) index.negatives.push(n);

@@ -26,8 +26,11 @@ export interface PhantomOptions {
   fullSize?: boolean;
   /** Voxel spacing of a crop (mm); default CROP_SPACING. Coarser spacing makes quick tests. */
   spacing?: Vec3;
-  /** Force the number of lesions (0 = a negative case) and the main lesion's class. */
-  lesionCount?: 0 | 1 | 2;
+  /**
+   * Force the number of lesions (0 = a negative case) and the main lesion's class. Lesions after
+   * the first are placed where they fit; a crowded crop may hold fewer than asked.
+   */
+  lesionCount?: 0 | 1 | 2 | 3;
   malignant?: boolean;
   /** Crop size in mm [lateral, depth, sweep]; default CROP_SIZE_MM. Ignored when fullSize. */
   sizeMm?: Vec3;
@@ -35,6 +38,12 @@ export interface PhantomOptions {
   randomize?: boolean;
   /** Main lesion volume range in mL; default VOLUME_RANGE_ML. */
   volumeRangeMl?: [number, number];
+  /**
+   * Every lesion anywhere in the volume (clear of its edges), the main one too: the truth of a
+   * whole-volume scan. Default: a crop's main lesion near its centre, a full volume's 35 mm from
+   * its edges.
+   */
+  lesionsAnywhere?: boolean;
 }
 
 /**
@@ -188,7 +197,7 @@ export function planPhantom(options: PhantomOptions): PhantomPlan {
 
   const count = options.lesionCount ?? (rng.bool(P_NO_LESION) ? 0 : rng.bool(P_TWO_LESIONS / (1 - P_NO_LESION)) ? 2 : 1);
   const volumeRange = options.volumeRangeMl ?? (options.randomize ? (RANDOM_LESION_DIAMETER_MM.map(sphereMl) as [number, number]) : VOLUME_RANGE_ML);
-  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant, volumeRange);
+  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant, volumeRange, options.lesionsAnywhere === true);
   for (const { model } of placed) {
     if (imaging.lesionContrast !== 1) model.echoLevel **= imaging.lesionContrast;
     model.attenuationDbPerMm *= imaging.posteriorScale;
@@ -526,7 +535,7 @@ export interface Placed {
   center: Vec3;
 }
 
-function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: number, malignant: boolean | undefined, volumeRange: [number, number]): Placed[] {
+function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: number, malignant: boolean | undefined, volumeRange: [number, number], anywhere: boolean): Placed[] {
   const placed: Placed[] = [];
   const top = a.skinMm + 1.5;
   const bottom = min(a.muscleTopMm + 1.5, size[1] - 1);
@@ -544,6 +553,13 @@ function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: nu
     const yLo = top + ext[1];
     const yHi = bottom - ext[1];
     const y = yLo < yHi ? rng.uniform(yLo, yHi) : (top + bottom) / 2;
+    if (isMain && anywhere) {
+      // Clear of the edges by its reach, or in the middle where the volume is too small for that.
+      const along = (c: 0 | 2) => (size[c] > 2 * model.reachMm[c] + 2 ? rng.uniform(model.reachMm[c] + 1, size[c] - model.reachMm[c] - 1) : size[c] / 2);
+      const x = along(0);
+      placed.push({ model, center: [x, y, along(2)] });
+      continue;
+    }
     if (isMain) {
       const margin = full ? 35 : 0;
       const x = full ? rng.uniform(margin, size[0] - margin) : size[0] / 2 + rng.uniform(-CROP_JITTER_MM, CROP_JITTER_MM);
@@ -551,14 +567,13 @@ function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: nu
       placed.push({ model, center: [x, y, z] });
       continue;
     }
-    // Elsewhere in the volume, clear of the main lesion (its reach plus a gap) and of the edges.
-    const main = placed[0];
+    // Elsewhere in the volume, clear of the lesions placed so far (their reach plus a gap) and of the edges.
     const reach = (m: LesionModel) => max(...m.reachMm);
     for (let tries = 0; tries < 60; tries++) {
       const x = rng.uniform(model.reachMm[0] + 1, size[0] - model.reachMm[0] - 1);
       const z = rng.uniform(model.reachMm[2] + 1, size[2] - model.reachMm[2] - 1);
-      const d = hypot(x - main.center[0], y - main.center[1], z - main.center[2]);
-      if (d > reach(main.model) + reach(model) + 3) {
+      const clear = placed.every((p) => hypot(x - p.center[0], y - p.center[1], z - p.center[2]) > reach(p.model) + reach(model) + 3);
+      if (clear) {
         placed.push({ model, center: [x, y, z] });
         break;
       }

@@ -218,6 +218,28 @@ describe('phantom truth over many cases', () => {
   });
 });
 
+test('a detection set: 0-3 lesions in turn, anywhere in the volume, inside it and apart', () => {
+  const counts: number[] = [];
+  let offCentre = 0;
+  for (let n = 0; n < 16; n++) {
+    const count = (n % 4) as 0 | 1 | 2 | 3;
+    const plan = planPhantom({ seed: 900 + n, lesionCount: count, lesionsAnywhere: true, sizeMm: [120, 44, 120] });
+    const [nx, ny, nz] = plan.geometry.dims;
+    counts.push(plan.lesions.length);
+    expect(plan.lesions.length).toBeLessThanOrEqual(count);
+    for (const l of plan.lesions) {
+      const [x, y, z] = l.centerIndex;
+      expect(x >= 0 && x < nx && y >= 0 && y < ny && z >= 0 && z < nz).toBe(true);
+      // Not held near the centre as a crop's main lesion is (within 4 mm there).
+      if (Math.abs(l.centerMm[0] - 60) > 10 || Math.abs(l.centerMm[2] - 60) > 10) offCentre++;
+    }
+    plan.lesions.forEach((a, i) => plan.lesions.slice(i + 1).forEach((b) => expect(Math.hypot(...a.centerMm.map((v, c) => v - b.centerMm[c]))).toBeGreaterThan(3)));
+  }
+  // Nearly every volume gets all it asked for; lesions spread over the whole volume.
+  expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(22);
+  expect(offCentre).toBeGreaterThan(12);
+});
+
 describe('dataset', () => {
   const dir = path.join(tmp, 'ds');
   let seed = 0;
@@ -292,7 +314,7 @@ describe('preview and command line', () => {
     try {
       await program.parseAsync(['node', 'abus-ai', 'phantom', '--out', out, '--count', '2', '--seed', '5', '--preview', '1']);
       expect(log).toHaveBeenCalledTimes(1);
-      expect(String(log.mock.calls[0][0])).toMatch(/^phantom: 2 cases \(\d+ malignant, \d+ benign, \d+ without lesion, \d+ with two lesions.* in [\d.]+ s -> /);
+      expect(String(log.mock.calls[0][0])).toMatch(/^phantom: 2 cases \(\d+ malignant, \d+ benign, \d+ without lesion, \d+ with two or more lesions, \d+ lesions in all.* in [\d.]+ s -> /);
     } finally {
       log.mockRestore();
     }

@@ -1,0 +1,210 @@
+/**
+ * "Find lesions": the window tiling, the coarse map's geometry (a runner that marks known spheres
+ * must get them back where they are), streaming (no read near the volume's size), progress,
+ * cancellation and tensor hygiene with a real (random, tiny) network.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { variantConfig } from '../engine/config';
+import { initWeights } from '../engine/network';
+import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
+import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
+import { AbortError, AnalysisResult, Analyzer } from './analyze';
+import { axisCentres, boxIoU, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, tileWindows, WindowGrid, WindowRunner } from './scan';
+import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
+
+const card = (input: ModelCard['input'], scan?: ModelCard['scan']): ModelCard => ({
+  name: 'test', version: '0', notice: RESEARCH_USE_NOTICE, architecture: variantConfig('cmsvnetiter', { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }),
+  folded: true, input, decisionThreshold: 0.5, training: {}, metrics: {}, shards: [], scan,
+});
+
+/** A volume of patterned voxels whose reads are recorded (voxel counts of each block). */
+function countedSource(dims: Vec3, spacing: Vec3): { source: VolumeSource; reads: number[] } {
+  const base = arraySource({ dims, spacing, origin: [5, -3, 12], direction: IDENTITY_DIRECTION, data: new Uint8Array(dims[0] * dims[1] * dims[2]).map((_, i) => (i * 2654435761) % 251) });
+  const reads: number[] = [];
+  return {
+    reads,
+    source: { ...base, readBlock: async (a, b) => {
+      reads.push((b[0] - a[0] + 1) * (b[1] - a[1] + 1) * (b[2] - a[2] + 1));
+      return base.readBlock(a, b);
+    } },
+  };
+}
+
+test('windows tile every axis: edges covered, neighbours at most a stride apart', () => {
+  // 100 mm, 64 mm windows, 20 mm stride: ceil(36 / 20) + 1 = 3 windows, centres 32, 50, 68 mm.
+  const c = axisCentres(200, 0.5, 64, 20);
+  expect(c.map((i) => (i + 0.5) * 0.5)).toEqual([32, 50, 68]);
+  // A volume narrower than the window: one window in its middle.
+  expect(axisCentres(40, 0.5, 64, 20)).toEqual([19.5]);
+  const geometry: VolumeGeometry = { dims: [200, 100, 80], spacing: [0.5, 0.4, 1], origin: [0, 0, 0], direction: IDENTITY_DIRECTION };
+  const plans = tileWindows(geometry, [32, 16, 32], 2, [20, 20, 20]);
+  expect(plans).toHaveLength(3 * 2 * 2);
+  expect(plans.every((p) => p.grid.join() === '32,16,32')).toBe(true);
+});
+
+test('scan parameters: card over defaults, overrides over the card, bad values refused', () => {
+  const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }, { ...DEFAULT_SCAN, threshold: 0.3 });
+  expect(scanParams(c).threshold).toBe(0.3);
+  expect(scanParams(c, { threshold: 0.7 }).threshold).toBe(0.7);
+  expect(() => scanParams(c, { windowGrid: [20, 16, 16] })).toThrow(/multiples of 16/);
+  expect(() => scanParams(c, { maxCandidates: 1.5 })).toThrow(/maxCandidates/);
+});
+
+test('boxIoU of inclusive index boxes', () => {
+  expect(boxIoU({ min: [0, 0, 0], max: [9, 9, 9] }, { min: [0, 0, 0], max: [9, 9, 9] })).toBe(1);
+  expect(boxIoU({ min: [0, 0, 0], max: [9, 9, 9] }, { min: [5, 0, 0], max: [14, 9, 9] })).toBeCloseTo(500 / 1500, 9);
+  expect(boxIoU({ min: [0, 0, 0], max: [4, 4, 4] }, { min: [5, 5, 5], max: [9, 9, 9] })).toBe(0);
+});
+
+test('a window read slab by slab equals resampling its whole block, and no read is more than a slab', async () => {
+  const { source, reads } = countedSource([120, 90, 200], [0.4, 0.3, 0.45]);
+  const plan = planVoi(source, [60.3, 40.2, 100.7], [32, 16, 48], 1);
+  const window = await readWindow(source, plan);
+  const whole = resampleToGrid(plan, source, await source.readBlock(plan.blockMin, plan.blockMax));
+  const blockVoxels = reads.pop()!;
+  expect(reads).toHaveLength(48 / SLAB_PLANES);
+  expect(Math.max(...reads)).toBeLessThan(blockVoxels / 4);
+  expect(Array.from(window.inside)).toEqual(Array.from(whole.inside));
+  let diff = 0;
+  window.values.forEach((v, i) => (diff = Math.max(diff, Math.abs(v - whole.values[i]))));
+  expect(diff).toBeLessThan(1e-3);
+});
+
+/**
+ * A runner without a network: each window's probability is 1 inside known spheres (patient mm)
+ * and 0 elsewhere; the fine pass "finds" the sphere nearest to the click. The scan must give the
+ * spheres back at their places, the larger first, and nothing else.
+ */
+function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry): WindowRunner & { clicks: Vec3[] } {
+  const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
+  const toMm = (g: VolumeGeometry, s: Vec3) => s.map((v, a) => g.origin[a] + v * g.spacing[a]) as Vec3;
+  const clicks: Vec3[] = [];
+  return {
+    card: c,
+    clicks,
+    async windowProbability(plan: VoiPlan, window: WindowGrid) {
+      const g = geometry;
+      const [gx, gy, gz] = plan.grid;
+      expect(window.values.length).toBe(gx * gy * gz);
+      const out = new Float32Array(gx * gy * gz);
+      for (let z = 0; z < gz; z++)
+        for (let y = 0; y < gy; y++)
+          for (let x = 0; x < gx; x++) {
+            const s = [x, y, z].map((v, a) => plan.center[a] + ((v - (plan.grid[a] - 1) / 2) * plan.voxelMm) / g.spacing[a]) as Vec3;
+            const p = toMm(g, s);
+            out[x + gx * (y + gy * z)] = spheres.some((q) => Math.hypot(p[0] - q.c[0], p[1] - q.c[1], p[2] - q.c[2]) <= q.r) ? 1 : 0;
+          }
+      return out;
+    },
+    async analyze(source: VolumeSource, click: Vec3) {
+      clicks.push(click);
+      const p = toMm(source, click);
+      const q = spheres.find((s) => Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
+      const box = q
+        ? { min: q.c.map((v, a) => Math.round((v - q.r - source.origin[a]) / source.spacing[a])) as Vec3, max: q.c.map((v, a) => Math.round((v + q.r - source.origin[a]) / source.spacing[a])) as Vec3 }
+        : { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
+      return { found: Boolean(q), probability: q ? 0.5 : null, lesion: { ...box, mask: new Uint8Array(0), voxelCount: q ? 1 : 0 }, centerIndex: click } as unknown as AnalysisResult;
+    },
+  };
+}
+
+test('the coarse map puts marked spheres back where they are, ranked, each analysed once', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // Volume: x 5..85 mm, y -3..37, z 12..102.
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 5 }];
+  const runner = sphereRunner(spheres, source);
+  const result = await scanVolume(runner, source, { params: { windowGrid: [16, 16, 16], strideMm: [16, 16, 16], cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01 } });
+  expect(result.coarseCandidates).toBe(2);
+  expect(result.candidates).toHaveLength(2);
+  for (const [n, cand] of result.candidates.entries()) {
+    expect(cand.rank).toBe(n + 1);
+    expect(cand.found).toBe(true);
+    const s = spheres[n];
+    // The centre within one map cell (2 mm) of the sphere's.
+    cand.centerMm.forEach((v, a) => expect(Math.abs(v - s.c[a])).toBeLessThan(2));
+    // The coarse box spans the sphere's diameter, to a cell.
+    const c = cand.coarse.box;
+    [0, 1, 2].forEach((a) => expect(Math.abs((c.max[a] - c.min[a]) * source.spacing[a] - 2 * s.r)).toBeLessThan(2 * 2 + 1e-9));
+    // Its probability mass is the sphere's volume, to the 2 mm cells' staircase (about 10%).
+    const ml = ((4 / 3) * Math.PI * s.r ** 3) / 1000;
+    expect(Math.abs(cand.coarse.massMl - ml) / ml).toBeLessThan(0.15);
+  }
+  expect(result.candidates[0].score).toBeGreaterThan(0.5);
+  expect(runner.clicks).toHaveLength(2);
+});
+
+test('nothing marked: no candidates, no fine analysis', async () => {
+  const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
+  const runner = sphereRunner([], source);
+  const result = await scanVolume(runner, source, { params: { windowGrid: [16, 16, 16], strideMm: [16, 16, 16] } });
+  expect(result.candidates).toEqual([]);
+  expect(runner.clicks).toEqual([]);
+});
+
+/** An untrained tiny network whose positive seg bias marks voxels, so the fine pass runs for real. */
+function randomModel(): LoadedModel {
+  const architecture = variantConfig('cmsvnetiter', { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 });
+  const raw = initWeights(architecture, 8);
+  const weights = foldBatchNorm(architecture, raw);
+  tf.dispose(Object.values(raw));
+  weights['seg/bias'].dispose();
+  weights['seg/bias'] = tf.tensor1d([3]);
+  return { card: card({ grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' }, { ...DEFAULT_SCAN, windowGrid: [32, 16, 32], strideMm: [32, 16, 32], maxCandidates: 2 }), weights };
+}
+
+describe('with a network', () => {
+  let analyzer: Analyzer;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    analyzer = await Analyzer.create(randomModel(), 'cpu');
+  });
+  afterAll(() => analyzer.dispose());
+
+  test('streams the volume in blocks, reports progress, leaks no tensors', async () => {
+    const dims: Vec3 = [150, 100, 90];
+    const { source, reads } = countedSource(dims, [0.8, 0.5, 1.4]);
+    const before = tf.memory().numTensors;
+    const progress: ScanProgress[] = [];
+    const result = await analyzer.scan(source, { onProgress: (p) => progress.push(p) });
+    expect(tf.memory().numTensors).toBe(before);
+    // 120 x 50 x 126 mm, 64 x 32 x 64 mm windows: 3 x 3 x 3.
+    expect(result.windows).toBe(27);
+    const windows = progress.filter((p) => p.stage === 'window');
+    expect(windows.map((p) => p.step)).toEqual(Array.from({ length: 27 }, (_, i) => i + 1));
+    expect(windows.every((p) => p.of === 27)).toBe(true);
+    // Windows first, then the candidates.
+    expect(progress.slice(27).every((p) => p.stage === 'candidate')).toBe(true);
+    expect(result.candidates.length).toBeGreaterThan(0);
+    expect(result.candidates.length).toBeLessThanOrEqual(2);
+    // Each window in slabs (32 grid planes along the sweep, SLAB_PLANES at a time), then one
+    // read per candidate (its click VOI); no window read above a 15th of the volume.
+    const slabs = 27 * (32 / SLAB_PLANES);
+    expect(reads).toHaveLength(slabs + progress.length - 27);
+    const volume = dims[0] * dims[1] * dims[2];
+    expect(Math.max(...reads.slice(0, slabs))).toBeLessThan(volume / 15);
+    expect(Math.max(...reads)).toBeLessThan(volume / 4);
+    const c = result.candidates[0];
+    expect(c.rank).toBe(1);
+    expect(c.score).toBeGreaterThanOrEqual(0);
+    expect(c.score).toBeLessThanOrEqual(1);
+    expect(c.analysis.centerIndex).toEqual(c.centerIndex);
+    expect(result.params.windowGrid).toEqual([32, 16, 32]);
+  });
+
+  test('cancelling stops the scan between windows and leaks nothing', async () => {
+    const { source, reads } = countedSource([150, 100, 90], [0.8, 0.5, 1.4]);
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    const run = analyzer.scan(source, { signal: controller.signal, onProgress: (p) => p.step === 3 && controller.abort() });
+    await expect(run).rejects.toBeInstanceOf(AbortError);
+    // Windows 1 and 2 in slabs, and the first slab of window 3 (the abort is seen after it).
+    expect(reads.length).toBeLessThanOrEqual(2 * (32 / SLAB_PLANES) + 1);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('a 2-D image is refused', async () => {
+    const { source } = countedSource([100, 100, 1], [0.5, 0.5, 0.5]);
+    await expect(analyzer.scan(source)).rejects.toThrow(/2-D image/);
+  });
+});

@@ -1,0 +1,594 @@
+/**
+ * "Find lesions": the whole volume in two steps, with the click model alone.
+ *
+ * API (stable; the plugin's "Find lesions" uses it):
+ *
+ *   engine.scan(source: VolumeSource, options?: ScanOptions): Promise<ScanResult>
+ *     options.onProgress(p: ScanProgress)  p.stage 'window' (coarse pass, step/of windows), then
+ *                                          'candidate' (fine pass, step/of candidates)
+ *     options.signal: AbortSignal          rejects with an AbortError (name 'AbortError') at the
+ *                                          next slab, window or candidate
+ *     options.params: Partial<ScanParams>  overrides of the card's `scan` (else DEFAULT_SCAN)
+ *   ScanResult.candidates: Candidate[], ranked by score (rank 1 first), each with
+ *     rank, score (detection score in [0, 1]: found lesions above 0.5), found, centerIndex and
+ *     centerMm (where the fine pass was centred), box (inclusive source-index box: the segment's
+ *     when found, else the coarse one), coarse (what the coarse pass saw), and analysis (the
+ *     AnalysisResult of the click analysis there: segment, P(malignant), verdict, size).
+ *   Candidates with found === false are places the fine pass looked at and rejected: a viewer
+ *   lists the found ones; FROC scoring uses all of them.
+ *
+ * 1. Coarse pass: the network's first pass (no refinement) over overlapping windows that tile
+ *    the volume. Each window is read slab by slab (SLAB_PLANES planes of the model's grid at a
+ *    time, each slab's source block on its own through VolumeSource.readBlock) and resampled to
+ *    the model's voxels on the reading side, so no read copies more than a slab (a few MB of a
+ *    full-size volume) and only the window's small grid goes to a worker. The network was
+ *    trained on VOIs centred on a lesion; measured on phantoms, its second pass (the refinement)
+ *    wipes out a lesion 8-16 mm off the VOI's centre, while its first pass still marks it, the
+ *    better the farther the lesion is from the window's borders; so the windows are wider than
+ *    the click VOI (128 mm) but as deep (32 mm: a 48 mm deep window marked a tenth of all
+ *    tissue). The probabilities go into a coarse map (cellMm cells), each window's weighted by a
+ *    Gaussian taper around its centre, so a window's border region counts less where another
+ *    window sees the same place nearer its middle.
+ * 2. Candidates: connected components of the map above a threshold, ranked by their peak; and,
+ *    when blobCandidates > 0, the darkest blobs of the image on the same grid (see darkBlobs).
+ * 3. Fine pass: the click analysis (analyze(), both passes, the card's "no lesion" rule) at the
+ *    centre of each candidate, the best first, up to maxCandidates map components and then
+ *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
+ *    lesion and is skipped.
+ *
+ * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
+ */
+import type { ModelCard } from '../engine/weights';
+import { indexToPatient, Vec3, VolumeGeometry } from '../volume';
+import { checkAbort } from './abort';
+import type { AnalysisResult, AnalyzeOptions } from './analyze';
+import { planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
+
+export interface ScanParams {
+  /**
+   * Window grid in the model's voxels [lateral, depth, sweep], each a multiple of 16. Wider than
+   * the click VOI because the first pass finds lesions far better away from a window's borders; on
+   * an axis where the volume is smaller the window shrinks to it, never below the model's grid.
+   */
+  windowGrid: Vec3;
+  /** Largest distance between neighbouring window centres, mm [lateral, depth, sweep]. */
+  strideMm: Vec3;
+  /** Network passes per window; 1 = the first pass, which still marks lesions off the window's centre. */
+  iterations: number;
+  /** Cell of the coarse probability map, mm. */
+  cellMm: number;
+  /** Standard deviation (mm) of the Gaussian weight of a window's voxels around its centre; Infinity = flat. */
+  taperMm: number;
+  /** Coarse-map probability a candidate's cells reach. */
+  threshold: number;
+  /** A candidate's smallest probability mass (sum of probability x cell volume), mL. */
+  minMl: number;
+  /** Candidates of the network's map given the fine analysis, the best first. */
+  maxCandidates: number;
+  /**
+   * Dark blobs given the fine analysis besides (0: none): the darkest local spots of the image
+   * itself on the coarse grid (a difference of Gaussians, blobDarkness standard deviations or
+   * darker than their surroundings), away from the map's candidates. The first pass alone misses
+   * many lesions under ~8 mm; the fine analysis, centred on them, finds most.
+   */
+  blobCandidates: number;
+  /** A blob's smallest darkness (standard deviations of the coarse grid's grey levels). */
+  blobDarkness: number;
+}
+
+/** Used where the card has no `scan` (a model never calibrated for detection). */
+export const DEFAULT_SCAN: ScanParams = { windowGrid: [128, 32, 128], strideMm: [64, 12, 64], iterations: 1, cellMm: 2, taperMm: 32, threshold: 0.5, minMl: 0.02, maxCandidates: 5, blobCandidates: 0, blobDarkness: 1 };
+
+export interface ScanProgress {
+  /** 'window': the coarse pass, one step per window; 'candidate': the fine analysis of one candidate. */
+  stage: 'window' | 'candidate';
+  step: number;
+  of: number;
+}
+
+export interface ScanOptions {
+  /** Overrides of the card's (or the default) scan parameters. */
+  params?: Partial<ScanParams>;
+  onProgress?: (p: ScanProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** One coarse detection, before its fine analysis. Boxes are inclusive source indices. */
+export interface CoarseCandidate {
+  /** 'map': a component of the network's coarse map; 'blob': a dark spot of the image. */
+  source: 'map' | 'blob';
+  /** Probability-weighted centre of the component (a blob's cell centre), continuous source index. */
+  centerIndex: Vec3;
+  /** Highest coarse-map value in the component (0-1). */
+  peak: number;
+  /** Sum of probability x cell volume, mL (0 for a blob). */
+  massMl: number;
+  /** A blob's darkness against its surroundings (standard deviations); 0 for a map component. */
+  darkness: number;
+  box: { min: Vec3; max: Vec3 };
+}
+
+export interface Candidate {
+  /** 1 = the most likely lesion. */
+  rank: number;
+  /**
+   * Detection score in [0, 1], what candidates are ranked by: found lesions in [0.5, 1], the rest
+   * below 0.5, each by the coarse pass's confidence (see confidence(): map components above
+   * blobs). Not P(malignant).
+   */
+  score: number;
+  /** Where the fine analysis was centred: continuous source index and patient mm. */
+  centerIndex: Vec3;
+  centerMm: Vec3;
+  /** The fine analysis found a lesion there (the card's "no lesion" rule). */
+  found: boolean;
+  /** The lesion's source-index box when found, else the coarse component's (a blob's: 8 mm around it). */
+  box: { min: Vec3; max: Vec3 };
+  coarse: CoarseCandidate;
+  /** The click analysis at centerIndex: segmentation, P(malignant), verdict, size. */
+  analysis: AnalysisResult;
+}
+
+export interface ScanResult {
+  /** Ranked by score. */
+  candidates: Candidate[];
+  /** Coarse components above the threshold (the fine pass looked at up to maxCandidates of them). */
+  coarseCandidates: number;
+  /** Dark blobs the fine pass looked at (at most blobCandidates). */
+  blobs: number;
+  windows: number;
+  params: ScanParams;
+  timingsMs: { windows: number; candidates: number; total: number };
+}
+
+/** A window's grid values (x fastest) and 1 where the grid voxel lies inside the volume. */
+export interface WindowGrid {
+  values: Float32Array;
+  inside: Uint8Array;
+}
+
+/** Grid planes (along the sweep axis) read and resampled at a time: a slab's block is what one read copies. */
+export const SLAB_PLANES = 8;
+
+/**
+ * A window's grid, read slab by slab: SLAB_PLANES grid planes at a time, each slab's source block
+ * read on its own and resampled trilinearly (the same values as resampling the window's whole
+ * block), so no read is larger than a slab (a few MB on a full-size volume), each slab in a task
+ * of its own.
+ */
+/**
+ * Resolves in a later task, not a microtask: between slabs the page's event loop runs (input,
+ * painting), so reading a window is many short tasks, never one long one.
+ */
+function nextTask(): Promise<void> {
+  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
+  if (typeof MessageChannel !== 'undefined') {
+    const channel = new MessageChannel();
+    return new Promise((resolve) => {
+      channel.port1.onmessage = () => {
+        channel.port1.close();
+        resolve();
+      };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
+  const [gx, gy, gz] = plan.grid;
+  const values = new Float32Array(gx * gy * gz);
+  const inside = new Uint8Array(gx * gy * gz);
+  for (let z0 = 0; z0 < gz; z0 += SLAB_PLANES) {
+    const n = Math.min(SLAB_PLANES, gz - z0);
+    // The slab's own plan: same grid spacing, its centre moved to the slab's middle plane.
+    const shift = ((z0 + (n - 1) / 2 - (gz - 1) / 2) * plan.voxelMm) / source.spacing[2];
+    const slab = planVoi(source, [plan.center[0], plan.center[1], plan.center[2] + shift], [gx, gy, n], plan.voxelMm);
+    const block = await source.readBlock(slab.blockMin, slab.blockMax);
+    checkAbort(signal);
+    const part = resampleToGrid(slab, source, block);
+    values.set(part.values, z0 * gx * gy);
+    inside.set(part.inside, z0 * gx * gy);
+    await nextTask();
+  }
+  return { values, inside };
+}
+
+/** What the scan needs from an engine: one window's probability map, and the click analysis. */
+export interface WindowRunner {
+  readonly card: ModelCard;
+  /**
+   * The segmentation probability over one window, from its grid values already resampled
+   * (readWindow) and which of them fall inside the volume; both arrays may be transferred away.
+   */
+  windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal }): Promise<Float32Array>;
+  analyze(source: VolumeSource, click: Vec3, options?: AnalyzeOptions): Promise<AnalysisResult>;
+}
+
+export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {}): ScanParams {
+  const p = { ...DEFAULT_SCAN, ...card.scan, ...overrides };
+  const triple = (v: Vec3) => Array.isArray(v) && v.length === 3 && v.every((x) => x > 0);
+  if (!triple(p.strideMm)) throw new Error(`Scan stride must be three positive numbers (mm), got ${p.strideMm}`);
+  if (!triple(p.windowGrid) || p.windowGrid.some((g) => g % 16 !== 0)) throw new Error(`Scan window grid must be three multiples of 16, got ${p.windowGrid}`);
+  if (!(Number.isInteger(p.maxCandidates) && p.maxCandidates >= 0)) throw new Error(`maxCandidates must be a whole number >= 0, got ${p.maxCandidates}`);
+  if (!(Number.isInteger(p.iterations) && p.iterations >= 1)) throw new Error(`Scan iterations must be a whole number >= 1, got ${p.iterations}`);
+  if (!(p.cellMm > 0) || !(p.taperMm > 0)) throw new Error('Scan cellMm and taperMm must be positive');
+  if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
+  return p;
+}
+
+/**
+ * The window grid for a volume: the scan's, shrunk on an axis where the volume is smaller (to
+ * the volume rounded up to 16 voxels), but never below the model's own grid.
+ */
+export function windowGridFor(geometry: VolumeGeometry, windowGrid: Vec3, modelGrid: Vec3, voxelMm: number): Vec3 {
+  return [0, 1, 2].map((a) => {
+    const fits = 16 * Math.ceil((geometry.dims[a] * geometry.spacing[a]) / voxelMm / 16 - 1e-9);
+    return Math.max(modelGrid[a], Math.min(windowGrid[a], fits));
+  }) as Vec3;
+}
+
+/**
+ * Window centres along one axis (continuous source indices). A volume no wider than the window
+ * gets one window in its middle (padded on both sides); a wider one gets windows inside it, the
+ * first and last at its edges, ceil((extent - window) / stride) + 1 of them evenly spread, so
+ * neighbouring centres are at most `stride` apart.
+ */
+export function axisCentres(dim: number, spacing: number, windowMm: number, strideMm: number): number[] {
+  const extent = dim * spacing;
+  const toIndex = (mm: number) => mm / spacing - 0.5;
+  if (extent <= windowMm) return [toIndex(extent / 2)];
+  const n = Math.ceil((extent - windowMm) / strideMm - 1e-9) + 1;
+  return Array.from({ length: n }, (_, m) => toIndex(windowMm / 2 + ((extent - windowMm) * m) / (n - 1)));
+}
+
+/** The scan's windows: one plan per window of the tiling, i fastest. */
+export function tileWindows(geometry: VolumeGeometry, grid: Vec3, voxelMm: number, strideMm: Vec3): VoiPlan[] {
+  const [xs, ys, zs] = [0, 1, 2].map((a) => axisCentres(geometry.dims[a], geometry.spacing[a], grid[a] * voxelMm, strideMm[a]));
+  const plans: VoiPlan[] = [];
+  for (const z of zs) for (const y of ys) for (const x of xs) plans.push(planVoi(geometry, [x, y, z], grid, voxelMm));
+  return plans;
+}
+
+/**
+ * The coarse probability map: cells of cellMm over the volume (from its outer edge, voxel -0.5),
+ * each the taper-weighted mean of the window voxels that fall in it.
+ */
+export class CoarseMap {
+  readonly dims: Vec3;
+  private readonly sum: Float32Array;
+  private readonly weight: Float32Array;
+  private readonly greySum: Float64Array;
+  private readonly greyCount: Uint32Array;
+
+  constructor(readonly geometry: VolumeGeometry, readonly cellMm: number) {
+    this.dims = [0, 1, 2].map((a) => Math.max(1, Math.ceil((geometry.dims[a] * geometry.spacing[a]) / cellMm - 1e-9))) as Vec3;
+    const n = this.dims[0] * this.dims[1] * this.dims[2];
+    this.sum = new Float32Array(n);
+    this.weight = new Float32Array(n);
+    this.greySum = new Float64Array(n);
+    this.greyCount = new Uint32Array(n);
+  }
+
+  /** Per axis of a window's grid: the cell of each grid index (-1 outside the volume) and its taper weight. */
+  private gridCells(plan: VoiPlan, taperMm: number): { cell: Int32Array; w: Float32Array }[] {
+    const { geometry, cellMm, dims } = this;
+    return [0, 1, 2].map((a) => {
+      const count = plan.grid[a];
+      const cell = new Int32Array(count);
+      const w = new Float32Array(count);
+      for (let g = 0; g < count; g++) {
+        const offsetMm = (g - (count - 1) / 2) * plan.voxelMm;
+        const s = plan.center[a] + offsetMm / geometry.spacing[a];
+        const inside = s >= -0.5 && s <= geometry.dims[a] - 0.5;
+        cell[g] = inside ? Math.min(dims[a] - 1, Math.max(0, Math.floor(((s + 0.5) * geometry.spacing[a]) / cellMm))) : -1;
+        w[g] = Number.isFinite(taperMm) ? Math.exp(-0.5 * (offsetMm / taperMm) ** 2) : 1;
+      }
+      return { cell, w };
+    });
+  }
+
+  /** Adds one window's grid probabilities (grid [x][y][z] with x fastest, as the network returns them). */
+  add(plan: VoiPlan, prob: Float32Array, taperMm: number): void {
+    this.accumulate(plan, taperMm, (n, row, w) => {
+      this.sum[row] += w * prob[n];
+      this.weight[row] += w;
+    });
+  }
+
+  /**
+   * Adds one window's grid values to the grey-level grid (the mean per cell), for the dark-blob
+   * candidates. Called before the values go to the network (a worker takes them).
+   */
+  addGrey(plan: VoiPlan, window: WindowGrid): void {
+    this.accumulate(plan, Infinity, (n, cell) => {
+      if (!window.inside[n]) return;
+      this.greySum[cell] += window.values[n];
+      this.greyCount[cell]++;
+    });
+  }
+
+  private accumulate(plan: VoiPlan, taperMm: number, visit: (n: number, cell: number, w: number) => void): void {
+    const { dims } = this;
+    const axes = this.gridCells(plan, taperMm);
+    const [gx, gy, gz] = plan.grid;
+    let n = 0;
+    for (let z = 0; z < gz; z++) {
+      const cz = axes[2].cell[z];
+      for (let y = 0; y < gy; y++) {
+        const cy = axes[1].cell[y];
+        if (cz < 0 || cy < 0) {
+          n += gx;
+          continue;
+        }
+        const row = dims[0] * (cy + dims[1] * cz);
+        const wzy = axes[2].w[z] * axes[1].w[y];
+        for (let x = 0; x < gx; x++, n++) {
+          const cx = axes[0].cell[x];
+          if (cx >= 0) visit(n, row + cx, wzy * axes[0].w[x]);
+        }
+      }
+    }
+  }
+
+  /** Mean grey level per cell (NaN where no window reached). */
+  grey(): Float32Array {
+    return Float32Array.from(this.greySum, (s, i) => (this.greyCount[i] > 0 ? s / this.greyCount[i] : NaN));
+  }
+
+  /** The map: weighted mean per cell (0 where no window reached). */
+  values(): Float32Array {
+    return this.sum.map((s, i) => (this.weight[i] > 0 ? s / this.weight[i] : 0));
+  }
+}
+
+/**
+ * Connected components (6-connected) of map >= threshold, with at least minMl of probability
+ * mass, as candidates ranked by peak (best first).
+ */
+export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number, geometry: VolumeGeometry, threshold: number, minMl: number): CoarseCandidate[] {
+  const [nx, ny, nz] = mapDims;
+  const labels = new Uint8Array(map.length);
+  const queue = new Int32Array(map.length);
+  const cellMl = cellMm ** 3 / 1000;
+  const out: CoarseCandidate[] = [];
+  for (let start = 0; start < map.length; start++) {
+    if (labels[start] || !(map[start] >= threshold)) continue;
+    labels[start] = 1;
+    let head = 0;
+    let tail = 0;
+    queue[tail++] = start;
+    let peak = 0;
+    let mass = 0;
+    const weighted = [0, 0, 0];
+    const lo = [nx, ny, nz];
+    const hi = [-1, -1, -1];
+    while (head < tail) {
+      const v = queue[head++];
+      const x = v % nx;
+      const y = ((v - x) / nx) % ny;
+      const z = (v - x - nx * y) / (nx * ny);
+      const p = map[v];
+      peak = Math.max(peak, p);
+      mass += p;
+      const c = [x, y, z];
+      for (let a = 0; a < 3; a++) {
+        weighted[a] += p * c[a];
+        lo[a] = Math.min(lo[a], c[a]);
+        hi[a] = Math.max(hi[a], c[a]);
+      }
+      const visit = (u: number) => {
+        if (!labels[u] && map[u] >= threshold) {
+          labels[u] = 1;
+          queue[tail++] = u;
+        }
+      };
+      if (x > 0) visit(v - 1);
+      if (x < nx - 1) visit(v + 1);
+      if (y > 0) visit(v - nx);
+      if (y < ny - 1) visit(v + nx);
+      if (z > 0) visit(v - nx * ny);
+      if (z < nz - 1) visit(v + nx * ny);
+    }
+    if (mass * cellMl < minMl) continue;
+    // Cell c spans [c, c+1) * cellMm from the volume's outer edge, which is voxel index -0.5.
+    const toIndex = (a: number, cellCoord: number) => (cellCoord * cellMm) / geometry.spacing[a] - 0.5;
+    const clampIndex = (a: number, v: number) => Math.min(geometry.dims[a] - 1, Math.max(0, v));
+    out.push({
+      source: 'map',
+      centerIndex: [0, 1, 2].map((a) => clampIndex(a, toIndex(a, weighted[a] / mass + 0.5))) as Vec3,
+      peak,
+      massMl: mass * cellMl,
+      darkness: 0,
+      box: {
+        min: [0, 1, 2].map((a) => clampIndex(a, Math.ceil(toIndex(a, lo[a])))) as Vec3,
+        max: [0, 1, 2].map((a) => clampIndex(a, Math.floor(toIndex(a, hi[a] + 1)))) as Vec3,
+      },
+    });
+  }
+  return out.sort((a, b) => b.peak - a.peak || b.massMl - a.massMl);
+}
+
+/** Gaussian blur of a grid along its three axes (sigma in cells), edges renormalised; NaN cells count as absent. */
+function blurGrid(values: Float32Array, dims: Vec3, sigma: number): Float32Array {
+  const r = Math.ceil(3 * sigma);
+  const kernel = Array.from({ length: 2 * r + 1 }, (_, i) => Math.exp(-0.5 * ((i - r) / sigma) ** 2));
+  let cur = values.map((v) => (Number.isNaN(v) ? 0 : v));
+  let wts = values.map((v) => (Number.isNaN(v) ? 0 : 1));
+  const strides = [1, dims[0], dims[0] * dims[1]];
+  for (let a = 0; a < 3; a++) {
+    const next = new Float32Array(cur.length);
+    const nextW = new Float32Array(cur.length);
+    const n = dims[a];
+    const st = strides[a];
+    for (let v = 0; v < cur.length; v++) {
+      const c = Math.floor(v / st) % n;
+      let acc = 0;
+      let w = 0;
+      for (let d = Math.max(-r, -c); d <= Math.min(r, n - 1 - c); d++) {
+        acc += kernel[d + r] * cur[v + d * st];
+        w += kernel[d + r] * wts[v + d * st];
+      }
+      next[v] = acc;
+      nextW[v] = w;
+    }
+    cur = next;
+    wts = nextW;
+  }
+  return cur.map((v, i) => (wts[i] > 0 ? v / wts[i] : NaN));
+}
+
+/**
+ * Dark blobs of the grey-level grid: local maxima of (surroundings - spot) / SD, the spot a
+ * Gaussian of 2 mm, the surroundings one of 8 mm; at least `darkness` SDs, 10 mm apart, the
+ * darkest first; none within 4 mm of the volume's faces or within `excludeMm` of a given centre
+ * (the map's candidates).
+ */
+export function darkBlobs(grey: Float32Array, dims: Vec3, cellMm: number, geometry: VolumeGeometry, darkness: number, count: number, exclude: Vec3[] = [], excludeMm = 10): CoarseCandidate[] {
+  if (count <= 0) return [];
+  const finite = Array.from(grey).filter((v) => Number.isFinite(v));
+  const mean = finite.reduce((a, b) => a + b, 0) / Math.max(1, finite.length);
+  const sd = Math.sqrt(finite.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, finite.length)) || 1;
+  const spot = blurGrid(grey, dims, 2 / cellMm);
+  const around = blurGrid(grey, dims, 8 / cellMm);
+  const dog = spot.map((v, i) => (around[i] - v) / sd);
+  const [nx, ny, nz] = dims;
+  const peaks: { v: number; d: number }[] = [];
+  // Not within 4 mm of the volume's faces: there the surroundings are one-sided (and skin is dark).
+  const edge = Math.max(1, Math.round(4 / cellMm));
+  const inner = (c: number, n: number) => c >= edge && c < n - edge;
+  for (let z = 0; z < nz; z++)
+    for (let y = 0; y < ny; y++)
+      for (let x = 0; x < nx; x++) {
+        if (!inner(x, nx) || !inner(y, ny) || !inner(z, nz)) continue;
+        const v = x + nx * (y + ny * z);
+        const d = dog[v];
+        if (!(d >= darkness)) continue;
+        let top = true;
+        for (let dz = -1; dz <= 1 && top; dz++)
+          for (let dy = -1; dy <= 1 && top; dy++)
+            for (let dx = -1; dx <= 1 && top; dx++) {
+              const [xx, yy, zz] = [x + dx, y + dy, z + dz];
+              if ((dx || dy || dz) && xx >= 0 && yy >= 0 && zz >= 0 && xx < nx && yy < ny && zz < nz && dog[xx + nx * (yy + ny * zz)] > d) top = false;
+            }
+        if (top) peaks.push({ v, d });
+      }
+  peaks.sort((a, b) => b.d - a.d);
+  const toMm = (c: Vec3) => c.map((i, a) => (i + 0.5) * geometry.spacing[a]);
+  const far = (a: Vec3, b: Vec3) => {
+    const [p, q] = [toMm(a), toMm(b)];
+    return Math.hypot(p[0] - q[0], p[1] - q[1], p[2] - q[2]) >= excludeMm;
+  };
+  const out: CoarseCandidate[] = [];
+  for (const { v, d } of peaks) {
+    if (out.length >= count) break;
+    const cell = [v % nx, Math.floor(v / nx) % ny, Math.floor(v / (nx * ny))];
+    const centerIndex = cell.map((c, a) => Math.min(geometry.dims[a] - 1, Math.max(0, ((c + 0.5) * cellMm) / geometry.spacing[a] - 0.5))) as Vec3;
+    if (!exclude.every((e) => far(e, centerIndex)) || !out.every((o) => far(o.centerIndex, centerIndex))) continue;
+    const half = [0, 1, 2].map((a) => 4 / geometry.spacing[a]);
+    out.push({
+      source: 'blob',
+      centerIndex,
+      peak: 0,
+      massMl: 0,
+      darkness: d,
+      box: {
+        min: centerIndex.map((c, a) => Math.max(0, Math.round(c - half[a]))) as Vec3,
+        max: centerIndex.map((c, a) => Math.min(geometry.dims[a] - 1, Math.round(c + half[a]))) as Vec3,
+      },
+    });
+  }
+  return out;
+}
+
+/** Two found lesions whose boxes overlap this much are one lesion. */
+const DUPLICATE_IOU = 0.3;
+
+/** Intersection over union of two inclusive index boxes (voxel counts; the same in mm on one grid). */
+export function boxIoU(a: { min: Vec3; max: Vec3 }, b: { min: Vec3; max: Vec3 }): number {
+  let inter = 1;
+  let va = 1;
+  let vb = 1;
+  for (let i = 0; i < 3; i++) {
+    inter *= Math.max(0, Math.min(a.max[i], b.max[i]) - Math.max(a.min[i], b.min[i]) + 1);
+    va *= Math.max(0, a.max[i] - a.min[i] + 1);
+    vb *= Math.max(0, b.max[i] - b.min[i] + 1);
+  }
+  return inter > 0 ? inter / (va + vb - inter) : 0;
+}
+
+const inBox = (p: Vec3, box: { min: Vec3; max: Vec3 }) => p.every((v, a) => v >= box.min[a] - 0.5 && v <= box.max[a] + 0.5);
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/** The coarse pass alone: the map over the whole volume and its components (for calibration and tests). */
+export async function coarsePass(runner: WindowRunner, source: VolumeSource, params: ScanParams, options: Omit<ScanOptions, 'params'> = {}): Promise<{ map: CoarseMap; candidates: CoarseCandidate[]; blobs: CoarseCandidate[]; windows: number }> {
+  if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); finding lesions needs a 3-D volume`);
+  const { grid, voxelMm } = runner.card.input;
+  const geometry: VolumeGeometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
+  const windowGrid = windowGridFor(geometry, params.windowGrid, grid, voxelMm);
+  const windows = tileWindows(geometry, windowGrid, voxelMm, params.strideMm);
+  const map = new CoarseMap(geometry, params.cellMm);
+  for (const [w, plan] of windows.entries()) {
+    options.onProgress?.({ stage: 'window', step: w + 1, of: windows.length });
+    const window = await readWindow(source, plan, options.signal);
+    if (params.blobCandidates > 0) map.addGrey(plan, window);
+    const prob = await runner.windowProbability(plan, window, { iterations: params.iterations, signal: options.signal });
+    map.add(plan, prob, params.taperMm);
+    checkAbort(options.signal);
+  }
+  const candidates = findCandidates(map.values(), map.dims, params.cellMm, geometry, params.threshold, params.minMl);
+  const blobs = darkBlobs(map.grey(), map.dims, params.cellMm, geometry, params.blobDarkness, params.blobCandidates, candidates.map((c) => c.centerIndex));
+  return { map, candidates, blobs, windows: windows.length };
+}
+
+/**
+ * How sure the coarse pass is, in [0, 1): a map component in [0.5, 1), from its peak and its
+ * probability mass (a large, certain component near 1); a dark blob below 0.5, by its darkness.
+ */
+export function confidence(c: CoarseCandidate): number {
+  if (c.source === 'blob') return 0.5 * Math.min(0.999, c.darkness / 4);
+  return 0.5 + 0.5 * Math.min(1, Math.max(0, c.peak)) * (1 - Math.exp(-c.massMl / 0.5));
+}
+
+/** The whole scan: coarse pass, then the click analysis of the best candidates. */
+export async function scanVolume(runner: WindowRunner, source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
+  const t0 = now();
+  const params = scanParams(runner.card, options.params);
+  const coarse = await coarsePass(runner, source, params, options);
+  const t1 = now();
+  const found: Candidate[] = [];
+  const analysed: Candidate[] = [];
+  const queue = [...coarse.candidates.slice(0, params.maxCandidates), ...coarse.blobs];
+  let step = 0;
+  for (const c of queue) {
+    // Another component of a lesion already found (a lesion can split at the threshold).
+    if (found.some((f) => inBox(c.centerIndex, f.box))) continue;
+    options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
+    const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
+    const conf = confidence(c);
+    const candidate: Candidate = {
+      rank: 0,
+      score: analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf,
+      centerIndex: c.centerIndex,
+      centerMm: indexToPatient(source, c.centerIndex),
+      found: analysis.found,
+      box: analysis.found ? { min: analysis.lesion.min, max: analysis.lesion.max } : c.box,
+      coarse: c,
+      analysis,
+    };
+    // Two components can still lead to one lesion: the second finding of it is dropped.
+    if (analysis.found && found.some((f) => boxIoU(f.box, candidate.box) > DUPLICATE_IOU || inBox(f.centerIndex, candidate.box))) continue;
+    analysed.push(candidate);
+    if (analysis.found) found.push(candidate);
+  }
+  const candidates = analysed.sort((a, b) => b.score - a.score).map((c, i) => ({ ...c, rank: i + 1 }));
+  const t2 = now();
+  return {
+    candidates,
+    coarseCandidates: coarse.candidates.length,
+    blobs: coarse.blobs.length,
+    windows: coarse.windows,
+    params,
+    timingsMs: { windows: Math.round(t1 - t0), candidates: Math.round(t2 - t1), total: Math.round(t2 - t0) },
+  };
+}
