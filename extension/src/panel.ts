@@ -136,10 +136,6 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     outcome.textContent = state.outcome ?? '';
     outcome.setAttribute('data-outcome', state.outcomeKind ?? '');
     outcome.style.color = state.outcomeKind === 'error' ? '#ff6b6b' : '';
-    for (const b of [pick, atCrosshair, find]) {
-      b.disabled = state.status !== 'ready';
-      b.style.opacity = b.disabled ? '0.5' : '1';
-    }
     cancel.style.display = state.status === 'running' ? '' : 'none';
     exportButton.style.display = state.lesions.length && state.status === 'ready' ? '' : 'none';
     hint.style.display = state.lesions.length ? 'none' : '';
@@ -153,6 +149,11 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
       candidates.replaceChildren(...heading, ...state.candidates.map((c) => candidateRow(c, service)));
     }
     drawn = { lesions: state.lesions, revision: state.revision, candidates: state.candidates };
+    // Accept writes into the viewer, one at a time (see AbusTumorService.acceptCandidate).
+    for (const b of [pick, atCrosshair, find, ...candidates.querySelectorAll<HTMLButtonElement>('[data-cy="abus-accept"]')]) {
+      b.disabled = state.status !== 'ready';
+      b.style.opacity = b.disabled ? '0.5' : '1';
+    }
   };
   const subscription = service.subscribe(AbusTumorService.EVENTS.STATE_CHANGED, render);
   render();

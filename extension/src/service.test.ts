@@ -679,6 +679,24 @@ describe('abusFindLesions', () => {
     expect(readSeg(store.stored[0]).segments.map((s) => s.number)).toEqual([1, 2]);
   });
 
+  it('accepts one proposal at a time: an Accept while another is written is refused, so numbers stay unique', async () => {
+    const h = await loaded();
+    h.engine.scanFinds = [[10, 6, 5], [4, 10, 8], [18, 4, 2]];
+    await h.actions.abusFindLesions();
+    // OHIF has not computed the first segment's statistics yet, so writing the second one waits.
+    h.stats.immediate = false;
+    await h.actions.abusAcceptCandidate({ rank: 1 });
+    const second = h.actions.abusAcceptCandidate({ rank: 2 });
+    expect(h.service.state.status).toBe('running');
+    expect(await h.actions.abusAcceptCandidate({ rank: 3 })).toBeUndefined();
+    expect(last(h)).toMatchObject({ type: 'info', message: 'An analysis is already running; wait for it or cancel it' });
+    h.segmentations.get('seg-1')!.segments[1]!.cachedStats = { namedStats: {} };
+    await second;
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1, 2]);
+    expect(h.service.state.candidates.map((c) => c.rank)).toEqual([3]);
+    expect(h.service.state.status).toBe('ready');
+  });
+
   it('a proposal on a lesion already found replaces it (one lesion per mass)', async () => {
     const h = await loaded();
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });

@@ -255,17 +255,29 @@ export class AbusTumorService {
     }
   }
 
-  /** Makes a proposed lesion a lesion, exactly as a click at its centre would have (one lesion per mass). */
+  /**
+   * Makes a proposed lesion a lesion, exactly as a click at its centre would have (one lesion per
+   * mass). One at a time, like analyses: writing a lesion waits on OHIF, and two at once would
+   * take the same number.
+   */
   async acceptCandidate(rank: number): Promise<LesionRecord | undefined> {
     const row = this.state.candidates.find((c) => c.rank === rank);
-    const engine = this.state.engine;
-    if (!row || !engine) return undefined;
+    if (!row) return undefined;
+    const engine = this.idleEngine();
+    if (!engine) return undefined;
     const cs = hostCornerstone(this.managers.extensionManager);
-    const replacing = lesionAtClick(this.state.lesions, row.click);
-    const number = replacing?.number ?? this.nextLesionNumber;
-    const record = await showLesion({ services: this.services, cs, click: row.click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations }, row.result);
-    this.addLesion(engine, record, replacing, { candidates: this.state.candidates.filter((c) => c !== row) });
-    return record;
+    this.update({ status: 'running', message: 'Adding the lesion…', outcome: undefined, outcomeKind: undefined, candidates: this.state.candidates.filter((c) => c !== row) });
+    try {
+      const replacing = lesionAtClick(this.state.lesions, row.click);
+      const number = replacing?.number ?? this.nextLesionNumber;
+      const record = await showLesion({ services: this.services, cs, click: row.click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations }, row.result);
+      this.addLesion(engine, record, replacing);
+      return record;
+    } catch (err) {
+      // The proposal stays, for another try.
+      this.update({ candidates: [...this.state.candidates, row].sort((a, b) => a.rank - b.rank) });
+      return this.failed(engine, err, 'Accepting the lesion');
+    }
   }
 
   /** Drops a proposed lesion; nothing of it was drawn or will be exported. */

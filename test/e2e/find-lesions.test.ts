@@ -142,6 +142,8 @@ it('Find lesions proposes lesions of a two-lesion phantom; accepted proposals an
     await row.locator(accept.includes(p.rank) ? '[data-cy="abus-accept"]' : '[data-cy="abus-reject"]').click();
     await page.waitForFunction((rank) => !document.querySelector(`[data-cy="abus-candidate"][data-rank="${rank}"]`), p.rank, { timeout: 60000 });
   }
+  // An accepted proposal leaves the list at once; it is a lesion once the panel is ready again.
+  await page.waitForFunction(() => document.querySelector('[data-cy="abus-status"]')?.getAttribute('data-status') === 'ready', undefined, { timeout: 60000 });
   for (const t of missed) {
     await page.evaluate(() => document.querySelector('[data-cy="abus-outcome"]')?.setAttribute('data-outcome', 'pending'));
     await clickWithTool(page, phantom.lesions[t].centerMm);
