@@ -12,11 +12,10 @@ import { bundleBrowser, serveViewer } from '@abus-tumor-ai/tools';
 import { arraySource, IDENTITY_DIRECTION, load, tryBackend, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { chromiumMissing, launchChromium } from './chromium';
+import { prerequisites } from '../prerequisites';
 
 const skip = chromiumMissing();
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium: ${skip}`);
-const maybe = skip ? test.skip : test;
-if (skip) console.warn(`SKIP browser engine tests: ${skip}`);
+const { it: maybe, beforeAll: setUp } = prerequisites(skip, 'Chromium', 'browser engine tests');
 
 const root = mkdtempSync(join(tmpdir(), 'abus-browser-'));
 const CENTER: Vec3 = [40, 30, 20];
@@ -37,8 +36,7 @@ function volume(): Volume {
   return { dims, spacing: [0.8, 0.5, 1.0], origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data };
 }
 
-beforeAll(async () => {
-  if (skip) return;
+setUp(async () => {
   await bundleBrowser(root);
   // An untrained net that marks voxels (positive segmentation bias), so the mask path runs.
   await writeUntrainedModel(join(root, 'weights'), { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }, seed: 21, segBias: 2 });

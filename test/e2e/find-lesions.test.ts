@@ -21,6 +21,7 @@ import { copyOfOhifDist } from './ohif-dist';
 import { clickWithTool, waitForViewport } from './ohif-page';
 import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
+import { prerequisites } from '../prerequisites';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
@@ -29,8 +30,7 @@ const SPACING: Vec3 = [0.8, 0.4, 1.0];
 const STUDY_UID = '2.25.9301';
 
 const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium, Orthanc and dciodvfy: ${skip}`);
-const it = skip ? test.skip : test;
+const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'Find lesions tests');
 
 let phantom: Phantom;
 let dist: string;
@@ -76,8 +76,7 @@ function truthLesionAt(index: Vec3): number {
   return d.indexOf(Math.min(...d));
 }
 
-beforeAll(async () => {
-  if (skip) return;
+setUp(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   phantom = twoLesionPhantom();
   dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-find-')));

@@ -20,13 +20,12 @@ import { clickWithTool, svgTextOnceShown, waitForViewport } from './ohif-page';
 import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
+import { prerequisites } from '../prerequisites';
 
 const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium, Orthanc and dciodvfy: ${skip}`);
-if (skip) console.warn(`SKIP multi-frame sweep tests: ${skip}`);
-const it = skip ? test.skip : test;
+const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'multi-frame sweep tests');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Win = any;
 
@@ -55,8 +54,7 @@ let orthanc: OrthancServer;
 let viewer: ViewerServer;
 let browser: Browser;
 
-beforeAll(async () => {
-  if (skip) return;
+setUp(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-sweep-')));
   fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());

@@ -20,11 +20,11 @@ import { HEADERS_CONF, nginxMissing, startNginx } from './nginx';
 import { npxRelease, releaseTarball } from './release-artifact';
 import { testAppConfig } from './viewer-server';
 import { inlineScriptHashes } from '@abus-tumor-ai/extension/install';
+import { prerequisites } from '../prerequisites';
 
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const skip = nginxMissing() ?? chromiumMissing() ?? orthancMissing();
-if (skip && process.env.CI === 'true') throw new Error(`CI needs nginx, Chromium and Orthanc: ${skip}`);
-const it = skip ? test.skip : test;
+const { it, beforeAll: setUp } = prerequisites(skip, 'nginx, Chromium and Orthanc', 'nginx tests');
 const STUDY = '2.25.7700021';
 
 let phantom: Phantom;
@@ -34,8 +34,7 @@ let work: string;
 /** Voxels and P(malignant) of the click without isolation: the threaded run must give the same. */
 let plainResult: [string | null, string | null] | undefined;
 
-beforeAll(async () => {
-  if (skip) return;
+setUp(async () => {
   work = fs.mkdtempSync(join(tmpdir(), 'abus-nginx-site-'));
   phantom = generatePhantom({ seed: 11, spacing: [0.8, 0.4, 1.0], lesionCount: 1 });
   orthanc = await startOrthanc();
@@ -50,7 +49,7 @@ afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-(skip ? test.skip : test)(`the CSP lists the inline scripts of OHIF's index.html by their hashes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+it(`the CSP lists the inline scripts of OHIF's index.html by their hashes${skip ? ` (skipped: ${skip})` : ''}`, () => {
   const csp = /Content-Security-Policy "([^"]+)"/.exec(fs.readFileSync(HEADERS_CONF, 'utf8'))![1];
   const hashes = inlineScriptHashes(ohifDist());
   expect(hashes).toHaveLength(2);

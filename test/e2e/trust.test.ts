@@ -25,6 +25,7 @@ import { clickWithTool, waitForViewport } from './ohif-page';
 import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
+import { prerequisites } from '../prerequisites';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
@@ -33,8 +34,7 @@ const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const SPACING: Vec3 = [0.8, 0.4, 1.0];
 
 const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium, Orthanc and dciodvfy: ${skip}`);
-const it = skip ? test.skip : test;
+const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'trust tests');
 
 /** Two held-out phantoms (seeds no training, calibration or evaluation used), one per breast. */
 const STUDIES = [
@@ -115,8 +115,7 @@ async function screenVoxels(page: Page): Promise<Record<string, Record<number, n
   });
 }
 
-beforeAll(async () => {
-  if (skip) return;
+setUp(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   phantoms = STUDIES.map((s) => generatePhantom({ seed: s.seed, spacing: SPACING, lesionCount: 1 }));
   dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-trust-')));
