@@ -5,22 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
+import { prerequisites } from './prerequisites';
 
-/**
- * Why a backend cannot start on this machine, or undefined: found once before the tests by
- * test/probe-backends.js (jest's globalSetup), which under CI=true fails the run instead.
- */
-export function backendSkip(name: BackendName): string | undefined {
-  const found = JSON.parse(process.env.ABUS_BACKENDS ?? '{}') as Record<string, string | null>;
-  if (!(name in found)) return `backend ${name} was not probed (run the tests through jest.config.js)`;
-  return found[name] ?? undefined;
-}
-
-/** describe() for tests that need a backend, or describe.skip() with the reason in its title. */
-export function describeOn(name: BackendName, title: string, fn: () => void): void {
-  const why = backendSkip(name);
-  if (why) console.warn(`SKIP ${title}: ${why}`);
-  (why ? describe.skip : describe)(why ? `${title} (skipped: ${name} cannot start here: ${why})` : title, fn);
+/** describe() for tests that need a backend, or describe.skip() with the reason in its title (test/prerequisites.ts). */
+export function describeOn(name: 'wasm' | 'webgpu', title: string, fn: () => void): void {
+  const gate = prerequisites([name], title);
+  gate.describe(gate.title(title), fn);
 }
 
 /** Runs fn on the named backend and returns to cpu afterwards. */

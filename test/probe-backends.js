@@ -1,8 +1,8 @@
 // jest globalSetup: which tfjs backends start on this machine, found once, in a child process
 // (Dawn keeps a process alive), before any test file is collected. Test files read the answer
 // synchronously (test/backends.ts: backendSkip), so a test whose backend cannot start is
-// skipped with the reason at collection time, never passed by returning early. Under CI=true
-// the machine must have them all (cpu, wasm, and webgpu on SwiftShader): a missing one fails the run.
+// skipped with the reason at collection time, never passed by returning early; under CI=true a
+// test that needs a missing one fails (test/prerequisites.ts).
 const { execFileSync } = require('child_process');
 const path = require('path');
 
@@ -24,10 +24,6 @@ module.exports = async function probeBackends() {
   } catch (err) {
     const why = `the backend probe failed (${String(err.message).split('\n')[0]}); is the engine built (npm run build)?`;
     found = { cpu: why, wasm: why, webgpu: why };
-  }
-  const missing = Object.entries(found).filter(([, why]) => why);
-  if (missing.length && (process.env.CI === 'true' || process.env.ABUS_REQUIRE_WEBGPU === '1')) {
-    throw new Error(`These tfjs backends must start here (CI) but do not: ${missing.map(([b, why]) => `${b}: ${why}`).join('; ')}`);
   }
   process.env.ABUS_BACKENDS = JSON.stringify(found);
 };

@@ -11,7 +11,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { randomArray, relativeError } from './backends';
-import { NamedArray, readTensors, runPython, torchUnavailable, writeTensors } from './torch';
+import { prerequisites } from './prerequisites';
+import { NamedArray, readTensors, runPython, writeTensors } from './torch';
 import { folderReader, loadModel, NetworkConfig, VARIANTS } from '@abus-tumor-ai/engine';
 import { classWeights, forward, multiTaskLoss, Weights } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom, makeSample, NO_AUGMENTATION, Rng } from '@abus-tumor-ai/tools';
@@ -24,8 +25,7 @@ const FLOAT16_TOLERANCE = 1e-2;
 const GRID: [number, number, number] = [32, 16, 32];
 const BATCH = 2;
 
-const why = torchUnavailable();
-const maybe = why ? describe.skip : describe;
+const withTorch = prerequisites(['torch', 'numpy'], 'PyTorch parity tests');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-torch-parity-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
@@ -59,7 +59,7 @@ function evalOutputs(config: NetworkConfig, weights: Weights, input: NamedArray,
   return out;
 }
 
-maybe(`TypeScript engine = PyTorch twin${why ? ` (skipped: ${why})` : ''}`, () => {
+withTorch.describe(withTorch.title('TypeScript engine = PyTorch twin'), () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
   });

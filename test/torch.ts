@@ -6,21 +6,10 @@ import { spawnSync, SpawnSyncReturns } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 
-/** Debian's interpreter, which has python3-torch; another python3 on the PATH may not see it. */
-export const PYTHON = process.env.ABUS_PYTHON ?? '/usr/bin/python3';
+import { PYTHON } from './prerequisites';
+
+export { PYTHON };
 export const TORCH_DIR = path.join(__dirname, '..', 'models', 'torch');
-
-let cached: string | undefined | null = null;
-
-/** Why PyTorch cannot run here, or undefined. Under CI=true a missing PyTorch is a failure. */
-export function torchUnavailable(): string | undefined {
-  if (cached === null) {
-    const r = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
-    cached = r.status === 0 ? undefined : `PyTorch is not importable by ${PYTHON} (${(r.stderr || String(r.error)).trim().split('\n').pop()}); install python3-torch`;
-    if (cached && process.env.CI === 'true') throw new Error(`CI needs PyTorch: ${cached}`);
-  }
-  return cached;
-}
 
 export function runPython(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
   const r = spawnSync(PYTHON, args, { cwd: TORCH_DIR, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2', ...env }, maxBuffer: 64 * 1024 * 1024 });

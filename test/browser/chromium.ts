@@ -1,12 +1,8 @@
 /** Headless Debian Chromium with WebGPU (SwiftShader where there is no GPU), driven by playwright-core. */
-import * as fs from 'fs';
 import type { Browser } from 'playwright-core';
+import { PREREQUISITES } from '../prerequisites';
 
-export const CHROMIUM = '/usr/bin/chromium';
-
-export function chromiumMissing(): string | undefined {
-  return fs.existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium)`;
-}
+export const CHROMIUM = PREREQUISITES.chromium.file;
 
 export async function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
   const { chromium } = await import('playwright-core');

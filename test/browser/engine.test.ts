@@ -11,11 +11,10 @@ import type { Browser, Page } from 'playwright-core';
 import { bundleBrowser, serveViewer } from '@abus-tumor-ai/tools';
 import { arraySource, IDENTITY_DIRECTION, load, tryBackend, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
-import { chromiumMissing, launchChromium } from './chromium';
+import { launchChromium } from './chromium';
 import { prerequisites } from '../prerequisites';
 
-const skip = chromiumMissing();
-const { it: maybe, beforeAll: setUp } = prerequisites(skip, 'Chromium', 'browser engine tests');
+const { it: maybe, beforeAll: setUp } = prerequisites(['chromium'], 'browser engine tests');
 
 const root = mkdtempSync(join(tmpdir(), 'abus-browser-'));
 const CENTER: Vec3 = [40, 30, 20];

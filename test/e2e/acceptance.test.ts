@@ -14,11 +14,11 @@ import type { Browser, Page } from 'playwright-core';
 import { load, arraySource, folderReader, loadModel, patientToIndex, SourceMask, tryBackend, Vec3, Volume, VolumeGeometry, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
 import { dice, generatePhantom, Phantom } from '@abus-tumor-ai/tools';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { launchChromium } from '../browser/chromium';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { copyOfOhifDist } from './ohif-dist';
 import { clickWithTool, notification, recordNotifications, showWorldPoint, waitForViewport } from './ohif-page';
-import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
+import { OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -33,8 +33,7 @@ const FULL_SIZE_SEED = 3;
 const FULL_SIZE_CACHE = join(__dirname, '..', 'fixtures', 'generated', `phantom-full-size-seed${FULL_SIZE_SEED}`);
 
 const abusAi = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const skip = chromiumMissing() ?? orthancMissing();
-const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium and Orthanc', 'acceptance tests');
+const { it, beforeAll: setUp } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb'], 'acceptance tests');
 
 // Seed 11 at this spacing: one benign 3.6 mL lesion that the shipped model segments with DSC 0.93
 // in Node (seeds 1-12 ranged 0.46-0.93; the model card's held-out mean is 0.73), and 1 mm click

@@ -14,12 +14,12 @@ import * as fs from 'fs';
 import type { Browser, Page } from 'playwright-core';
 import { indexToPatient, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom, Phantom } from '@abus-tumor-ai/tools';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
-import { dciodvfy, dciodvfyMissing } from '../dciodvfy';
+import { launchChromium } from '../browser/chromium';
+import { dciodvfy } from '../dciodvfy';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { copyOfOhifDist } from './ohif-dist';
 import { clickWithTool, waitForViewport } from './ohif-page';
-import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
+import { OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import { prerequisites } from '../prerequisites';
 
@@ -29,8 +29,7 @@ const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const SPACING: Vec3 = [0.8, 0.4, 1.0];
 const STUDY_UID = '2.25.9301';
 
-const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'Find lesions tests');
+const { it, beforeAll: setUp } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb', 'dciodvfy'], 'Find lesions tests');
 
 let phantom: Phantom;
 let dist: string;

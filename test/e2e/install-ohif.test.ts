@@ -9,19 +9,18 @@ import { load, arraySource, folderReader, loadModel, tryBackend, writeDicomSerie
 import { generatePhantom } from '@abus-tumor-ai/tools';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
 import { showWorldPoint, svgTextOnceShown, waitForViewport } from './ohif-page';
-import { orthancMissing, startOrthanc } from './orthanc';
+import { startOrthanc } from './orthanc';
+import { prerequisites } from '../prerequisites';
 import { serveViewer, testAppConfig } from './viewer-server';
 import * as fs from 'fs';
 
 const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const abusAi = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
-const skipBrowser = chromiumMissing() ?? orthancMissing();
-if (skipBrowser && process.env.CI === 'true') throw new Error(`CI needs Chromium and Orthanc: ${skipBrowser}`);
-if (skipBrowser) console.warn(`SKIP OHIF plugin browser test: ${skipBrowser}`);
+const inBrowser = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb'], 'OHIF plugin browser test');
 
 test('install twice changes nothing; --uninstall restores app-config.js byte for byte', () => {
   const dist = copyOfOhifDist(fs.mkdtempSync(join(tmpdir(), 'ohif-install-')));
@@ -46,7 +45,7 @@ test('install twice changes nothing; --uninstall restores app-config.js byte for
   expect(() => execFileSync(process.execPath, [BIN, 'install-ohif', '--viewer', tmpdir()], { stdio: 'pipe' })).toThrow(/not an OHIF dist folder/);
 });
 
-(skipBrowser ? test.skip : test)('the installed mode and panel load in the real viewer and the model loads in the worker', async () => {
+inBrowser.it('the installed mode and panel load in the real viewer and the model loads in the worker', async () => {
   const study = '2.25.7700002';
   const phantom = generatePhantom({ seed: 8, spacing: [0.8, 0.4, 1.0] });
   const dicom = writeDicomSeries(phantom.volume, { uidSeed: 'e2e-8', studyInstanceUID: study, patientName: 'Phantom^Eight', patientId: 'PH8' }, 'single-frame');

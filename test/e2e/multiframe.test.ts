@@ -13,19 +13,18 @@ import type { Browser, Page } from 'playwright-core';
 import { indexToPatient, readPart10, seq, sweepGeometry, Vec3, Volume, writeDicomSeries, writePart10 } from '@abus-tumor-ai/engine';
 import { readBinarySeg } from '../dicom-readers';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
-import { dciodvfy, dciodvfyMissing } from '../dciodvfy';
+import { launchChromium } from '../browser/chromium';
+import { dciodvfy } from '../dciodvfy';
 import { copyOfOhifDist } from './ohif-dist';
 import { clickWithTool, svgTextOnceShown, waitForViewport } from './ohif-page';
-import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
+import { OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
 import { prerequisites } from '../prerequisites';
 
 const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
-const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'multi-frame sweep tests');
+const { it, beforeAll: setUp } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb', 'dciodvfy'], 'multi-frame sweep tests');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Win = any;
 

@@ -12,19 +12,18 @@ import { join } from 'path';
 import type { Browser } from 'playwright-core';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom, Phantom } from '@abus-tumor-ai/tools';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist, ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
-import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
-import { HEADERS_CONF, nginxMissing, startNginx } from './nginx';
+import { OrthancServer, startOrthanc } from './orthanc';
+import { HEADERS_CONF, startNginx } from './nginx';
 import { npxRelease, releaseTarball } from './release-artifact';
 import { testAppConfig } from './viewer-server';
 import { inlineScriptHashes } from '@abus-tumor-ai/extension/install';
 import { prerequisites } from '../prerequisites';
 
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
-const skip = nginxMissing() ?? chromiumMissing() ?? orthancMissing();
-const { it, beforeAll: setUp } = prerequisites(skip, 'nginx, Chromium and Orthanc', 'nginx tests');
+const { it, beforeAll: setUp, title } = prerequisites(['nginx', 'chromium', 'orthanc', 'orthanc-dicomweb'], 'nginx tests');
 const STUDY = '2.25.7700021';
 
 let phantom: Phantom;
@@ -49,7 +48,7 @@ afterAll(async () => {
   if (work) fs.rmSync(work, { recursive: true, force: true });
 });
 
-it(`the CSP lists the inline scripts of OHIF's index.html by their hashes${skip ? ` (skipped: ${skip})` : ''}`, () => {
+it(title("the CSP lists the inline scripts of OHIF's index.html by their hashes"), () => {
   const csp = /Content-Security-Policy "([^"]+)"/.exec(fs.readFileSync(HEADERS_CONF, 'utf8'))![1];
   const hashes = inlineScriptHashes(ohifDist());
   expect(hashes).toHaveLength(2);
@@ -59,7 +58,7 @@ it(`the CSP lists the inline scripts of OHIF's index.html by their hashes${skip 
 });
 
 for (const isolation of [false, true]) {
-  it(`nginx, Orthanc, Chromium: click to export with COOP/COEP ${isolation ? 'on' : 'off'}; the SIMD kernel runs${skip ? ` (skipped: ${skip})` : ''}`, async () => {
+  it(title(`nginx, Orthanc, Chromium: click to export with COOP/COEP ${isolation ? 'on' : 'off'}; the SIMD kernel runs`), async () => {
     const dist = copyOfOhifDist(join(work, `viewer-${isolation ? 'isolated' : 'plain'}`));
     fs.writeFileSync(join(dist, 'app-config.js'), testAppConfig());
     // Isolated, two threads: tfjs-wasm's and the SIMD kernel's helper (on 2 cores tfjs would pick 1).

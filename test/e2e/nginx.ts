@@ -9,15 +9,13 @@ import * as fs from 'fs';
 import * as net from 'net';
 import { tmpdir } from 'os';
 import * as path from 'path';
+import { PREREQUISITES } from '../prerequisites';
 
-export const NGINX = '/usr/sbin/nginx';
+export const NGINX = PREREQUISITES.nginx.file;
 const DEPLOY = path.join(__dirname, '..', '..', 'extension', 'deploy', 'nginx');
 export const SITE_CONF = path.join(DEPLOY, 'ohif-abus-tumor-ai.conf');
 export const HEADERS_CONF = path.join(DEPLOY, 'security-headers.conf.inc');
 
-export function nginxMissing(): string | undefined {
-  return fs.existsSync(NGINX) ? undefined : `${NGINX} is not installed (apt-get install nginx)`;
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -8,15 +8,13 @@ import { join } from 'path';
 import { PNG } from 'pngjs';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom } from '@abus-tumor-ai/tools';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
-import { orthancMissing, startOrthanc } from './orthanc';
+import { startOrthanc } from './orthanc';
+import { prerequisites } from '../prerequisites';
 import { serveViewer, testAppConfig } from './viewer-server';
 
-const skip = chromiumMissing() ?? orthancMissing();
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium and Orthanc: ${skip}`);
-if (skip) console.warn(`SKIP OHIF end-to-end tests: ${skip}`);
-const maybe = skip ? test.skip : test;
+const { it: maybe } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb'], 'OHIF end-to-end tests');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 
 /** Standard deviation of the grey levels of a PNG: a blank viewport is ~0, an image is not. */

@@ -7,15 +7,10 @@ import { tmpdir } from 'os';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
+import { PREREQUISITES } from '../prerequisites';
 
-export const ORTHANC = '/usr/sbin/Orthanc';
-const DICOMWEB_PLUGIN = '/usr/share/orthanc/plugins/libOrthancDicomWeb.so';
-
-export function orthancMissing(): string | undefined {
-  if (!fs.existsSync(ORTHANC)) return `${ORTHANC} is not installed (apt-get install orthanc)`;
-  if (!fs.existsSync(DICOMWEB_PLUGIN)) return `${DICOMWEB_PLUGIN} is not installed (apt-get install orthanc-dicomweb)`;
-  return undefined;
-}
+export const ORTHANC = PREREQUISITES.orthanc.file;
+const DICOMWEB_PLUGIN = PREREQUISITES['orthanc-dicomweb'].file;
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -16,13 +16,13 @@ import { join } from 'path';
 import type { Browser, Page } from 'playwright-core';
 import { indexToPatient, readPart10, verdictFor, Vec3, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom, normalTissueSites, Phantom } from '@abus-tumor-ai/tools';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
-import { dciodvfy, dciodvfyMissing } from '../dciodvfy';
+import { launchChromium } from '../browser/chromium';
+import { dciodvfy } from '../dciodvfy';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { copyOfOhifDist } from './ohif-dist';
 import { clickWithTool, waitForViewport } from './ohif-page';
-import { orthancMissing, OrthancServer, startOrthanc } from './orthanc';
+import { OrthancServer, startOrthanc } from './orthanc';
 import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
 import { prerequisites } from '../prerequisites';
@@ -33,8 +33,7 @@ const SHIPPED = join(ROOT, 'models', 'weights', 'cmsvnetiter');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const SPACING: Vec3 = [0.8, 0.4, 1.0];
 
-const skip = chromiumMissing() ?? orthancMissing() ?? dciodvfyMissing;
-const { it, beforeAll: setUp } = prerequisites(skip, 'Chromium, Orthanc and dciodvfy', 'trust tests');
+const { it, beforeAll: setUp } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb', 'dciodvfy'], 'trust tests');
 
 /** Two held-out phantoms (seeds no training, calibration or evaluation used), one per breast. */
 const STUDIES = [

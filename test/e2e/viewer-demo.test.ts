@@ -8,17 +8,16 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { startViewer } from '@abus-tumor-ai/tools';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
-import { chromiumMissing, launchChromium } from '../browser/chromium';
+import { launchChromium } from '../browser/chromium';
 import { OHIF_VERSION, ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';
-import { orthancMissing, startOrthanc } from './orthanc';
+import { startOrthanc } from './orthanc';
+import { prerequisites } from '../prerequisites';
 
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
-const skip = chromiumMissing();
-if (skip && process.env.CI === 'true') throw new Error(`CI needs Chromium: ${skip}`);
-if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
+const withChromium = prerequisites(['chromium'], 'viewer demo test');
 
-(skip ? test.skip : test)('the viewer demo serves the generated study; a click on the lesion gives a result; SEG and SR download', async () => {
+withChromium.it('the viewer demo serves the generated study; a click on the lesion gives a result; SEG and SR download', async () => {
   const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-demo-'));
   // The OHIF download is shared with the other browser tests.
   fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
@@ -88,10 +87,9 @@ if (skip) console.warn(`SKIP viewer demo test: ${skip}`);
   }
 }, 300000);
 
-const skipOrthanc = orthancMissing();
-if (skipOrthanc && process.env.CI === 'true') throw new Error(`CI needs Orthanc: ${skipOrthanc}`);
+const withOrthanc = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb'], 'viewer demo test against DICOMweb');
 
-(skipOrthanc ? test.skip : test)('--dicomweb serves an existing server through a same-origin proxy that adds its credentials', async () => {
+withOrthanc.it('--dicomweb serves an existing server through a same-origin proxy that adds its credentials', async () => {
   const dir = fs.mkdtempSync(join(tmpdir(), 'abus-viewer-dicomweb-'));
   fs.mkdirSync(join(dir, 'ohif'), { recursive: true });
   fs.symlinkSync(join(ohifDist(), '..', '..'), join(dir, 'ohif', `ohif-app-${OHIF_VERSION}`));

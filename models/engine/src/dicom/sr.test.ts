@@ -7,6 +7,7 @@ import { readPart10 } from './common';
 import { buildMeasurementReport, COMPREHENSIVE_3D_SR_STORAGE, SrLesion, SrSource } from './sr';
 import { readMeasurementReport } from '../../../../test/dicom-readers';
 import { dciodvfy, withDciodvfy } from '../../../../test/dciodvfy';
+import { PREREQUISITES, prerequisites } from '../../../../test/prerequisites';
 
 const US_IMAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const source: SrSource = {
@@ -85,12 +86,10 @@ withDciodvfy.each<[string, Uint8Array]>([
   expect(report.errors).toEqual([]);
 });
 
-const DSRDUMP = '/usr/bin/dsrdump';
-const haveDsrdump = existsSync(DSRDUMP);
-if (!haveDsrdump && process.env.CI === 'true') throw new Error(`CI needs ${DSRDUMP} (dcmtk)`);
+const withDsrdump = prerequisites(['dsrdump'], 'dsrdump test');
 
-(haveDsrdump ? test : test.skip)(`dsrdump reads the probability of cancer in %${haveDsrdump ? '' : ` (skipped: ${DSRDUMP} is not installed, dcmtk)`}`, () => {
-  const run = spawnSync(DSRDUMP, [writeTemp(report.bytes)], { encoding: 'utf8' });
+withDsrdump.it(withDsrdump.title('dsrdump reads the probability of cancer in %'), () => {
+  const run = spawnSync(PREREQUISITES.dsrdump.file, [writeTemp(report.bytes)], { encoding: 'utf8' });
   const out = `${run.stdout}\n${run.stderr}`;
   expect(run.status).toBe(0);
   expect(out).toContain('Probability of cancer');

@@ -115,7 +115,7 @@ async function networkOutputs(folded: boolean): Promise<Float32Array[]> {
   return out;
 }
 
-for (const backend of ['wasm', 'webgpu'] as BackendName[]) describeOn(backend, `${backend} matches cpu`, () => {
+for (const backend of ['wasm', 'webgpu'] as const) describeOn(backend, `${backend} matches cpu`, () => {
 
   test.each(CASES.map((c, i) => [c.name, i] as const))('%s', async (_name, i) => {
     const expected = await runCase(CASES[i], 100 + i);
@@ -141,7 +141,7 @@ test('folding batch norm into the convolutions changes outputs by < 1e-5 relativ
 /** The cpu reference is slow (stock Conv3D backprop), so both backends share one computation per input size. */
 const cpuGradients = new Map<string, Promise<Record<string, Float32Array>>>();
 
-for (const backend of ['wasm', 'webgpu'] as BackendName[]) describeOn(backend, `training gradients on ${backend} match cpu`, () => {
+for (const backend of ['wasm', 'webgpu'] as const) describeOn(backend, `training gradients on ${backend} match cpu`, () => {
 
   async function gradients(dims: [number, number, number]): Promise<Record<string, Float32Array>> {
     const config = variantConfig('cmsvnetiter', TINY);

@@ -7,17 +7,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
-import { backendSkip } from '../../../../test/backends';
-import { dciodvfy, dciodvfyMissing } from '../../../../test/dciodvfy';
+import { prerequisites } from '../../../../test/prerequisites';
+import { dciodvfy } from '../../../../test/dciodvfy';
 import { readBinarySeg, readMeasurementReport } from '../../../../test/dicom-readers';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { generatePhantom } from '../phantom/generate';
 import { main } from './main';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-detect-'));
-const skip = backendSkip('wasm') ?? (fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json')) ? undefined : `no shipped model at ${SHIPPED_WEIGHTS}`);
-if (skip) console.warn(`SKIP abus-ai detect: ${skip}`);
-const maybe = skip ? test.skip : test;
+const { it: maybe } = prerequisites(['wasm', 'shipped model'], 'abus-ai detect');
 
 /** Runs the command line; resolves with its status and what it printed. */
 async function run(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -91,8 +89,8 @@ test('refusals: --out over a file, a bad --max-candidates, a missing input (JSON
   expect(JSON.parse(missing.stdout)).toEqual({ error: expect.stringMatching(/Input not found/), code: 'input' });
 });
 
-const withTools = skip ?? dciodvfyMissing;
-(withTools ? test.skip : test)(`DICOM input with two lesions: --out holds both masks, and one SEG and one SR with both, valid for dciodvfy${withTools ? ` (skipped: ${withTools})` : ''}`, async () => {
+const withTools = prerequisites(['wasm', 'shipped model', 'dciodvfy'], 'abus-ai detect on DICOM');
+withTools.it(withTools.title('DICOM input with two lesions: --out holds both masks, and one SEG and one SR with both, valid for dciodvfy'), async () => {
   const out = path.join(dir, 'two-out');
   const r = await run(['detect', '--input', path.join(dir, 'two'), '--backend', 'wasm', '--json', '--out', out]);
   expect(r.status).toBe(0);
