@@ -67,6 +67,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
   return {
     found: true,
     probability,
+    probabilityRange: probability === null ? null : [probability, probability],
+    views: 1,
     networkProbability: probability,
     descriptors: null,
     verdict: probability === null ? null : probability > 0.63 ? 'Suspicious for malignancy' : probability < 0.21 ? 'Likely benign' : 'Indeterminate',
@@ -74,6 +76,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
     lesion: { mask, min: add(c, [1, 1, 1], -1), max: add(c, [1, 1, 1]), voxelCount: CROSS.length },
     size: { volumeMl: 0.001, longestMm: 1.6, extentMm: { lateral: 2.4, depth: 1.2, sweep: 1.5 } },
     centerIndex: center,
+    clickIndex: center,
+    analyses: 1,
     backend: 'webgpu',
     backendReason: 'stub',
     timingsMs: { total: 5 },

@@ -4,7 +4,7 @@
  * +-depth, +-sweep; the radius along an axis is half the truth component's extent on it), and
  * the 7 answers are compared: found or not, P(malignant), verdict, segmented volume.
  */
-import { arraySource, Engine, SourceMask, Vec3 } from '@abus-tumor-ai/engine';
+import { AnalyzeOptions, arraySource, Engine, SourceMask, Vec3 } from '@abus-tumor-ai/engine';
 import { LoadedCase } from '../data/tdsc';
 import { percentile } from '../metrics';
 import { truthComponent } from './evaluate';
@@ -82,7 +82,8 @@ function halfExtent(truth: SourceMask, dims: Vec3, spacing: Vec3): Vec3 {
   return [0, 1, 2].map((a) => (hi[a] >= lo[a] ? ((hi[a] - lo[a] + 1) * spacing[a]) / 2 : 0)) as Vec3;
 }
 
-export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[], onLesion?: (done: number, total: number) => void): Promise<LesionClicks[]> {
+/** `options`: the engine's analysis options for every click (e.g. flips), besides the voxel centre. */
+export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[], onLesion?: (done: number, total: number, lesion: LesionClicks) => void, options: Omit<AnalyzeOptions, 'centerSpace'> = {}): Promise<LesionClicks[]> {
   const total = cases.reduce((n, c) => n + c.lesions.length, 0);
   const out: LesionClicks[] = [];
   for (const c of cases) {
@@ -91,12 +92,12 @@ export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[
       const truth = truthComponent(c.mask, lesion.center);
       const clicks: ClickAnswer[] = [];
       for (const click of clickPoints(lesion.center, halfExtent(truth, c.mask.dims, c.volume.spacing), c.volume.spacing)) {
-        const r = await engine.analyze(source, click, { centerSpace: 'voxel' });
+        const r = await engine.analyze(source, click, { ...options, centerSpace: 'voxel' });
         const found = r.found && overlap(r.lesion, truth, c.mask.dims) > 0;
         clicks.push({ click, found, probability: found ? r.probability : null, verdict: found ? r.verdict : null, volumeMl: found ? r.size.volumeMl : 0 });
       }
       out.push({ caseId: c.caseId, lesion: n, clicks });
-      onLesion?.(out.length, total);
+      onLesion?.(out.length, total, out[out.length - 1]);
     }
   }
   return out;
