@@ -204,7 +204,7 @@ export class Analyzer implements Engine, WindowRunner {
     // Each view's own answer, only where there is one view's P to compare.
     const viewPs = probability !== null && views.length > 1 ? maps.map((m, v) => lesionOf(m, networkPs[v] ?? null).probability).filter((p): p is number => p !== null) : [];
     const probabilityRange: [number, number] | null = probability === null ? null : [Math.min(probability, ...viewPs), Math.max(probability, ...viewPs)];
-    const verdict = verdictFor(probability, this.card.operatingPoints);
+    const verdict = verdictFor(probability, this.card.operatingPoints, probabilityRange);
     lap('postprocess');
     timings.total = Math.round((now() - t0) * 10) / 10;
     return {
