@@ -92,7 +92,6 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   const title = div(`Lesion ${record.number}${r.verdict ? `: ${r.verdict}` : ''}`, `font-weight:600;color:${colour}`);
   const actions = document.createElement('div');
   actions.append(button('Go to', 'abus-goto', () => service.jumpToLesion(record.number), true));
-  if (service.canUndo(record.number)) actions.append(button('Undo', 'abus-undo', () => void service.undo(record.number), true));
   actions.append(button('Remove', 'abus-remove', () => service.removeLesion(record.number), true));
   head.append(title, actions);
   card.append(head);
@@ -110,10 +109,20 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   return card;
 }
 
-/** One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept, reject. */
+/**
+ * One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept,
+ * reject; or, on a lesion already marked, that lesion's name and go-to alone.
+ */
 function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement {
   const r = row.result;
   const el = document.createElement('div');
+  if (row.marked !== undefined) {
+    el.setAttribute('data-cy', 'abus-candidate-marked');
+    el.setAttribute('data-number', String(row.marked));
+    el.style.cssText = 'border-top:1px dashed #2b3a55;padding:4px 0;color:#8fa3c0';
+    el.append(div(`Lesion ${row.marked} (already marked)`), button('Go to', 'abus-candidate-goto', () => service.jumpToLesion(row.marked!), true));
+    return el;
+  }
   el.setAttribute('data-cy', 'abus-candidate');
   el.setAttribute('data-rank', String(row.rank));
   el.setAttribute('data-score', String(row.score));
@@ -161,7 +170,7 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
   const hint = div('Choose the ABUS tumor tool, then click a mass in any view, or let Find lesions scan the whole series.', 'color:#8fa3c0;margin-top:3px');
   root.append(title, notice, status, fallback, pick, atCrosshair, find, cancel, exportButton, outcome, candidates, results, hint);
   host.append(root);
-  let drawn: { lesions: LesionRecord[]; revision: number; candidates: CandidateRow[] } | undefined;
+  let drawn: { lesions: LesionRecord[]; candidates: CandidateRow[] } | undefined;
   const render = () => {
     status.textContent = state.message;
     status.title = state.detail ?? '';
@@ -178,12 +187,12 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
     // Progress updates come once per loaded slice during an analysis; the cards change only with
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
-    if (drawn?.lesions !== state.lesions || drawn.revision !== state.revision) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
+    if (drawn?.lesions !== state.lesions) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
     if (drawn?.candidates !== state.candidates) {
       const heading = state.candidates.length ? [div('Proposed by Find lesions (not yet lesions):', 'color:#8fa3c0;margin-top:2px')] : [];
       candidates.replaceChildren(...heading, ...state.candidates.map((c) => candidateRow(c, service)));
     }
-    drawn = { lesions: state.lesions, revision: state.revision, candidates: state.candidates };
+    drawn = { lesions: state.lesions, candidates: state.candidates };
     // Accept writes into the viewer, one at a time (see AbusTumorService.acceptCandidate).
     for (const b of [pick, atCrosshair, find, ...candidates.querySelectorAll<HTMLButtonElement>('[data-cy="abus-accept"]')]) {
       b.disabled = state.status !== 'ready';
