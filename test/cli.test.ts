@@ -40,8 +40,13 @@ test('infer prints one JSON object with the documented fields and writes the mas
   const r = run(['infer', '--input', join(dir, 'vol.nrrd'), '--center', '48,32,24', '--weights', join(dir, 'w'), '--json', '--out', join(dir, 'mask.nrrd')]);
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
-  expect(Object.keys(out)).toEqual(expect.arrayContaining(['found', 'probability', 'verdict', 'volume_ml', 'diameters_mm', 'bbox', 'backend', 'timings_ms']));
+  expect(Object.keys(out)).toEqual(expect.arrayContaining(['found', 'probability', 'probability_range', 'views', 'verdict', 'volume_ml', 'diameters_mm', 'bbox', 'center_index', 'click_index', 'analyses', 'backend', 'timings_ms']));
   expect(out.probability).toBeGreaterThanOrEqual(0);
+  if (out.probability !== null) {
+    expect(out.probability_range[0]).toBeLessThanOrEqual(out.probability);
+    expect(out.probability_range[1]).toBeGreaterThanOrEqual(out.probability);
+  }
+  expect(out.click_index).toEqual([48, 32, 24]);
   expect(out.notice).toMatch(/not for clinical diagnosis/);
   expect(r.stderr).toMatch(/abus-ai: backend (wasm|webgpu|cpu)/);
   if (out.found) {

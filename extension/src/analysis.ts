@@ -1,7 +1,7 @@
 /**
  * One click to a result in the viewer: the clicked point in patient coordinates, only the VOI's
  * slices read, the worker's analysis, and the lesion written into an OHIF labelmap segmentation
- * (one lesion per mass: a click on a lesion already found re-analyses it).
+ * (one lesion per mass: a click on a lesion already found is that lesion, see lesionAtClick).
  */
 import type { AnalysisResult, Engine, Laterality, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { indexToPatient, lateralityOf, lesionLabel, measureLesion } from '@abus-tumor-ai/engine';
@@ -98,7 +98,7 @@ export interface Algorithm {
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm, segmentationOf: Map<string, string>, replacing: boolean): Promise<string> {
+async function lesionSegment(services: Services, displaySet: any, number: number, result: AnalysisResult, algorithm: Algorithm, segmentationOf: Map<string, string>): Promise<string> {
   const segmentLabel = `Lesion ${number}: ${label(result)}`;
   const uid: string = displaySet.displaySetInstanceUID;
   let segmentationId = segmentationOf.get(uid);
@@ -111,15 +111,14 @@ async function lesionSegment(services: Services, displaySet: any, number: number
     })) as string;
     segmentationOf.set(uid, segmentationId);
     for (const viewportId of viewportIds) await services.segmentationService.addSegmentationRepresentation(viewportId, { segmentationId });
-  } else if (!replacing) {
+  } else {
     await statsSettled(services, segmentationId);
     services.segmentationService.addSegment(segmentationId, { segmentIndex: number, label: segmentLabel });
   }
   // OHIF's own SEG export and its segment panel read these fields of the segment.
   const segment = services.segmentationService.getSegmentation(segmentationId)?.segments?.[number];
   if (segment) Object.assign(segment, { label: segmentLabel, algorithmType: 'AUTOMATIC', algorithmName: `${algorithm.name} ${algorithm.version}` });
-  // A replaced lesion keeps its colour: the same mass, the same segment.
-  if (!replacing) for (const viewportId of viewportIds) services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
+  for (const viewportId of viewportIds) services.segmentationService.setSegmentColor(viewportId, segmentationId, number, classColor(result));
   return segmentationId;
 }
 
@@ -163,7 +162,7 @@ export async function locateClick(
 
 /**
  * The lesion a click falls on: one whose segment holds the clicked voxel, or whose box, grown by
- * `marginMm`, does. A second click on a mass re-analyses that lesion instead of adding one.
+ * `marginMm`, does. A second click on a mass is that lesion, not a new one.
  */
 export function lesionAtClick(lesions: LesionRecord[], click: LocatedClick, marginMm = 2): LesionRecord | undefined {
   const uid = click.displaySet.displaySetInstanceUID;
@@ -188,8 +187,6 @@ export interface AnalysisRequest {
   click: LocatedClick;
   /** The lesion's number: its segment index and its label. */
   number: number;
-  /** The lesion this analysis replaces (a second click on the same mass). */
-  replacing?: LesionRecord;
   algorithm: Algorithm;
   /** One labelmap segmentation per display set, created on the first lesion; later lesions add segments. */
   segmentations: Map<string, string>;
@@ -209,24 +206,20 @@ export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord 
 }
 
 /**
- * Writes a lesion into the viewer: its segment (replacing the lesion it re-analyses), its voxels
+ * Writes a lesion into the viewer: its segment, its voxels
  * in the labelmap where no other lesion has them already, so overlapping results never erase each
  * other, and its arrow annotation. The record keeps the voxels as painted: what is exported is
  * exactly what is on screen.
  */
 export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onProgress'>, result: AnalysisResult): Promise<LesionRecord> {
-  const { services, cs, click, number, algorithm, replacing } = request;
+  const { services, cs, click, number, algorithm } = request;
   const { displaySet, volume } = click;
-  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations, Boolean(replacing));
+  const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations);
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
   const pixelsOf = (k: number) => cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]).getPixelData();
   const [nx] = volume.source.dims;
-  if (replacing) forEachVoxel(replacing.result.lesion, (i, j, k) => {
-    const out = pixelsOf(k);
-    if (out[i + nx * j] === number) out[i + nx * j] = 0;
-  });
   const { min, max } = result.lesion;
   const size: Vec3 = [max[0] - min[0] + 1, max[1] - min[1] + 1, max[2] - min[2] + 1];
   const painted = new Uint8Array(size[0] * size[1] * size[2]);
@@ -249,7 +242,6 @@ export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onPr
   const shown: AnalysisResult = count === result.lesion.voxelCount ? result : { ...result, lesion: { mask: painted, min, max, voxelCount: count }, size: measureLesion({ mask: painted, min, max, voxelCount: count }, volume.source.spacing) };
   const [ci, cj, ck] = centroid.map((v) => v / Math.max(count, 1));
   const centreImage = volume.imageIds[Math.round(ck)];
-  if (replacing?.annotationUID) removeAnnotation(services, cs, replacing.annotationUID);
   const annotationUID = addLesionAnnotation(cs, centreImage, ci, cj, `Lesion ${number}: ${label(shown)}`, Math.max(shown.size.longestMm / 2, 1));
   cs.cornerstoneTools.utilities?.triggerAnnotationRenderForViewportIds?.(viewportsShowing(services, displaySet.displaySetInstanceUID));
   const { dims, spacing, origin, direction } = volume.source;

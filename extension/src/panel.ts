@@ -4,6 +4,7 @@
  * "Find lesions" proposes (accept or reject each), then a card per lesion with its verdict, its probability as a bar against the operating points, its size, and
  * go-to and remove. The research-use notice is shown once.
  */
+import { rangeText } from '@abus-tumor-ai/engine';
 import type { LesionRecord } from './analysis';
 import { AbusTumorService, CandidateRow } from './service';
 
@@ -28,20 +29,49 @@ function div(text: string, css = ''): HTMLDivElement {
   return d;
 }
 
-/** P(malignant) as a bar, with the card's rule-out and rule-in thresholds marked on it. */
-function probabilityBar(p: number, colour: string, points?: { ruleOut: number; ruleIn: number }): HTMLElement {
+/** What the two ticks mean, on hover (the card's operating points, see the engine's verdict.ts). */
+export function operatingPointsTip(points: { ruleOut: number; ruleIn: number }): string {
+  const pct = (v: number) => `${Math.round(v * 100)}%`;
+  return `Rule-out ${pct(points.ruleOut)}: below it, "Likely benign" (on validation, 95% of cancers scored above it). ` +
+    `Rule-in ${pct(points.ruleIn)}: above it, "Suspicious for malignancy" (on validation, 90% of benign lesions scored below it). ` +
+    'Between them, or when the range of P over the network\'s views crosses one: "Indeterminate".';
+}
+
+/**
+ * P(malignant) as a bar, the range of P over the network's views as a lighter band, and the
+ * card's rule-out and rule-in thresholds as labelled ticks.
+ */
+export function probabilityBar(p: number, colour: string, points?: { ruleOut: number; ruleIn: number }, range?: [number, number] | null): HTMLElement {
+  const wrap = document.createElement('div');
   const bar = document.createElement('div');
   bar.setAttribute('data-cy', 'abus-probability-bar');
   bar.style.cssText = 'position:relative;height:8px;background:#2b3a55;border-radius:4px;margin:3px 0';
   const fill = document.createElement('div');
   fill.style.cssText = `position:absolute;left:0;top:0;bottom:0;width:${(100 * p).toFixed(1)}%;background:${colour};border-radius:4px`;
   bar.append(fill);
-  for (const t of points ? [points.ruleOut, points.ruleIn] : []) {
+  if (range && range[1] > range[0]) {
+    const band = document.createElement('div');
+    band.setAttribute('data-cy', 'abus-probability-range');
+    band.style.cssText = `position:absolute;left:${(100 * range[0]).toFixed(1)}%;width:${(100 * (range[1] - range[0])).toFixed(1)}%;top:2px;bottom:2px;background:rgba(255,255,255,0.45)`;
+    bar.append(band);
+  }
+  wrap.append(bar);
+  if (!points) return wrap;
+  const labels = document.createElement('div');
+  labels.setAttribute('data-cy', 'abus-operating-points');
+  labels.title = operatingPointsTip(points);
+  labels.style.cssText = 'position:relative;height:13px;font-size:10px;color:#8fa3c0;cursor:help';
+  for (const [name, t] of [['rule-out', points.ruleOut], ['rule-in', points.ruleIn]] as const) {
     const tick = document.createElement('div');
     tick.style.cssText = `position:absolute;left:${(100 * t).toFixed(1)}%;top:-2px;bottom:-2px;width:2px;background:#d0d8e8`;
     bar.append(tick);
+    const text = div(`${name} ${Math.round(t * 100)}%`, `position:absolute;left:${(100 * t).toFixed(1)}%;transform:translateX(-50%);white-space:nowrap`);
+    text.setAttribute('data-cy', `abus-${name}`);
+    labels.append(text);
   }
-  return bar;
+  bar.title = labels.title;
+  wrap.append(labels);
+  return wrap;
 }
 
 function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElement {
@@ -51,6 +81,7 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   card.setAttribute('data-number', String(record.number));
   card.setAttribute('data-point-mm', record.pointMm.join(','));
   card.setAttribute('data-probability', String(r.probability));
+  card.setAttribute('data-probability-range', r.probabilityRange?.join(',') ?? '');
   card.setAttribute('data-verdict', r.verdict ?? '');
   card.setAttribute('data-voxels', String(r.lesion.voxelCount));
   card.setAttribute('data-center-index', r.centerIndex.join(','));
@@ -61,13 +92,15 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   const title = div(`Lesion ${record.number}${r.verdict ? `: ${r.verdict}` : ''}`, `font-weight:600;color:${colour}`);
   const actions = document.createElement('div');
   actions.append(button('Go to', 'abus-goto', () => service.jumpToLesion(record.number), true));
-  if (service.canUndo(record.number)) actions.append(button('Undo', 'abus-undo', () => void service.undo(record.number), true));
   actions.append(button('Remove', 'abus-remove', () => service.removeLesion(record.number), true));
   head.append(title, actions);
   card.append(head);
   if (r.probability !== null) {
-    card.append(div(`P(malignant) ${(r.probability * 100).toFixed(1)}%`));
-    card.append(probabilityBar(r.probability, colour, service.state.engine?.card.operatingPoints));
+    const range = rangeText(r.probabilityRange);
+    const p = div(`P(malignant) ${(r.probability * 100).toFixed(1)}%${range ? ` · range ${range} over ${r.views} views` : ''}`);
+    p.setAttribute('data-cy', 'abus-probability');
+    if (range) p.title = 'The network saw the lesion from several views (mirrored); their P(malignant) spans this range. A range across a threshold makes the verdict "Indeterminate".';
+    card.append(p, probabilityBar(r.probability, colour, service.state.engine?.card.operatingPoints, r.probabilityRange));
   }
   const side = record.laterality?.side ? `${record.laterality.side === 'L' ? 'left' : 'right'} breast` : 'laterality unknown';
   card.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm · ${side}`, 'color:#a9b8d0'));
@@ -76,10 +109,20 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   return card;
 }
 
-/** One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept, reject. */
+/**
+ * One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept,
+ * reject; or, on a lesion already marked, that lesion's name and go-to alone.
+ */
 function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement {
   const r = row.result;
   const el = document.createElement('div');
+  if (row.marked !== undefined) {
+    el.setAttribute('data-cy', 'abus-candidate-marked');
+    el.setAttribute('data-number', String(row.marked));
+    el.style.cssText = 'border-top:1px dashed #2b3a55;padding:4px 0;color:#8fa3c0';
+    el.append(div(`Lesion ${row.marked} (already marked)`), button('Go to', 'abus-candidate-goto', () => service.jumpToLesion(row.marked!), true));
+    return el;
+  }
   el.setAttribute('data-cy', 'abus-candidate');
   el.setAttribute('data-rank', String(row.rank));
   el.setAttribute('data-score', String(row.score));
@@ -88,7 +131,8 @@ function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement
   el.style.cssText = 'border-top:1px dashed #2b3a55;padding:4px 0';
   const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
   el.append(div(`#${row.rank} · detection ${(row.score * 100).toFixed(0)}%${r.verdict ? ` · ${r.verdict}` : ''}`, `color:${colour};font-weight:600`));
-  const probability = r.probability === null ? '' : ` · P(malignant) ${(r.probability * 100).toFixed(1)}%`;
+  const range = rangeText(r.probabilityRange);
+  const probability = r.probability === null ? '' : ` · P(malignant) ${(r.probability * 100).toFixed(1)}%${range ? ` (${range})` : ''}`;
   el.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm${probability}`, 'color:#a9b8d0'));
   el.append(
     button('Go to', 'abus-candidate-goto', () => service.goToCandidate(row.rank), true),
@@ -126,7 +170,7 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
   const hint = div('Choose the ABUS tumor tool, then click a mass in any view, or let Find lesions scan the whole series.', 'color:#8fa3c0;margin-top:3px');
   root.append(title, notice, status, fallback, pick, atCrosshair, find, cancel, exportButton, outcome, candidates, results, hint);
   host.append(root);
-  let drawn: { lesions: LesionRecord[]; revision: number; candidates: CandidateRow[] } | undefined;
+  let drawn: { lesions: LesionRecord[]; candidates: CandidateRow[] } | undefined;
   const render = () => {
     status.textContent = state.message;
     status.title = state.detail ?? '';
@@ -143,12 +187,12 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
     // Progress updates come once per loaded slice during an analysis; the cards change only with
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
-    if (drawn?.lesions !== state.lesions || drawn.revision !== state.revision) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
+    if (drawn?.lesions !== state.lesions) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
     if (drawn?.candidates !== state.candidates) {
       const heading = state.candidates.length ? [div('Proposed by Find lesions (not yet lesions):', 'color:#8fa3c0;margin-top:2px')] : [];
       candidates.replaceChildren(...heading, ...state.candidates.map((c) => candidateRow(c, service)));
     }
-    drawn = { lesions: state.lesions, revision: state.revision, candidates: state.candidates };
+    drawn = { lesions: state.lesions, candidates: state.candidates };
     // Accept writes into the viewer, one at a time (see AbusTumorService.acceptCandidate).
     for (const b of [pick, atCrosshair, find, ...candidates.querySelectorAll<HTMLButtonElement>('[data-cy="abus-accept"]')]) {
       b.disabled = state.status !== 'ready';

@@ -67,6 +67,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
   return {
     found: true,
     probability,
+    probabilityRange: probability === null ? null : [probability, probability],
+    views: 1,
     networkProbability: probability,
     descriptors: null,
     verdict: probability === null ? null : probability > 0.63 ? 'Suspicious for malignancy' : probability < 0.21 ? 'Likely benign' : 'Indeterminate',
@@ -74,6 +76,8 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
     lesion: { mask, min: add(c, [1, 1, 1], -1), max: add(c, [1, 1, 1]), voxelCount: CROSS.length },
     size: { volumeMl: 0.001, longestMm: 1.6, extentMm: { lateral: 2.4, depth: 1.2, sweep: 1.5 } },
     centerIndex: center,
+    clickIndex: center,
+    analyses: 1,
     backend: 'webgpu',
     backendReason: 'stub',
     timingsMs: { total: 5 },
@@ -512,38 +516,33 @@ describe('abusAnalyzeAtPoint', () => {
     expect(h.service.state.lesions.map((l) => l.number)).toEqual([2, 3]);
   });
 
-  it('a second click on a lesion re-analyses it in place: same number and segment, and undo brings the first result back', async () => {
+  it('a second click on a lesion is that lesion and its number: no new analysis, nothing rewritten', async () => {
     const h = await loaded();
     const seg = h.services.segmentationService;
-    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    // 1 voxel off the first click, inside the lesion: the same mass.
+    const first = await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    expect(h.engine.calls).toHaveLength(1);
+    // 1 voxel off the first click, inside the lesion: the same mass, the same answer.
     h.engine.respond = async (center) => lesionAround(center, 0.4);
     const second = await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(11, 6, 5) });
-    expect(second!.number).toBe(1);
+    expect(second).toBe(first);
+    expect(h.engine.calls).toHaveLength(1);
     expect(h.service.state.lesions).toHaveLength(1);
-    expect(h.service.state.outcomeKind).toBe('replaced');
+    expect(h.service.state.outcomeKind).toBe('already-analysed');
+    expect(h.service.state.outcome).toBe('Lesion 1 (already marked): Suspicious for malignancy, 87% (AI)');
     expect(seg.addSegment).not.toHaveBeenCalled();
-    // The old voxels are gone, the new ones painted, under the same segment number.
-    expect(h.painted()).toEqual(new Map([[1, crossVoxels([11, 6, 5])]]));
-    expect([...h.annotations.values()].map((a) => a.data.text)).toEqual(['Lesion 1: Indeterminate, 40% (AI)']);
-    expect(h.segmentations.get('seg-1')!.segments[1]).toMatchObject({ label: 'Lesion 1: Indeterminate, 40% (AI)' });
-    // A click 2 mm beside its box is the same mass too; 3 mm away is another.
-    expect(h.service.canUndo(1)).toBe(true);
-
-    await h.service.undo(1);
     expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
-    expect(h.service.state.lesions[0].result.probability).toBe(0.87);
-    expect(h.service.canUndo(1)).toBe(false);
+    // The views go to it.
+    await until(() => h.views.get('vp-1')!.jumpToWorld.mock.calls.length > 1, 'the jump to lesion 1');
   });
 
-  it('a click within 2 mm of a lesion box re-analyses it; further away it is a new lesion', async () => {
+  it('a click within 2 mm of a lesion box is that lesion; further away it is a new lesion', async () => {
     const h = await loaded();
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
-    // The box spans columns 9-11 (0.8 mm columns): column 13 is 1.6 mm beyond it. That re-analysis
-    // moves the lesion to columns 12-14; column 18 is 3.2 mm beyond that.
+    // The box spans columns 9-11 (0.8 mm columns): column 13 is 1.6 mm beyond it, column 15 3.2 mm.
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(13, 6, 5) });
     expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
-    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(18, 6, 5) });
+    expect(h.engine.calls).toHaveLength(1);
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(15, 6, 5) });
     expect(h.service.state.lesions.map((l) => l.number)).toEqual([1, 2]);
   });
 
@@ -697,15 +696,39 @@ describe('abusFindLesions', () => {
     expect(h.service.state.status).toBe('ready');
   });
 
-  it('a proposal on a lesion already found replaces it (one lesion per mass)', async () => {
+  it('a candidate on a lesion already marked is listed as that lesion, not proposed', async () => {
+    const h = await loaded();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    h.engine.scanFinds = [[10, 6, 5], [4, 10, 8]];
+    const rows = await h.actions.abusFindLesions();
+    expect(rows!.map((r) => [r.rank, r.marked])).toEqual([[1, 1], [2, undefined]]);
+    expect(h.service.state.outcome).toBe('1 possible lesion found in 1.2 s; 1 already marked. Accept or reject each.');
+    // Accepting the marked one adds nothing: it is lesion 1.
+    expect(await h.actions.abusAcceptCandidate({ rank: 1 })).toBe(h.service.state.lesions[0]);
+    expect(h.service.state.outcomeKind).toBe('already-analysed');
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
+    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
+  });
+
+  it('a proposal on a lesion marked after the scan is that lesion when accepted', async () => {
+    const h = await loaded();
+    h.engine.scanFinds = [[10, 6, 5]];
+    const rows = await h.actions.abusFindLesions();
+    expect(rows![0].marked).toBeUndefined();
+    await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
+    await h.actions.abusAcceptCandidate({ rank: 1 });
+    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
+    expect(h.service.state.candidates.map((c) => [c.rank, c.marked])).toEqual([[1, 1]]);
+    expect(h.service.state.outcomeKind).toBe('already-analysed');
+  });
+
+  it('a scan that finds only lesions already marked proposes nothing', async () => {
     const h = await loaded();
     await h.actions.abusAnalyzeAtPoint({ viewportId: 'vp-1', world: world(10, 6, 5) });
     h.engine.scanFinds = [[10, 6, 5]];
     await h.actions.abusFindLesions();
-    await h.actions.abusAcceptCandidate({ rank: 1 });
-    expect(h.service.state.lesions.map((l) => l.number)).toEqual([1]);
-    expect(h.service.state.outcomeKind).toBe('replaced');
-    expect(h.painted()).toEqual(new Map([[1, crossVoxels([10, 6, 5])]]));
+    expect(h.service.state.outcome).toBe('No new lesion found in this series (1.2 s; 1 already marked).');
+    expect(h.service.state.outcomeKind).toBe('no-lesion');
   });
 
   it('says when the series holds no lesion', async () => {

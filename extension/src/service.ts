@@ -22,9 +22,7 @@ export interface PanelState {
   detail?: string;
   /** The last click's outcome, e.g. "No lesion at that point", with its kind for tests and styles. */
   outcome?: string;
-  outcomeKind?: 'lesion' | 'replaced' | 'no-lesion' | 'undone' | 'error' | 'cancelled' | 'candidates';
-  /** Bumped when a lesion changes in place (replaced, undone), so the panel redraws its card. */
-  revision: number;
+  outcomeKind?: 'lesion' | 'already-analysed' | 'no-lesion' | 'error' | 'cancelled' | 'candidates';
   engine?: WorkerEngine;
   lesions: LesionRecord[];
   /** Set when WebGPU is not used, with the reason; shown as a notification and in the panel. */
@@ -44,6 +42,8 @@ export interface CandidateRow {
   result: AnalysisResult;
   /** Where the analysis was centred, as a click there would be. */
   click: LocatedClick;
+  /** The number of the lesion already marked there: listed as that lesion, not proposed. */
+  marked?: number;
 }
 
 /* OHIF's managers, typed loosely: the host does not share its types with runtime plugins. */
@@ -76,11 +76,9 @@ export class AbusTumorService {
     };
   }
 
-  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [], candidates: [], revision: 0 };
+  readonly state: PanelState = { status: 'loading', message: 'Loading the model…', lesions: [], candidates: [] };
   /** Cancels a running "Find lesions" (a click's analysis is cancelled through the engine). */
   private scanAbort?: AbortController;
-  /** Earlier results of each lesion number, newest last, for undo after a re-analysis. */
-  private readonly history = new Map<number, LesionRecord[]>();
   /** One labelmap segmentation per display set, made at its first lesion. */
   readonly segmentations = new Map<string, string>();
   private loading?: Promise<void>;
@@ -174,23 +172,26 @@ export class AbusTumorService {
     return { name: ALGORITHM_NAME, version: `${engine.card.name} ${engine.card.version}` };
   }
 
-  /**
-   * A new lesion joins the list, or a re-analysis takes the place of the lesion it replaces (its
-   * earlier result kept for undo); then every view goes to it.
-   */
-  private addLesion(engine: WorkerEngine, record: LesionRecord, replacing: LesionRecord | undefined, extra: Partial<PanelState> = {}): void {
+  /** A new lesion joins the list; then every view goes to it. */
+  private addLesion(engine: WorkerEngine, record: LesionRecord): void {
     const number = record.number;
-    if (replacing) {
-      this.history.set(number, [...(this.history.get(number) ?? []), replacing]);
-      this.update({ ...this.ready(engine), lesions: this.state.lesions.map((l) => (l === replacing ? record : l)), revision: this.state.revision + 1, outcome: `Lesion ${number} re-analysed (Undo restores the earlier result).`, outcomeKind: 'replaced', ...extra });
-    } else {
-      this.nextLesionNumber = Math.max(this.nextLesionNumber, number + 1);
-      this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion', ...extra });
-    }
+    this.nextLesionNumber = Math.max(this.nextLesionNumber, number + 1);
+    this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion' });
     // Then every view through the lesion's centre, where its labelled arrow is drawn: a task of
     // its own, since redrawing three views is the viewer's work, not the analysis'.
     setTimeout(() => this.jumpToLesion(number), 0);
     if (record.assumedGeometry.length) this.notify('ABUS Tumor AI: geometry assumed', record.assumedGeometry.join('; '), 'warning');
+  }
+
+  /**
+   * A lesion already marked where a click or a proposal falls: the answer belongs to the mass
+   * (the engine re-centres every analysis on it), so it is that lesion and its number, not a new
+   * analysis. The panel says so and the views go to it.
+   */
+  private alreadyMarked(engine: WorkerEngine, record: LesionRecord): LesionRecord {
+    this.update({ ...this.ready(engine), outcome: `Lesion ${record.number} (already marked): ${label(record.result)}`, outcomeKind: 'already-analysed' });
+    setTimeout(() => this.jumpToLesion(record.number), 0);
+    return record;
   }
 
   /** Analyses the lesion at a world point of a viewport; the result joins the list, an error is shown. */
@@ -202,15 +203,15 @@ export class AbusTumorService {
     try {
       const onProgress = (p: AnalysisProgress) => this.update({ message: progressText(p) });
       const click = await locateClick(this.services, cs, { viewportId, world }, onProgress, this.settings.sweepSpacingMm);
-      // One mass, one lesion: a click on a lesion already found re-analyses it in place.
-      const replacing = lesionAtClick(this.state.lesions, click);
-      const number = replacing?.number ?? this.nextLesionNumber;
-      const record = await analyzeAt({ engine, services: this.services, cs, click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations, onProgress });
+      // One mass, one lesion, one answer: a click on a lesion already found is that lesion.
+      const marked = lesionAtClick(this.state.lesions, click);
+      if (marked) return this.alreadyMarked(engine, marked);
+      const record = await analyzeAt({ engine, services: this.services, cs, click, number: this.nextLesionNumber, algorithm: this.algorithm(engine), segmentations: this.segmentations, onProgress });
       if (!record) {
         this.update({ ...this.ready(engine), outcome: 'No lesion at that point (nothing was added).', outcomeKind: 'no-lesion' });
         return undefined;
       }
-      this.addLesion(engine, record, replacing);
+      this.addLesion(engine, record);
       return record;
     } catch (err) {
       return this.failed(engine, err, 'Analysis');
@@ -233,20 +234,24 @@ export class AbusTumorService {
       const volume = volumeOfDisplaySet(cs, displaySet, this.settings.sweepSpacingMm);
       const scan = await engine.scan(volume.source, { signal: abort.signal, onProgress: (p) => this.update({ message: scanProgressText(p) }) });
       const found = scan.candidates.filter((c) => c.found);
-      const rows: CandidateRow[] = found.map((c) => ({
-        rank: c.rank,
-        score: c.score,
-        result: c.analysis,
-        click: { displaySet, volume, center: c.analysis.centerIndex, pointMm: c.centerMm },
-      }));
+      const rows: CandidateRow[] = found.map((c) => {
+        const click: LocatedClick = { displaySet, volume, center: c.analysis.centerIndex, pointMm: c.centerMm };
+        return { rank: c.rank, score: c.score, result: c.analysis, click, marked: lesionAtClick(this.state.lesions, click)?.number };
+      });
+      const proposed = rows.filter((r) => r.marked === undefined).length;
+      const marked = rows.length - proposed;
+      const already = marked ? `; ${marked} already marked` : '';
       const seconds = (scan.timingsMs.total / 1000).toFixed(1);
       const others = scan.candidates.length - found.length;
       const checked = others ? `; ${others} other place${others > 1 ? 's' : ''} checked: no lesion` : '';
-      const outcome = rows.length
-        ? `${rows.length} possible lesion${rows.length > 1 ? 's' : ''} found in ${seconds} s${checked}. Accept or reject each.`
-        : `No lesion found in this series (${scan.windows} windows, ${seconds} s${checked}).`;
-      this.update({ ...this.ready(engine), candidates: rows, outcome, outcomeKind: rows.length ? 'candidates' : 'no-lesion' });
-      if (rows.length) setTimeout(() => this.goToCandidate(rows[0].rank), 0);
+      const outcome = proposed
+        ? `${proposed} possible lesion${proposed > 1 ? 's' : ''} found in ${seconds} s${already}${checked}. Accept or reject each.`
+        : rows.length
+          ? `No new lesion found in this series (${seconds} s${already}${checked}).`
+          : `No lesion found in this series (${scan.windows} windows, ${seconds} s${checked}).`;
+      this.update({ ...this.ready(engine), candidates: rows, outcome, outcomeKind: proposed ? 'candidates' : 'no-lesion' });
+      const first = rows.find((r) => r.marked === undefined);
+      if (first) setTimeout(() => this.goToCandidate(first.rank), 0);
       return rows;
     } catch (err) {
       return this.failed(engine, err, 'Finding lesions');
@@ -257,21 +262,24 @@ export class AbusTumorService {
 
   /**
    * Makes a proposed lesion a lesion, exactly as a click at its centre would have (one lesion per
-   * mass). One at a time, like analyses: writing a lesion waits on OHIF, and two at once would
-   * take the same number.
+   * mass: a lesion marked there since the scan is that lesion). One at a time, like analyses:
+   * writing a lesion waits on OHIF, and two at once would take the same number.
    */
   async acceptCandidate(rank: number): Promise<LesionRecord | undefined> {
     const row = this.state.candidates.find((c) => c.rank === rank);
     if (!row) return undefined;
     const engine = this.idleEngine();
     if (!engine) return undefined;
+    const marked = lesionAtClick(this.state.lesions, row.click);
+    if (marked) {
+      this.update({ candidates: this.state.candidates.map((c) => (c === row ? { ...row, marked: marked.number } : c)) });
+      return this.alreadyMarked(engine, marked);
+    }
     const cs = hostCornerstone(this.managers.extensionManager);
     this.update({ status: 'running', message: 'Adding the lesion…', outcome: undefined, outcomeKind: undefined, candidates: this.state.candidates.filter((c) => c !== row) });
     try {
-      const replacing = lesionAtClick(this.state.lesions, row.click);
-      const number = replacing?.number ?? this.nextLesionNumber;
-      const record = await showLesion({ services: this.services, cs, click: row.click, number, replacing, algorithm: this.algorithm(engine), segmentations: this.segmentations }, row.result);
-      this.addLesion(engine, record, replacing);
+      const record = await showLesion({ services: this.services, cs, click: row.click, number: this.nextLesionNumber, algorithm: this.algorithm(engine), segmentations: this.segmentations }, row.result);
+      this.addLesion(engine, record);
       return record;
     } catch (err) {
       // The proposal stays, for another try.
@@ -296,26 +304,6 @@ export class AbusTumorService {
     for (const viewportId of viewportsShowing(this.services, row.click.displaySet.displaySetInstanceUID)) {
       cs.cornerstone.getEnabledElementByViewportId(viewportId)?.viewport?.jumpToWorld?.(world);
     }
-  }
-
-  /** Whether a lesion has an earlier result that undo() would restore. */
-  canUndo(number: number): boolean {
-    return Boolean(this.history.get(number)?.length);
-  }
-
-  /** Restores a re-analysed lesion's earlier result, on screen and for export. */
-  async undo(number: number): Promise<void> {
-    const earlier = this.history.get(number)?.pop();
-    const current = this.state.lesions.find((l) => l.number === number);
-    if (!earlier || !current || !this.state.engine) return;
-    const cs = hostCornerstone(this.managers.extensionManager);
-    const displaySet = this.services.displaySetService.getDisplaySetByUID(current.displaySetInstanceUID);
-    const volume = volumeOfDisplaySet(cs, displaySet, this.settings.sweepSpacingMm);
-    const restored = await showLesion(
-      { services: this.services, cs, click: { displaySet, volume, center: earlier.result.centerIndex, pointMm: earlier.pointMm }, number, replacing: current, algorithm: this.algorithm(this.state.engine), segmentations: this.segmentations },
-      earlier.result,
-    );
-    this.update({ lesions: this.state.lesions.map((l) => (l === current ? restored : l)), revision: this.state.revision + 1, outcome: `Lesion ${number}: the earlier result is back.`, outcomeKind: 'undone' });
   }
 
   /**
@@ -364,7 +352,6 @@ export class AbusTumorService {
     const { segmentationService } = this.services;
     if (segmentationService.getSegmentation(record.segmentationId)) segmentationService.removeSegment(record.segmentationId, record.number);
     removeAnnotation(this.services, hostCornerstone(this.managers.extensionManager), record.annotationUID);
-    this.history.delete(number);
     this.update({ lesions: this.state.lesions.filter((l) => l !== record) });
   }
 

@@ -60,7 +60,7 @@ async function openStudy(uid: string, size = { width: 1366, height: 768 }): Prom
   return page;
 }
 
-/** Clicks a world point with the tool and waits for that analysis's outcome ('lesion', 'replaced', 'no-lesion', 'error: message'). */
+/** Clicks a world point with the tool and waits for that analysis's outcome ('lesion', 'already-analysed', 'no-lesion', 'error: message'). */
 async function analyse(page: Page, world: number[]): Promise<string> {
   await page.evaluate(() => document.querySelector('[data-cy="abus-outcome"]')?.setAttribute('data-outcome', 'pending'));
   await clickWithTool(page, world);
@@ -140,14 +140,14 @@ afterAll(async () => {
   if (dist) fs.rmSync(dist, { recursive: true, force: true });
 });
 
-it('(a, d) a second click on the mass gives one lesion, replaced; the SEG and SR hold one, on screen voxel for voxel, with laterality L, and pass dciodvfy', async () => {
+it('(a, d) a second click on the mass gives one lesion, the one already analysed; the SEG and SR hold one, on screen voxel for voxel, with laterality L, and pass dciodvfy', async () => {
   install('--backend', 'wasm');
   const page = await openStudy(STUDIES[0].uid);
   const lesion = phantoms[0].lesions[0];
   expect(await analyse(page, lesion.centerMm)).toBe('lesion');
   await expect(cards(page).count()).resolves.toBe(1);
-  // 1.5 mm beside the first click: the same mass.
-  expect(await analyse(page, [lesion.centerMm[0] + 1.5, lesion.centerMm[1], lesion.centerMm[2]])).toBe('replaced');
+  // 1.5 mm beside the first click: the same mass, the same answer, no new analysis.
+  expect(await analyse(page, [lesion.centerMm[0] + 1.5, lesion.centerMm[1], lesion.centerMm[2]])).toBe('already-analysed');
   await expect(cards(page).count()).resolves.toBe(1);
   await expect(cards(page).first().getAttribute('data-number')).resolves.toBe('1');
   await page.screenshot({ path: join(ARTIFACTS, 'trust-replaced.png') });

@@ -10,6 +10,8 @@ export * from './engine/config';
 export * from './engine/backend';
 export * from './engine/weights';
 export * from './pipeline/analyze';
+export * from './pipeline/lesion-centre';
+export * from './pipeline/flips';
 export * from './pipeline/scan';
 export * from './pipeline/voi';
 export * from './pipeline/postprocess';

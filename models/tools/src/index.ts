@@ -15,6 +15,7 @@ export * from './train/sampler';
 export * from './train/shards';
 export * from './eval/evaluate';
 export * from './eval/calibrate';
+export * from './eval/robustness';
 export * from './viewer/server';
 export * from './viewer/demo-study';
 export { bundleBrowser } from './build/browser-bundle';

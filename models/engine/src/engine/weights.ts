@@ -8,6 +8,7 @@ import { NetworkConfig, validateConfig } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
 import type { LogisticClassifier } from '../pipeline/classifier';
 import type { ScanParams } from '../pipeline/scan';
+import type { FlipAxis } from '../pipeline/flips';
 import { nodeBuiltin } from '../io/node-builtin';
 
 export const RESEARCH_USE_NOTICE = 'Research use only, not for clinical diagnosis.';
@@ -41,6 +42,11 @@ export interface ModelCard {
   };
   /** How "Find lesions" scans a whole volume (abus-ai calibrate --detect); absent: the engine's DEFAULT_SCAN. */
   scan?: ScanParams;
+  /** How a click is analysed; absent: no flipped views. */
+  analysis?: {
+    /** Flipped views averaged at the lesion's centre (pipeline/flips.ts), where eval --click-robustness measured that they help. */
+    flips?: FlipAxis[];
+  };
   /** How P(malignant) is computed; absent: the network's own output. */
   classifier?: LogisticClassifier;
   /** Thresholds on P(malignant) taken from validation, for the viewer's verdict words. */

@@ -12,22 +12,28 @@ import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
 import { AbortError, checkAbort } from './abort';
+import { FlipAxis, flipGrid, flipViews } from './flips';
+import { analyzeAtLesion } from './lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
 
 export { AbortError };
-import { arraySource, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
+import { arraySource, gridMaskToSource, normalizeVoi, resampleToGrid, SourceMask, VoiPlan, VolumeSource } from './voi';
 
-export type Stage = 'reading VOI' | 'iteration' | 'post-processing';
+export type Stage = 'reading VOI' | 'iteration' | 'post-processing' | 're-centring';
 
 export interface Progress {
   stage: Stage;
-  /** For 'iteration': 1..N. */
+  /** For 'iteration': 1..N (over all flipped views); for 're-centring': which re-centring. */
   step?: number;
   of?: number;
 }
 
 export interface AnalyzeOptions {
   centerSpace?: 'patient' | 'voxel';
+  /** Analyse again on the lesion's own centre (lesion-centre.ts); default true. */
+  recentre?: boolean;
+  /** Flipped views averaged in the last analysis (flips.ts); default the card's analysis.flips, else none. */
+  flips?: FlipAxis[];
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
@@ -40,6 +46,13 @@ export interface AnalysisResult {
   found: boolean;
   /** P(malignant) of the lesion found (the card's classifier), or null: no lesion, or a segmentation-only model. */
   probability: number | null;
+  /**
+   * [min, max] of P(malignant) over the network views averaged (flips.ts), each view's own
+   * segment and classifier, and `probability` itself; [P, P] with one view; null with no P.
+   */
+  probabilityRange: [number, number] | null;
+  /** Network views averaged: 1, or 2-4 with flips. */
+  views: number;
   /** The network's own P(malignant) from its last pass, before the card's classifier. */
   networkProbability: number | null;
   /** The lesion's measured descriptors on the network grid (null when none was found). */
@@ -50,8 +63,12 @@ export interface AnalysisResult {
   label: 'malignant' | 'benign' | null;
   lesion: SourceMask;
   size: LesionSize;
-  /** Continuous source index of the click. */
+  /** Continuous source index of the centre of the VOI analysed last: the lesion's own centre after re-centring. */
   centerIndex: Vec3;
+  /** Continuous source index of the click (or of a scan's candidate). */
+  clickIndex: Vec3;
+  /** VOIs analysed: 1, plus the re-centrings (lesion-centre.ts). */
+  analyses: number;
   backend: BackendName;
   backendReason: string;
   timingsMs: Record<string, number>;
@@ -64,21 +81,20 @@ interface ScopedDevice extends GpuDeviceLike {
   popErrorScope?(): Promise<{ message: string } | null>;
 }
 
+/** The voxel-wise mean of equal-length maps. */
+function averageMaps(maps: Float32Array[]): Float32Array {
+  const out = new Float32Array(maps[0].length);
+  for (const m of maps) for (let i = 0; i < out.length; i++) out[i] += m[i] / maps.length;
+  return out;
+}
+
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /**
- * The VOI of a click: the one plan an analysis makes, before anything is read. Its block is the
- * only part of the volume the analysis reads (a worker client reads it and sends only that).
- */
-export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3, space: 'patient' | 'voxel'): VoiPlan {
-  if (geometry.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${geometry.dims.join(' x ')}); the analysis needs a 3-D volume`);
-  return planVoi(geometry, centerIndex(geometry, click, space), card.input.grid, card.input.voxelMm);
-}
-
-/**
  * What runs a model: in this thread (Analyzer) or in a Web Worker (WorkerEngine), made by load().
- * analyze() plans the click's VOI once, reads only its block from the source, and resolves with
- * the lesion at the click, or "no lesion here".
+ * analyze() plans the click's VOI, reads only its block from the source, analyses it, and again on
+ * the lesion's own centre (lesion-centre.ts); it resolves with the lesion at the click, or "no
+ * lesion here".
  */
 export interface Engine {
   readonly card: ModelCard;
@@ -140,26 +156,26 @@ export class Analyzer implements Engine, WindowRunner {
     return now() - t0;
   }
 
-  async analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
-    const t0 = now();
-    const plan = planClick(this.card, source, click, options.centerSpace ?? 'patient');
-    options.onProgress?.({ stage: 'reading VOI' });
-    const block = await source.readBlock(plan.blockMin, plan.blockMax);
-    return this.run(plan, source, block, { ...options, readMs: now() - t0 });
+  analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
+    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs) => this.run(plan, source, block, { ...options, flips, readMs }));
   }
 
   scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
     return scanVolume(this, source, options);
   }
 
-  /** The analysis of a planned VOI whose block has been read: what a worker runs. */
+  /**
+   * The analysis of a planned VOI whose block has been read: what a worker runs. With flips, each
+   * view's map is mirrored back and the maps and network outputs are averaged; the lesion, its
+   * descriptors and P come from the average, and each view's own P widens probabilityRange.
+   */
   async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
     const t0 = now() - (options.readMs ?? 0);
     let mark = now();
     const lap = (name: string) => {
       const t = now();
-      timings[name] = Math.round((t - mark) * 10) / 10;
+      timings[name] = Math.round(((timings[name] ?? 0) + t - mark) * 10) / 10;
       mark = t;
     };
     const { architecture: config, input } = this.card;
@@ -168,10 +184,54 @@ export class Analyzer implements Engine, WindowRunner {
     lap('resample');
     checkAbort(options.signal);
 
-    const [gx, gy, gz] = input.grid;
-    const { probMap, networkProbability } = await this.passes(voiData, input.grid, config.iterations, options, (k) => lap(`iteration${k}`));
+    const views = flipViews(options.flips ?? []);
+    const maps: Float32Array[] = [];
+    const networkPs: number[] = [];
+    for (const [v, flips] of views.entries()) {
+      const steps = { of: views.length * config.iterations, done: v * config.iterations };
+      const onProgress = options.onProgress && ((p: Progress) => options.onProgress!(p.stage === 'iteration' ? { ...p, step: steps.done + p.step!, of: steps.of } : p));
+      const out = await this.passes(flipGrid(voiData, input.grid, flips), input.grid, config.iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`));
+      if (out.probMap) maps.push(flipGrid(out.probMap, input.grid, flips));
+      if (out.networkProbability !== null) networkPs.push(out.networkProbability);
+    }
     lap('download');
     options.onProgress?.({ stage: 'post-processing' });
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const probMap = maps.length > 1 ? averageMaps(maps) : (maps[0] ?? null);
+    const networkProbability = networkPs.length ? mean(networkPs) : null;
+    const lesionOf = (map: Float32Array | null, netP: number | null) => this.lesionOf(plan, source, voiData, map, netP);
+    const { found, lesion, size, descriptors, probability } = lesionOf(probMap, networkProbability);
+    // Each view's own answer, only where there is one view's P to compare.
+    const viewPs = probability !== null && views.length > 1 ? maps.map((m, v) => lesionOf(m, networkPs[v] ?? null).probability).filter((p): p is number => p !== null) : [];
+    const probabilityRange: [number, number] | null = probability === null ? null : [Math.min(probability, ...viewPs), Math.max(probability, ...viewPs)];
+    const verdict = verdictFor(probability, this.card.operatingPoints, probabilityRange);
+    lap('postprocess');
+    timings.total = Math.round((now() - t0) * 10) / 10;
+    return {
+      found,
+      probability,
+      probabilityRange,
+      views: views.length,
+      networkProbability,
+      descriptors,
+      verdict,
+      label: verdictClass(verdict),
+      lesion,
+      size,
+      centerIndex: plan.center,
+      clickIndex: plan.center,
+      analyses: 1,
+      backend: this.backend.backend,
+      backendReason: this.backend.reason,
+      timingsMs: timings,
+      notice: this.card.notice,
+    };
+  }
+
+  /** The lesion of a probability map: its component at the VOI's centre, the card's "no lesion" rule, descriptors and P. */
+  private lesionOf(plan: VoiPlan, source: VolumeGeometry, voiData: Float32Array, probMap: Float32Array | null, networkProbability: number | null) {
+    const { input } = this.card;
+    const [gx, gy, gz] = input.grid;
     const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
     const detection = this.card.detection ?? { clickRadiusMm: Infinity, minLesionMl: 0 };
     const component = probMap ? componentAtCenter(probMap, input.grid, gridCenter, 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
@@ -183,24 +243,7 @@ export class Analyzer implements Engine, WindowRunner {
     const size = found ? segmentSize : measureLesion(lesion, source.spacing);
     const descriptors = found && networkProbability !== null ? lesionDescriptors(gridMask, voiData, input.grid, logit(networkProbability)) : null;
     const probability = found && networkProbability !== null ? malignancyProbability(this.card.classifier, descriptors, networkProbability) : null;
-    const verdict = verdictFor(probability, this.card.operatingPoints);
-    lap('postprocess');
-    timings.total = Math.round((now() - t0) * 10) / 10;
-    return {
-      found,
-      probability,
-      networkProbability,
-      descriptors,
-      verdict,
-      label: verdictClass(verdict),
-      lesion,
-      size,
-      centerIndex: plan.center,
-      backend: this.backend.backend,
-      backendReason: this.backend.reason,
-      timingsMs: timings,
-      notice: this.card.notice,
-    };
+    return { found, lesion, size, descriptors, probability };
   }
 
   /**

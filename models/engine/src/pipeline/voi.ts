@@ -7,6 +7,7 @@
  * z = k (sweep), so the paper's 64 x 32 x 64 mm VOI has its 32 mm side along the beam.
  * The grid tensor is [z][y][x] (tf NDHWC depth = sweep, height = depth, width = lateral).
  */
+import type { ModelCard } from '../engine/weights';
 import { patientToIndex, Vec3, VolumeGeometry } from '../volume';
 
 export interface VoiPlan {
@@ -62,6 +63,15 @@ export function planVoi(geometry: VolumeGeometry, center: Vec3, grid: Vec3, voxe
     plan.blockMax[a] = Math.min(geometry.dims[a] - 1, hi);
   }
   return plan;
+}
+
+/**
+ * The VOI of a click, before anything is read: its block is the only part of the volume the first
+ * analysis reads (a worker client reads it and sends only that).
+ */
+export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3, space: 'patient' | 'voxel'): VoiPlan {
+  if (geometry.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${geometry.dims.join(' x ')}); the analysis needs a 3-D volume`);
+  return planVoi(geometry, centerIndex(geometry, click, space), card.input.grid, card.input.voxelMm);
 }
 
 /** Per-axis linear interpolation weights, precomputed once per axis (the grid is separable). */

@@ -1,12 +1,14 @@
 /**
- * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI,
- * reads only that block from its VolumeSource and sends it; the worker analyses it. A scan runs
+ * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI
+ * (and re-plans it on the lesion's centre, lesion-centre.ts), reads only that block from its
+ * VolumeSource and sends it; the worker analyses it. A scan runs
  * its loop here the same way: one window at a time, read slab by slab and resampled here, goes to the worker, its probability
  * map comes back, and the candidates are analysed as clicks.
  */
 import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
-import { AnalysisResult, AnalyzeOptions, Engine, planClick, Progress } from '../pipeline/analyze';
+import { AnalysisResult, AnalyzeOptions, Engine, Progress } from '../pipeline/analyze';
+import { analyzeAtLesion } from '../pipeline/lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from '../pipeline/scan';
 import type { VoiPlan, VolumeSource } from '../pipeline/voi';
 import type { Vec3 } from '../volume';
@@ -73,21 +75,20 @@ export class WorkerEngine implements Engine, WindowRunner {
     });
   }
 
-  async analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
+  analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const geometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-    const plan = planClick(this.card, geometry, click, options.centerSpace ?? 'patient');
-    options.onProgress?.({ stage: 'reading VOI' });
-    const block = await source.readBlock(plan.blockMin, plan.blockMax);
-    if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
-    const cancel = () => this.cancel();
-    options.signal?.addEventListener('abort', cancel);
-    try {
-      const msg = await this.send({ type: 'analyze', geometry, plan, block }, [block.buffer as ArrayBuffer], options.onProgress);
-      if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
-      return msg.result;
-    } finally {
-      options.signal?.removeEventListener('abort', cancel);
-    }
+    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs) => {
+      if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
+      const cancel = () => this.cancel();
+      options.signal?.addEventListener('abort', cancel);
+      try {
+        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs }, [block.buffer as ArrayBuffer], options.onProgress);
+        if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
+        return msg.result;
+      } finally {
+        options.signal?.removeEventListener('abort', cancel);
+      }
+    });
   }
 
   scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {

@@ -3,6 +3,7 @@ import type { BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import type { AnalysisResult, Progress } from '../pipeline/analyze';
 import type { VoiPlan } from '../pipeline/voi';
+import type { FlipAxis } from '../pipeline/flips';
 import type { VolumeGeometry } from '../volume';
 
 /** The worker changed backend by itself, after the GPU device under webgpu was lost. */
@@ -19,8 +20,8 @@ export interface BackendChange {
 
 export type ToWorker =
   | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean; wasmThreads?: number; simdConv?: boolean }
-  /** The page planned the VOI (once) and read its block; the worker analyses it. */
-  | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array }
+  /** The page planned the VOI and read its block (in readMs); the worker analyses it, with these flipped views averaged. */
+  | { id: number; type: 'analyze'; geometry: VolumeGeometry; plan: VoiPlan; block: Float32Array; flips: FlipAxis[]; readMs: number }
   /** One window of a scan, read and resampled by the page (scan.ts readWindow); the worker returns its probability map. */
   | { id: number; type: 'window'; plan: VoiPlan; values: Float32Array; inside: Uint8Array; iterations?: number }
   | { id: number; type: 'warm-up' }

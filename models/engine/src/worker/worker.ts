@@ -169,6 +169,8 @@ async function handle(msg: ToWorker): Promise<void> {
       const device = watched;
       const run: Promise<FromWorker> = msg.type === 'analyze'
         ? analyzer.run(msg.plan, msg.geometry, msg.block, {
+            flips: msg.flips,
+            readMs: msg.readMs,
             signal: controller.signal,
             onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
           }).then((result) => ({ id: msg.id, type: 'result', result }))

@@ -1,11 +1,12 @@
 /** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
 import { Command, Option } from 'commander';
-import { arraySource, BACKEND_ORDER, BackendName, load, loadModel, readerFor, ScanParams, scanParams, VARIANTS } from '@abus-tumor-ai/engine';
+import { arraySource, BACKEND_ORDER, BackendName, FlipAxis, flipViews, load, loadModel, readerFor, ScanParams, scanParams, VARIANTS } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { describeDataset, loadDataset } from '../data/tdsc';
 import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
+import { ClickRobustness, clickRobustnessText, LesionClicks, evaluateClickRobustness, summarizeClickRobustness } from '../eval/robustness';
 import { parseTriple } from './load-volume';
 import { CliError } from './errors';
 import { SHIPPED_WEIGHTS } from '../layout';
@@ -33,6 +34,9 @@ export function registerEval(program: Command): void {
     .option('--limit <n>', 'only the first n cases')
     .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
     .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', '0')
+    .option('--click-robustness', 'instead of the tables: click each lesion at its centre and at 6 points 0.35 of its radius away, and report how much the answer (found, P, verdict, volume) depends on the click')
+    .option('--flips <axes>', "with --click-robustness: flipped views averaged at the lesion's centre instead of the card's, e.g. lateral,sweep (none: no flips)")
+    .option('--records <file>', "with --click-robustness: also write each lesion's 7 answers as a JSON line, as it is done")
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
@@ -43,6 +47,11 @@ export function registerEval(program: Command): void {
         return;
       }
       if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
+      if (opts.clickRobustness) {
+        if (opts.ablation || opts.normalClicks !== '0' || opts.report) throw new CliError('--click-robustness takes one model, without --ablation, --normal-clicks or --report', 'usage');
+        await evalClickRobustness(opts);
+        return;
+      }
       const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       const models = opts.ablation
@@ -110,6 +119,42 @@ export function registerEval(program: Command): void {
         }
       }
     });
+}
+
+/** eval --click-robustness: 7 clicks per lesion; with --update-card the summary goes to the card's metrics.clickRobustness. */
+async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: string; json?: boolean; updateCard?: boolean; flips?: string; records?: string }): Promise<void> {
+  const flips = opts.flips === undefined ? undefined : (opts.flips.split(',').map((a) => a.trim()).filter((a) => a && a !== 'none') as FlipAxis[]);
+  if (flips) flipViews(flips); // says which axis is wrong before any work
+  const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? positiveInt(opts.limit, '--limit') : undefined });
+  for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
+  const dir = modelFolder(opts.weights);
+  const model = await loadModel(readerFor(dir));
+  const engine = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
+  console.error(`abus-ai: click robustness: backend ${engine.backend?.reason}`);
+  const started = Date.now();
+  let summary: ClickRobustness;
+  try {
+    if (opts.records) fs.writeFileSync(opts.records, '');
+    const onLesion = (done: number, total: number, lesion: LesionClicks) => {
+      if (opts.records) fs.appendFileSync(opts.records, JSON.stringify(lesion) + '\n');
+      console.error(`abus-ai: ${done}/${total} lesions, ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    };
+    const lesions = await evaluateClickRobustness(engine, cases, onLesion, { flips });
+    summary = summarizeClickRobustness(lesions);
+  } finally {
+    engine.dispose();
+  }
+  const minutes = Math.round((Date.now() - started) / 600) / 100;
+  if (opts.updateCard) {
+    const file = path.join(dir, 'model-card.json');
+    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const data = describeDataset(opts.data, cases);
+    card.metrics = { ...card.metrics, clickRobustness: { data, backend: engine.backend?.backend, flips: flips ?? card.analysis?.flips ?? [], ...summary, minutes, evaluated: new Date().toISOString().slice(0, 10) } };
+    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    console.error(`abus-ai: click robustness written to ${file}`);
+  }
+  if (opts.json) console.log(JSON.stringify({ ...summary, minutes }));
+  else console.log(`Research use only, not for clinical diagnosis.\n\n${clickRobustnessText(summary)}`);
 }
 
 function positiveInt(text: string, what: string): number {

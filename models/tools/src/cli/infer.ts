@@ -1,6 +1,6 @@
 /** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, rangeText, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { loadVolume, parseTriple } from './load-volume';
 import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
@@ -16,12 +16,16 @@ export function resultJson(result: AnalysisResult) {
   return {
     found: result.found,
     probability: result.probability,
+    probability_range: result.probabilityRange,
+    views: result.views,
     verdict: result.verdict,
     volume_ml: result.size.volumeMl,
     diameters_mm: { longest: result.size.longestMm, ...result.size.extentMm },
     voxel_count: result.lesion.voxelCount,
     bbox: result.found ? { min: result.lesion.min, max: result.lesion.max } : null,
     center_index: result.centerIndex,
+    click_index: result.clickIndex,
+    analyses: result.analyses,
     backend: result.backend,
     backend_reason: result.backendReason,
     timings_ms: result.timingsMs,
@@ -94,7 +98,8 @@ export function registerInfer(program: Command): void {
         if (opts.json) {
           console.log(JSON.stringify(json));
         } else {
-          const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%`;
+          const range = rangeText(result.probabilityRange);
+          const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%${range ? ` (range over ${result.views} views ${range})` : ''}`;
           console.log(result.found
             ? `Lesion: P(malignant) ${p}${result.verdict ? ` (${result.verdict})` : ''}, ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`
             : `No lesion here (${json.timings_ms.total} ms on ${result.backend})`);

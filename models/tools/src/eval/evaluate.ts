@@ -36,7 +36,7 @@ export interface Summary {
 export const SMALL_ML = 1;
 
 /** The truth component containing (or nearest) the centre, as a SourceMask over the whole volume. */
-function truthComponent(mask: Volume, center: Vec3): SourceMask {
+export function truthComponent(mask: Volume, center: Vec3): SourceMask {
   const comp = componentAtCenter(mask.data, mask.dims, center, 0.5);
   let count = 0;
   for (const v of comp) count += v;

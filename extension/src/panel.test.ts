@@ -1,0 +1,53 @@
+/** The probability bar's range band and labelled operating points, on a minimal stand-in DOM (the panel only builds elements). */
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { operatingPointsTip, probabilityBar } from './panel';
+
+class FakeElement {
+  children: FakeElement[] = [];
+  attributes = new Map<string, string>();
+  style = { cssText: '' };
+  textContent = '';
+  title = '';
+  setAttribute(name: string, value: string) {
+    this.attributes.set(name, value);
+  }
+  append(...els: FakeElement[]) {
+    this.children.push(...els);
+  }
+  /** Every element below this one with data-cy = cy. */
+  find(cy: string): FakeElement[] {
+    return this.children.flatMap((c) => [...(c.attributes.get('data-cy') === cy ? [c] : []), ...c.find(cy)]);
+  }
+}
+
+const global = globalThis as unknown as { document?: unknown };
+beforeAll(() => {
+  global.document = { createElement: () => new FakeElement() };
+});
+afterAll(() => {
+  delete global.document;
+});
+
+const POINTS = { ruleOut: 0.226, ruleIn: 0.668 };
+
+it('the ticks are labelled "rule-out 23%" and "rule-in 67%", with what they mean on hover', () => {
+  const bar = probabilityBar(0.61, '#f0be28', POINTS) as unknown as FakeElement;
+  expect(bar.find('abus-rule-out')[0].textContent).toBe('rule-out 23%');
+  expect(bar.find('abus-rule-in')[0].textContent).toBe('rule-in 67%');
+  const tip = bar.find('abus-operating-points')[0].title;
+  expect(tip).toBe(operatingPointsTip(POINTS));
+  expect(tip).toMatch(/Rule-out 23%: below it, "Likely benign".*Rule-in 67%: above it, "Suspicious for malignancy"/);
+  expect(bar.find('abus-probability-range')).toHaveLength(0);
+});
+
+it('the range of P over the views is a band from its low to its high end', () => {
+  const bar = probabilityBar(0.66, '#f0be28', POINTS, [0.61, 0.72]) as unknown as FakeElement;
+  const [band] = bar.find('abus-probability-range');
+  expect(band.style.cssText).toMatch(/left:61\.0%;width:11\.0%/);
+});
+
+it('without operating points: the bar alone, no ticks', () => {
+  const bar = probabilityBar(0.5, '#8fa3c0') as unknown as FakeElement;
+  expect(bar.find('abus-operating-points')).toHaveLength(0);
+  expect(bar.find('abus-probability-bar')).toHaveLength(1);
+});

@@ -1,0 +1,92 @@
+/** The re-centring loop, with a stand-in network that segments one fixed ball wherever the VOI is. */
+import type { ModelCard } from '../engine/weights';
+import { IDENTITY_DIRECTION, Vec3 } from '../volume';
+import type { AnalysisResult } from './analyze';
+import { FlipAxis, flipGrid, flipViews } from './flips';
+import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, VoiRunner } from './lesion-centre';
+import { arraySource, SourceMask, VoiPlan } from './voi';
+
+const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' } } as unknown as ModelCard;
+const SPACING: Vec3 = [0.5, 0.5, 1];
+const BALL: Vec3 = [30.3, 20.6, 15.2];
+const source = arraySource({ dims: [60, 40, 30], spacing: SPACING, origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data: new Uint8Array(60 * 40 * 30) });
+
+/**
+ * The ball (radius 4 mm) as the network would see it from a VOI: only the part inside the VOI's
+ * block, and its far side cut by half the VOI centre's offset from it, as a real network's
+ * segment shrinks off-centre; so the segment's centroid is pulled toward the click.
+ */
+function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[] }[]): VoiRunner {
+  return async (plan, _block, flips) => {
+    calls.push({ plan, flips });
+    const min = plan.blockMin;
+    const max = plan.blockMax;
+    const size = [0, 1, 2].map((a) => max[a] - min[a] + 1);
+    const mask = new Uint8Array(size[0] * size[1] * size[2]);
+    const toBall = BALL.map((v, a) => (v - plan.center[a]) * SPACING[a]);
+    const offset = Math.hypot(...toBall);
+    let n = 0;
+    for (let k = 0, q = 0; k < size[2]; k++)
+      for (let j = 0; j < size[1]; j++)
+        for (let i = 0; i < size[0]; i++, q++) {
+          const p = [min[0] + i, min[1] + j, min[2] + k];
+          const d = p.map((v, a) => (v - BALL[a]) * SPACING[a]);
+          const away = offset > 0 ? d.reduce((s, v, a) => s + (v * toBall[a]) / offset, 0) : 0;
+          if (Math.hypot(...d) <= 4 && away <= 4 - offset / 2) {
+            mask[q] = 1;
+            n++;
+          }
+        }
+    const lesion: SourceMask = { mask, min, max, voxelCount: n };
+    return { found: n > 0, lesion, probability: 0.5, centerIndex: plan.center, timingsMs: { total: 10 } } as unknown as AnalysisResult;
+  };
+}
+
+test('flip views: none, one axis or both, never depth; a flip is its own inverse', () => {
+  expect(flipViews([])).toEqual([[]]);
+  expect(flipViews(['lateral', 'sweep'])).toEqual([[], ['lateral'], ['sweep'], ['lateral', 'sweep']]);
+  expect(() => flipViews(['depth' as FlipAxis])).toThrow(/never depth/);
+  const grid: Vec3 = [3, 2, 4];
+  const data = Float32Array.from({ length: 24 }, (_, i) => i);
+  const both = flipGrid(data, grid, ['lateral', 'sweep']);
+  expect(both[0]).toBe(2 + 3 * 2 * 3); // x = 2, y = 0, z = 3
+  expect(Array.from(flipGrid(both, grid, ['lateral', 'sweep']))).toEqual(Array.from(data));
+});
+
+test('the centroid of a mask is in source indices', () => {
+  const mask: SourceMask = { mask: Uint8Array.from([1, 0, 0, 1]), min: [10, 20, 30], max: [11, 21, 30], voxelCount: 2 };
+  expect(lesionCentroid(mask)).toEqual([10.5, 20.5, 30]);
+});
+
+test('clicks anywhere on the ball end on a VOI at its centre: the same final VOI, flips only there', async () => {
+  const finals: Vec3[] = [];
+  for (const click of [[30, 21, 15], [33, 21, 15], [28, 19, 16], [30, 23, 13]] as Vec3[]) {
+    const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+    const r = await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel', flips: ['lateral'] }, ballRunner(calls));
+    expect(r.found).toBe(true);
+    expect(r.clickIndex).toEqual(click);
+    expect(r.analyses).toBe(calls.length);
+    expect(calls.length).toBeLessThanOrEqual(3);
+    // Only the last analysis averages the flips.
+    expect(calls.map((c) => c.flips.length)).toEqual([...calls.slice(1).map(() => 0), 1]);
+    expect(distanceMm(r.centerIndex, BALL, SPACING)).toBeLessThan(CONVERGED_MM);
+    finals.push(r.centerIndex);
+    expect(r.timingsMs.recentre).toBeGreaterThanOrEqual(0);
+  }
+  for (const f of finals) expect(distanceMm(f, finals[0], SPACING)).toBeLessThan(CONVERGED_MM);
+});
+
+test('without re-centring: one analysis at the click, with the flips there', async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+  const r = await analyzeAtLesion(CARD, source, [33, 21, 15], { centerSpace: 'voxel', recentre: false, flips: ['sweep'] }, ballRunner(calls));
+  expect(calls.map((c) => c.flips)).toEqual([['sweep']]);
+  expect(r.analyses).toBe(1);
+  expect(r.centerIndex).toEqual([33, 21, 15]);
+});
+
+test('no lesion at the click: one analysis, nothing re-centred', async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+  const r = await analyzeAtLesion(CARD, source, [5, 5, 5], { centerSpace: 'voxel' }, ballRunner(calls));
+  expect(r.found).toBe(false);
+  expect(calls).toHaveLength(1);
+});

@@ -1,0 +1,83 @@
+/**
+ * The answer belongs to the lesion, not to the click. The network was trained on VOIs centred on
+ * a lesion; a VOI centred on the click sees the lesion off-centre, and its P(malignant), verdict
+ * and segment then change with where inside the mass the user clicked (measured: P ranges up to
+ * 0.30 for one mass). So after the first analysis the VOI is planned again on the centroid of
+ * the lesion's segment, and analysed again, until the centre moves less than CONVERGED_MM (at
+ * most MAX_RECENTRINGS more analyses). Every click on one mass then ends on nearly the same VOI.
+ * Both engines (in this thread, in a worker) and "Find lesions" (scan.ts) run this one loop.
+ */
+import type { ModelCard } from '../engine/weights';
+import { Vec3 } from '../volume';
+import type { AnalysisResult, AnalyzeOptions } from './analyze';
+import type { FlipAxis } from './flips';
+import { planClick, planVoi, SourceMask, VoiPlan, VolumeSource } from './voi';
+
+/** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
+export const CONVERGED_MM = 1;
+/** Analyses after the first, at most: each costs as much as the first. */
+export const MAX_RECENTRINGS = 2;
+
+/** Centroid of a lesion mask, continuous source index. */
+export function lesionCentroid(lesion: SourceMask): Vec3 {
+  const [sx, sy] = [lesion.max[0] - lesion.min[0] + 1, lesion.max[1] - lesion.min[1] + 1];
+  const sum = [0, 0, 0];
+  let n = 0;
+  for (let q = 0; q < lesion.mask.length; q++) {
+    if (!lesion.mask[q]) continue;
+    sum[0] += q % sx;
+    sum[1] += Math.floor(q / sx) % sy;
+    sum[2] += Math.floor(q / (sx * sy));
+    n++;
+  }
+  return [0, 1, 2].map((a) => lesion.min[a] + sum[a] / Math.max(n, 1)) as Vec3;
+}
+
+export function distanceMm(a: Vec3, b: Vec3, spacing: Vec3): number {
+  return Math.hypot((a[0] - b[0]) * spacing[0], (a[1] - b[1]) * spacing[1], (a[2] - b[2]) * spacing[2]);
+}
+
+/** Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged (none: one view). */
+export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number) => Promise<AnalysisResult>;
+
+const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
+
+/**
+ * A click's analysis, re-centred on its lesion (options.recentre, default on). The network
+ * views (flips) are averaged only in the last analysis, at the lesion's own centre: the ones
+ * before it only say where that centre is. The result's timings are the last analysis' stages,
+ * plus `recentre` (ms of the analyses before it) and `total`.
+ */
+export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, click: Vec3, options: AnalyzeOptions, runVoi: VoiRunner): Promise<AnalysisResult> {
+  const t0 = now();
+  const flips = options.flips ?? card.analysis?.flips ?? [];
+  const recentre = options.recentre ?? true;
+  let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
+  const clickIndex = plan.center;
+  const analyse = async (p: VoiPlan, views: FlipAxis[]) => {
+    const t = now();
+    options.onProgress?.({ stage: 'reading VOI' });
+    const block = await source.readBlock(p.blockMin, p.blockMax);
+    return runVoi(p, block, views, now() - t);
+  };
+  // Without re-centring, the flips (if any) are averaged at the click.
+  let result = await analyse(plan, recentre ? [] : flips);
+  let analyses = 1;
+  let converged = !recentre;
+  while (!converged && result.found) {
+    const centre = lesionCentroid(result.lesion);
+    converged = distanceMm(centre, plan.center, source.spacing) < CONVERGED_MM;
+    // The last allowed analysis, or one at a centre that no longer moves, averages the flips.
+    const last = converged || analyses === MAX_RECENTRINGS;
+    if (converged && !flips.length) break;
+    options.onProgress?.({ stage: 're-centring', step: analyses, of: MAX_RECENTRINGS });
+    const next = await analyse((plan = planVoi(source, centre, card.input.grid, card.input.voxelMm)), last ? flips : []);
+    analyses++;
+    // A lesion lost at its own centre (rare: a segment that only holds together off-centre) keeps the answer before.
+    if (!next.found) break;
+    result = next;
+    if (last) break;
+  }
+  const total = Math.round((now() - t0) * 10) / 10;
+  return { ...result, clickIndex, analyses, timingsMs: { ...result.timingsMs, recentre: Math.round((total - result.timingsMs.total) * 10) / 10, total } };
+}
