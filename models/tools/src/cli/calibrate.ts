@@ -13,6 +13,8 @@ import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { calibrate, CLICK_RADIUS_MM, ClickRecord } from '../eval/calibrate';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { hashSeed } from '../phantom/random';
+import { CliError } from './errors';
+import { checkOutput, checkOutputFolder, refuseSpecial, writeAtomic, writeFolder } from './output';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -78,8 +80,11 @@ export function registerCalibrate(program: Command): void {
         await collect(opts.weights, opts.backend, seed, String(opts.cases).split(',').map(Number), opts.collect, opts.randomize !== false);
         return;
       }
-      if (path.resolve(opts.out) === path.resolve(opts.weights)) throw new Error('--out must be a new folder: the input model is never overwritten');
-      if (fs.existsSync(opts.out) && fs.readdirSync(opts.out).length) throw new Error(`--out ${opts.out} exists and is not empty`);
+      checkOutputFolder('--out', opts.out, [opts.weights]);
+      if (fs.existsSync(opts.out) && fs.readdirSync(opts.out).length) throw new CliError(`--out ${opts.out} exists and is not empty; give a new folder`, 'output');
+      // An existing --records file is read (an input), a new one written.
+      if (opts.records && fs.existsSync(opts.records)) refuseSpecial('--records', opts.records);
+      else if (opts.records) checkOutput('--records', opts.records, [opts.weights], false);
       const count = Number(opts.count);
       const processes = Math.max(1, Number(opts.processes));
       const t0 = Date.now();
@@ -93,13 +98,11 @@ export function registerCalibrate(program: Command): void {
         await Promise.all(parts.map((cases, p) => runChild(['calibrate', '--weights', opts.weights, '--out', opts.out, '--seed', String(seed), '--backend', opts.backend, '--collect', path.join(work, `${p}.jsonl`), '--cases', cases.join(','), ...(opts.randomize === false ? ['--no-randomize'] : [])])));
         const text = parts.map((_, p) => fs.readFileSync(path.join(work, `${p}.jsonl`), 'utf8')).join('');
         fs.rmSync(work, { recursive: true, force: true });
-        if (opts.records) fs.writeFileSync(opts.records, text);
+        if (opts.records) writeAtomic(opts.records, text);
         records = parse(text);
       }
       const result = calibrate(records);
       const model = await loadModel(folderReader(opts.weights));
-      fs.mkdirSync(opts.out, { recursive: true });
-      for (const f of fs.readdirSync(opts.weights)) if (f !== 'model-card.json') fs.copyFileSync(path.join(opts.weights, f), path.join(opts.out, f));
       const card = {
         ...model.card,
         detection: result.detection,
@@ -114,7 +117,12 @@ export function registerCalibrate(program: Command): void {
           },
         },
       };
-      fs.writeFileSync(path.join(opts.out, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
+      // The calibrated model appears whole or not at all.
+      if (fs.existsSync(opts.out)) fs.rmdirSync(opts.out); // empty, checked above
+      await writeFolder(opts.out, (into) => {
+        for (const f of fs.readdirSync(opts.weights)) if (f !== 'model-card.json') fs.copyFileSync(path.join(opts.weights, f), path.join(into, f));
+        writeAtomic(path.join(into, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
+      });
       const r = result.report as Record<string, number>;
       console.log(`calibrate: ${r.lesionClicks} lesion and ${r.normalClicks} normal-tissue clicks in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
       console.log(`  minimum lesion ${result.detection.minLesionMl.toFixed(4)} mL: lesions found ${(100 * r.lesionsFound).toFixed(1)}%, normal-tissue clicks answered "no lesion" ${(100 * r.normalNoLesion).toFixed(1)}%`);

@@ -10,7 +10,7 @@ import { ALGORITHM_NAME, AbortError, arraySource, BACKEND_ORDER, BackendName, bl
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { loadVolume, parseTriple } from './load-volume';
-import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
+import { checkOutput, checkOutputFolder, MASK_CONTENT, writeAtomic, writeFolder } from './output';
 import { CliError } from './errors';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -67,7 +67,7 @@ function outputFiles(folder: string, found: Candidate[], dicom: boolean): { file
   ];
 }
 
-function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: ModelCard, inputs: string[], force: boolean): string[] {
+async function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: ModelCard, inputs: string[], force: boolean): Promise<string[]> {
   const slices = (volume as Partial<DicomVolume>).slices;
   const files = outputFiles(folder, found, Boolean(slices));
   // Every file is checked before any is written.
@@ -75,15 +75,19 @@ function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: 
   const exported = slices && found.length
     ? buildLesionExport(sourceSeries(slices, volume), found.map((c, n) => ({ number: n + 1, result: c.analysis })), { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, operatingPoints: card.operatingPoints })
     : undefined;
-  for (const f of files) {
-    if (f.what === 'mask') {
-      const lesion = f.candidate!.analysis.lesion;
-      const mask: Volume = { dims: blockSize(lesion.min, lesion.max), spacing: volume.spacing, direction: volume.direction, origin: indexToPatient(volume, lesion.min), data: lesion.mask };
-      writeAtomic(f.file, writeNrrd(mask, { gzip: true, content: MASK_CONTENT }));
-    } else {
-      writeAtomic(f.file, exported![f.what].bytes);
+  // A new folder appears whole or not at all.
+  await writeFolder(folder, (into) => {
+    for (const f of files) {
+      const file = path.join(into, path.basename(f.file));
+      if (f.what === 'mask') {
+        const lesion = f.candidate!.analysis.lesion;
+        const mask: Volume = { dims: blockSize(lesion.min, lesion.max), spacing: volume.spacing, direction: volume.direction, origin: indexToPatient(volume, lesion.min), data: lesion.mask };
+        writeAtomic(file, writeNrrd(mask, { gzip: true, content: MASK_CONTENT }));
+      } else {
+        writeAtomic(file, exported![f.what].bytes);
+      }
     }
-  }
+  });
   return files.map((f) => f.file);
 }
 
@@ -102,9 +106,8 @@ export function registerDetect(program: Command): void {
     .action(async (opts) => {
       const maxCandidates = opts.maxCandidates === undefined ? undefined : positiveInt(opts.maxCandidates, '--max-candidates');
       const spacing: Vec3 | undefined = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
-      if (opts.out && fs.existsSync(opts.out) && !fs.statSync(opts.out).isDirectory()) throw new CliError(`--out ${opts.out} is a file; give a folder`, 'output');
-      // The folder must be creatable: checked now, not after minutes of scanning.
-      if (opts.out) checkOutput('--out', path.join(opts.out, 'lesion-1.nrrd'), [opts.input], true);
+      // Checked now, not after minutes of scanning.
+      if (opts.out) checkOutputFolder('--out', opts.out, [opts.input]);
       const { volume, notes } = loadVolume(opts.input, spacing);
       if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
         throw new CliError(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`, 'input');
@@ -144,7 +147,7 @@ export function registerDetect(program: Command): void {
         engine.dispose();
       }
       const found = result.candidates.filter((c) => c.found);
-      const written = opts.out ? writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
+      const written = opts.out && found.length ? await writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
       if (opts.out && !found.length) console.error('abus-ai: note: no lesion found; nothing written');
       const json = detectJson(result, volume, engine.backend, engine.card.notice);
       if (opts.json) {

@@ -8,6 +8,7 @@ import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { parseTriple } from './load-volume';
 import { CliError } from './errors';
+import { checkOutputFolder, writeAtomic, writeFolder } from './output';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
 import * as cliProgress from 'cli-progress';
@@ -36,6 +37,8 @@ export function registerEval(program: Command): void {
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
+      // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
+      if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.detect) {
         if (opts.ablation || opts.updateCard || opts.normalClicks !== '0') throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
@@ -68,7 +71,7 @@ export function registerEval(program: Command): void {
       }
       const balance = classBalanceWarning(rows[0].results);
       if (balance) console.error(`abus-ai: warning: ${balance}`);
-      if (opts.report) writeReport(opts.report, rows);
+      if (opts.report) await writeFolder(opts.report, (into) => writeReport(into, rows));
       if (opts.updateCard) {
         if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
         const file = path.join(models[0].dir, 'model-card.json');
@@ -94,7 +97,7 @@ export function registerEval(program: Command): void {
           const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
           card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
         }
-        fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+        writeAtomic(file, JSON.stringify(card, null, 2) + '\n');
         console.error(`abus-ai: held-out metrics written to ${file}`);
       }
       if (opts.json) {
@@ -151,7 +154,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   }
   const summary = summarizeDetection(results);
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
-  if (opts.report) writeDetectReport(opts.report, summary, results, about);
+  if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
   if (opts.json) {
     const { curve: _curve, ...froc } = summary.froc;
     console.log(JSON.stringify({ ...about, ...summary, froc }));

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import { readDicomFolder, readDicomSeries, Vec3, Volume } from '@abus-tumor-ai/engine';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
 import { CliError } from './errors';
+import { refuseSpecial } from './output';
 
 export interface LoadedVolume {
   volume: Volume;
@@ -51,6 +52,8 @@ function checkVoxels(input: string, data: ArrayLike<number>): void {
 
 export function loadVolume(input: string, spacing?: Vec3): LoadedVolume {
   if (!fs.existsSync(input)) throw new CliError(`Input not found: ${input}`, 'input');
+  // Reading a FIFO would wait for a writer for ever.
+  refuseSpecial('--input', input);
   if (spacing?.some((s) => !(s > 0))) throw new CliError('--spacing values must be positive', 'usage');
   const notes: string[] = [];
   let volume: Volume;

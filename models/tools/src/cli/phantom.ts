@@ -8,7 +8,9 @@ import { writePreview } from '../phantom/preview';
 import { parseTriple } from './load-volume';
 import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
+import * as fs from 'fs';
 import * as path from 'path';
+import { checkOutputFolder, writeFolder } from './output';
 
 const DEFAULT_PREVIEWS = 8;
 
@@ -24,13 +26,17 @@ export function registerPhantom(program: Command): void {
     .option('--detect-set', 'whole volumes for abus-ai eval --detect: 0, 1, 2, 3 lesions in turn (a crowded volume may hold fewer), each anywhere in the volume')
     .option('--size-mm <x,y,z>', 'crop size in mm [lateral, depth, sweep] (default 80,40,80; ignored with --full-size)')
     .option('--spacing <sx,sy,sz>', 'crop voxel spacing in mm (default 0.4,0.2,0.5; ignored with --full-size)')
+    .option('--force', 'write into a folder that already holds a dataset (its files are replaced)')
     .option('--preview [n]', `also write preview/DATA_000.png ... (three planes through the lesion) for the first n cases (default ${DEFAULT_PREVIEWS})`)
-    .action((opts) => {
+    .action(async (opts) => {
       const count = positiveInt(opts.count, '--count');
       const seed = Number(opts.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${opts.seed}'`);
       const formats = parseFormats(opts.format);
       const previews = opts.preview === undefined ? 0 : opts.preview === true ? DEFAULT_PREVIEWS : positiveInt(opts.preview, '--preview');
+      checkOutputFolder('--out', opts.out, []);
+      const dataset = datasetFiles(opts.out);
+      if (dataset.length && !opts.force) throw new CliError(`--out ${opts.out} already holds a dataset (${dataset.slice(0, 3).join(', ')}${dataset.length > 3 ? ', ...' : ''}); pass --force to replace it, or give a new folder`, 'output');
 
       const bar = new cliProgress.SingleBar({ format: 'phantom |{bar}| {value}/{total} cases | {duration_formatted} elapsed, {eta_formatted} left', hideCursor: true }, cliProgress.Presets.shades_classic);
       bar.start(count, 0);
@@ -44,10 +50,10 @@ export function registerPhantom(program: Command): void {
           lesionsAnywhere: detect || undefined,
         };
         for (const [what, v] of [['--size-mm', phantom.sizeMm], ['--spacing', phantom.spacing]] as const) if (v?.some((x) => !(x > 0))) throw new CliError(`${what} values must be positive`, 'usage');
-        index = writePhantomDataset(opts.out, { count, seed, fullSize: opts.fullSize === true, formats, phantom, lesionCycle: detect ? [0, 1, 2, 3] : undefined }, (done, _total, phantom, record) => {
-          if (done <= previews) writePreview(path.join(opts.out, 'preview', `${record.name}.png`), phantom);
+        index = await writeFolder(opts.out, (into) => writePhantomDataset(into, { count, seed, fullSize: opts.fullSize === true, formats, phantom, lesionCycle: detect ? [0, 1, 2, 3] : undefined }, (done, _total, phantom, record) => {
+          if (done <= previews) writePreview(path.join(into, 'preview', `${record.name}.png`), phantom);
           bar.update(done);
-        });
+        }));
       } finally {
         bar.stop();
       }
@@ -62,6 +68,12 @@ export function registerPhantom(program: Command): void {
         `phantom: ${count} cases (${malignant} malignant, ${labelled.length - malignant} benign, ${index.negatives.length} without lesion, ${twoLesions} with two or more lesions, ${allLesions} lesions in all${range}) in ${seconds.toFixed(1)} s -> ${opts.out}`,
       );
     });
+}
+
+/** The files of a dataset (abus-ai phantom's, or TDSC-ABUS's) already in `folder`. */
+function datasetFiles(folder: string): string[] {
+  if (!fs.existsSync(folder)) return [];
+  return fs.readdirSync(folder).filter((n) => /^(labels\.csv|phantoms\.json|(DATA|MASK)_.*\.nrrd|dicom|dicom-multiframe)$/i.test(n));
 }
 
 function positiveInt(text: string, what: string): number {

@@ -1,0 +1,171 @@
+/**
+ * The bad-input table: ways to misuse every command (infer, detect, eval, calibrate, phantom,
+ * install-ohif), each answered with an exit status and one first line that names what is wrong,
+ * never a stack trace, never a hang, and never a changed or new file among the fixtures (every
+ * file's SHA-256 is compared). Cases run in this process through main(); those that could hang
+ * the process (a FIFO) or need a signal run as a child process with a time limit.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { writeNrrd } from '@abus-tumor-ai/engine/node';
+import { main } from '../models/tools/src/cli/main';
+import { writeUntrainedModel } from './fixtures/untrained-model';
+
+const BIN = path.join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-bad-input-'));
+const at = (...p: string[]) => path.join(dir, ...p);
+/** A second folder for what a case may leave behind on purpose (never compared). */
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-bad-scratch-'));
+
+interface Answer {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** main() in this process, with what it prints captured. */
+async function inProcess(args: string[]): Promise<Answer> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = jest.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...a) => void err.push(a.join(' ')));
+  const write = jest.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    const status = await main(['node', 'abus-ai', ...args]);
+    return { status, stdout: out.join('\n'), stderr: err.join('\n') };
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+    write.mockRestore();
+  }
+}
+
+/** The built command line as a child process, killed after `seconds`. */
+function child(args: string[], seconds = 60): Answer {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: seconds * 1000, killSignal: 'SIGKILL' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every file under `root` with its SHA-256; special files by kind only (reading a FIFO would block). */
+function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of fs.readdirSync(d).sort()) {
+      const p = path.join(d, name);
+      const s = fs.lstatSync(p);
+      if (s.isDirectory()) walk(p);
+      else if (s.isFile()) out[p] = createHash('sha256').update(fs.readFileSync(p)).digest('hex');
+      else out[p] = s.isSymbolicLink() ? `link to ${fs.readlinkSync(p)}` : 'special';
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function blobVolume(): Volume {
+  const dims: Vec3 = [48, 32, 24];
+  const data = new Uint8Array(dims[0] * dims[1] * dims[2]);
+  for (let k = 0; k < dims[2]; k++)
+    for (let j = 0; j < dims[1]; j++)
+      for (let i = 0; i < dims[0]; i++) {
+        const r = Math.hypot((i - 24) * 0.5, (j - 16) * 0.3, (k - 12) * 0.8);
+        data[i + dims[0] * (j + dims[1] * k)] = r < 4 ? 40 : 120 + ((i * 7 + j * 13 + k * 17) % 40);
+      }
+  return { dims, spacing: [0.5, 0.3, 0.8], origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data };
+}
+
+/** A uint8 NRRD with hand-written header lines, as other tools write them. */
+function nrrdWithHeader(file: string, lines: string, data = Buffer.alloc(32 * 24 * 16).map((_, i) => (i * 7) % 200)): void {
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`NRRD0004\ntype: uint8\ndimension: 3\nsizes: 32 24 16\n${lines}\n\n`), data]));
+}
+
+let server: net.Server;
+
+beforeAll(async () => {
+  await writeUntrainedModel(at('w'));
+  fs.writeFileSync(at('vol.nrrd'), writeNrrd(blobVolume()));
+  fs.mkdirSync(at('series'));
+  writeDicomSeries(blobVolume(), { uidSeed: 'bad-input' }, 'single-frame').forEach((f, n) => fs.writeFileSync(at('series', `im${String(n).padStart(3, '0')}.dcm`), f));
+  fs.writeFileSync(at('notes.txt'), 'a file of the user: not to be overwritten\n');
+  fs.mkdirSync(at('dataset'));
+  fs.writeFileSync(at('dataset', 'labels.csv'), 'case_id,label,data_path,mask_path\n');
+  fs.writeFileSync(at('dataset', 'DATA_000.nrrd'), writeNrrd(blobVolume()));
+  execFileSync('mkfifo', [at('fifo')]);
+  server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(at('socket'), resolve));
+});
+
+afterAll(() => {
+  server?.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Case {
+  /** Command line; evaluated when the case runs (fixtures exist by then). */
+  args: () => string[];
+  status: number;
+  /** The first line on stderr that is not progress or a note. */
+  message: RegExp;
+  /** Run as a child process: the case could block this process, or needs a signal or its own memory. */
+  child?: boolean;
+}
+
+const w = () => at('w');
+const infer = (...args: string[]) => ['infer', '--center', '24,16,12', '--weights', w(), '--backend', 'cpu', ...args];
+
+const CASES: Record<string, Case> = {
+  // 1. Outputs
+  'infer --out /dev/full (a device)': { args: () => infer('--input', at('vol.nrrd'), '--out', '/dev/full'), status: 1, message: /--out \/dev\/full is a device, not a regular file/ },
+  'infer --out /dev/full --force': { args: () => infer('--input', at('vol.nrrd'), '--out', '/dev/full', '--force'), status: 1, message: /--out \/dev\/full is a device/ },
+  'infer --out a FIFO': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo')), status: 1, message: /--out .*fifo is a FIFO \(named pipe\), not a regular file/, child: true },
+  'infer --out a FIFO --force': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo'), '--force'), status: 1, message: /is a FIFO/, child: true },
+  'infer --out a socket': { args: () => infer('--input', at('vol.nrrd'), '--out', at('socket'), '--force'), status: 1, message: /--out .*socket is a socket, not a regular file/ },
+  'infer --input a FIFO': { args: () => infer('--input', at('fifo')), status: 1, message: /--input .*fifo is a FIFO/, child: true },
+  'infer --seg a new file inside the input DICOM folder': { args: () => infer('--input', at('series'), '--seg', at('series', 'seg.dcm')), status: 1, message: /--seg .*seg\.dcm is inside the input folder .*series; write the results somewhere else/ },
+  'infer --out a file abus-ai did not write': { args: () => infer('--input', at('vol.nrrd'), '--out', at('notes.txt')), status: 1, message: /notes\.txt exists and was not written by abus-ai; pass --force/ },
+  'detect --out the input folder': { args: () => ['detect', '--input', at('series'), '--weights', w(), '--out', at('series')], status: 1, message: /--out .*series is inside the input folder/ },
+  'detect --out a folder inside the input folder': { args: () => ['detect', '--input', at('series'), '--weights', w(), '--out', at('series', 'found')], status: 1, message: /--out .*found is inside the input folder/ },
+  'detect --out /dev/null': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', '/dev/null'], status: 1, message: /--out \/dev\/null is a device/ },
+  'detect --out a FIFO': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', at('fifo')], status: 1, message: /--out .*fifo is a FIFO/, child: true },
+  'detect --out a file': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', at('notes.txt')], status: 1, message: /--out .*notes\.txt is a file; give a folder/ },
+  'phantom --out a folder holding a dataset': { args: () => ['phantom', '--out', at('dataset'), '--count', '1'], status: 1, message: /--out .*dataset already holds a dataset \(DATA_000\.nrrd, labels\.csv\); pass --force/ },
+  'phantom --out /dev/full': { args: () => ['phantom', '--out', '/dev/full', '--count', '1'], status: 1, message: /--out \/dev\/full is a device/ },
+  'phantom --out a FIFO --force': { args: () => ['phantom', '--out', at('fifo'), '--count', '1', '--force'], status: 1, message: /--out .*fifo is a FIFO/, child: true },
+  'eval --report inside --data': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--report', at('dataset', 'report')], status: 1, message: /--report .*report is inside the input folder .*dataset/ },
+  'eval --report a socket': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--report', at('socket')], status: 1, message: /--report .*socket is a socket/ },
+  'calibrate --out the model folder': { args: () => ['calibrate', '--weights', w(), '--out', w()], status: 1, message: /--out .*w is inside the input folder/ },
+  'calibrate --out inside the model folder': { args: () => ['calibrate', '--weights', w(), '--out', at('w', 'calibrated')], status: 1, message: /--out .*calibrated is inside the input folder/ },
+  'calibrate --out a non-empty folder': { args: () => ['calibrate', '--weights', w(), '--out', at('dataset')], status: 1, message: /--out .*dataset exists and is not empty; give a new folder/ },
+  'calibrate --records /dev/zero (a device)': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', '/dev/zero'], status: 1, message: /--records \/dev\/zero is a device/ },
+  'calibrate --records a FIFO': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('fifo')], status: 1, message: /--records .*fifo is a FIFO/, child: true },
+};
+
+describe('bad input: exit status, one first line, no stack trace, no file changed, no hang', () => {
+  test.each(Object.entries(CASES))('%s', async (_name, c) => {
+    const before = snapshot(dir);
+    const r = c.child ? child(c.args()) : await inProcess(c.args());
+    expect(r.stderr).not.toMatch(/^\s+at .*:\d+/m); // no stack trace
+    const lines = r.stderr.split('\n').filter((l) => l.trim() && !/^abus-ai: (backend|note|warning)/.test(l));
+    expect(lines[0]).toMatch(/^abus-ai: error: /);
+    expect(lines[0]).toMatch(c.message);
+    expect(r.status).toBe(c.status);
+    expect(snapshot(dir)).toEqual(before);
+  }, 90_000);
+});
+
+describe('what the output rules allow', () => {
+  test('phantom --force replaces a dataset; a new folder appears whole, with no temporary file left', async () => {
+    const out = path.join(scratch, 'phantom-new');
+    expect((await inProcess(['phantom', '--out', out, '--count', '1', '--size-mm', '40,20,40'])).status).toBe(0);
+    expect(fs.readdirSync(out).sort()).toEqual(['DATA_000.nrrd', 'MASK_000.nrrd', 'labels.csv', 'phantoms.json']);
+    expect(fs.readdirSync(scratch).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    expect((await inProcess(['phantom', '--out', out, '--count', '1', '--size-mm', '40,20,40'])).status).toBe(1);
+    expect((await inProcess(['phantom', '--out', out, '--count', '1', '--size-mm', '40,20,40', '--force'])).status).toBe(0);
+  });
+});
