@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import * as dcmjs from 'dcmjs';
 import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
 import { main } from '../models/tools/src/cli/main';
@@ -81,7 +82,14 @@ function blobVolume(): Volume {
 
 /** A uint8 NRRD with hand-written header lines, as other tools write them. */
 function nrrdWithHeader(file: string, lines: string, data = Buffer.alloc(32 * 24 * 16).map((_, i) => (i * 7) % 200)): void {
-  fs.writeFileSync(file, Buffer.concat([Buffer.from(`NRRD0004\ntype: uint8\ndimension: 3\nsizes: 32 24 16\n${lines}\n\n`), data]));
+  fs.writeFileSync(file, Buffer.concat([Buffer.from(`NRRD0004\ntype: uint8\ndimension: 3\nsizes: 32 24 16\nencoding: raw\n${lines}\n\n`), data]));
+}
+
+/** One DICOM file with some attributes changed, through dcmjs. */
+function editDicom(file: Uint8Array, fields: Record<string, unknown>): Uint8Array {
+  const dict = dcmjs.data.DicomMessage.readFile(new Uint8Array(file).buffer);
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({ ...dcmjs.data.DicomMetaDictionary.naturalizeDataset(dict.dict), ...fields });
+  return new Uint8Array(dict.write());
 }
 
 let server: net.Server;
@@ -96,6 +104,30 @@ beforeAll(async () => {
   fs.writeFileSync(at('dataset', 'labels.csv'), 'case_id,label,data_path,mask_path\n');
   fs.writeFileSync(at('dataset', 'DATA_000.nrrd'), writeNrrd(blobVolume()));
   execFileSync('mkfifo', [at('fifo')]);
+  // Spacings a header may give, or not.
+  nrrdWithHeader(at('no-spacing.nrrd'), '');
+  nrrdWithHeader(at('zero-spacing.nrrd'), 'spacings: 0.5 0 0.8');
+  nrrdWithHeader(at('negative-spacing.nrrd'), 'spacings: 0.5 -0.3 0.8');
+  nrrdWithHeader(at('nan-spacing.nrrd'), 'spacings: nan 0.3 0.8');
+  nrrdWithHeader(at('cm-spacing.nrrd'), 'spacings: 0.5 30 0.8');
+  nrrdWithHeader(at('long-directions.nrrd'), 'space: LPS\nspace directions: (12,0,0) (0,0.3,0) (0,0,0.8)');
+  // 100000 x 100000 x 1000 voxels of 16 bits announced, a few bytes there.
+  fs.writeFileSync(at('huge.nrrd'), 'NRRD0004\ntype: uint16\ndimension: 3\nsizes: 100000 100000 1000\nendian: little\nspacings: 1 1 1\nencoding: gzip\n\n\x1f\x8b');
+  // A DICOM series with one slice missing, one with a truncated file, a sweep whose two calibrations disagree.
+  fs.mkdirSync(at('gap'));
+  for (const f of fs.readdirSync(at('series'))) if (f !== 'im010.dcm') fs.copyFileSync(at('series', f), at('gap', f));
+  fs.mkdirSync(at('truncated'));
+  for (const f of fs.readdirSync(at('series'))) fs.copyFileSync(at('series', f), at('truncated', f));
+  fs.writeFileSync(at('truncated', 'im005.dcm'), fs.readFileSync(at('series', 'im005.dcm')).subarray(0, 400));
+  const [sweep] = writeDicomSeries(blobVolume(), { uidSeed: 'bad-input-sweep' }, 'multiframe');
+  fs.writeFileSync(at('sweep.dcm'), sweep);
+  fs.writeFileSync(at('disagreeing.dcm'), editDicom(sweep, { PixelSpacing: ['1', '1'] }));
+  fs.writeFileSync(at('fake-seg.dcm'), editDicom(sweep, { SOPClassUID: '1.2.840.10008.5.1.4.1.1.66.4' }));
+  // A dataset whose volume has no spacing: eval must refuse it too.
+  fs.mkdirSync(at('no-spacing-set'));
+  fs.copyFileSync(at('no-spacing.nrrd'), at('no-spacing-set', 'DATA_000.nrrd'));
+  fs.copyFileSync(at('no-spacing.nrrd'), at('no-spacing-set', 'MASK_000.nrrd'));
+  fs.writeFileSync(at('no-spacing-set', 'labels.csv'), 'case_id,label,data_path,mask_path\n0,M,DATA_000.nrrd,MASK_000.nrrd\n');
   server = net.createServer();
   await new Promise<void>((resolve) => server.listen(at('socket'), resolve));
 });
@@ -144,6 +176,23 @@ const CASES: Record<string, Case> = {
   'calibrate --out a non-empty folder': { args: () => ['calibrate', '--weights', w(), '--out', at('dataset')], status: 1, message: /--out .*dataset exists and is not empty; give a new folder/ },
   'calibrate --records /dev/zero (a device)': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', '/dev/zero'], status: 1, message: /--records \/dev\/zero is a device/ },
   'calibrate --records a FIFO': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('fifo')], status: 1, message: /--records .*fifo is a FIFO/, child: true },
+
+  // 2. Inputs: spacing, size, DICOM series
+  'infer: an NRRD header without spacing': { args: () => infer('--input', at('no-spacing.nrrd')), status: 1, message: /no-spacing\.nrrd: the NRRD header gives no spacing \(neither 'space directions' nor 'spacings'\); pass --spacing/ },
+  'detect: an NRRD header without spacing': { args: () => ['detect', '--input', at('no-spacing.nrrd'), '--weights', w()], status: 1, message: /no-spacing\.nrrd: the NRRD header gives no spacing/ },
+  'eval: a dataset volume without spacing': { args: () => ['eval', '--data', at('no-spacing-set'), '--weights', w(), '--backend', 'cpu'], status: 1, message: /DATA_000\.nrrd: the NRRD header gives no spacing/ },
+  'infer: a zero spacing': { args: () => infer('--input', at('zero-spacing.nrrd')), status: 1, message: /NRRD field 'spacings' is '0.5 0 0.8': 0 is not a finite number of mm above 0/ },
+  'infer: a negative spacing': { args: () => infer('--input', at('negative-spacing.nrrd')), status: 1, message: /NRRD field 'spacings' is '0.5 -0.3 0.8': -0.3 is not/ },
+  'infer: a NaN spacing': { args: () => infer('--input', at('nan-spacing.nrrd')), status: 1, message: /NRRD field 'spacings' is 'NaN 0.3 0.8'/ },
+  'infer: a spacing of 30 mm': { args: () => infer('--input', at('cm-spacing.nrrd')), status: 1, message: /NRRD field 'spacings' is '0.5 30 0.8': 30 mm is over 10 mm per voxel/ },
+  'detect: space directions 12 mm long': { args: () => ['detect', '--input', at('long-directions.nrrd'), '--weights', w()], status: 1, message: /NRRD field 'space directions' gives the spacing 12 x 0.3 x 0.8 mm: 12 mm is over 10 mm/ },
+  'infer --spacing 0.5,0,1': { args: () => infer('--input', at('vol.nrrd'), '--spacing', '0.5,0,1'), status: 2, message: /--spacing 0.5,0,1: 0 is not a finite number of mm above 0/ },
+  'detect --spacing 0.5,nan,1': { args: () => ['detect', '--input', at('vol.nrrd'), '--spacing', '0.5,nan,1'], status: 2, message: /--spacing must be three comma-separated numbers, got '0.5,nan,1'/ },
+  'eval --spacing 0.5,11,1': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--spacing', '0.5,11,1'], status: 2, message: /--spacing 0.5,11,1: 11 mm is over 10 mm per voxel/ },
+  'infer: an NRRD announcing 18626 GiB (checked before any allocation)': { args: () => infer('--input', at('huge.nrrd')), status: 1, message: /huge\.nrrd: The NRRD volume is 100000 x 100000 x 1000 voxels of 2 bytes, 18626.45 GiB decoded: over the 1.5 GiB limit/, child: true },
+  'infer: a DICOM series with a missing slice': { args: () => infer('--input', at('gap')), status: 1, message: /gap: a slice is missing: im009\.dcm \(at 7\.200 mm along the slice normal\) and im011\.dcm \(at 8\.800 mm\) are 1\.600 mm apart, the other slices 0\.800 mm/ },
+  'detect: a DICOM series with a truncated file': { args: () => ['detect', '--input', at('truncated'), '--weights', w()], status: 1, message: /truncated: im005\.dcm is not a readable DICOM file/ },
+  'infer: PixelSpacing 1\\1 against a region calibration of 0.3 x 0.5 mm': { args: () => infer('--input', at('disagreeing.dcm')), status: 1, message: /disagreeing\.dcm: PixelSpacing \(0028,0030\) is 1\\1 \(row\\column, mm\) but the ultrasound region calibration \(0018,602C\/602E\) gives 0\.3 x 0\.5 mm/ },
 };
 
 describe('bad input: exit status, one first line, no stack trace, no file changed, no hang', () => {

@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { ALGORITHM_NAME, AbortError, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { SHIPPED_WEIGHTS } from '../layout';
-import { loadVolume, parseTriple } from './load-volume';
+import { loadVolume, parseSpacing } from './load-volume';
 import { checkOutput, checkOutputFolder, MASK_CONTENT, writeAtomic, writeFolder } from './output';
 import { CliError } from './errors';
 import * as fs from 'fs';
@@ -105,7 +105,7 @@ export function registerDetect(program: Command): void {
     .option('--json', 'print one JSON object (on failure: {"error", "code"})')
     .action(async (opts) => {
       const maxCandidates = opts.maxCandidates === undefined ? undefined : positiveInt(opts.maxCandidates, '--max-candidates');
-      const spacing: Vec3 | undefined = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+      const spacing: Vec3 | undefined = opts.spacing ? parseSpacing(opts.spacing) : undefined;
       // Checked now, not after minutes of scanning.
       if (opts.out) checkOutputFolder('--out', opts.out, [opts.input]);
       const { volume, notes } = loadVolume(opts.input, spacing);

@@ -6,7 +6,7 @@ import { describeDataset, loadDataset } from '../data/tdsc';
 import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
-import { parseTriple } from './load-volume';
+import { parseSpacing } from './load-volume';
 import { CliError } from './errors';
 import { checkOutputFolder, writeAtomic, writeFolder } from './output';
 import { SHIPPED_WEIGHTS } from '../layout';
@@ -46,7 +46,7 @@ export function registerEval(program: Command): void {
         return;
       }
       if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
-      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       const models = opts.ablation
         ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
@@ -123,7 +123,7 @@ function positiveInt(text: string, what: string): number {
 
 /** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
 async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: string; report?: string; json?: boolean; scan?: string }): Promise<void> {
-  const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+  const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
   let params: Partial<ScanParams> = {};
   if (opts.scan) {
     try {

@@ -2,7 +2,7 @@
 import { Command, Option } from 'commander';
 import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { loadVolume, parseTriple } from './load-volume';
+import { loadVolume, parseTriple, parseSpacing } from './load-volume';
 import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
 import { CliError } from './errors';
 import * as fs from 'fs';
@@ -69,7 +69,7 @@ export function registerInfer(program: Command): void {
     .option('--json', 'print one JSON object (on failure: {"error", "code"})')
     .action(async (opts) => {
       const center = parseTriple(opts.center, '--center');
-      const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+      const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
       const outputs = (['out', 'seg', 'sr'] as const).filter((o) => opts[o]).map((o) => [`--${o}`, opts[o] as string] as const);
       for (const [option, file] of outputs) checkOutput(option, file, [opts.input], Boolean(opts.force));
       if (new Set(outputs.map(([, f]) => path.resolve(f))).size < outputs.length) throw new CliError(`${outputs.map(([o]) => o).join(', ')} must name different files`, 'usage');

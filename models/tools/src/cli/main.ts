@@ -18,6 +18,9 @@ import { describeError } from './errors';
 export async function main(argv: string[]): Promise<number> {
   // PROD silences tfjs's advice to install tfjs-node, which cannot be installed here (it downloads a binary).
   tf.env().set('PROD', true);
+  // dcmjs logs its own warnings (e.g. "OB value declares 10000 bytes but only 4417 are available");
+  // the readers turn what matters into one error naming the file, so only that is printed.
+  (require('dcmjs') as { log: { setLevel(level: string): void } }).log.setLevel('error');
   const program = new Command('abus-ai')
     .description('ABUS Tumor AI: CMSVNetIter tumour segmentation and classification for 3-D breast ultrasound.\nResearch use only, not for clinical diagnosis.')
     // An argument error is one line (printed below), not the whole usage text.

@@ -5,7 +5,7 @@
 import { Command } from 'commander';
 import { PHANTOM_FORMATS, PhantomFormat, writePhantomDataset } from '../phantom/dataset';
 import { writePreview } from '../phantom/preview';
-import { parseTriple } from './load-volume';
+import { parseTriple, parseSpacing } from './load-volume';
 import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
@@ -46,7 +46,7 @@ export function registerPhantom(program: Command): void {
         const detect = opts.detectSet === true;
         const phantom = {
           sizeMm: opts.sizeMm ? parseTriple(opts.sizeMm, '--size-mm') : undefined,
-          spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined,
+          spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined,
           lesionsAnywhere: detect || undefined,
         };
         for (const [what, v] of [['--size-mm', phantom.sizeMm], ['--spacing', phantom.spacing]] as const) if (v?.some((x) => !(x > 0))) throw new CliError(`${what} values must be positive`, 'usage');
