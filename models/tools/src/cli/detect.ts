@@ -1,17 +1,18 @@
 /**
  * abus-ai detect: "Find lesions" in Node. The whole volume is scanned, the best candidates get
  * the click analysis, and the ranked list is printed (one JSON object with --json). Progress goes
- * to stderr; Ctrl-C stops the scan at its next step and exits with status 130, writing nothing.
+ * to stderr; Ctrl-C (or SIGTERM) stops the scan at its next step and exits with status 130 (143), writing nothing.
  * With --out, each found lesion's mask (NRRD), and for DICOM input one SEG and one SR holding
  * every found lesion, go into a folder, under the same rules as infer's outputs.
  */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, AbortError, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { loadVolume, parseSpacing } from './load-volume';
 import { checkOutput, checkOutputFolder, MASK_CONTENT, writeAtomic, writeFolder } from './output';
 import { CliError } from './errors';
+import { cancellable } from './cancel';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -116,38 +117,28 @@ export function registerDetect(program: Command): void {
         const why = installNodeWebGPU();
         if (why) notes.push(`webgpu: ${why}`);
       }
-      const engine = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
-      console.error(`abus-ai: backend ${engine.backend?.reason}`);
-      for (const note of notes) console.error(`abus-ai: note: ${note}`);
-      const controller = new AbortController();
-      const onSigint = () => {
-        console.error('\nabus-ai: cancelling (Ctrl-C again to stop at once)');
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
       const tty = process.stderr.isTTY;
-      let result: ScanResult;
-      try {
-        result = await engine.scan(arraySource(volume), {
-          params: maxCandidates === undefined ? {} : { maxCandidates },
-          signal: controller.signal,
-          onProgress: (p) => process.stderr.write(tty ? `\rabus-ai: ${progressLine(p)}   ` : `abus-ai: ${progressLine(p)}\n`),
-        });
-        if (tty) process.stderr.write('\n');
-      } catch (err) {
-        if (err instanceof AbortError || (err as Error).name === 'AbortError') {
-          console.error('abus-ai: cancelled; nothing written');
-          if (opts.json) console.log(JSON.stringify({ error: 'cancelled', code: 'cancelled' }));
-          process.exitCode = 130;
-          return;
+      const { engine, result, found, written } = await cancellable(Boolean(opts.json), async ({ signal, checkpoint }) => {
+        const engine = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+        try {
+          await checkpoint();
+          console.error(`abus-ai: backend ${engine.backend?.reason}`);
+          for (const note of notes) console.error(`abus-ai: note: ${note}`);
+          const result = await engine.scan(arraySource(volume), {
+            params: maxCandidates === undefined ? {} : { maxCandidates },
+            signal,
+            onProgress: (p) => process.stderr.write(tty ? `\rabus-ai: ${progressLine(p)}   ` : `abus-ai: ${progressLine(p)}\n`),
+          });
+          if (tty) process.stderr.write('\n');
+          // The last check: a signal during the last candidate's analysis must not let files through.
+          await checkpoint();
+          const found = result.candidates.filter((c) => c.found);
+          const written = opts.out && found.length ? await writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
+          return { engine, result, found, written };
+        } finally {
+          engine.dispose();
         }
-        throw err;
-      } finally {
-        process.removeListener('SIGINT', onSigint);
-        engine.dispose();
-      }
-      const found = result.candidates.filter((c) => c.found);
-      const written = opts.out && found.length ? await writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
+      });
       if (opts.out && !found.length) console.error('abus-ai: note: no lesion found; nothing written');
       const json = detectJson(result, volume, engine.backend, engine.card.notice);
       if (opts.json) {

@@ -13,6 +13,7 @@ import { registerDemo } from './demo';
 import { registerInstallOhif } from './install-ohif';
 import { registerViewer } from './viewer';
 import { describeError } from './errors';
+import { Cancelled, CANCELLED_JSON } from './cancel';
 
 /** Runs one command; resolves with the exit status (bin/abus-ai.js sets it). */
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +44,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const code = (err as { code?: string }).code;
     if (code === 'commander.helpDisplayed' || code === 'commander.version' || code === 'commander.help') return 0;
+    if (err instanceof Cancelled) {
+      console.error(`abus-ai: cancelled (${err.signal}); nothing written`);
+      if (argv.includes('--json')) console.log(CANCELLED_JSON);
+      return err.status;
+    }
     const failure = describeError(err);
     const command = program.commands.find((c) => c.name() === argv[2]);
     const hint = failure.code === 'usage' ? `; see abus-ai${command ? ` ${command.name()}` : ''} --help` : '';
