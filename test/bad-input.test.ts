@@ -14,7 +14,9 @@ import * as path from 'path';
 import * as dcmjs from 'dcmjs';
 import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
+import { installIntoViewer, LOCK_FILE, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { main } from '../models/tools/src/cli/main';
+import { fakePlugin, fakeViewer } from './fixtures/fake-ohif';
 import { writeUntrainedModel } from './fixtures/untrained-model';
 
 const BIN = path.join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
@@ -127,6 +129,16 @@ beforeAll(async () => {
   fs.mkdirSync(at('no-spacing-set'));
   fs.copyFileSync(at('no-spacing.nrrd'), at('no-spacing-set', 'DATA_000.nrrd'));
   fs.copyFileSync(at('no-spacing.nrrd'), at('no-spacing-set', 'MASK_000.nrrd'));
+  // Viewers for install-ohif: a fake OHIF 3.13.2 dist, one locked by a running install, one whose
+  // installed plugin was changed since, an OHIF 3.12; and a built plugin folder.
+  fakePlugin(at('plugin'));
+  fakeViewer(at('viewer'), '3.13.2');
+  fakeViewer(at('viewer-locked'), '3.13.2');
+  fs.writeFileSync(at('viewer-locked', LOCK_FILE), `${process.pid}\n`);
+  fakeViewer(at('viewer-damaged'), '3.13.2');
+  installIntoViewer(at('viewer-damaged'), at('plugin'), '', { weightsUrl: '/w/', backend: 'auto', segFlavour: 'binary', exportTarget: 'dicomweb' });
+  fs.appendFileSync(at('viewer-damaged', PLUGIN_FOLDER, 'extension.js'), '// changed\n');
+  fakeViewer(at('viewer-312'), '3.12.0');
   fs.writeFileSync(at('no-spacing-set', 'labels.csv'), 'case_id,label,data_path,mask_path\n0,M,DATA_000.nrrd,MASK_000.nrrd\n');
   server = net.createServer();
   await new Promise<void>((resolve) => server.listen(at('socket'), resolve));
@@ -149,6 +161,7 @@ interface Case {
 }
 
 const w = () => at('w');
+const install = () => ['install-ohif', '--viewer', at('viewer'), '--plugin', at('plugin')];
 const infer = (...args: string[]) => ['infer', '--center', '24,16,12', '--weights', w(), '--backend', 'cpu', ...args];
 
 const CASES: Record<string, Case> = {
@@ -193,6 +206,25 @@ const CASES: Record<string, Case> = {
   'infer: a DICOM series with a missing slice': { args: () => infer('--input', at('gap')), status: 1, message: /gap: a slice is missing: im009\.dcm \(at 7\.200 mm along the slice normal\) and im011\.dcm \(at 8\.800 mm\) are 1\.600 mm apart, the other slices 0\.800 mm/ },
   'detect: a DICOM series with a truncated file': { args: () => ['detect', '--input', at('truncated'), '--weights', w()], status: 1, message: /truncated: im005\.dcm is not a readable DICOM file/ },
   'infer: PixelSpacing 1\\1 against a region calibration of 0.3 x 0.5 mm': { args: () => infer('--input', at('disagreeing.dcm')), status: 1, message: /disagreeing\.dcm: PixelSpacing \(0028,0030\) is 1\\1 \(row\\column, mm\) but the ultrasound region calibration \(0018,602C\/602E\) gives 0\.3 x 0\.5 mm/ },
+
+  // 4. install-ohif: every option value before any work, the lock, --check of every file
+  'install-ohif --backend gpu': { args: () => [...install(), '--backend', 'gpu'], status: 2, message: /option '--backend <name>' argument 'gpu' is invalid. Allowed choices are auto, webgpu, webgl, wasm, cpu/ },
+  'install-ohif --export email': { args: () => [...install(), '--export', 'email'], status: 2, message: /option '--export <target>' argument 'email' is invalid. Allowed choices are dicomweb, download/ },
+  'install-ohif --seg rle': { args: () => [...install(), '--seg', 'rle'], status: 2, message: /option '--seg <flavour>' argument 'rle' is invalid. Allowed choices are binary, labelmap/ },
+  'install-ohif --base-url ohif (relative)': { args: () => [...install(), '--base-url', 'ohif'], status: 2, message: /--base-url must be an absolute URL path such as \/ohif .*got 'ohif'/ },
+  "install-ohif --base-url /a/../b": { args: () => [...install(), '--base-url', '/a/../b'], status: 2, message: /--base-url must be an absolute URL path .*no '\.\.'.*got '\/a\/\.\.\/b'/ },
+  "install-ohif --base-url with a quote": { args: () => [...install(), '--base-url', "/x';alert(1)//"], status: 2, message: /--base-url must be an absolute URL path/ },
+  'install-ohif --weights-url javascript:': { args: () => [...install(), '--weights-url', 'javascript:alert(1)'], status: 2, message: /--weights-url must be an absolute URL path \(\/models\/mine\/\) or an http\(s\) URL/ },
+  'install-ohif --sweep-spacing 0': { args: () => [...install(), '--sweep-spacing', '0'], status: 2, message: /--sweep-spacing must be a positive number of mm \(at most 10\), not 0/ },
+  'install-ohif --wasm-threads 0': { args: () => [...install(), '--wasm-threads', '0'], status: 2, message: /--wasm-threads must be a whole number of at least 1/ },
+  'install-ohif --check --uninstall': { args: () => [...install(), '--check', '--uninstall'], status: 2, message: /give --check or --uninstall, not both/ },
+  'install-ohif --viewer a missing folder': { args: () => ['install-ohif', '--viewer', at('no-such-viewer'), '--plugin', at('plugin')], status: 1, message: /--viewer .*no-such-viewer is not a folder; give the OHIF dist folder/ },
+  'install-ohif --viewer a file': { args: () => ['install-ohif', '--viewer', at('notes.txt'), '--plugin', at('plugin')], status: 1, message: /--viewer .*notes\.txt is not a folder/ },
+  'install-ohif --viewer a folder that is not OHIF': { args: () => ['install-ohif', '--viewer', at('dataset'), '--plugin', at('plugin')], status: 1, message: /dataset is not an OHIF dist folder: index\.html or app-config\.js is missing/ },
+  'install-ohif into OHIF 3.12': { args: () => ['install-ohif', '--viewer', at('viewer-312'), '--plugin', at('plugin')], status: 1, message: /is OHIF 3\.12\.0 .*supports OHIF 3\.13\.x only.*\(or pass --any-version to try anyway\)/ },
+  'install-ohif while another install runs': { args: () => ['install-ohif', '--viewer', at('viewer-locked'), '--plugin', at('plugin')], status: 1, message: new RegExp(`another abus-ai install-ohif \\(pid ${process.pid}\\) is changing .*viewer-locked; wait for it to finish`) },
+  'install-ohif --uninstall while another install runs': { args: () => ['install-ohif', '--viewer', at('viewer-locked'), '--uninstall'], status: 1, message: /another abus-ai install-ohif/ },
+  'install-ohif --check finds a changed file': { args: () => ['install-ohif', '--viewer', at('viewer-damaged'), '--plugin', at('plugin'), '--check'], status: 1, message: /the installed plugin is damaged: abus-tumor-ai\/extension\.js has changed since the install \(SHA-256 differs\)/ },
 };
 
 describe('bad input: exit status, one first line, no stack trace, no file changed, no hang', () => {
