@@ -139,6 +139,30 @@ beforeAll(async () => {
   installIntoViewer(at('viewer-damaged'), at('plugin'), '', { weightsUrl: '/w/', backend: 'auto', segFlavour: 'binary', exportTarget: 'dicomweb' });
   fs.appendFileSync(at('viewer-damaged', PLUGIN_FOLDER, 'extension.js'), '// changed\n');
   fakeViewer(at('viewer-312'), '3.12.0');
+  // Files other tools or a damaged disk leave: gzip NRRDs cut short or with a flipped byte, types nrrd-js cannot read.
+  const gz = Buffer.from(writeNrrd(blobVolume(), { gzip: true }));
+  fs.writeFileSync(at('truncated.nrrd'), gz.subarray(0, gz.length - 40));
+  const flipped = Buffer.from(gz);
+  flipped[flipped.length - 6] ^= 0xff; // inside the gzip trailer's CRC-32
+  fs.writeFileSync(at('corrupt.nrrd'), flipped);
+  fs.writeFileSync(at('quaternion.nrrd'), 'NRRD0004\ntype: quaternion\ndimension: 3\nsizes: 4 4 4\nspacings: 1 1 1\nencoding: raw\n\n' + 'x'.repeat(1024));
+  fs.writeFileSync(at('no-endian.nrrd'), Buffer.concat([Buffer.from('NRRD0004\ntype: uint16\ndimension: 3\nsizes: 32 24 16\nspacings: 1 1 1\nencoding: raw\n\n'), Buffer.alloc(32 * 24 * 16 * 2, 7)]));
+  // A real DICOM SEG (infer --seg with a model that marks everything), given back as the input.
+  await writeUntrainedModel(at('marking'), { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 }, segBias: 2 });
+  const made = await inProcess(['infer', '--input', at('series'), '--center', '24,16,12', '--weights', at('marking'), '--backend', 'cpu', '--seg', path.join(scratch, 'seg.dcm')]);
+  if (made.status !== 0 || !fs.existsSync(path.join(scratch, 'seg.dcm'))) throw new Error(`could not make a SEG: ${made.stderr}`);
+  fs.copyFileSync(path.join(scratch, 'seg.dcm'), at('seg.dcm'));
+  fs.mkdirSync(at('seg-only'));
+  fs.copyFileSync(path.join(scratch, 'seg.dcm'), at('seg-only', 'seg.dcm'));
+  // A model whose card's input grid has two entries.
+  fs.cpSync(at('w'), at('w-2d-grid'), { recursive: true });
+  const card = JSON.parse(fs.readFileSync(at('w-2d-grid', 'model-card.json'), 'utf8'));
+  card.input.grid = [32, 16];
+  fs.writeFileSync(at('w-2d-grid', 'model-card.json'), JSON.stringify(card));
+  // Click records for calibrate --records: not JSON, JSON but not records, nothing.
+  fs.writeFileSync(at('garbage.jsonl'), '{"kind":"lesion","malignant":true,"truthMl":1,"segmentMl":1}\nthis is not json\n');
+  fs.writeFileSync(at('not-records.jsonl'), '[1,2,3]\n');
+  fs.writeFileSync(at('empty.jsonl'), '\n\n');
   fs.writeFileSync(at('no-spacing-set', 'labels.csv'), 'case_id,label,data_path,mask_path\n0,M,DATA_000.nrrd,MASK_000.nrrd\n');
   server = net.createServer();
   await new Promise<void>((resolve) => server.listen(at('socket'), resolve));
@@ -225,6 +249,36 @@ const CASES: Record<string, Case> = {
   'install-ohif while another install runs': { args: () => ['install-ohif', '--viewer', at('viewer-locked'), '--plugin', at('plugin')], status: 1, message: new RegExp(`another abus-ai install-ohif \\(pid ${process.pid}\\) is changing .*viewer-locked; wait for it to finish`) },
   'install-ohif --uninstall while another install runs': { args: () => ['install-ohif', '--viewer', at('viewer-locked'), '--uninstall'], status: 1, message: /another abus-ai install-ohif/ },
   'install-ohif --check finds a changed file': { args: () => ['install-ohif', '--viewer', at('viewer-damaged'), '--plugin', at('plugin'), '--check'], status: 1, message: /the installed plugin is damaged: abus-tumor-ai\/extension\.js has changed since the install \(SHA-256 differs\)/ },
+
+  // 5. Messages that name the file, the field and what is expected; argument errors before any work
+  'infer: a gzip NRRD cut short': { args: () => infer('--input', at('truncated.nrrd')), status: 1, message: /truncated\.nrrd: its gzip data is corrupt or truncated \(unexpected end of file\)/ },
+  'detect: a gzip NRRD with a flipped byte': { args: () => ['detect', '--input', at('corrupt.nrrd'), '--weights', w()], status: 1, message: /corrupt\.nrrd: its gzip data is corrupt or truncated \(incorrect data check\)/ },
+  'infer: NRRD type quaternion': { args: () => infer('--input', at('quaternion.nrrd')), status: 1, message: /quaternion\.nrrd: NRRD field 'type' is 'quaternion': not supported \(use one of int8, uint8/ },
+  'infer: 16-bit NRRD without endian': { args: () => infer('--input', at('no-endian.nrrd')), status: 1, message: /no-endian\.nrrd: NRRD field 'endian' is '\(missing\)': uint16 data needs 'little' or 'big'/ },
+  'infer: a DICOM SEG given as the input': { args: () => infer('--input', at('seg.dcm')), status: 1, message: /error: \/.*\/seg\.dcm is a Segmentation object, not an image series$/ },
+  'detect: a folder holding only a SEG': { args: () => ['detect', '--input', at('seg-only'), '--weights', w()], status: 1, message: /seg-only holds only seg\.dcm, a Segmentation object, not an image series/ },
+  'infer: a model card whose input grid has 2 entries': { args: () => ['infer', '--input', at('vol.nrrd'), '--center', '24,16,12', '--weights', at('w-2d-grid'), '--backend', 'cpu'], status: 1, message: /w-2d-grid\/model-card\.json field 'input\.grid' must be three whole numbers of voxels .*got \[32,16\]/ },
+  'eval --limit 0': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--limit', '0'], status: 2, message: /option '--limit <n>' argument '0' is invalid. must be a whole number >= 1/ },
+  'eval --limit ten': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--limit', 'ten'], status: 2, message: /option '--limit <n>' argument 'ten' is invalid/ },
+  'eval --normal-clicks -1': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--normal-clicks', '-1'], status: 2, message: /option '--normal-clicks <n>' argument '-1' is invalid. must be a whole number >= 0/ },
+  'calibrate --records a file that is not JSON lines': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('garbage.jsonl')], status: 1, message: /--records .*garbage\.jsonl, line 2: not JSON; expected one click record a line/ },
+  'calibrate --records JSON that is not a click record': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('not-records.jsonl')], status: 1, message: /not-records\.jsonl, line 1: not a click record \(it needs "kind", "malignant" and "segmentMl"\)/ },
+  'calibrate --records an empty file': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('empty.jsonl')], status: 1, message: /--records .*empty\.jsonl holds no click records/ },
+  'calibrate --count 0': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--count', '0'], status: 2, message: /option '--count <n>' argument '0' is invalid. must be a whole number >= 1/ },
+  'calibrate --count -5': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--count', '-5'], status: 2, message: /option '--count <n>' argument '-5' is invalid/ },
+  'calibrate --processes 0': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--processes', '0'], status: 2, message: /option '--processes <n>' argument '0' is invalid. must be a whole number >= 1/ },
+  'calibrate --seed 1.5': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--seed', '1.5'], status: 2, message: /option '--seed <n>' argument '1.5' is invalid/ },
+  'phantom --size-mm 100000,40,80': { args: () => ['phantom', '--out', path.join(scratch, 'big'), '--size-mm', '100000,40,80'], status: 2, message: /--size-mm 100000,40,80 at 0.4 x 0.2 x 0.5 mm is 250000 x 200 x 160 voxels of 1 byte, 7.45 GiB decoded: over the 1.5 GiB limit/ },
+  'phantom --size-mm 1,1,1': { args: () => ['phantom', '--out', path.join(scratch, 'tiny'), '--size-mm', '1,1,1'], status: 2, message: /--size-mm 1,1,1 at 0.4 x 0.2 x 0.5 mm is 3 x 5 x 2 voxels; each side needs at least 16/ },
+  'phantom --spacing 0.4,0.2,50': { args: () => ['phantom', '--out', path.join(scratch, 'coarse'), '--spacing', '0.4,0.2,50'], status: 2, message: /--spacing 0.4,0.2,50: 50 mm is over 10 mm per voxel/ },
+  'phantom --count 0': { args: () => ['phantom', '--out', path.join(scratch, 'none'), '--count', '0'], status: 2, message: /--count must be a positive integer, got '0'/ },
+  'phantom --format png': { args: () => ['phantom', '--out', path.join(scratch, 'png'), '--format', 'png'], status: 2, message: /--format: unknown format 'png' \(use nrrd, dicom, dicom-multiframe or all\)/ },
+  'detect --max-candidates 0': { args: () => ['detect', '--input', at('vol.nrrd'), '--max-candidates', '0'], status: 2, message: /--max-candidates must be a whole number >= 1, got '0'/ },
+  'infer --center 1,2': { args: () => infer('--input', at('vol.nrrd'), '--center', '1,2'), status: 2, message: /--center must be three comma-separated numbers, got '1,2'/ },
+  'infer --center-space world': { args: () => infer('--input', at('vol.nrrd'), '--center-space', 'world'), status: 2, message: /option '--center-space <space>' argument 'world' is invalid. Allowed choices are voxel, patient/ },
+  'detect --backend metal': { args: () => ['detect', '--input', at('vol.nrrd'), '--backend', 'metal'], status: 2, message: /option '--backend <name>' argument 'metal' is invalid/ },
+  'infer --seg for NRRD input (before the model runs)': { args: () => infer('--input', at('vol.nrrd'), '--seg', path.join(scratch, 'x.dcm')), status: 2, message: /--seg and --sr need DICOM input: they refer to the source images/ },
+  'an unknown command': { args: () => ['detekt'], status: 2, message: /unknown command 'detekt' \(Did you mean detect\?\); see abus-ai --help/ },
 };
 
 describe('bad input: exit status, one first line, no stack trace, no file changed, no hang', () => {

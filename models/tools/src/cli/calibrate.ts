@@ -14,6 +14,7 @@ import { calibrate, CLICK_RADIUS_MM, ClickRecord } from '../eval/calibrate';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { hashSeed } from '../phantom/random';
 import { CliError } from './errors';
+import { wholeNumber } from './args';
 import { checkOutput, checkOutputFolder, refuseSpecial, writeAtomic, writeFolder } from './output';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -52,6 +53,24 @@ function describeLooks(records: ClickRecord[]): string {
   return `${randomised} clicks on randomised phantoms, ${records.length - randomised} on the generator's fixed look`;
 }
 
+/** Click records, one JSON object a line; a line that is not one is an error naming the file and the line. */
+function parseRecords(text: string, file: string): ClickRecord[] {
+  const records = text.split('\n').map((line, n) => [line.trim(), n + 1] as const).filter(([line]) => line).map(([line, n]) => {
+    let record: ClickRecord;
+    try {
+      record = JSON.parse(line) as ClickRecord;
+    } catch {
+      throw new CliError(`--records ${file}, line ${n}: not JSON; expected one click record a line as calibrate writes them ({"kind", "malignant", "truthMl", "segmentMl", ...})`, 'input');
+    }
+    if (typeof record !== 'object' || record === null || typeof record.kind !== 'string' || typeof record.malignant !== 'boolean' || typeof record.segmentMl !== 'number') {
+      throw new CliError(`--records ${file}, line ${n}: not a click record (it needs "kind", "malignant" and "segmentMl")`, 'input');
+    }
+    return record;
+  });
+  if (!records.length) throw new CliError(`--records ${file} holds no click records`, 'input');
+  return records;
+}
+
 function runChild(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -65,16 +84,16 @@ export function registerCalibrate(program: Command): void {
     .description('fit the classifier, operating points and minimum lesion size of a trained model on validation phantoms; writes a calibrated copy')
     .requiredOption('--weights <dir>', 'trained model folder (not changed)')
     .requiredOption('--out <dir>', 'the calibrated model folder to write')
-    .option('--count <n>', 'validation phantoms', '600')
-    .option('--seed <n>', 'their seed (keep it apart from training and held-out seeds)', '3')
-    .option('--processes <n>', 'worker processes', String(os.cpus().length))
+    .option('--count <n>', 'validation phantoms', wholeNumber(1), 600)
+    .option('--seed <n>', 'their seed (keep it apart from training and held-out seeds)', wholeNumber(0), 3)
+    .option('--processes <n>', 'worker processes', wholeNumber(1), os.cpus().length)
     .option('--no-randomize', "the generator's fixed look instead of randomised phantoms")
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('wasm'))
     .option('--records <file>', 'also keep the click records (JSON lines), or, if the file exists, refit from them without running the model')
     .addOption(new Option('--collect <file>').hideHelp())
     .addOption(new Option('--cases <list>').hideHelp())
     .action(async (opts) => {
-      const seed = Number(opts.seed);
+      const seed: number = opts.seed;
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.collect) {
         await collect(opts.weights, opts.backend, seed, String(opts.cases).split(',').map(Number), opts.collect, opts.randomize !== false);
@@ -85,13 +104,12 @@ export function registerCalibrate(program: Command): void {
       // An existing --records file is read (an input), a new one written.
       if (opts.records && fs.existsSync(opts.records)) refuseSpecial('--records', opts.records);
       else if (opts.records) checkOutput('--records', opts.records, [opts.weights], false);
-      const count = Number(opts.count);
-      const processes = Math.max(1, Number(opts.processes));
+      const count: number = opts.count;
+      const processes: number = opts.processes;
       const t0 = Date.now();
-      const parse = (text: string) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ClickRecord);
       let records: ClickRecord[];
       if (opts.records && fs.existsSync(opts.records)) {
-        records = parse(fs.readFileSync(opts.records, 'utf8'));
+        records = parseRecords(fs.readFileSync(opts.records, 'utf8'), opts.records);
       } else {
         const work = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-calibrate-'));
         const parts = Array.from({ length: processes }, (_, p) => Array.from({ length: count }, (_, n) => n).filter((n) => n % processes === p));
@@ -99,7 +117,7 @@ export function registerCalibrate(program: Command): void {
         const text = parts.map((_, p) => fs.readFileSync(path.join(work, `${p}.jsonl`), 'utf8')).join('');
         fs.rmSync(work, { recursive: true, force: true });
         if (opts.records) writeAtomic(opts.records, text);
-        records = parse(text);
+        records = parseRecords(text, 'the workers\' records');
       }
       const result = calibrate(records);
       const model = await loadModel(folderReader(opts.weights));

@@ -8,6 +8,7 @@ import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { parseSpacing } from './load-volume';
 import { CliError } from './errors';
+import { wholeNumber } from './args';
 import { checkOutputFolder, writeAtomic, writeFolder } from './output';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
@@ -31,9 +32,9 @@ export function registerEval(program: Command): void {
     .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
     .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
-    .option('--limit <n>', 'only the first n cases')
+    .option('--limit <n>', 'only the first n cases', wholeNumber(1))
     .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
-    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', '0')
+    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', wholeNumber(0), 0)
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
@@ -41,19 +42,19 @@ export function registerEval(program: Command): void {
       if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.detect) {
-        if (opts.ablation || opts.updateCard || opts.normalClicks !== '0') throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
+        if (opts.ablation || opts.updateCard || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
         await evalDetect(opts);
         return;
       }
       if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
-      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       const models = opts.ablation
         ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
         : [{ name: 'model', dir: modelFolder(opts.weights) }];
       if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
       const rows: { name: string; summary: Summary; results: LesionResult[]; normal?: NormalClickSummary }[] = [];
-      const normalPerCase = Number(opts.normalClicks);
+      const normalPerCase: number = opts.normalClicks;
       const phantomCases = normalPerCase > 0 ? readPhantomIndex(opts.data).cases : [];
       for (const m of models) {
         const model = await loadModel(readerFor(m.dir));
@@ -115,14 +116,8 @@ export function registerEval(program: Command): void {
     });
 }
 
-function positiveInt(text: string, what: string): number {
-  const n = Number(text);
-  if (!(Number.isInteger(n) && n >= 1)) throw new CliError(`${what} must be a whole number >= 1, got '${text}'`, 'usage');
-  return n;
-}
-
 /** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
-async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: string; report?: string; json?: boolean; scan?: string }): Promise<void> {
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string }): Promise<void> {
   const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
   let params: Partial<ScanParams> = {};
   if (opts.scan) {
@@ -132,7 +127,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
       throw new CliError(`--scan must be a JSON object, got '${opts.scan}'`, 'usage');
     }
   }
-  const entries = detectEntries(opts.data, opts.limit ? positiveInt(opts.limit, '--limit') : undefined);
+  const entries = detectEntries(opts.data, opts.limit);
   if (!entries.length) throw new CliError(`${opts.data}: no volumes`, 'input');
   const dir = modelFolder(opts.weights ?? SHIPPED_WEIGHTS);
   const model = await loadModel(readerFor(dir));

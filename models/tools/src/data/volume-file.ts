@@ -26,7 +26,8 @@ function head(file: string, bytes: number): Buffer {
 function about(file: string, err: unknown): Error {
   const e = err as Error & { code?: string; syscall?: string };
   if (e.syscall || !(e instanceof Error)) return e; // Node's own file errors name their path
-  const message = e.message.replace(/^file 1 /, '').replace(/^file 1: /, '');
+  // readDicomSeries calls its one file 'file 1'.
+  const message = e.message.replace(/^file 1\b/, file);
   return new Error(message.includes(file) ? message : `${file}: ${message}`);
 }
 
