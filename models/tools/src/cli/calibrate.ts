@@ -106,6 +106,8 @@ export function registerCalibrate(program: Command): void {
       else if (opts.records) checkOutput('--records', opts.records, [opts.weights], false);
       const count: number = opts.count;
       const processes: number = opts.processes;
+      // The model is read (and its checksums checked) before any worker starts: a wrong --weights is one line, not one per worker.
+      const model = await loadModel(folderReader(opts.weights));
       const t0 = Date.now();
       let records: ClickRecord[];
       if (opts.records && fs.existsSync(opts.records)) {
@@ -120,7 +122,6 @@ export function registerCalibrate(program: Command): void {
         records = parseRecords(text, 'the workers\' records');
       }
       const result = calibrate(records);
-      const model = await loadModel(folderReader(opts.weights));
       const card = {
         ...model.card,
         detection: result.detection,

@@ -8,6 +8,7 @@ import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
 import { parseTriple, parseSpacing } from './load-volume';
 import { defaultPython, trainWithTorch } from '../train/torch-run';
 import { SamplerSource } from '../train/sampler';
+import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
 import * as os from 'os';
 import * as path from 'path';
@@ -118,6 +119,10 @@ export function registerTrain(program: Command): void {
       const config = variantConfig(opts.variant as Variant, { baseWidth: Number(opts.width) });
       const input = { grid, voxelMm, voiMm: [grid[0] * voxelMm, grid[1] * voxelMm, grid[2] * voxelMm] as [number, number, number], normalization: 'zscore-voi' as const };
       if (!opts.data === !opts.phantoms) throw new Error(opts.data ? 'give --data or --phantoms, not both' : 'give --data <dir> (or --phantoms with --engine torch)');
+      // The PyTorch trainer runs in models/torch: a relative path would be taken from there, not from here.
+      opts.out = path.resolve(opts.out);
+      if (opts.data) opts.data = path.resolve(opts.data);
+      if (opts.engine === 'torch' && !opts.steps && !opts.minutes) throw new CliError('--engine torch needs --steps <n> or --minutes <x> (how long to train)', 'usage');
       if (opts.engine === 'torch') return trainTorch(opts, input);
       if (opts.phantoms) throw new Error('--phantoms needs --engine torch');
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
