@@ -6,8 +6,8 @@
  *   node_modules/.bin/abus-ai, which is what runs here, in a temporary folder (so the files the
  *   commands write land there, not in the clone).
  * - `npx --yes ./abus-tumor-ai-0.1.0.tgz ...` runs from a folder holding the tarball that the
- *   release step makes, with the viewer folder the README names (/usr/share/nginx/html) replaced
- *   by a stand-in OHIF 3.13.2 dist: the test must not write into the machine's web root.
+ *   release step makes, with the viewer folder the README names (nginx's web root) replaced by a
+ *   stand-in OHIF 3.13.2 dist: the test must not write into the machine's web root.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -108,7 +108,8 @@ built.describe('"Install into your OHIF", with the release tarball', () => {
     fakeViewer(viewer, '3.13.2');
     const before = fs.readFileSync(path.join(viewer, 'app-config.js'));
     const outputs = release.map(({ command }) => {
-      const [npx, ...args] = command.split(/\s+/).map((a) => (a === '/usr/share/nginx/html' ? viewer : a));
+      const [npx, ...args] = command.split(/\s+/);
+      args[args.indexOf('--viewer') + 1] = viewer;
       // As written, with an npm cache of its own (as test/e2e/release-artifact.ts runs it).
       const r = spawnSync(npx, args, { cwd: folder, encoding: 'utf8', env: { ...process.env, npm_config_cache: path.join(folder, '.npm-cache'), npm_config_update_notifier: 'false' } });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -25,9 +25,15 @@ function writtenByUs(file: string): boolean {
 
 /** lstat, then stat through a link (neither opens the file, so a FIFO cannot block); undefined if nothing is there. */
 function statOf(file: string): fs.Stats | undefined {
-  const link = fs.lstatSync(file, { throwIfNoEntry: false });
-  if (!link?.isSymbolicLink()) return link;
-  return fs.statSync(file, { throwIfNoEntry: false }) ?? link;
+  try {
+    const link = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (!link?.isSymbolicLink()) return link;
+    return fs.statSync(file, { throwIfNoEntry: false }) ?? link;
+  } catch (err) {
+    // A path through a file (a/file.txt/x): nothing is there; refuseUncreatable says why.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw err;
+  }
 }
 
 /** 'a device', 'a FIFO' or 'a socket' for what is neither a regular file, a folder nor a link. */
