@@ -56,6 +56,7 @@ function backend(name: string, debian: string[]): Prerequisite {
 }
 
 const SHIPPED_MODEL = path.join(__dirname, '..', 'models', 'weights', 'cmsvnetiter', 'model.json');
+const BUILT_PLUGIN = path.join(__dirname, '..', 'extension', 'dist', 'abus-tumor-ai', 'extension.js');
 
 export const PREREQUISITES = {
   chromium: fileAt('/usr/bin/chromium', ['chromium']),
@@ -74,6 +75,12 @@ export const PREREQUISITES = {
     debian: [],
     file: SHIPPED_MODEL,
     missing: () => (fs.existsSync(SHIPPED_MODEL) ? undefined : `no shipped model at ${SHIPPED_MODEL}`),
+  },
+  /** The plugin as `npm run build` leaves it (npm test builds it first): what a release tarball is made of. */
+  'built plugin': {
+    debian: [],
+    file: BUILT_PLUGIN,
+    missing: () => (fs.existsSync(BUILT_PLUGIN) ? undefined : `the plugin is not built (${BUILT_PLUGIN}); run npm run build`),
   },
 } satisfies Record<string, Prerequisite>;
 

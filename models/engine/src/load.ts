@@ -55,7 +55,11 @@ export async function load(options: LoadOptions): Promise<Engine> {
   if (options.simdConv !== undefined) useSimdConv(options.simdConv);
   const weights = options.weights;
   const reader = typeof weights === 'string' ? readerFor(weights) : typeof weights === 'function' ? weights : undefined;
-  const engine = await Analyzer.create(reader ? await loadModel(reader) : (weights as LoadedModel), backend);
+  const engine = await Analyzer.create(reader ? await loadModel(reader).catch((err: Error) => {
+    // A card's problem names the model folder or URL too, not only 'model-card.json'.
+    if (typeof weights === 'string' && /^model-card\.json /.test(err.message)) err.message = `${weights.replace(/\/+$/, '')}/${err.message}`;
+    throw err;
+  }) : (weights as LoadedModel), backend);
   if (options.warmUp === false) return engine;
   try {
     await engine.warmUp();

@@ -57,3 +57,30 @@ export function indexToPatient(geometry: VolumeGeometry, index: Vec3): Vec3 {
 export function voxelCount(dims: Vec3): number {
   return dims[0] * dims[1] * dims[2];
 }
+
+/** No ultrasound voxel is 10 mm wide: a larger spacing is a unit mistake (cm, m) or a broken header. */
+export const MAX_SPACING_MM = 10;
+
+/**
+ * The largest decoded volume the readers accept (1.5 GiB, e.g. 800 M voxels of 16 bits). A full
+ * ABUS sweep is about 175 M voxels; checked from the header, before anything is allocated.
+ */
+export const MAX_VOLUME_BYTES = 1.5 * 2 ** 30;
+
+/** Why a spacing (mm per voxel, one value per axis) cannot be used, or undefined. */
+export function spacingProblem(spacing: readonly number[]): string | undefined {
+  if (spacing.length !== 3) return `it has ${spacing.length} values, not 3`;
+  const bad = spacing.find((s) => !Number.isFinite(s) || s <= 0);
+  if (bad !== undefined) return `${bad} is not a finite number of mm above 0`;
+  const huge = spacing.find((s) => s > MAX_SPACING_MM);
+  if (huge !== undefined) return `${huge} mm is over ${MAX_SPACING_MM} mm per voxel (a unit mistake?)`;
+  return undefined;
+}
+
+/** Throws, naming the size, when a volume of `dims` voxels of `bytesPerVoxel` is over MAX_VOLUME_BYTES. */
+export function checkVolumeSize(dims: readonly number[], bytesPerVoxel: number, what: string): void {
+  const bytes = dims.reduce((n, d) => n * d, 1) * bytesPerVoxel;
+  if (!(bytes <= MAX_VOLUME_BYTES)) {
+    throw new Error(`${what} is ${dims.join(' x ')} voxels of ${bytesPerVoxel} byte${bytesPerVoxel > 1 ? 's' : ''}, ${(bytes / 2 ** 30).toFixed(2)} GiB decoded: over the ${MAX_VOLUME_BYTES / 2 ** 30} GiB limit (MAX_VOLUME_BYTES)`);
+  }
+}

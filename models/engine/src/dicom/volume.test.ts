@@ -145,6 +145,11 @@ describe('clear errors', () => {
     ['compressed', () => readDicomSeries([edit(sweep[0], {}, '1.2.840.10008.1.2.4.50')]), 'transfer syntax 1.2.840.10008.1.2.4.50 (JPEG baseline) is not supported'],
     ['different sizes', () => readDicomSeries([...slices.slice(1), edit(slices[0], { Rows: 1 })]), 'differs from file 1 in Rows'],
     ['colour', () => readDicomSeries([edit(sweep[0], { SamplesPerPixel: 3 })]), 'is a colour image'],
+    ['a missing slice', () => readDicomSeries([slices[0], slices[1], slices[3]]), 'a slice is missing: file 2 (at 31.200 mm along the slice normal) and file 3 (at 32.600 mm) are 1.400 mm apart, the other slices 0.700 mm'],
+    ['uneven slices', () => readDicomSeries([slices[0], slices[1], edit(slices[2], { ImagePositionPatient: [10, -20.25, 31.7] }), slices[3]]), 'the slices are unevenly spaced'],
+    ['PixelSpacing against the region calibration', () => readDicomSeries([edit(sweep[0], { PixelSpacing: ['1', '1'] })]), "PixelSpacing (0028,0030) is 1\\1 (row\\column, mm) but the ultrasound region calibration (0018,602C/602E) gives 0.073 x 0.2 mm (row x column)"],
+    ['a spacing over 10 mm', () => readDicomSeries([edit(sweep[0], { SpacingBetweenSlices: 25 })]), 'give the spacing 0.2 x 0.073 x 25 mm: 25 mm is over 10 mm per voxel'],
+    ['a Segmentation given as the image', () => readDicomSeries([edit(sweep[0], { SOPClassUID: '1.2.840.10008.5.1.4.1.1.66.4' })]), 'file 1 is a Segmentation object, not an image series'],
     ['16-bit values out of range', () => writeDicomSeries({ ...sweepVolume, data: new Float32Array(120).fill(0.5) }, meta, 'multiframe'), 'voxel value 0.5 does not fit'],
   ])('%s', (_name, run, message) => {
     expect(run).toThrow(message);

@@ -6,13 +6,14 @@
  * missing geometry is assumed and listed in `assumedGeometry`. Rows -> j (depth),
  * Columns -> i (lateral), frames/slices -> k (sweep). Uncompressed little-endian files only.
  */
-import { IDENTITY_DIRECTION, indexToPatient, Mat3, Vec3, Volume, VoxelArray } from '../volume';
+import { checkVolumeSize, IDENTITY_DIRECTION, indexToPatient, Mat3, spacingProblem, Vec3, Volume, VoxelArray } from '../volume';
 import { nodeBuiltin } from '../io/node-builtin';
 import { concat, decimalString, NaturalDataset, num, nums, patientAndStudy, readPart10, str, toArrayBuffer, uidFor, writePart10 } from './common';
 import type { SourceSlice } from './report';
 
 export const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
+const SEGMENTATION_STORAGE = '1.2.840.10008.5.1.4.1.1.66.4';
 /** The sweep spacing assumed when a sweep says nothing about it (ABUS sweeps are about 0.5 mm). */
 export const DEFAULT_SWEEP_SPACING_MM = 0.5;
 
@@ -28,6 +29,8 @@ export interface DicomVolume extends Volume {
 export interface DicomReadOptions {
   /** Frame spacing (mm) when a multi-frame image gives none. Default 0.5. */
   sweepSpacingMm?: number;
+  /** The voxel spacing in mm given by the user: it replaces the files' in-plane and slice spacing, which are then not checked. */
+  spacing?: Vec3;
 }
 
 interface Image {
@@ -48,6 +51,7 @@ export function readDicomFolder(dir: string, opts: DicomReadOptions = {}): Dicom
   const path = nodeBuiltin<typeof import('path')>('path');
   if (!fs || !path) throw new Error('readDicomFolder needs Node; in a browser use readDicomSeries');
   const images: Image[] = [];
+  const segmentations: string[] = [];
   for (const name of fs.readdirSync(dir).sort()) {
     const file = path.join(dir, name);
     if (!fs.statSync(file).isFile()) continue;
@@ -55,7 +59,9 @@ export function readDicomFolder(dir: string, opts: DicomReadOptions = {}): Dicom
     if (!isPart10(bytes)) continue;
     const image = parseImage(bytes, name, images.length, true); // null for DICOMDIR, reports, ...
     if (image) images.push(image);
+    else if (str(readPart10(bytes, name), 'SOPClassUID') === SEGMENTATION_STORAGE) segmentations.push(name);
   }
+  if (images.length === 0 && segmentations.length) throw new Error(`no image files: ${dir} holds only ${segmentations[0]}, a Segmentation object, not an image series`);
   if (images.length === 0) throw new Error(`no image files: ${dir} holds no DICOM images`);
   return readImages(images, opts);
 }
@@ -74,6 +80,11 @@ function readImages(images: Image[], opts: DicomReadOptions): DicomVolume {
 
 function parseImage(bytes: Uint8Array, label: string, index: number, skipNonImages: boolean): Image | null {
   const ds = readPart10(bytes, label);
+  // A SEG has pixel data too (its segment frames), but it is not an image to analyse.
+  if (str(ds, 'SOPClassUID') === SEGMENTATION_STORAGE) {
+    if (skipNonImages) return null;
+    throw new Error(`${label} is a Segmentation object, not an image series`);
+  }
   if (ds.PixelData == null) {
     if (skipNonImages) return null;
     throw new Error(`${label} has no pixel data (SOP class ${str(ds, 'SOPClassUID')}); it is not an image`);
@@ -115,13 +126,22 @@ function readSlices(images: Image[], opts: DicomReadOptions): DicomVolume {
     throw new Error(`two slices at the same position (${along(sorted[duplicate]).toFixed(3)} mm along the normal): duplicate files or several acquisitions in one series`);
   }
   const sliceSpacing = (along(sorted[sorted.length - 1]) - along(sorted[0])) / gaps.length;
+  // A missing slice (or an uneven one) would be stretched over by an averaged spacing: every
+  // lesion behind it would be placed and sized wrong. Small rounding of positions is allowed.
+  const typical = [...gaps].sort((a, b) => a - b)[(gaps.length - 1) >> 1]; // the lower median: with two gaps, the smaller
+  const uneven = gaps.findIndex((g) => Math.abs(g - typical) > Math.max(1e-3, 0.1 * typical));
+  if (uneven >= 0) {
+    const [a, b] = [sorted[uneven], sorted[uneven + 1]];
+    const what = gaps[uneven] > 1.5 * typical ? 'a slice is missing' : 'the slices are unevenly spaced';
+    throw new Error(`${what}: ${a.label} (at ${along(a).toFixed(3)} mm along the slice normal) and ${b.label} (at ${along(b).toFixed(3)} mm) are ${gaps[uneven].toFixed(3)} mm apart, the other slices ${typical.toFixed(3)} mm`);
+  }
   const [minGap, maxGap] = [Math.min(...gaps), Math.max(...gaps)];
   if (maxGap - minGap > Math.max(1e-3, 0.01 * sliceSpacing)) {
-    notes.push(`slice spacing varies from ${minGap.toFixed(4)} to ${maxGap.toFixed(4)} mm; the mean ${sliceSpacing.toFixed(4)} mm is used`);
+    notes.push(`slice spacing varies from ${minGap.toFixed(4)} to ${maxGap.toFixed(4)} mm (position rounding); the mean ${sliceSpacing.toFixed(4)} mm is used`);
   }
-  const [si, sj] = inPlaneSpacing(first, notes);
+  const [si, sj] = opts.spacing ? [opts.spacing[0], opts.spacing[1]] : inPlaneSpacing(first, notes);
   const geometry = {
-    spacing: [si, sj, sliceSpacing] as Vec3,
+    spacing: opts.spacing ?? checkedSpacing([si, sj, sliceSpacing], 'PixelSpacing (0028,0030) and the slice positions'),
     origin: nums(sorted[0].ds, 'ImagePositionPatient') as Vec3,
     direction: directionOf(row, col, normal),
   };
@@ -151,6 +171,20 @@ export interface SweepGeometry {
  */
 export function sweepGeometry(ds: NaturalDataset, opts: DicomReadOptions = {}): SweepGeometry {
   const assumed: string[] = [];
+  const spacing = opts.spacing ?? sweepSpacing(ds, opts, assumed);
+  let origin = nums(ds, 'ImagePositionPatient') as Vec3 | undefined;
+  if (origin?.length !== 3) {
+    origin = [0, 0, 0];
+    assumed.push('patient position is not in the file; the first voxel is assumed at (0, 0, 0) mm');
+  }
+  const iop = nums(ds, 'ImageOrientationPatient');
+  let direction: Mat3 = [...IDENTITY_DIRECTION];
+  if (iop?.length === 6) direction = directionOf(...axesFromOrientation(iop));
+  else assumed.push('patient orientation is not in the file; assumed columns -> L, rows (depth) -> P, frames (sweep) -> S');
+  return { spacing, origin, direction, assumed };
+}
+
+function sweepSpacing(ds: NaturalDataset, opts: DicomReadOptions, assumed: string[]): Vec3 {
   const [si, sj] = inPlaneSpacing(ds, assumed);
   let sk = num(ds, 'SpacingBetweenSlices');
   if (!(sk! > 0)) {
@@ -161,25 +195,29 @@ export function sweepGeometry(ds: NaturalDataset, opts: DicomReadOptions = {}): 
       assumed.push(`sweep spacing ${sk} mm (the file gives no frame spacing; setting sweepSpacingMm)`);
     }
   }
-  let origin = nums(ds, 'ImagePositionPatient') as Vec3 | undefined;
-  if (origin?.length !== 3) {
-    origin = [0, 0, 0];
-    assumed.push('patient position is not in the file; the first voxel is assumed at (0, 0, 0) mm');
-  }
-  const iop = nums(ds, 'ImageOrientationPatient');
-  let direction: Mat3 = [...IDENTITY_DIRECTION];
-  if (iop?.length === 6) direction = directionOf(...axesFromOrientation(iop));
-  else assumed.push('patient orientation is not in the file; assumed columns -> L, rows (depth) -> P, frames (sweep) -> S');
-  return { spacing: [si, sj, sk] as Vec3, origin, direction, assumed };
+  return checkedSpacing([si, sj, sk!], 'PixelSpacing (0028,0030) or the ultrasound region calibration, and the frame spacing');
+}
+
+function checkedSpacing(spacing: Vec3, fields: string): Vec3 {
+  const problem = spacingProblem(spacing);
+  if (problem) throw new Error(`${fields} give the spacing ${spacing.join(' x ')} mm: ${problem}`);
+  return spacing;
 }
 
 /** [i, j] spacing in mm from PixelSpacing, else the ultrasound region calibration (cm). */
 function inPlaneSpacing(ds: NaturalDataset, notes: string[]): [number, number] {
   const ps = nums(ds, 'PixelSpacing');
-  if (ps?.length === 2 && ps[0] > 0 && ps[1] > 0) return [ps[1], ps[0]];
   const regions = ((ds.SequenceOfUltrasoundRegions as NaturalDataset[] | undefined) ?? []).filter(
     (r) => num(r, 'PhysicalUnitsXDirection') === 3 && num(r, 'PhysicalUnitsYDirection') === 3 && num(r, 'PhysicalDeltaX') && num(r, 'PhysicalDeltaY'),
   );
+  if (ps?.length === 2 && ps[0] > 0 && ps[1] > 0) {
+    // Two calibrations that disagree: one of them is wrong, and sizes would be off by their ratio.
+    const region = regions[0] && [Math.abs(num(regions[0], 'PhysicalDeltaX')!) * 10, Math.abs(num(regions[0], 'PhysicalDeltaY')!) * 10];
+    if (region && (Math.abs(region[0] - ps[1]) > 0.01 * ps[1] || Math.abs(region[1] - ps[0]) > 0.01 * ps[0])) {
+      throw new Error(`PixelSpacing (0028,0030) is ${ps.join('\\')} (row\\column, mm) but the ultrasound region calibration (0018,602C/602E) gives ${region[1]} x ${region[0]} mm (row x column); the image's size is ambiguous: pass --spacing`);
+    }
+    return [ps[1], ps[0]];
+  }
   if (regions.length) {
     const [dx, dy] = [num(regions[0], 'PhysicalDeltaX')!, num(regions[0], 'PhysicalDeltaY')!];
     if (regions.some((r) => num(r, 'PhysicalDeltaX') !== dx || num(r, 'PhysicalDeltaY') !== dy)) {
@@ -198,6 +236,8 @@ function volumeOf(
 ): DicomVolume {
   const first = images[0].ds;
   const dims: Vec3 = [num(first, 'Columns')!, num(first, 'Rows')!, images.length * framesEach];
+  const rescaled = images.some((im) => (num(im.ds, 'RescaleSlope') ?? 1) !== 1 || (num(im.ds, 'RescaleIntercept') ?? 0) !== 0);
+  checkVolumeSize(dims, rescaled ? 4 : (num(first, 'BitsAllocated') ?? 8) > 8 ? 2 : 1, 'The DICOM volume');
   const data = pixelsOf(images, dims[0] * dims[1] * framesEach);
   const slices = images.flatMap((im) => {
     const { PixelData: _pixels, ...dataset } = im.ds;

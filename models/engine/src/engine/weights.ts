@@ -150,12 +150,28 @@ function parseJson<T>(bytes: Uint8Array, what: string): T {
   }
 }
 
+/**
+ * The card's input contract, checked before any tensor is made from it (a 2-entry grid used to
+ * end in tfjs's "Tensor must have a shape comprised of positive integers but got shape [1,,16,32,1]").
+ */
+export function validateInput(input: InputContract | undefined): void {
+  const field = (name: string, expected: string, got: unknown) => new Error(`model-card.json field '${name}' must be ${expected}, got ${JSON.stringify(got)}`);
+  if (!input || typeof input !== 'object') throw field('input', 'an object with grid, voxelMm, voiMm and normalization', input);
+  const grid = input.grid as unknown;
+  if (!Array.isArray(grid) || grid.length !== 3 || grid.some((n) => !(Number.isInteger(n) && n >= 16 && n % 16 === 0))) {
+    throw field('input.grid', 'three whole numbers of voxels [lateral, depth, sweep], each a multiple of 16 (the network halves it four times)', grid);
+  }
+  if (!(typeof input.voxelMm === 'number' && input.voxelMm > 0 && input.voxelMm <= 10)) throw field('input.voxelMm', 'a number of mm above 0 and at most 10', input.voxelMm);
+  if (input.normalization !== 'zscore-voi') throw field('input.normalization', "'zscore-voi'", input.normalization);
+}
+
 /** Loads model-card.json, model.json and the shards, verifying every shard's SHA-256 first. */
 export async function loadModel(read: FileReader, onProgress?: (fraction: number) => void): Promise<LoadedModel> {
   const card = parseJson<ModelCard>(await read('model-card.json'), 'model-card.json');
   const manifest = parseJson<WeightsManifestFile>(await read('model.json'), 'model.json');
   if (!card.architecture || !Array.isArray(card.shards)) throw new Error('model-card.json lacks the architecture or the shard list');
   validateConfig(card.architecture);
+  validateInput(card.input);
   const group = manifest.weightsManifest?.[0];
   if (!group) throw new Error('model.json has no weightsManifest');
   const parts: Uint8Array[] = [];

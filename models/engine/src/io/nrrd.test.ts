@@ -1,6 +1,6 @@
 import { gzipSync } from 'zlib';
 import { Mat3, Volume, VoxelArray } from '../volume';
-import { parseNrrd, writeNrrd } from './nrrd';
+import { checkNrrdHeader, parseNrrd, writeNrrd } from './nrrd';
 
 function ramp<T extends VoxelArray>(make: (n: number) => T, n: number, scale = 1): T {
   const a = make(n);
@@ -109,11 +109,38 @@ describe('NRRD headers written by other tools', () => {
     const data = new Uint8Array([1, 2]);
     for (const bad of ['0.3 0.4 NaN', 'nan nan nan', '0.3 -0.4 0.5', '0 1 1', '0.3 inf 1']) {
       const header = `NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspacings: ${bad}\nencoding: raw\n\n`;
-      expect(() => parseNrrd(file(header, data))).toThrow(/^NRRD field 'spacings' is '.*': every spacing must be a finite number of mm above 0$/);
+      expect(() => parseNrrd(file(header, data))).toThrow(/^NRRD field 'spacings' is '.*': .* is not a finite number of mm above 0/);
       expect(parseNrrd(file(header, data), { spacing: [0.2, 0.1, 0.5] }).spacing).toEqual([0.2, 0.1, 0.5]);
     }
     const directions = 'NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspace: LPS\nspace directions: (nan,0,0) (0,1,0) (0,0,1)\nencoding: raw\n\n';
     expect(() => parseNrrd(file(directions, data))).toThrow(/NRRD field 'space directions' of axis 0/);
+  });
+
+  test('no spacing at all, or one over 10 mm, is an error naming the field: never an assumed 1 mm', () => {
+    const data = new Uint8Array([1, 2]);
+    const none = 'NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(none, data))).toThrow("the NRRD header gives no spacing (neither 'space directions' nor 'spacings')");
+    expect(parseNrrd(file(none, data), { spacing: [0.2, 0.1, 0.5] }).spacing).toEqual([0.2, 0.1, 0.5]);
+    const cm = 'NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspacings: 0.5 20 1\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(cm, data))).toThrow(/^NRRD field 'spacings' is '0.5 20 1': 20 mm is over 10 mm per voxel/);
+    const directions = 'NRRD0004\ntype: uint8\ndimension: 3\nsizes: 2 1 1\nspace: LPS\nspace directions: (40,0,0) (0,1,0) (0,0,1)\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(directions, data))).toThrow(/^NRRD field 'space directions' gives the spacing 40 x 1 x 1 mm: 40 mm is over 10 mm/);
+  });
+
+  test('the header is checked before the data: size budget, type, endianness; corrupt gzip is said so', () => {
+    const huge = 'NRRD0004\ntype: uint16\ndimension: 3\nsizes: 2000 2000 1000\nendian: little\nspacings: 1 1 1\nencoding: gzip\n\n';
+    // Only the header: nothing is gunzipped or allocated for the 7.45 GiB it announces.
+    expect(() => checkNrrdHeader(new TextEncoder().encode(huge))).toThrow(/^The NRRD volume is 2000 x 2000 x 1000 voxels of 2 bytes, 7.45 GiB decoded: over the 1.5 GiB limit/);
+    expect(() => parseNrrd(new TextEncoder().encode(huge))).toThrow(/over the 1.5 GiB limit/);
+    const quaternion = 'NRRD0004\ntype: quaternion\ndimension: 3\nsizes: 1 1 1\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(quaternion, new Uint8Array(16)))).toThrow("NRRD field 'type' is 'quaternion': not supported");
+    const noEndian = 'NRRD0004\ntype: uint16\ndimension: 3\nsizes: 1 1 1\nspacings: 1 1 1\nencoding: raw\n\n';
+    expect(() => parseNrrd(file(noEndian, new Uint8Array(2)))).toThrow("NRRD field 'endian' is '(missing)': uint16 data needs 'little' or 'big'");
+    const gz = writeNrrd({ dims: [8, 8, 8], spacing: [1, 1, 1], origin: [0, 0, 0], direction: [1, 0, 0, 0, 1, 0, 0, 0, 1], data: new Uint8Array(512).map((_, i) => i % 251) }, { gzip: true });
+    expect(() => parseNrrd(gz.subarray(0, gz.length - 20))).toThrow(/^its gzip data is corrupt or truncated \(unexpected end of file\)/);
+    const flipped = gz.slice();
+    flipped[flipped.length - 6] ^= 0xff; // the CRC-32 at the end
+    expect(() => parseNrrd(flipped)).toThrow(/^its gzip data is corrupt or truncated \(incorrect data check\)/);
   });
 
   test('clear errors for 2-D, 4-D and unsupported types', () => {
@@ -123,7 +150,7 @@ describe('NRRD headers written by other tools', () => {
     expect(() => parseNrrd(file(fourD, new Uint8Array(24)))).toThrow('NRRD is 4-D (3x2x2x2); a 3-D volume is needed');
     const int64 = 'NRRD0004\ntype: int64\ndimension: 3\nsizes: 1 1 1\nendian: little\nencoding: raw\n\n';
     const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
-    expect(() => parseNrrd(file(int64, new Uint8Array(8)))).toThrow('NRRD type "int64" is not supported');
+    expect(() => parseNrrd(file(int64, new Uint8Array(8)))).toThrow("NRRD field 'type' is 'int64': not supported");
     warn.mockRestore();
     expect(() => parseNrrd(new TextEncoder().encode('P5\n1 1\n255\n\n\0'))).toThrow('not an NRRD');
   });

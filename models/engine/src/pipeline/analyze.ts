@@ -11,7 +11,7 @@ import { malignancyProbability, logit } from './classifier';
 import { Descriptors, lesionDescriptors } from './descriptors';
 import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
-import { AbortError, checkAbort } from './abort';
+import { AbortError, checkAbort, nextTask } from './abort';
 import { FlipAxis, flipGrid, flipViews } from './flips';
 import { analyzeAtLesion } from './lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
@@ -280,6 +280,8 @@ export class Analyzer implements Engine, WindowRunner {
         // Waiting for a value makes the per-iteration time real on asynchronous (GPU) backends.
         await (clsProb ?? prior)?.data();
         onPass?.(k);
+        // A task boundary between passes: a cancel (a worker message, a Node signal) is handled here, not after the last pass.
+        if (options.signal) await nextTask();
         checkAbort(options.signal);
       }
       const networkProbability = clsProb ? (await clsProb.data())[0] : null;

@@ -40,7 +40,7 @@
  */
 import type { ModelCard } from '../engine/weights';
 import { indexToPatient, Vec3, VolumeGeometry } from '../volume';
-import { checkAbort } from './abort';
+import { checkAbort, nextTask } from './abort';
 import type { AnalysisResult, AnalyzeOptions } from './analyze';
 import { planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
@@ -156,25 +156,6 @@ export const SLAB_PLANES = 8;
  * block), so no read is larger than a slab (a few MB on a full-size volume), each slab in a task
  * of its own.
  */
-/**
- * Resolves in a later task, not a microtask: between slabs the page's event loop runs (input,
- * painting), so reading a window is many short tasks, never one long one.
- */
-function nextTask(): Promise<void> {
-  if (typeof setImmediate === 'function') return new Promise((resolve) => setImmediate(resolve));
-  if (typeof MessageChannel !== 'undefined') {
-    const channel = new MessageChannel();
-    return new Promise((resolve) => {
-      channel.port1.onmessage = () => {
-        channel.port1.close();
-        resolve();
-      };
-      channel.port2.postMessage(null);
-    });
-  }
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
   const [gx, gy, gz] = plan.grid;
   const values = new Float32Array(gx * gy * gz);

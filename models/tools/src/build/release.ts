@@ -4,7 +4,8 @@
  * It holds bin/abus-ai.js (the CLI bundled with the engine inside: no dependencies to install),
  * plugin/abus-tumor-ai/ (the built plugin: extension, mode, worker, tfjs-wasm binaries, the
  * shipped model) and docs/deploy.md as its README. Run after `npm run build`.
- * Usage: node models/tools/dist/build/release.js [out dir, default models/tools/dist/release]
+ * Usage: node models/tools/dist/build/release.js [out dir, default models/tools/dist/release, and
+ * then a copy in the repository's root, where the README's commands are run]
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'child_process';
@@ -56,7 +57,14 @@ export async function release(outDir: string): Promise<string> {
 
 if (require.main === module) {
   release(process.argv[2] ?? path.join(ROOT, 'models', 'tools', 'dist', 'release')).then(
-    (file) => console.log(`release: ${file} (${(fs.statSync(file).size / 2 ** 20).toFixed(1)} MB)`),
+    (file) => {
+      console.log(`release: ${file} (${(fs.statSync(file).size / 2 ** 20).toFixed(1)} MB)`);
+      // `npm run release` also leaves it in the repository's root, where the README's `npx --yes ./abus-tumor-ai-<version>.tgz` finds it.
+      if (!process.argv[2]) {
+        fs.copyFileSync(file, path.join(ROOT, path.basename(file)));
+        console.log(`release: copied to ${path.join(ROOT, path.basename(file))}`);
+      }
+    },
     (err) => {
       console.error(`release: error: ${err.message}`);
       process.exit(1);

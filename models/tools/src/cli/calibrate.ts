@@ -13,6 +13,9 @@ import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { calibrate, CLICK_RADIUS_MM, ClickRecord } from '../eval/calibrate';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { hashSeed } from '../phantom/random';
+import { CliError } from './errors';
+import { wholeNumber } from './args';
+import { checkOutput, checkOutputFolder, refuseSpecial, writeAtomic, writeFolder } from './output';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -50,6 +53,24 @@ function describeLooks(records: ClickRecord[]): string {
   return `${randomised} clicks on randomised phantoms, ${records.length - randomised} on the generator's fixed look`;
 }
 
+/** Click records, one JSON object a line; a line that is not one is an error naming the file and the line. */
+function parseRecords(text: string, file: string): ClickRecord[] {
+  const records = text.split('\n').map((line, n) => [line.trim(), n + 1] as const).filter(([line]) => line).map(([line, n]) => {
+    let record: ClickRecord;
+    try {
+      record = JSON.parse(line) as ClickRecord;
+    } catch {
+      throw new CliError(`--records ${file}, line ${n}: not JSON; expected one click record a line as calibrate writes them ({"kind", "malignant", "truthMl", "segmentMl", ...})`, 'input');
+    }
+    if (typeof record !== 'object' || record === null || typeof record.kind !== 'string' || typeof record.malignant !== 'boolean' || typeof record.segmentMl !== 'number') {
+      throw new CliError(`--records ${file}, line ${n}: not a click record (it needs "kind", "malignant" and "segmentMl")`, 'input');
+    }
+    return record;
+  });
+  if (!records.length) throw new CliError(`--records ${file} holds no click records`, 'input');
+  return records;
+}
+
 function runChild(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -63,43 +84,44 @@ export function registerCalibrate(program: Command): void {
     .description('fit the classifier, operating points and minimum lesion size of a trained model on validation phantoms; writes a calibrated copy')
     .requiredOption('--weights <dir>', 'trained model folder (not changed)')
     .requiredOption('--out <dir>', 'the calibrated model folder to write')
-    .option('--count <n>', 'validation phantoms', '600')
-    .option('--seed <n>', 'their seed (keep it apart from training and held-out seeds)', '3')
-    .option('--processes <n>', 'worker processes', String(os.cpus().length))
+    .option('--count <n>', 'validation phantoms', wholeNumber(1), 600)
+    .option('--seed <n>', 'their seed (keep it apart from training and held-out seeds)', wholeNumber(0), 3)
+    .option('--processes <n>', 'worker processes', wholeNumber(1), os.cpus().length)
     .option('--no-randomize', "the generator's fixed look instead of randomised phantoms")
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('wasm'))
     .option('--records <file>', 'also keep the click records (JSON lines), or, if the file exists, refit from them without running the model')
     .addOption(new Option('--collect <file>').hideHelp())
     .addOption(new Option('--cases <list>').hideHelp())
     .action(async (opts) => {
-      const seed = Number(opts.seed);
+      const seed: number = opts.seed;
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.collect) {
         await collect(opts.weights, opts.backend, seed, String(opts.cases).split(',').map(Number), opts.collect, opts.randomize !== false);
         return;
       }
-      if (path.resolve(opts.out) === path.resolve(opts.weights)) throw new Error('--out must be a new folder: the input model is never overwritten');
-      if (fs.existsSync(opts.out) && fs.readdirSync(opts.out).length) throw new Error(`--out ${opts.out} exists and is not empty`);
-      const count = Number(opts.count);
-      const processes = Math.max(1, Number(opts.processes));
+      checkOutputFolder('--out', opts.out, [opts.weights]);
+      if (fs.existsSync(opts.out) && fs.readdirSync(opts.out).length) throw new CliError(`--out ${opts.out} exists and is not empty; give a new folder`, 'output');
+      // An existing --records file is read (an input), a new one written.
+      if (opts.records && fs.existsSync(opts.records)) refuseSpecial('--records', opts.records);
+      else if (opts.records) checkOutput('--records', opts.records, [opts.weights], false);
+      const count: number = opts.count;
+      const processes: number = opts.processes;
+      // The model is read (and its checksums checked) before any worker starts: a wrong --weights is one line, not one per worker.
+      const model = await loadModel(folderReader(opts.weights));
       const t0 = Date.now();
-      const parse = (text: string) => text.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ClickRecord);
       let records: ClickRecord[];
       if (opts.records && fs.existsSync(opts.records)) {
-        records = parse(fs.readFileSync(opts.records, 'utf8'));
+        records = parseRecords(fs.readFileSync(opts.records, 'utf8'), opts.records);
       } else {
         const work = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-calibrate-'));
         const parts = Array.from({ length: processes }, (_, p) => Array.from({ length: count }, (_, n) => n).filter((n) => n % processes === p));
         await Promise.all(parts.map((cases, p) => runChild(['calibrate', '--weights', opts.weights, '--out', opts.out, '--seed', String(seed), '--backend', opts.backend, '--collect', path.join(work, `${p}.jsonl`), '--cases', cases.join(','), ...(opts.randomize === false ? ['--no-randomize'] : [])])));
         const text = parts.map((_, p) => fs.readFileSync(path.join(work, `${p}.jsonl`), 'utf8')).join('');
         fs.rmSync(work, { recursive: true, force: true });
-        if (opts.records) fs.writeFileSync(opts.records, text);
-        records = parse(text);
+        if (opts.records) writeAtomic(opts.records, text);
+        records = parseRecords(text, 'the workers\' records');
       }
       const result = calibrate(records);
-      const model = await loadModel(folderReader(opts.weights));
-      fs.mkdirSync(opts.out, { recursive: true });
-      for (const f of fs.readdirSync(opts.weights)) if (f !== 'model-card.json') fs.copyFileSync(path.join(opts.weights, f), path.join(opts.out, f));
       const card = {
         ...model.card,
         detection: result.detection,
@@ -114,7 +136,12 @@ export function registerCalibrate(program: Command): void {
           },
         },
       };
-      fs.writeFileSync(path.join(opts.out, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
+      // The calibrated model appears whole or not at all.
+      if (fs.existsSync(opts.out)) fs.rmdirSync(opts.out); // empty, checked above
+      await writeFolder(opts.out, (into) => {
+        for (const f of fs.readdirSync(opts.weights)) if (f !== 'model-card.json') fs.copyFileSync(path.join(opts.weights, f), path.join(into, f));
+        writeAtomic(path.join(into, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
+      });
       const r = result.report as Record<string, number>;
       console.log(`calibrate: ${r.lesionClicks} lesion and ${r.normalClicks} normal-tissue clicks in ${((Date.now() - t0) / 60000).toFixed(1)} min`);
       console.log(`  minimum lesion ${result.detection.minLesionMl.toFixed(4)} mL: lesions found ${(100 * r.lesionsFound).toFixed(1)}%, normal-tissue clicks answered "no lesion" ${(100 * r.normalNoLesion).toFixed(1)}%`);

@@ -1,17 +1,18 @@
 /**
  * abus-ai detect: "Find lesions" in Node. The whole volume is scanned, the best candidates get
  * the click analysis, and the ranked list is printed (one JSON object with --json). Progress goes
- * to stderr; Ctrl-C stops the scan at its next step and exits with status 130, writing nothing.
+ * to stderr; Ctrl-C (or SIGTERM) stops the scan at its next step and exits with status 130 (143), writing nothing.
  * With --out, each found lesion's mask (NRRD), and for DICOM input one SEG and one SR holding
  * every found lesion, go into a folder, under the same rules as infer's outputs.
  */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, AbortError, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { SHIPPED_WEIGHTS } from '../layout';
-import { loadVolume, parseTriple } from './load-volume';
-import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
+import { loadVolume, parseSpacing } from './load-volume';
+import { checkOutput, checkOutputFolder, MASK_CONTENT, writeAtomic, writeFolder } from './output';
 import { CliError } from './errors';
+import { cancellable } from './cancel';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -67,7 +68,7 @@ function outputFiles(folder: string, found: Candidate[], dicom: boolean): { file
   ];
 }
 
-function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: ModelCard, inputs: string[], force: boolean): string[] {
+async function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: ModelCard, inputs: string[], force: boolean): Promise<string[]> {
   const slices = (volume as Partial<DicomVolume>).slices;
   const files = outputFiles(folder, found, Boolean(slices));
   // Every file is checked before any is written.
@@ -75,15 +76,19 @@ function writeOutputs(folder: string, volume: Volume, found: Candidate[], card: 
   const exported = slices && found.length
     ? buildLesionExport(sourceSeries(slices, volume), found.map((c, n) => ({ number: n + 1, result: c.analysis })), { name: ALGORITHM_NAME, version: `${card.name} ${card.version}`, operatingPoints: card.operatingPoints })
     : undefined;
-  for (const f of files) {
-    if (f.what === 'mask') {
-      const lesion = f.candidate!.analysis.lesion;
-      const mask: Volume = { dims: blockSize(lesion.min, lesion.max), spacing: volume.spacing, direction: volume.direction, origin: indexToPatient(volume, lesion.min), data: lesion.mask };
-      writeAtomic(f.file, writeNrrd(mask, { gzip: true, content: MASK_CONTENT }));
-    } else {
-      writeAtomic(f.file, exported![f.what].bytes);
+  // A new folder appears whole or not at all.
+  await writeFolder(folder, (into) => {
+    for (const f of files) {
+      const file = path.join(into, path.basename(f.file));
+      if (f.what === 'mask') {
+        const lesion = f.candidate!.analysis.lesion;
+        const mask: Volume = { dims: blockSize(lesion.min, lesion.max), spacing: volume.spacing, direction: volume.direction, origin: indexToPatient(volume, lesion.min), data: lesion.mask };
+        writeAtomic(file, writeNrrd(mask, { gzip: true, content: MASK_CONTENT }));
+      } else {
+        writeAtomic(file, exported![f.what].bytes);
+      }
     }
-  }
+  });
   return files.map((f) => f.file);
 }
 
@@ -101,10 +106,9 @@ export function registerDetect(program: Command): void {
     .option('--json', 'print one JSON object (on failure: {"error", "code"})')
     .action(async (opts) => {
       const maxCandidates = opts.maxCandidates === undefined ? undefined : positiveInt(opts.maxCandidates, '--max-candidates');
-      const spacing: Vec3 | undefined = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
-      if (opts.out && fs.existsSync(opts.out) && !fs.statSync(opts.out).isDirectory()) throw new CliError(`--out ${opts.out} is a file; give a folder`, 'output');
-      // The folder must be creatable: checked now, not after minutes of scanning.
-      if (opts.out) checkOutput('--out', path.join(opts.out, 'lesion-1.nrrd'), [opts.input], true);
+      const spacing: Vec3 | undefined = opts.spacing ? parseSpacing(opts.spacing) : undefined;
+      // Checked now, not after minutes of scanning.
+      if (opts.out) checkOutputFolder('--out', opts.out, [opts.input]);
       const { volume, notes } = loadVolume(opts.input, spacing);
       if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
         throw new CliError(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`, 'input');
@@ -113,38 +117,28 @@ export function registerDetect(program: Command): void {
         const why = installNodeWebGPU();
         if (why) notes.push(`webgpu: ${why}`);
       }
-      const engine = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
-      console.error(`abus-ai: backend ${engine.backend?.reason}`);
-      for (const note of notes) console.error(`abus-ai: note: ${note}`);
-      const controller = new AbortController();
-      const onSigint = () => {
-        console.error('\nabus-ai: cancelling (Ctrl-C again to stop at once)');
-        controller.abort();
-      };
-      process.once('SIGINT', onSigint);
       const tty = process.stderr.isTTY;
-      let result: ScanResult;
-      try {
-        result = await engine.scan(arraySource(volume), {
-          params: maxCandidates === undefined ? {} : { maxCandidates },
-          signal: controller.signal,
-          onProgress: (p) => process.stderr.write(tty ? `\rabus-ai: ${progressLine(p)}   ` : `abus-ai: ${progressLine(p)}\n`),
-        });
-        if (tty) process.stderr.write('\n');
-      } catch (err) {
-        if (err instanceof AbortError || (err as Error).name === 'AbortError') {
-          console.error('abus-ai: cancelled; nothing written');
-          if (opts.json) console.log(JSON.stringify({ error: 'cancelled', code: 'cancelled' }));
-          process.exitCode = 130;
-          return;
+      const { engine, result, found, written } = await cancellable(Boolean(opts.json), async ({ signal, checkpoint }) => {
+        const engine = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+        try {
+          await checkpoint();
+          console.error(`abus-ai: backend ${engine.backend?.reason}`);
+          for (const note of notes) console.error(`abus-ai: note: ${note}`);
+          const result = await engine.scan(arraySource(volume), {
+            params: maxCandidates === undefined ? {} : { maxCandidates },
+            signal,
+            onProgress: (p) => process.stderr.write(tty ? `\rabus-ai: ${progressLine(p)}   ` : `abus-ai: ${progressLine(p)}\n`),
+          });
+          if (tty) process.stderr.write('\n');
+          // The last check: a signal during the last candidate's analysis must not let files through.
+          await checkpoint();
+          const found = result.candidates.filter((c) => c.found);
+          const written = opts.out && found.length ? await writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
+          return { engine, result, found, written };
+        } finally {
+          engine.dispose();
         }
-        throw err;
-      } finally {
-        process.removeListener('SIGINT', onSigint);
-        engine.dispose();
-      }
-      const found = result.candidates.filter((c) => c.found);
-      const written = opts.out ? writeOutputs(opts.out, volume, found, engine.card, [opts.input], Boolean(opts.force)) : [];
+      });
       if (opts.out && !found.length) console.error('abus-ai: note: no lesion found; nothing written');
       const json = detectJson(result, volume, engine.backend, engine.card.notice);
       if (opts.json) {

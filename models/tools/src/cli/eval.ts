@@ -7,8 +7,10 @@ import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult,
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
 import { ClickRobustness, clickRobustnessText, LesionClicks, evaluateClickRobustness, summarizeClickRobustness } from '../eval/robustness';
-import { parseTriple } from './load-volume';
+import { parseSpacing } from './load-volume';
 import { CliError } from './errors';
+import { wholeNumber } from './args';
+import { checkOutput, checkOutputFolder, writeAtomic, writeFolder } from './output';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
 import * as cliProgress from 'cli-progress';
@@ -31,35 +33,37 @@ export function registerEval(program: Command): void {
     .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
     .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
-    .option('--limit <n>', 'only the first n cases')
+    .option('--limit <n>', 'only the first n cases', wholeNumber(1))
     .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
-    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', '0')
+    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', wholeNumber(0), 0)
     .option('--click-robustness', 'instead of the tables: click each lesion at its centre and at 6 points 0.35 of its radius away, and report how much the answer (found, P, verdict, volume) depends on the click')
     .option('--flips <axes>', "with --click-robustness: flipped views averaged at the lesion's centre instead of the card's, e.g. lateral,sweep (none: no flips)")
     .option('--records <file>', "with --click-robustness: also write each lesion's 7 answers as a JSON line, as it is done")
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
+      // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
+      if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.detect) {
-        if (opts.ablation || opts.updateCard || opts.normalClicks !== '0') throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
+        if (opts.ablation || opts.updateCard || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
         await evalDetect(opts);
         return;
       }
       if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
       if (opts.clickRobustness) {
-        if (opts.ablation || opts.normalClicks !== '0' || opts.report) throw new CliError('--click-robustness takes one model, without --ablation, --normal-clicks or --report', 'usage');
+        if (opts.ablation || opts.normalClicks !== 0 || opts.report) throw new CliError('--click-robustness takes one model, without --ablation, --normal-clicks or --report', 'usage');
         await evalClickRobustness(opts);
         return;
       }
-      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       const models = opts.ablation
         ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
         : [{ name: 'model', dir: modelFolder(opts.weights) }];
       if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
       const rows: { name: string; summary: Summary; results: LesionResult[]; normal?: NormalClickSummary }[] = [];
-      const normalPerCase = Number(opts.normalClicks);
+      const normalPerCase: number = opts.normalClicks;
       const phantomCases = normalPerCase > 0 ? readPhantomIndex(opts.data).cases : [];
       for (const m of models) {
         const model = await loadModel(readerFor(m.dir));
@@ -77,7 +81,7 @@ export function registerEval(program: Command): void {
       }
       const balance = classBalanceWarning(rows[0].results);
       if (balance) console.error(`abus-ai: warning: ${balance}`);
-      if (opts.report) writeReport(opts.report, rows);
+      if (opts.report) await writeFolder(opts.report, (into) => writeReport(into, rows));
       if (opts.updateCard) {
         if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
         const file = path.join(models[0].dir, 'model-card.json');
@@ -103,7 +107,7 @@ export function registerEval(program: Command): void {
           const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
           card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
         }
-        fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+        writeAtomic(file, JSON.stringify(card, null, 2) + '\n');
         console.error(`abus-ai: held-out metrics written to ${file}`);
       }
       if (opts.json) {
@@ -122,10 +126,11 @@ export function registerEval(program: Command): void {
 }
 
 /** eval --click-robustness: 7 clicks per lesion; with --update-card the summary goes to the card's metrics.clickRobustness. */
-async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: string; json?: boolean; updateCard?: boolean; flips?: string; records?: string }): Promise<void> {
+async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: number; json?: boolean; updateCard?: boolean; flips?: string; records?: string }): Promise<void> {
   const flips = opts.flips === undefined ? undefined : (opts.flips.split(',').map((a) => a.trim()).filter((a) => a && a !== 'none') as FlipAxis[]);
   if (flips) flipViews(flips); // says which axis is wrong before any work
-  const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? positiveInt(opts.limit, '--limit') : undefined });
+  if (opts.records) checkOutput('--records', opts.records, [opts.data], true);
+  const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
   for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
   const dir = modelFolder(opts.weights);
   const model = await loadModel(readerFor(dir));
@@ -157,15 +162,9 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
   else console.log(`Research use only, not for clinical diagnosis.\n\n${clickRobustnessText(summary)}`);
 }
 
-function positiveInt(text: string, what: string): number {
-  const n = Number(text);
-  if (!(Number.isInteger(n) && n >= 1)) throw new CliError(`${what} must be a whole number >= 1, got '${text}'`, 'usage');
-  return n;
-}
-
 /** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
-async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: string; report?: string; json?: boolean; scan?: string }): Promise<void> {
-  const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string }): Promise<void> {
+  const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
   let params: Partial<ScanParams> = {};
   if (opts.scan) {
     try {
@@ -174,7 +173,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
       throw new CliError(`--scan must be a JSON object, got '${opts.scan}'`, 'usage');
     }
   }
-  const entries = detectEntries(opts.data, opts.limit ? positiveInt(opts.limit, '--limit') : undefined);
+  const entries = detectEntries(opts.data, opts.limit);
   if (!entries.length) throw new CliError(`${opts.data}: no volumes`, 'input');
   const dir = modelFolder(opts.weights ?? SHIPPED_WEIGHTS);
   const model = await loadModel(readerFor(dir));
@@ -196,7 +195,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   }
   const summary = summarizeDetection(results);
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
-  if (opts.report) writeDetectReport(opts.report, summary, results, about);
+  if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
   if (opts.json) {
     const { curve: _curve, ...froc } = summary.froc;
     console.log(JSON.stringify({ ...about, ...summary, froc }));

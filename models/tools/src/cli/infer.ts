@@ -2,9 +2,10 @@
 import { Command, Option } from 'commander';
 import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, rangeText, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { loadVolume, parseTriple } from './load-volume';
+import { loadVolume, parseTriple, parseSpacing } from './load-volume';
 import { checkOutput, MASK_CONTENT, writeAtomic } from './output';
 import { CliError } from './errors';
+import { cancellable } from './cancel';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -73,40 +74,46 @@ export function registerInfer(program: Command): void {
     .option('--json', 'print one JSON object (on failure: {"error", "code"})')
     .action(async (opts) => {
       const center = parseTriple(opts.center, '--center');
-      const spacing = opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined;
+      const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
       const outputs = (['out', 'seg', 'sr'] as const).filter((o) => opts[o]).map((o) => [`--${o}`, opts[o] as string] as const);
       for (const [option, file] of outputs) checkOutput(option, file, [opts.input], Boolean(opts.force));
       if (new Set(outputs.map(([, f]) => path.resolve(f))).size < outputs.length) throw new CliError(`${outputs.map(([o]) => o).join(', ')} must name different files`, 'usage');
-      const { volume, notes } = loadVolume(opts.input, spacing);
-      if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
-        throw new Error(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`);
-      }
-      if (opts.backend === 'auto' || opts.backend === 'webgpu') {
-        const why = installNodeWebGPU();
-        if (why) notes.push(`webgpu: ${why}`);
-      }
-      // One click: compiling the kernels first would only add a pass.
-      const analyzer = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
-      console.error(`abus-ai: backend ${analyzer.backend?.reason}`);
-      for (const note of notes) console.error(`abus-ai: note: ${note}`);
-      try {
-        const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace });
-        if (opts.out && result.found) writeAtomic(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true, content: MASK_CONTENT }));
-        if (opts.out && !result.found) console.error('abus-ai: note: no lesion found at that point; no mask written');
-        if (opts.seg || opts.sr) writeDicomResults(volume, result, analyzer.card, opts);
-        const json = resultJson(result);
-        if (opts.json) {
-          console.log(JSON.stringify(json));
-        } else {
-          const range = rangeText(result.probabilityRange);
-          const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%${range ? ` (range over ${result.views} views ${range})` : ''}`;
-          console.log(result.found
-            ? `Lesion: P(malignant) ${p}${result.verdict ? ` (${result.verdict})` : ''}, ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`
-            : `No lesion here (${json.timings_ms.total} ms on ${result.backend})`);
-          console.log(result.notice);
+      await cancellable(Boolean(opts.json), async ({ signal, checkpoint }) => {
+        const { volume, notes } = loadVolume(opts.input, spacing);
+        if ((opts.seg || opts.sr) && !(volume as Partial<DicomVolume>).slices) throw new CliError('--seg and --sr need DICOM input: they refer to the source images', 'usage');
+        if (opts.weights === SHIPPED_WEIGHTS && !fs.existsSync(path.join(SHIPPED_WEIGHTS, 'model.json'))) {
+          throw new Error(`No model at ${SHIPPED_WEIGHTS}; pass --weights <folder or URL>`);
         }
-      } finally {
-        analyzer.dispose();
-      }
+        if (opts.backend === 'auto' || opts.backend === 'webgpu') {
+          const why = installNodeWebGPU();
+          if (why) notes.push(`webgpu: ${why}`);
+        }
+        // One click: compiling the kernels first would only add a pass.
+        const analyzer = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+        try {
+          await checkpoint();
+          console.error(`abus-ai: backend ${analyzer.backend?.reason}`);
+          for (const note of notes) console.error(`abus-ai: note: ${note}`);
+          const result = await analyzer.analyze(arraySource(volume), center, { centerSpace: opts.centerSpace, signal });
+          // The last check: what follows is synchronous, so a signal cannot come between it and the files.
+          await checkpoint();
+          if (opts.out && result.found) writeAtomic(opts.out, writeNrrd(maskVolume(volume, result), { gzip: true, content: MASK_CONTENT }));
+          if (opts.out && !result.found) console.error('abus-ai: note: no lesion found at that point; no mask written');
+          if (opts.seg || opts.sr) writeDicomResults(volume, result, analyzer.card, opts);
+          const json = resultJson(result);
+          if (opts.json) {
+            console.log(JSON.stringify(json));
+          } else {
+            const range = rangeText(result.probabilityRange);
+            const p = result.probability === null ? 'n/a' : `${(result.probability * 100).toFixed(1)}%${range ? ` (range over ${result.views} views ${range})` : ''}`;
+            console.log(result.found
+              ? `Lesion: P(malignant) ${p}${result.verdict ? ` (${result.verdict})` : ''}, ${json.volume_ml.toFixed(2)} mL, longest ${json.diameters_mm.longest.toFixed(1)} mm, ${json.timings_ms.total} ms on ${result.backend}`
+              : `No lesion here (${json.timings_ms.total} ms on ${result.backend})`);
+            console.log(result.notice);
+          }
+        } finally {
+          analyzer.dispose();
+        }
+      });
     });
 }

@@ -1,8 +1,9 @@
 /** Reads the CLI's --input: an NRRD file, a DICOM file (one multi-frame sweep) or a folder of DICOM files. */
 import * as fs from 'fs';
-import { readDicomFolder, readDicomSeries, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
+import { MAX_SPACING_MM, spacingProblem, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { isDicomFile, readVolumeFile } from '../data/volume-file';
 import { CliError } from './errors';
+import { refuseSpecial } from './output';
 
 export interface LoadedVolume {
   volume: Volume;
@@ -15,15 +16,12 @@ export function parseTriple(text: string, what: string): Vec3 {
   return parts as Vec3;
 }
 
-/** A DICOM Part 10 file: 'DICM' after the 128-byte preamble. */
-function isDicomFile(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(132);
-    return fs.readSync(fd, head, 0, 132, 0) === 132 && head.toString('latin1', 128, 132) === 'DICM';
-  } finally {
-    fs.closeSync(fd);
-  }
+/** A --spacing option: three spacings in mm, each finite, above 0 and at most MAX_SPACING_MM. */
+export function parseSpacing(text: string, what = '--spacing'): Vec3 {
+  const spacing = parseTriple(text, what);
+  const problem = spacingProblem(spacing);
+  if (problem) throw new CliError(`${what} ${text}: ${problem}; give three spacings in mm, each above 0 and at most ${MAX_SPACING_MM}`, 'usage');
+  return spacing;
 }
 
 /**
@@ -51,36 +49,22 @@ function checkVoxels(input: string, data: ArrayLike<number>): void {
 
 export function loadVolume(input: string, spacing?: Vec3): LoadedVolume {
   if (!fs.existsSync(input)) throw new CliError(`Input not found: ${input}`, 'input');
-  if (spacing?.some((s) => !(s > 0))) throw new CliError('--spacing values must be positive', 'usage');
-  const notes: string[] = [];
-  let volume: Volume;
-  let spacingField: string;
-  if (fs.statSync(input).isDirectory() || isDicomFile(input)) {
-    const dicom = fs.statSync(input).isDirectory() ? readDicomFolder(input) : readDicomSeries([new Uint8Array(fs.readFileSync(input))]);
-    notes.push(...dicom.assumedGeometry.map((n) => `assumed geometry: ${n}`));
-    volume = dicom;
-    spacingField = 'DICOM Pixel Spacing (0028,0030) and the slice positions or spacing';
-  } else if (/\.n(rrd|hdr)$/i.test(input)) {
-    try {
-      volume = parseNrrd(new Uint8Array(fs.readFileSync(input)), { codec: nodeGzipCodec(), spacing });
-    } catch (err) {
-      const message = (err as Error).message;
-      if (/^NRRD field '(spacings|space directions)'/.test(message)) throw new CliError(`${input}: ${message}; pass --spacing sx,sy,sz if you know it`, 'input');
-      throw err;
-    }
-    spacingField = 'the NRRD header fields';
-  } else {
+  // Reading a FIFO would wait for a writer for ever.
+  refuseSpecial('--input', input);
+  if (!fs.statSync(input).isDirectory() && !isDicomFile(input) && !/\.n(rrd|hdr)$/i.test(input)) {
     throw new CliError(`Unsupported input ${input}: give an .nrrd file, a DICOM file or a folder of DICOM files`, 'input');
   }
-  if (volume.dims.filter((d) => d > 1).length < 3) throw new CliError(`${input} is a 2-D image (${volume.dims.join(' x ')}); a 3-D volume is needed`, 'input');
-  if (spacing) {
-    volume = { ...volume, spacing };
-  } else if (volume.spacing.some((s) => !(Number.isFinite(s) && s > 0))) {
-    // parseNrrd names its own field; DICOM spacing comes from several.
-    throw new CliError(`${input}: ${spacingField} give the spacing ${volume.spacing.join(' x ')} mm, which is not finite and positive; pass --spacing sx,sy,sz`, 'input');
-  } else if (volume.spacing.every((s) => Math.abs(s - 1) < 1e-9)) {
-    notes.push('spacing is 1 x 1 x 1 mm, as in headers that carry no spacing (the public TDSC-ABUS NRRDs); pass --spacing, e.g. 0.2,0.073,0.476');
+  let volume: ReturnType<typeof readVolumeFile>;
+  try {
+    volume = readVolumeFile(input, spacing);
+  } catch (err) {
+    const e = err as Error & { syscall?: string };
+    if (e.syscall) throw err;
+    // A spacing problem can be solved by the user, who may know the spacing.
+    throw new CliError(/NRRD field '(spacings|space directions)'|gives no spacing|PixelSpacing|give the spacing/.test(e.message) ? `${e.message}; pass --spacing sx,sy,sz if you know it` : e.message, 'input');
   }
+  if (volume.dims.filter((d) => d > 1).length < 3) throw new CliError(`${input} is a 2-D image (${volume.dims.join(' x ')}); a 3-D volume is needed`, 'input');
+  const notes = (volume.assumedGeometry ?? []).map((n) => `assumed geometry: ${n}`);
   checkVoxels(input, volume.data);
   return { volume, notes };
 }

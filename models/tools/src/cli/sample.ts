@@ -7,7 +7,7 @@ import { InputContract } from '@abus-tumor-ai/engine';
 import { DEFAULT_SAMPLER, SamplerSource, startSamplers } from '../train/sampler';
 import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
 import { gridTag } from '../train/shards';
-import { parseTriple } from './load-volume';
+import { parseTriple, parseSpacing } from './load-volume';
 import * as fs from 'fs';
 import * as os from 'os';
 
@@ -37,7 +37,7 @@ export function registerSample(program: Command): void {
     .option('--no-augment', 'no augmentation (validation and test VOIs)')
     .action(async (opts) => {
       if (!opts.data === !opts.phantoms) throw new Error('give --phantoms or --data <dir>');
-      const source: SamplerSource = opts.phantoms ? { kind: 'phantom', randomize: opts.randomize !== false } : { kind: 'dataset', dir: opts.data, spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined };
+      const source: SamplerSource = opts.phantoms ? { kind: 'phantom', randomize: opts.randomize !== false } : { kind: 'dataset', dir: opts.data, spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined };
       fs.mkdirSync(opts.out, { recursive: true });
       const inputs = opts.grid as InputContract[];
       const t0 = Date.now();

@@ -5,9 +5,10 @@ import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { assignFolds, describeDataset, loadDataset, readLabels } from '../data/tdsc';
 import { train, TrainEvent } from '../train/loop';
 import { DEFAULT_AUGMENTATION, NO_AUGMENTATION } from '../train/samples';
-import { parseTriple } from './load-volume';
+import { parseTriple, parseSpacing } from './load-volume';
 import { defaultPython, trainWithTorch } from '../train/torch-run';
 import { SamplerSource } from '../train/sampler';
+import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
 import * as os from 'os';
 import * as path from 'path';
@@ -48,7 +49,7 @@ async function trainTorch(opts: Record<string, string | boolean | undefined>, in
   for (const fold of which) {
     if (!(fold >= 0 && fold < folds)) throw new Error(`--fold must be between 0 and ${folds - 1}`);
     const ids = (inFold: boolean) => entries.filter((_, i) => (foldOf[i] === fold) === inFold).map((e) => e.caseId);
-    const dataset = (caseIds: string[]): SamplerSource => ({ kind: 'dataset', dir: String(opts.data), caseIds, spacing: opts.spacing ? parseTriple(String(opts.spacing), '--spacing') : undefined });
+    const dataset = (caseIds: string[]): SamplerSource => ({ kind: 'dataset', dir: String(opts.data), caseIds, spacing: opts.spacing ? parseSpacing(String(opts.spacing)) : undefined });
     const outDir = which.length > 1 ? path.join(String(opts.out), `fold-${fold}`) : String(opts.out);
     const provenance = { data: `TDSC-ABUS-layout data '${path.basename(path.resolve(String(opts.data)))}': ${entries.length} cases`, fold: `${fold} of ${folds} (validation fold; split by patient)`, command: ['abus-ai', ...process.argv.slice(2)].join(' ') };
     await trainWithTorch({ ...common, source: dataset(ids(false)), valSource: dataset(ids(true)), outDir, trainerArgs: [...trainerArgs(opts), '--provenance', JSON.stringify(provenance)] });
@@ -118,13 +119,17 @@ export function registerTrain(program: Command): void {
       const config = variantConfig(opts.variant as Variant, { baseWidth: Number(opts.width) });
       const input = { grid, voxelMm, voiMm: [grid[0] * voxelMm, grid[1] * voxelMm, grid[2] * voxelMm] as [number, number, number], normalization: 'zscore-voi' as const };
       if (!opts.data === !opts.phantoms) throw new Error(opts.data ? 'give --data or --phantoms, not both' : 'give --data <dir> (or --phantoms with --engine torch)');
+      // The PyTorch trainer runs in models/torch: a relative path would be taken from there, not from here.
+      opts.out = path.resolve(opts.out);
+      if (opts.data) opts.data = path.resolve(opts.data);
+      if (opts.engine === 'torch' && !opts.steps && !opts.minutes) throw new CliError('--engine torch needs --steps <n> or --minutes <x> (how long to train)', 'usage');
       if (opts.engine === 'torch') return trainTorch(opts, input);
       if (opts.phantoms) throw new Error('--phantoms needs --engine torch');
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       const backend = await chooseBackend(opts.backend as BackendName | 'auto');
       console.error(`abus-ai: backend ${backend.reason}`);
       const t0 = Date.now();
-      const { cases, warnings } = loadDataset(opts.data as string, { spacing: opts.spacing ? parseTriple(opts.spacing, '--spacing') : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
+      const { cases, warnings } = loadDataset(opts.data as string, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit ? Number(opts.limit) : undefined });
       for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
       console.error(`abus-ai: loaded ${cases.length} cases (${cases.reduce((n, c) => n + c.lesions.length, 0)} lesions) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const folds = Number(opts.folds);

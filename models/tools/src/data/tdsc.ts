@@ -7,8 +7,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { readDicomFolder, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
+import { Vec3, Volume } from '@abus-tumor-ai/engine';
+import { readVolumeFile } from './volume-file';
 
 export interface LesionSample {
   /** Voxel index of the lesion centre. */
@@ -60,7 +60,7 @@ export function readLabels(dir: string): CaseEntry[] {
 
 /** TDSC-ABUS spacing is about 0.2 x 0.073 x 0.476 mm; far outside 0.02-2 mm is suspicious. */
 export function spacingWarning(spacing: Vec3): string | undefined {
-  if (spacing.every((s) => Math.abs(s - 1) < 1e-9)) return 'spacing is 1 x 1 x 1 mm, as in headers without spacing (public TDSC-ABUS); pass --spacing';
+  if (spacing.every((s) => Math.abs(s - 1) < 1e-9)) return 'spacing is 1 x 1 x 1 mm, as some TDSC-ABUS headers state; pass --spacing if that is not the real spacing';
   if (spacing.some((s) => s < 0.02 || s > 2)) return `spacing ${spacing.join(' x ')} mm is implausible for ABUS`;
   return undefined;
 }
@@ -114,10 +114,7 @@ export function largestComponent(mask: Volume): { center: Vec3; voxels: number }
 /** An NRRD file, or a folder of DICOM files (a single-frame series or one multi-frame sweep). */
 export function readVolume(file: string, spacing?: Vec3): Volume {
   if (!fs.existsSync(file)) throw new Error(`Missing file: ${file}`);
-  const volume = fs.statSync(file).isDirectory()
-    ? readDicomFolder(file)
-    : parseNrrd(new Uint8Array(fs.readFileSync(file)), { codec: nodeGzipCodec(), spacing });
-  return spacing ? { ...volume, spacing } : volume;
+  return readVolumeFile(file, spacing);
 }
 
 export function loadCase(entry: CaseEntry, options: { spacing?: Vec3; phantoms?: Map<string, LesionSample[]> } = {}): LoadedCase {

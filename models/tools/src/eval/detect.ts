@@ -12,6 +12,7 @@ import { readLabels, readVolume } from '../data/tdsc';
 import { readPhantomIndex } from '../phantom/dataset';
 import * as fs from 'fs';
 import * as path from 'path';
+import { writeAtomic } from '../atomic';
 
 export const KEY_FP = [0.125, 0.25, 0.5, 1, 2, 4, 8];
 export const HIT_IOU = 0.3;
@@ -353,9 +354,9 @@ export function detectCsv(results: DetectCaseResult[]): string {
 /** table.md, metrics.json, candidates.csv and froc.svg in `dir`. */
 export function writeDetectReport(dir: string, summary: DetectSummary, results: DetectCaseResult[], about: Record<string, unknown>): void {
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'table.md'), `Research use only, not for clinical diagnosis.\n\n${detectTable(summary)}`);
+  writeAtomic(path.join(dir, 'table.md'), `Research use only, not for clinical diagnosis.\n\n${detectTable(summary)}`);
   const { curve: _curve, ...frocKeys } = summary.froc;
-  fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify({ ...about, ...summary, froc: frocKeys, keyFp: KEY_FP }, null, 2) + '\n');
-  fs.writeFileSync(path.join(dir, 'candidates.csv'), detectCsv(results));
-  fs.writeFileSync(path.join(dir, 'froc.svg'), frocSvg(summary.froc));
+  writeAtomic(path.join(dir, 'metrics.json'), JSON.stringify({ ...about, ...summary, froc: frocKeys, keyFp: KEY_FP }, null, 2) + '\n');
+  writeAtomic(path.join(dir, 'candidates.csv'), detectCsv(results));
+  writeAtomic(path.join(dir, 'froc.svg'), frocSvg(summary.froc));
 }

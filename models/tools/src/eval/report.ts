@@ -4,6 +4,7 @@ import * as path from 'path';
 import { PNG } from 'pngjs';
 import { RocPoint } from '../metrics';
 import { LesionResult, Summary } from './evaluate';
+import { writeAtomic } from '../atomic';
 
 const f = (v: number, d = 3) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
 // No spread is shown for a single value (its SD is NaN, see summarize): '± 0.000' would claim one.
@@ -93,12 +94,12 @@ export function rocPng(roc: RocPoint[]): Buffer {
 export function writeReport(dir: string, rows: { name: string; summary: Summary; results: LesionResult[] }[]): void {
   fs.mkdirSync(dir, { recursive: true });
   const table = markdownTable(rows);
-  fs.writeFileSync(path.join(dir, 'table.md'), `Research use only, not for clinical diagnosis.\n\n${table}`);
-  fs.writeFileSync(path.join(dir, 'metrics.json'), JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.summary])), null, 2));
-  for (const r of rows) fs.writeFileSync(path.join(dir, `lesions-${r.name}.csv`), resultsCsv(r.results));
+  writeAtomic(path.join(dir, 'table.md'), `Research use only, not for clinical diagnosis.\n\n${table}`);
+  writeAtomic(path.join(dir, 'metrics.json'), JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, r.summary])), null, 2));
+  for (const r of rows) writeAtomic(path.join(dir, `lesions-${r.name}.csv`), resultsCsv(r.results));
   const curves = rows.filter((r) => r.summary.classification).map((r) => ({ name: r.name, roc: r.summary.classification!.roc, auc: r.summary.classification!.auc }));
   if (curves.length) {
-    fs.writeFileSync(path.join(dir, 'roc.svg'), rocSvg(curves));
-    fs.writeFileSync(path.join(dir, 'roc.png'), rocPng(curves[curves.length - 1].roc));
+    writeAtomic(path.join(dir, 'roc.svg'), rocSvg(curves));
+    writeAtomic(path.join(dir, 'roc.png'), rocPng(curves[curves.length - 1].roc));
   }
 }

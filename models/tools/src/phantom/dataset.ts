@@ -18,6 +18,7 @@ import { DicomWriteMeta, indexToPatient, makeUid, Vec3, VolumeGeometry, writeDic
 import { GzipCodec, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { generatePhantom, LesionInfo, Phantom, PhantomOptions, roundTo } from './generate';
 import { hashSeed } from './random';
+import { writeAtomic } from '../atomic';
 
 export type PhantomFormat = 'nrrd' | 'dicom' | 'dicom-multiframe';
 export const PHANTOM_FORMATS: readonly PhantomFormat[] = ['nrrd', 'dicom', 'dicom-multiframe'];
@@ -104,8 +105,8 @@ export function writePhantomDataset(dir: string, options: PhantomDatasetOptions,
     onProgress?.(n + 1, options.count, phantom, record);
   }
   const rows = index.cases.filter((c) => c.label !== null).map((c) => `${c.case_id},${c.label},${c.data_path},${c.mask_path}`);
-  fs.writeFileSync(path.join(dir, 'labels.csv'), ['case_id,label,data_path,mask_path', ...rows].join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'phantoms.json'), compactJson(index) + '\n');
+  writeAtomic(path.join(dir, 'labels.csv'), ['case_id,label,data_path,mask_path', ...rows].join('\n') + '\n');
+  writeAtomic(path.join(dir, 'phantoms.json'), compactJson(index) + '\n');
   return index;
 }
 
@@ -149,12 +150,12 @@ function writeCase(dir: string, n: number, phantom: Phantom, formats: PhantomFor
     clickCenterMm: indexToPatient(phantom.volume, phantom.clickCenter).map((v) => roundTo(v, 1e-6)) as Vec3,
     lesions: phantom.lesions,
   };
-  fs.writeFileSync(path.join(dir, maskName), writeNrrd(phantom.mask, { gzip: true, codec: FAST_GZIP }));
+  writeAtomic(path.join(dir, maskName), writeNrrd(phantom.mask, { gzip: true, codec: FAST_GZIP }));
   if (formats.includes('dicom-multiframe')) {
     record.dicom_multiframe_path = `dicom-multiframe/${name}.dcm`;
     fs.mkdirSync(path.join(dir, 'dicom-multiframe'), { recursive: true });
     const [file] = writeDicomSeries(phantom.volume, meta, 'multiframe');
-    fs.writeFileSync(path.join(dir, record.dicom_multiframe_path), file);
+    writeAtomic(path.join(dir, record.dicom_multiframe_path), file);
   }
   if (formats.includes('dicom')) {
     record.dicom_path = `dicom/${name}`;
@@ -162,11 +163,11 @@ function writeCase(dir: string, n: number, phantom: Phantom, formats: PhantomFor
     fs.rmSync(folder, { recursive: true, force: true });
     fs.mkdirSync(folder, { recursive: true });
     writeDicomSeries(phantom.volume, meta, 'single-frame').forEach((file, k) => {
-      fs.writeFileSync(path.join(folder, `IM${String(k + 1).padStart(4, '0')}.dcm`), file);
+      writeAtomic(path.join(folder, `IM${String(k + 1).padStart(4, '0')}.dcm`), file);
     });
   }
   if (formats.includes('nrrd')) {
-    fs.writeFileSync(path.join(dir, `${name}.nrrd`), writeNrrd(phantom.volume, { gzip: true, codec: FAST_GZIP }));
+    writeAtomic(path.join(dir, `${name}.nrrd`), writeNrrd(phantom.volume, { gzip: true, codec: FAST_GZIP }));
     record.data_path = `${name}.nrrd`;
   } else {
     record.data_path = record.dicom_path ?? record.dicom_multiframe_path!;

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { PNG } from 'pngjs';
 import { Vec3 } from '@abus-tumor-ai/engine';
 import { Phantom } from './generate';
+import { writeAtomic } from '../atomic';
 
 // Bound once: inside jest's vm sandbox every `Math.` lookup is slow, and these run per voxel.
 const { abs, floor, hypot, max, min, round } = Math;
@@ -66,7 +67,7 @@ export function renderPreview(phantom: Phantom, options: PreviewOptions = {}): U
 
 export function writePreview(file: string, phantom: Phantom, options: PreviewOptions = {}): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, renderPreview(phantom, options));
+  writeAtomic(file, renderPreview(phantom, options));
 }
 
 /** One plane: `fixed` axis at the centre, `h` across and `v` down, resampled to pixelMm. */

@@ -40,7 +40,9 @@ export function defaultPython(): string {
 /** Seeds apart from training's, so validation VOIs are never training VOIs. */
 const VALIDATION_SEED_OFFSET = 1_000_003;
 
-export async function trainWithTorch(o: TorchRunOptions): Promise<void> {
+export async function trainWithTorch(options: TorchRunOptions): Promise<void> {
+  // The trainer's working folder is models/torch: every path it gets must be absolute.
+  const o = { ...options, outDir: path.resolve(options.outDir) };
   const samples = path.join(o.outDir, 'samples');
   const val = path.join(o.outDir, 'val');
   fs.mkdirSync(samples, { recursive: true });
