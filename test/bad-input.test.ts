@@ -15,7 +15,7 @@ import * as dcmjs from 'dcmjs';
 import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
 import { installIntoViewer, LOCK_FILE, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
-import { main } from '../models/tools/src/cli/main';
+import { main } from '@abus-tumor-ai/tools';
 import { fakePlugin, fakeViewer } from './fixtures/fake-ohif';
 import { writeUntrainedModel } from './fixtures/untrained-model';
 

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
-import { generatePhantom } from '../models/tools/src/phantom/generate';
+import { generatePhantom } from '@abus-tumor-ai/tools';
 import { prerequisites } from './prerequisites';
 
 const BIN = path.join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');

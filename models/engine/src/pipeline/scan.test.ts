@@ -178,9 +178,11 @@ describe('with a network', () => {
     expect(result.candidates.length).toBeGreaterThan(0);
     expect(result.candidates.length).toBeLessThanOrEqual(2);
     // Each window in slabs (32 grid planes along the sweep, SLAB_PLANES at a time), then one
-    // read per candidate (its click VOI); no window read above a 15th of the volume.
+    // read per candidate's analysis (its click VOI, and one more per re-centring of a lesion it
+    // found); no window read above a 15th of the volume.
     const slabs = 27 * (32 / SLAB_PLANES);
-    expect(reads).toHaveLength(slabs + progress.length - 27);
+    const recentrings = result.candidates.reduce((n, k) => n + k.analysis.analyses - 1, 0);
+    expect(reads).toHaveLength(slabs + progress.length - 27 + recentrings);
     const volume = dims[0] * dims[1] * dims[2];
     expect(Math.max(...reads.slice(0, slabs))).toBeLessThan(volume / 15);
     expect(Math.max(...reads)).toBeLessThan(volume / 4);
