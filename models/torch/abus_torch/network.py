@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import BATCH_NORM_MOMENTUM, L2_NORM_EPSILON, SIZE_MULTIPLE, head_shapes, layer_specs, stage_width
+from .config import BATCH_NORM_MOMENTUM, L2_NORM_EPSILON, POOLING_WEIGHT_FLOOR, SIZE_MULTIPLE, head_shapes, layer_specs, stage_width
 
 
 def key(name):
@@ -40,6 +40,14 @@ def batch_moments(x, group=None):
     return mean, variance
 
 
+def weighted_avg_pool(x, prob):
+    """x [n, c, d, h, w] averaged with weights from prob [n, 1, f*d, f*h, f*w], box-averaged to x's
+    grid, plus POOLING_WEIGHT_FLOOR (as ops.weightedAvgPool)."""
+    f = prob.shape[2] // x.shape[2]
+    w = F.avg_pool3d(prob, f) + POOLING_WEIGHT_FLOOR if f > 1 else prob + POOLING_WEIGHT_FLOOR
+    return (x * w).sum((2, 3, 4)) / w.sum((2, 3, 4))
+
+
 class CMSVNet(nn.Module):
     def __init__(self, config, seed=None):
         super().__init__()
@@ -59,6 +67,9 @@ class CMSVNet(nn.Module):
             self.params[key(name)] = nn.Parameter(init)
         # Filled by a training-mode forward: name -> list of (mean, variance), one per pass.
         self.batch_moments = {}
+        # When set, each pass also returns its stage features under both poolings ('pooled'),
+        # for training the head on frozen features (head.py).
+        self.keep_pooled = False
         self.sync_group = None
 
     # -- weights by TypeScript name ------------------------------------------------------------
@@ -81,6 +92,23 @@ class CMSVNet(nn.Module):
                 if list(value.shape) != list(t.shape):
                     raise ValueError(f"'{name}' is {list(value.shape)}, expected {list(t.shape)}")
                 t.copy_(value)
+
+    def load_folded(self, weights):
+        """Folded inference weights (each batch norm in its layer's kernel and bias) as an unfolded
+        network whose batch norms are the identity in eval mode: the same function, trainable."""
+        eps = self.config['batchNormEpsilon']
+        unfolded = {}
+        for name, t in weights.items():
+            layer = name[: -len('/bias')] if name.endswith('/bias') else None
+            if layer and any(spec[0] == layer for spec in self.specs):
+                cout = len(t)
+                unfolded[f'{layer}/bn/gamma'] = torch.ones(cout)
+                unfolded[f'{layer}/bn/beta'] = torch.as_tensor(t)
+                unfolded[f'{layer}/bn/moving_mean'] = torch.zeros(cout)
+                unfolded[f'{layer}/bn/moving_variance'] = torch.full((cout,), 1 - eps)
+            else:
+                unfolded[name] = t
+        self.load_weights(unfolded)
 
     def w(self, name):
         return self.params[key(name)]
@@ -121,7 +149,8 @@ class CMSVNet(nn.Module):
         # V-Net residual; stage 1 copies its one input channel to every channel.
         return y + (x.expand(-1, stage_width(self.config, 1), -1, -1, -1) if s == 1 else x)
 
-    def run_pass(self, x):
+    def run_pass(self, x, prior=None):
+        """prior: the previous pass's probability map, which weights the pooling under clsPooling 'lesion'."""
         config = self.config
         stages = {}
         for s in range(1, 6):
@@ -139,13 +168,18 @@ class CMSVNet(nn.Module):
             out['seg_logits'] = F.conv3d(x, seg.t().reshape(1, -1, 1, 1, 1), self.w('seg/bias'))
             out['seg_prob'] = torch.sigmoid(out['seg_logits'])
         if config['clsStages']:
-            pooled = []
-            for s in config['clsStages']:
-                v = stages[s].mean((2, 3, 4))
-                if config['normalizeStageFeatures']:
-                    v = v / torch.sqrt((v * v).sum(1, keepdim=True) + L2_NORM_EPSILON)
-                pooled.append(v)
-            features = torch.cat(pooled, 1)
+            def pool(weights):
+                out = []
+                for s in config['clsStages']:
+                    v = stages[s].mean((2, 3, 4)) if weights is None else weighted_avg_pool(stages[s], weights)
+                    if config['normalizeStageFeatures']:
+                        v = v / torch.sqrt((v * v).sum(1, keepdim=True) + L2_NORM_EPSILON)
+                    out.append(v)
+                return torch.cat(out, 1)
+            lesion_weights = prior.detach() if prior is not None else None
+            features = pool(lesion_weights if config['clsPooling'] == 'lesion' else None)
+            if self.keep_pooled:
+                out['pooled'] = {'global': pool(None), 'lesion': pool(lesion_weights) if lesion_weights is not None else None}
             hidden = F.relu(features @ self.w('cls/fc1/kernel') + self.w('cls/fc1/bias'))
             out['cls_logit'] = hidden @ self.w('cls/fc2/kernel') + self.w('cls/fc2/bias')
             out['cls_prob'] = torch.sigmoid(out['cls_logit'])
@@ -164,7 +198,7 @@ class CMSVNet(nn.Module):
             if passes:
                 prior = passes[-1]['seg_prob']
                 x = voi + (prior.detach() if self.training and self.config['detachPrior'] else prior)
-            passes.append(self.run_pass(x))
+            passes.append(self.run_pass(x, passes[-1]['seg_prob'] if passes else None))
         return passes
 
     @torch.no_grad()

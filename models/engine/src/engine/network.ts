@@ -168,7 +168,8 @@ class Runner {
     return tf.add(y, stage === 1 ? repeatChannels(x, stageWidth(this.config, 1)) : x);
   }
 
-  run(input: tf.Tensor5D): PassOutput {
+  /** prior: the previous pass's probability map, which weights the pooling under clsPooling 'lesion'. */
+  run(input: tf.Tensor5D, prior?: tf.Tensor5D): PassOutput {
     const { config, w } = this;
     const stages: tf.Tensor5D[] = [];
     let x = input;
@@ -188,8 +189,9 @@ class Runner {
       out.segProb = tf.sigmoid(out.segLogits);
     }
     if (config.clsStages.length) {
+      const weightsOf = prior && config.clsPooling === 'lesion' ? (this.options.training ? ops.stopGradient(prior) : prior) : undefined;
       const pooled = config.clsStages.map((s) => {
-        const v = ops.globalAvgPool(stages[s]);
+        const v = weightsOf ? ops.weightedAvgPool(stages[s], weightsOf) : ops.globalAvgPool(stages[s]);
         return config.normalizeStageFeatures ? ops.l2Normalize(v) : v;
       });
       const features = pooled.length === 1 ? pooled[0] : tf.concat(pooled, 1);
@@ -240,7 +242,7 @@ export function forwardPass(config: NetworkConfig, weights: Weights, voi: tf.Ten
   }
   let input = voi;
   if (prior) input = tf.add(voi, options.training && config.detachPrior ? ops.stopGradient(prior) : prior);
-  return new Runner(config, weights, options).run(input);
+  return new Runner(config, weights, options).run(input, prior);
 }
 
 /** Multiply-accumulates of one forward pass (all N iterations) for a grid of [x, y, z] voxels. */
