@@ -1,69 +1,29 @@
 """Phase 1 of a retrain: the classification head on frozen features.
 
-The backbone of a trained model (its folded weights) is run once, in eval mode, over training and
-validation shards; each lesion VOI's stage features are cached under both poolings (the paper's
-global average, and weighted by pass 1's segmentation). A new head (fc1, ReLU, fc2) is then fitted
-on the cache in seconds, chosen by validation AUC, and written into a copy of the model with the
+The engine runs a trained model once over training and validation shards and caches each lesion
+VOI's stage features under both poolings (the paper's global average, and weighted by pass 1's
+segmentation): models/tools/src/train/head-features.ts. Here a new head (fc1, ReLU, fc2) is fitted
+on that cache in seconds, chosen by validation AUC, and written into a copy of the model with the
 pooling it was trained for. The segmentation is untouched: only cls/* and clsPooling change.
 
-    python -m abus_torch.head --weights MODEL --train SHARDS --val SHARDS --tag g64x32x64v1 \\
-        --cache CACHE.npz --pooling lesion --out NEW_MODEL
+    python -m abus_torch.head --weights MODEL --train FEATURES --val FEATURES --pooling lesion --out NEW_MODEL
 """
 import argparse
 import json
-import os
 import sys
-import time
 
 import numpy as np
 import torch
 
-from .config import LOSS, validate_config
-from .data import ShardPool
+from .config import LOSS
 from .losses import class_weights, focal_loss
-from .network import CMSVNet
+from .tensors_io import read_tensors
 from .train import auc
 from .weights_io import read_model_folder, write_model_folder
 
 
 def log(message):
     print(f'abus-torch head: {message}', file=sys.stderr, flush=True)
-
-
-def load_backbone(folder, pooling='global'):
-    card, weights = read_model_folder(folder)
-    if not card.get('folded'):
-        raise ValueError(f'{folder}: head training starts from a folded (inference) model')
-    config = {**card['architecture'], 'clsPooling': pooling}
-    validate_config(config)
-    model = CMSVNet(config)
-    model.load_folded({k: torch.from_numpy(v.copy()) for k, v in weights.items()})
-    return card, weights, model.eval()
-
-
-@torch.no_grad()
-def extract(model, folder, tag, limit=None, every=25):
-    """Features of every lesion VOI in a shard folder: {'global': [n, F], 'lesion': [n, F],
-    'label': [n]}, from the last pass (the lesion pooling uses pass 1's map)."""
-    pool = ShardPool(folder, tag, capacity=None)
-    pool.refresh()
-    lesion = (pool.lesion[: pool.size] > 0.5).nonzero().flatten()
-    if limit:
-        lesion = lesion[:limit]
-    model.keep_pooled = True
-    out = {'global': [], 'lesion': [], 'label': [], 'logit': []}
-    start = time.time()
-    for n, i in enumerate(lesion.tolist()):
-        voi, _, label, _ = pool.take(torch.tensor([i]))
-        last = model(voi)[-1]
-        out['global'].append(last['pooled']['global'][0].numpy())
-        out['lesion'].append(last['pooled']['lesion'][0].numpy())
-        out['label'].append(float(label[0, 0]))
-        out['logit'].append(float(last['cls_logit'][0, 0]))
-        if (n + 1) % every == 0:
-            log(f'{folder}: {n + 1} of {len(lesion)} lesion VOIs, {(time.time() - start) / (n + 1):.1f} s each')
-    model.keep_pooled = False
-    return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
 
 def fit_head(x, y, xv, yv, hidden, steps=1500, lr=3e-3, weight_decay=1e-3, loss='focal', seed=1, every=25):
@@ -103,11 +63,8 @@ def fit_head(x, y, xv, yv, hidden, steps=1500, lr=3e-3, weight_decay=1e-3, loss=
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--weights', required=True, help='the trained model folder (folded)')
-    parser.add_argument('--train', required=True, help='shard folder for fitting the head')
-    parser.add_argument('--val', required=True, help='shard folder for choosing the step (never the held-out test set)')
-    parser.add_argument('--tag', required=True)
-    parser.add_argument('--cache', required=True, help='.npz of the extracted features (made once, reused)')
-    parser.add_argument('--limit', type=int, help='at most this many lesion VOIs per folder')
+    parser.add_argument('--train', required=True, help='features for fitting the head (head-features.ts --out)')
+    parser.add_argument('--val', required=True, help='features for choosing the step (never the held-out test set)')
     parser.add_argument('--pooling', default='lesion', choices=['global', 'lesion'])
     parser.add_argument('--loss', default='focal', choices=['focal', 'bce'])
     parser.add_argument('--steps', type=int, default=1500)
@@ -116,16 +73,9 @@ def main(argv=None):
     parser.add_argument('--out', help='write the model with the new head here')
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    card, weights, model = load_backbone(args.weights)
-    if os.path.exists(args.cache):
-        cached = np.load(args.cache)
-        train = {k[6:]: cached[k] for k in cached.files if k.startswith('train_')}
-        val = {k[4:]: cached[k] for k in cached.files if k.startswith('val_')}
-        log(f'features from {args.cache}: {len(train["label"])} training and {len(val["label"])} validation lesions')
-    else:
-        train = extract(model, args.train, args.tag, args.limit)
-        val = extract(model, args.val, args.tag, args.limit)
-        np.savez(args.cache, **{f'train_{k}': v for k, v in train.items()}, **{f'val_{k}': v for k, v in val.items()})
+    card, weights = read_model_folder(args.weights)
+    train, val = read_tensors(args.train), read_tensors(args.val)
+    log(f'{len(train["label"])} training and {len(val["label"])} validation lesions')
     shipped_val = auc(val['label'], val['logit'])
     best, history = fit_head(train[args.pooling], train['label'], val[args.pooling], val['label'],
                              card['architecture']['clsHidden'], steps=args.steps, lr=args.lr, loss=args.loss)

@@ -70,6 +70,9 @@ class CMSVNet(nn.Module):
         # When set, each pass also returns its stage features under both poolings ('pooled'),
         # for training the head on frozen features (head.py).
         self.keep_pooled = False
+        # Fine-tuning a folded model: batch norm keeps its (identity) moving statistics in
+        # training too, so the network starts as exactly the model it came from.
+        self.frozen_bn = False
         self.sync_group = None
 
     # -- weights by TypeScript name ------------------------------------------------------------
@@ -117,7 +120,7 @@ class CMSVNet(nn.Module):
     def norm_relu(self, name, x):
         gamma, beta = self.w(f'{name}/bn/gamma'), self.w(f'{name}/bn/beta')
         eps = self.config['batchNormEpsilon']
-        if self.training:
+        if self.training and not self.frozen_bn:
             mean, variance = batch_moments(x, self.sync_group)
             self.batch_moments.setdefault(name, []).append((mean.detach(), variance.detach()))
         else:
