@@ -145,7 +145,8 @@ def main(argv=None):
         torch.set_default_dtype(torch.float64)
     grid, voxel_mm = parse_tag(args.tag)
     config = variant_config(args.variant, baseWidth=args.width)
-    model = CMSVNet(config, seed=args.seed).to(device)
+    # On a CPU the oneDNN-friendly path (network.py CMSVNet fast), equal to the plain one.
+    model = CMSVNet(config, seed=args.seed, fast=not cuda).to(device)
     if world > 1:
         model.sync_group = dist.group.WORLD
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if cuda else None, broadcast_buffers=False)
