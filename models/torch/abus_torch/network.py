@@ -49,9 +49,17 @@ def weighted_avg_pool(x, prob):
 
 
 class CMSVNet(nn.Module):
-    def __init__(self, config, seed=None):
+    """fast: the CPU path through oneDNN (bench_step.py measures it against the plain one): tensors
+    in channels_last_3d, the layout in which torch 1.13's oneDNN convolutions skip the reorders that
+    cost them most of their time on NCDHW; batch norm in one fused op (native_batch_norm) instead
+    of seven element-wise passes; and the 2x2x2 up-convolutions as a matrix product plus
+    depth-to-space, because torch 1.13 runs conv_transpose3d on the CPU in its slow reference
+    kernel. The same function of the same weights: the parity test runs both paths."""
+
+    def __init__(self, config, seed=None, fast=False):
         super().__init__()
         self.config = config
+        self.fast = fast
         self.specs = layer_specs(config)
         self.params = nn.ParameterDict()
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -120,6 +128,11 @@ class CMSVNet(nn.Module):
     def norm_relu(self, name, x):
         gamma, beta = self.w(f'{name}/bn/gamma'), self.w(f'{name}/bn/beta')
         eps = self.config['batchNormEpsilon']
+        if self.training and not self.frozen_bn and self.fused_norm(x):
+            y, mean, invstd = torch.native_batch_norm(x, gamma, beta, None, None, True, 0.0, eps)
+            # Its saved statistics are the batch's mean and 1/sqrt(biased variance + eps).
+            self.batch_moments.setdefault(name, []).append((mean.detach(), (invstd.detach() ** -2 - eps).clamp_min(0)))
+            return F.relu(y)
         if self.training and not self.frozen_bn:
             mean, variance = batch_moments(x, self.sync_group)
             self.batch_moments.setdefault(name, []).append((mean.detach(), variance.detach()))
@@ -130,18 +143,32 @@ class CMSVNet(nn.Module):
         shift = beta - mean * scale
         return F.relu(x * scale.view(1, -1, 1, 1, 1) + shift.view(1, -1, 1, 1, 1))
 
+    def fused_norm(self, x):
+        """The fused batch norm: fast path, one process (a sync group sums moments itself), full
+        precision (bf16 moments are summed in float32 by batch_moments)."""
+        return self.fast and self.sync_group is None and x.dtype in (torch.float32, torch.float64)
+
+    def layout(self):
+        return torch.channels_last_3d if self.fast else torch.contiguous_format
+
     def conv3(self, name, x):
-        kernel = self.w(f'{name}/kernel').permute(4, 3, 0, 1, 2).contiguous()
+        kernel = self.w(f'{name}/kernel').permute(4, 3, 0, 1, 2).contiguous(memory_format=self.layout())
         return F.conv3d(x, kernel, padding=1)
 
     def down(self, s, x):
         k = self.w(f'down{s}/kernel')
         cin = k.shape[0] // 8
-        kernel = k.view(2, 2, 2, cin, -1).permute(4, 3, 0, 1, 2).contiguous()
+        kernel = k.view(2, 2, 2, cin, -1).permute(4, 3, 0, 1, 2).contiguous(memory_format=self.layout())
         return F.conv3d(x, kernel, stride=2)
 
     def up(self, s, x):
         k = self.w(f'up{s}/kernel')
+        if self.fast:
+            # [cin, (2, 2, 2, cout)] per input voxel, then each voxel's 2x2x2 block into place.
+            n, c, d, h, w = x.shape
+            cout = k.shape[1] // 8
+            y = (x.permute(0, 2, 3, 4, 1).reshape(-1, c) @ k).view(n, d, h, w, 2, 2, 2, cout)
+            return y.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(n, cout, 2 * d, 2 * h, 2 * w).contiguous(memory_format=self.layout())
         kernel = k.view(k.shape[0], 2, 2, 2, -1).permute(0, 4, 1, 2, 3).contiguous()
         return F.conv_transpose3d(x, kernel, stride=2)
 
@@ -195,6 +222,7 @@ class CMSVNet(nn.Module):
         if any(n % SIZE_MULTIPLE for n in voi.shape[2:]):
             raise ValueError(f'Input {tuple(voi.shape[2:])} is not a multiple of {SIZE_MULTIPLE} along every axis')
         self.batch_moments = {}
+        voi = voi.contiguous(memory_format=self.layout())
         passes = []
         for _ in range(self.config['iterations']):
             x = voi

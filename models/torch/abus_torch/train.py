@@ -155,7 +155,8 @@ def main(argv=None):
     if args.cls_pooling:
         overrides['clsPooling'] = args.cls_pooling
     config = variant_config(args.variant, **overrides)
-    model = CMSVNet(config, seed=args.seed)
+    # On a CPU the oneDNN-friendly path (network.py CMSVNet fast), equal to the plain one.
+    model = CMSVNet(config, seed=args.seed, fast=not cuda)
     if init is not None:
         model.load_folded({k: torch.from_numpy(v.copy()) for k, v in init.items()})
         model.frozen_bn = True
