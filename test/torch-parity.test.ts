@@ -64,12 +64,20 @@ withTorch.describe(withTorch.title('TypeScript engine = PyTorch twin'), () => {
     await tf.setBackend('cpu');
   });
 
-  test.each([...VARIANTS])('%s: probabilities, losses and gradients agree', async (variant) => {
-    const dir = path.join(tmp, variant);
+  // Every variant with the paper's global pooling on PyTorch's plain path; the iterative ones with
+  // lesion-weighted pooling; and CMSVNetIter on the fast CPU path (the trainer's on a CPU).
+  const cases: [string, string, string, boolean][] = [
+    ...VARIANTS.map((v): [string, string, string, boolean] => [`${v}, global pooling`, v, 'global', false]),
+    ['cvnetiter, lesion pooling', 'cvnetiter', 'lesion', false],
+    ['cmsvnetiter, lesion pooling', 'cmsvnetiter', 'lesion', false],
+    ['cmsvnetiter, lesion pooling, fast CPU path', 'cmsvnetiter', 'lesion', true],
+  ];
+  test.each(cases)('%s: probabilities, losses and gradients agree', async (title, variant, pooling, fast) => {
+    const dir = path.join(tmp, `${variant}-${pooling}${fast ? '-fast' : ''}`);
     fs.mkdirSync(dir, { recursive: true });
     const given = inputs();
     writeTensors(path.join(dir, 'inputs'), given);
-    runPython(['-m', 'abus_torch.parity', '--dir', dir, '--variant', variant, '--width', '4', '--seed', '3']);
+    runPython(['-m', 'abus_torch.parity', '--dir', dir, '--variant', variant, '--width', '4', '--seed', '3', '--pooling', pooling, ...(fast ? ['--fast'] : [])]);
     const expected = readTensors(path.join(dir, 'outputs'));
 
     const unfolded = await loadModel(folderReader(path.join(dir, 'unfolded')));
@@ -78,6 +86,7 @@ withTorch.describe(withTorch.title('TypeScript engine = PyTorch twin'), () => {
     expect(folded.card.folded).toBe(true);
     expect(unfolded.card.folded).toBe(false);
     const config = unfolded.card.architecture;
+    expect(config.clsPooling).toBe(pooling);
 
     const errors: Record<string, number> = {};
     const f16: number[] = [];
@@ -99,7 +108,7 @@ withTorch.describe(withTorch.title('TypeScript engine = PyTorch twin'), () => {
     const label = tf.tensor2d(given.label.data, [BATCH, 1]);
     const lesion = tf.tensor2d(given.lesion.data, [BATCH, 1]);
     const trainable = Object.keys(unfolded.weights).filter((n) => !n.includes('/bn/moving_'));
-    const vars = Object.fromEntries(Object.entries(unfolded.weights).map(([n, t]) => [n, tf.variable(t, !n.includes('/bn/moving_'), `${variant}-parity/${n}`)]));
+    const vars = Object.fromEntries(Object.entries(unfolded.weights).map(([n, t]) => [n, tf.variable(t, !n.includes('/bn/moving_'), `${title}-parity/${n}`)]));
     const terms: Record<string, number> = {};
     const { grads } = tf.variableGrads(() => {
       const l = multiTaskLoss(config, forward(config, vars, voi, { training: true }), { mask, label, lesion }, classWeights(3, 5));
@@ -117,7 +126,7 @@ withTorch.describe(withTorch.title('TypeScript engine = PyTorch twin'), () => {
       const g = grads[vars[n].name];
       worstGradient = Math.max(worstGradient, relativeError(g.dataSync(), expected[`grad/${n}`].data));
     }
-    console.log(`${variant}: probabilities ${Math.max(...Object.entries(errors).filter(([k]) => !k.startsWith('loss')).map(([, v]) => v)).toExponential(2)}, losses ${Math.max(...Object.entries(errors).filter(([k]) => k.startsWith('loss')).map(([, v]) => v)).toExponential(2)}, gradients ${worstGradient.toExponential(2)}, float16 weights ${Math.max(...f16).toExponential(2)}`);
+    console.log(`${title}: probabilities ${Math.max(...Object.entries(errors).filter(([k]) => !k.startsWith('loss')).map(([, v]) => v)).toExponential(2)}, losses ${Math.max(...Object.entries(errors).filter(([k]) => k.startsWith('loss')).map(([, v]) => v)).toExponential(2)}, gradients ${worstGradient.toExponential(2)}, float16 weights ${Math.max(...f16).toExponential(2)}`);
     for (const [name, e] of Object.entries(errors)) expect([name, e <= (name.startsWith('loss') ? LOSS_TOLERANCE : PROBABILITY_TOLERANCE)]).toEqual([name, true]);
     expect(worstGradient).toBeLessThan(GRADIENT_TOLERANCE);
     expect(Math.max(...f16)).toBeLessThan(FLOAT16_TOLERANCE);

@@ -13,6 +13,8 @@ export * from './train/samples';
 export { Rng } from './train/rng';
 export * from './train/sampler';
 export * from './train/shards';
+export * from './train/tensors-io';
+export { headFeatures } from './train/head-features';
 export * from './eval/evaluate';
 export * from './eval/calibrate';
 export * from './eval/robustness';

@@ -1,6 +1,8 @@
 """Times the PyTorch trainer's step (CMSVNetIter, Adam, the multi-task loss, batch-norm moving
 statistics) on random data; prints one JSON line. Called by `npm run bench:train -- --torch`,
-which times the TypeScript trainer on the same configuration in the same run."""
+which times the TypeScript trainer on the same configuration in the same run.
+On a CPU it times the plain path and the fast one (CMSVNet fast=True) in the same run, one step
+of each in turn, so that other work on a shared machine slows both alike."""
 import argparse
 import json
 import time
@@ -32,8 +34,6 @@ def main():
         torch.backends.cudnn.allow_tf32 = True
     gx, gy, gz = (int(v) for v in a.grid.split(','))
     config = variant_config('cmsvnetiter', baseWidth=a.width)
-    model = CMSVNet(config, seed=1).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(1)
     voi = torch.randn((a.batch, 1, gz, gy, gx), generator=g).to(device)
     mask = (torch.rand((a.batch, 1, gz, gy, gx), generator=g) > 0.7).float().to(device)
@@ -41,27 +41,36 @@ def main():
     weights = class_weights(1, 1)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16) if (cuda and a.bf16) else torch.autocast('cpu', enabled=False)
 
-    def step():
-        with autocast:
-            passes = model(voi)
-        loss = multi_task_loss(config, passes, mask=mask, label=label, weights=weights)
-        optimizer.zero_grad(set_to_none=True)
-        loss['total'].backward()
-        optimizer.step()
-        model.update_moving_stats()
-        if cuda:
-            torch.cuda.synchronize()
+    def trainer(fast):
+        model = CMSVNet(config, seed=1, fast=fast).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-    step()  # warm-up: cuDNN algorithm choice, allocations
-    times = []
+        def step():
+            with autocast:
+                passes = model(voi)
+            loss = multi_task_loss(config, passes, mask=mask, label=label, weights=weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss['total'].backward()
+            optimizer.step()
+            model.update_moving_stats()
+            if cuda:
+                torch.cuda.synchronize()
+        return step
+
+    paths = {'plain': trainer(False)} if cuda else {'plain': trainer(False), 'fast': trainer(True)}
+    for step in paths.values():
+        step()  # warm-up: cuDNN algorithm choice, allocations
+    times = {name: [] for name in paths}
     for _ in range(a.steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    ms = 1000 * times[len(times) // 2]
+        for name, step in paths.items():
+            t0 = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - t0)
+    ms = {name: 1000 * sorted(t)[len(t) // 2] for name, t in times.items()}
+    best = min(ms.values())
     print(json.dumps({'device': torch.cuda.get_device_name(0) if cuda else f'cpu, {torch.get_num_threads()} threads', 'torch': torch.__version__,
-                      'bf16': bool(cuda and a.bf16), 'msPerStep': ms, 'samplesPerS': a.batch * 1000 / ms}))
+                      'bf16': bool(cuda and a.bf16), 'msPerStep': best, 'samplesPerS': a.batch * 1000 / best,
+                      'paths': {name: {'msPerStep': v, 'samplesPerS': a.batch * 1000 / v} for name, v in ms.items()}}))
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ VARIANTS = list(ARCHITECTURE['variants'])
 LOSS = ARCHITECTURE['loss']
 BATCH_NORM_MOMENTUM = ARCHITECTURE['batchNormMomentum']
 L2_NORM_EPSILON = ARCHITECTURE['l2NormEpsilon']
+POOLING_WEIGHT_FLOOR = ARCHITECTURE['poolingWeightFloor']
 SIZE_MULTIPLE = 16
 
 
@@ -38,6 +39,10 @@ def validate_config(config):
         raise ValueError('iterative refinement needs a segmentation output')
     if config['iterations'] < 1:
         raise ValueError('iterations must be at least 1')
+    if config['clsPooling'] not in ('global', 'lesion'):
+        raise ValueError(f"clsPooling must be 'global' or 'lesion', not {config['clsPooling']!r}")
+    if config['clsPooling'] == 'lesion' and not config['segmentation']:
+        raise ValueError("clsPooling 'lesion' needs a segmentation output")
 
 
 def stage_width(config, stage):

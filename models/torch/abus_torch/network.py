@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import BATCH_NORM_MOMENTUM, L2_NORM_EPSILON, SIZE_MULTIPLE, head_shapes, layer_specs, stage_width
+from .config import BATCH_NORM_MOMENTUM, L2_NORM_EPSILON, POOLING_WEIGHT_FLOOR, SIZE_MULTIPLE, head_shapes, layer_specs, stage_width
 
 
 def key(name):
@@ -40,10 +40,26 @@ def batch_moments(x, group=None):
     return mean, variance
 
 
+def weighted_avg_pool(x, prob):
+    """x [n, c, d, h, w] averaged with weights from prob [n, 1, f*d, f*h, f*w], box-averaged to x's
+    grid, plus POOLING_WEIGHT_FLOOR (as ops.weightedAvgPool)."""
+    f = prob.shape[2] // x.shape[2]
+    w = F.avg_pool3d(prob, f) + POOLING_WEIGHT_FLOOR if f > 1 else prob + POOLING_WEIGHT_FLOOR
+    return (x * w).sum((2, 3, 4)) / w.sum((2, 3, 4))
+
+
 class CMSVNet(nn.Module):
-    def __init__(self, config, seed=None):
+    """fast: the CPU path through oneDNN (bench_step.py measures it against the plain one): tensors
+    in channels_last_3d, the layout in which torch 1.13's oneDNN convolutions skip the reorders that
+    cost them most of their time on NCDHW; batch norm in one fused op (native_batch_norm) instead
+    of seven element-wise passes; and the 2x2x2 up-convolutions as a matrix product plus
+    depth-to-space, because torch 1.13 runs conv_transpose3d on the CPU in its slow reference
+    kernel. The same function of the same weights: the parity test runs both paths."""
+
+    def __init__(self, config, seed=None, fast=False):
         super().__init__()
         self.config = config
+        self.fast = fast
         self.specs = layer_specs(config)
         self.params = nn.ParameterDict()
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -59,6 +75,12 @@ class CMSVNet(nn.Module):
             self.params[key(name)] = nn.Parameter(init)
         # Filled by a training-mode forward: name -> list of (mean, variance), one per pass.
         self.batch_moments = {}
+        # When set, each pass also returns its stage features under both poolings ('pooled'),
+        # for training the head on frozen features (head.py).
+        self.keep_pooled = False
+        # Fine-tuning a folded model: batch norm keeps its (identity) moving statistics in
+        # training too, so the network starts as exactly the model it came from.
+        self.frozen_bn = False
         self.sync_group = None
 
     # -- weights by TypeScript name ------------------------------------------------------------
@@ -82,6 +104,23 @@ class CMSVNet(nn.Module):
                     raise ValueError(f"'{name}' is {list(value.shape)}, expected {list(t.shape)}")
                 t.copy_(value)
 
+    def load_folded(self, weights):
+        """Folded inference weights (each batch norm in its layer's kernel and bias) as an unfolded
+        network whose batch norms are the identity in eval mode: the same function, trainable."""
+        eps = self.config['batchNormEpsilon']
+        unfolded = {}
+        for name, t in weights.items():
+            layer = name[: -len('/bias')] if name.endswith('/bias') else None
+            if layer and any(spec[0] == layer for spec in self.specs):
+                cout = len(t)
+                unfolded[f'{layer}/bn/gamma'] = torch.ones(cout)
+                unfolded[f'{layer}/bn/beta'] = torch.as_tensor(t)
+                unfolded[f'{layer}/bn/moving_mean'] = torch.zeros(cout)
+                unfolded[f'{layer}/bn/moving_variance'] = torch.full((cout,), 1 - eps)
+            else:
+                unfolded[name] = t
+        self.load_weights(unfolded)
+
     def w(self, name):
         return self.params[key(name)]
 
@@ -89,7 +128,12 @@ class CMSVNet(nn.Module):
     def norm_relu(self, name, x):
         gamma, beta = self.w(f'{name}/bn/gamma'), self.w(f'{name}/bn/beta')
         eps = self.config['batchNormEpsilon']
-        if self.training:
+        if self.training and not self.frozen_bn and self.fused_norm(x):
+            y, mean, invstd = torch.native_batch_norm(x, gamma, beta, None, None, True, 0.0, eps)
+            # Its saved statistics are the batch's mean and 1/sqrt(biased variance + eps).
+            self.batch_moments.setdefault(name, []).append((mean.detach(), (invstd.detach() ** -2 - eps).clamp_min(0)))
+            return F.relu(y)
+        if self.training and not self.frozen_bn:
             mean, variance = batch_moments(x, self.sync_group)
             self.batch_moments.setdefault(name, []).append((mean.detach(), variance.detach()))
         else:
@@ -99,18 +143,32 @@ class CMSVNet(nn.Module):
         shift = beta - mean * scale
         return F.relu(x * scale.view(1, -1, 1, 1, 1) + shift.view(1, -1, 1, 1, 1))
 
+    def fused_norm(self, x):
+        """The fused batch norm: fast path, one process (a sync group sums moments itself), full
+        precision (bf16 moments are summed in float32 by batch_moments)."""
+        return self.fast and self.sync_group is None and x.dtype in (torch.float32, torch.float64)
+
+    def layout(self):
+        return torch.channels_last_3d if self.fast else torch.contiguous_format
+
     def conv3(self, name, x):
-        kernel = self.w(f'{name}/kernel').permute(4, 3, 0, 1, 2).contiguous()
+        kernel = self.w(f'{name}/kernel').permute(4, 3, 0, 1, 2).contiguous(memory_format=self.layout())
         return F.conv3d(x, kernel, padding=1)
 
     def down(self, s, x):
         k = self.w(f'down{s}/kernel')
         cin = k.shape[0] // 8
-        kernel = k.view(2, 2, 2, cin, -1).permute(4, 3, 0, 1, 2).contiguous()
+        kernel = k.view(2, 2, 2, cin, -1).permute(4, 3, 0, 1, 2).contiguous(memory_format=self.layout())
         return F.conv3d(x, kernel, stride=2)
 
     def up(self, s, x):
         k = self.w(f'up{s}/kernel')
+        if self.fast:
+            # [cin, (2, 2, 2, cout)] per input voxel, then each voxel's 2x2x2 block into place.
+            n, c, d, h, w = x.shape
+            cout = k.shape[1] // 8
+            y = (x.permute(0, 2, 3, 4, 1).reshape(-1, c) @ k).view(n, d, h, w, 2, 2, 2, cout)
+            return y.permute(0, 7, 1, 4, 2, 5, 3, 6).reshape(n, cout, 2 * d, 2 * h, 2 * w).contiguous(memory_format=self.layout())
         kernel = k.view(k.shape[0], 2, 2, 2, -1).permute(0, 4, 1, 2, 3).contiguous()
         return F.conv_transpose3d(x, kernel, stride=2)
 
@@ -121,7 +179,8 @@ class CMSVNet(nn.Module):
         # V-Net residual; stage 1 copies its one input channel to every channel.
         return y + (x.expand(-1, stage_width(self.config, 1), -1, -1, -1) if s == 1 else x)
 
-    def run_pass(self, x):
+    def run_pass(self, x, prior=None):
+        """prior: the previous pass's probability map, which weights the pooling under clsPooling 'lesion'."""
         config = self.config
         stages = {}
         for s in range(1, 6):
@@ -139,13 +198,18 @@ class CMSVNet(nn.Module):
             out['seg_logits'] = F.conv3d(x, seg.t().reshape(1, -1, 1, 1, 1), self.w('seg/bias'))
             out['seg_prob'] = torch.sigmoid(out['seg_logits'])
         if config['clsStages']:
-            pooled = []
-            for s in config['clsStages']:
-                v = stages[s].mean((2, 3, 4))
-                if config['normalizeStageFeatures']:
-                    v = v / torch.sqrt((v * v).sum(1, keepdim=True) + L2_NORM_EPSILON)
-                pooled.append(v)
-            features = torch.cat(pooled, 1)
+            def pool(weights):
+                out = []
+                for s in config['clsStages']:
+                    v = stages[s].mean((2, 3, 4)) if weights is None else weighted_avg_pool(stages[s], weights)
+                    if config['normalizeStageFeatures']:
+                        v = v / torch.sqrt((v * v).sum(1, keepdim=True) + L2_NORM_EPSILON)
+                    out.append(v)
+                return torch.cat(out, 1)
+            lesion_weights = prior.detach() if prior is not None else None
+            features = pool(lesion_weights if config['clsPooling'] == 'lesion' else None)
+            if self.keep_pooled:
+                out['pooled'] = {'global': pool(None), 'lesion': pool(lesion_weights) if lesion_weights is not None else None}
             hidden = F.relu(features @ self.w('cls/fc1/kernel') + self.w('cls/fc1/bias'))
             out['cls_logit'] = hidden @ self.w('cls/fc2/kernel') + self.w('cls/fc2/bias')
             out['cls_prob'] = torch.sigmoid(out['cls_logit'])
@@ -158,13 +222,14 @@ class CMSVNet(nn.Module):
         if any(n % SIZE_MULTIPLE for n in voi.shape[2:]):
             raise ValueError(f'Input {tuple(voi.shape[2:])} is not a multiple of {SIZE_MULTIPLE} along every axis')
         self.batch_moments = {}
+        voi = voi.contiguous(memory_format=self.layout())
         passes = []
         for _ in range(self.config['iterations']):
             x = voi
             if passes:
                 prior = passes[-1]['seg_prob']
                 x = voi + (prior.detach() if self.training and self.config['detachPrior'] else prior)
-            passes.append(self.run_pass(x))
+            passes.append(self.run_pass(x, passes[-1]['seg_prob'] if passes else None))
         return passes
 
     @torch.no_grad()

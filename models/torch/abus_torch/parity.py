@@ -36,13 +36,15 @@ def main():
     parser.add_argument('--variant', required=True)
     parser.add_argument('--width', type=int, default=4)
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--pooling', default='global', help="clsPooling: 'global' or 'lesion'")
+    parser.add_argument('--fast', action='store_true', help="the network's fast CPU path (CMSVNet fast=True)")
     args = parser.parse_args()
     torch.set_default_dtype(torch.float64 if os.environ.get('ABUS_PARITY_F64') else torch.float32)
     inputs = read_tensors(os.path.join(args.dir, 'inputs'))
     voi = as_ncdhw(inputs['voi'])
     grid = [voi.shape[4], voi.shape[3], voi.shape[2]]
-    config = variant_config(args.variant, baseWidth=args.width)
-    model = CMSVNet(config, seed=args.seed)
+    config = variant_config(args.variant, baseWidth=args.width, clsPooling=args.pooling)
+    model = CMSVNet(config, seed=args.seed, fast=args.fast)
     generator = torch.Generator().manual_seed(args.seed + 1)
     with torch.no_grad():
         for name, p in model.named_weights().items():

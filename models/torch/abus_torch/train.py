@@ -23,7 +23,7 @@ from .config import LOSS, variant_config
 from .data import ShardPool
 from .losses import class_weights, multi_task_loss
 from .network import CMSVNet
-from .weights_io import write_model_folder
+from .weights_io import read_model_folder, write_model_folder
 
 
 def parse_tag(tag):
@@ -114,6 +114,8 @@ def main(argv=None):
     parser.add_argument('--min-samples', type=int, default=64, help='samples in the pool before the first step')
     parser.add_argument('--test', help='held-out shard folder: the best model is scored on it at the end (test-metrics.json)')
     parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--init', help='start from this trained model folder (folded weights; its batch norms stay frozen) instead of random weights')
+    parser.add_argument('--cls-pooling', choices=['global', 'lesion'], help="architecture.json's clsPooling (default: the variant's, or --init's)")
     parser.add_argument('--bf16', action='store_true', help='bf16 autocast (GPU)')
     parser.add_argument('--tf32', action='store_true', help='TF32 matmul and convolutions (GPU)')
     parser.add_argument('--float16-weights', action='store_true', help='export float16 shards (half the size)')
@@ -144,8 +146,21 @@ def main(argv=None):
     if args.float64:
         torch.set_default_dtype(torch.float64)
     grid, voxel_mm = parse_tag(args.tag)
-    config = variant_config(args.variant, baseWidth=args.width)
-    model = CMSVNet(config, seed=args.seed).to(device)
+    overrides = {'baseWidth': args.width}
+    init = None
+    if args.init:
+        init_card, init = read_model_folder(args.init)
+        overrides = {k: v for k, v in init_card['architecture'].items() if k != 'variant'}
+        args.variant = init_card['architecture']['variant']
+    if args.cls_pooling:
+        overrides['clsPooling'] = args.cls_pooling
+    config = variant_config(args.variant, **overrides)
+    # On a CPU the oneDNN-friendly path (network.py CMSVNet fast), equal to the plain one.
+    model = CMSVNet(config, seed=args.seed, fast=not cuda)
+    if init is not None:
+        model.load_folded({k: torch.from_numpy(v.copy()) for k, v in init.items()})
+        model.frozen_bn = True
+    model = model.to(device)
     if world > 1:
         model.sync_group = dist.group.WORLD
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if cuda else None, broadcast_buffers=False)
@@ -210,7 +225,8 @@ def main(argv=None):
                 'training': {**json.loads(args.provenance), 'engine': f'PyTorch {torch.__version__}', 'device': str(torch.cuda.get_device_name(device) if cuda else 'cpu'),
                              'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'lambda': args.lam, 'seed': args.seed,
                              'steps': state['step'], 'samplesSeen': state['samples'], 'trainingMinutes': round(state['seconds'] / 60, 2),
-                             'bf16': bool(args.bf16 and cuda), 'tf32': bool(args.tf32 and cuda), 'pool': pool.counts()},
+                             'bf16': bool(args.bf16 and cuda), 'tf32': bool(args.tf32 and cuda), 'pool': pool.counts(),
+                             **({'initFrom': os.path.basename(os.path.normpath(args.init)), 'frozenBatchNorm': True} if args.init else {})},
                 'metrics': {'validation': {**metrics, 'note': 'validation shards on the network grid, used for model selection'}},
             }
             write_model_folder(os.path.join(args.out, 'model'), model.folded_weights(), card, float16=args.float16_weights)

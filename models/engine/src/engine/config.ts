@@ -30,6 +30,13 @@ export interface NetworkConfig {
   clsHidden: number;
   /** L2-normalise each stage's pooled vector before concatenation (the paper's per-stage normalisation). */
   normalizeStageFeatures: boolean;
+  /**
+   * How each classification stage is pooled: 'global', the paper's channel-wise global average;
+   * or 'lesion', from pass 2 on weighted by the previous pass's segmentation resampled to the
+   * stage's grid (pass 1 still pools globally). A small lesion fills little of its VOI, so the
+   * global average mostly measures background.
+   */
+  clsPooling: 'global' | 'lesion';
   /** N: forward passes with shared weights; pass k > 1 sees VOI + pass k-1's probability map. */
   iterations: number;
   /** Training: stop gradients flowing into the previous pass through its probability map. */
@@ -43,13 +50,21 @@ export interface NetworkConfig {
 export const LOSS = architecture.loss;
 export const BATCH_NORM_MOMENTUM = architecture.batchNormMomentum;
 export const L2_NORM_EPSILON = architecture.l2NormEpsilon;
+export const POOLING_WEIGHT_FLOOR = architecture.poolingWeightFloor;
 
-const DEFAULTS: Omit<NetworkConfig, 'variant' | 'segmentation' | 'clsStages' | 'iterations'> = architecture.defaults;
+const DEFAULTS = architecture.defaults as Omit<NetworkConfig, 'variant' | 'segmentation' | 'clsStages' | 'iterations'>;
 const VARIANT_SHAPE: Record<Variant, Pick<NetworkConfig, 'segmentation' | 'clsStages' | 'iterations'>> = architecture.variants;
 
 export function variantConfig(variant: Variant, overrides: Partial<NetworkConfig> = {}): NetworkConfig {
   if (!VARIANTS.includes(variant)) throw new Error(`Unknown variant '${variant}'; expected one of ${VARIANTS.join(', ')}`);
   const config: NetworkConfig = { ...DEFAULTS, variant, ...VARIANT_SHAPE[variant], ...overrides };
+  validateConfig(config);
+  return config;
+}
+
+/** A card's architecture, with the defaults of options added after it was written; validated. */
+export function withDefaults(architecture: NetworkConfig): NetworkConfig {
+  const config = { ...DEFAULTS, ...architecture };
   validateConfig(config);
   return config;
 }
@@ -64,6 +79,8 @@ export function validateConfig(config: NetworkConfig): void {
   if (!config.segmentation && config.clsStages.length === 0) throw new Error('a network needs a segmentation or a classification output');
   if (!config.segmentation && config.iterations > 1) throw new Error('iterative refinement needs a segmentation output');
   if (config.iterations < 1) throw new Error('iterations must be at least 1');
+  if (config.clsPooling !== 'global' && config.clsPooling !== 'lesion') throw new Error(`clsPooling must be 'global' or 'lesion', not '${String(config.clsPooling)}'`);
+  if (config.clsPooling === 'lesion' && !config.segmentation) throw new Error("clsPooling 'lesion' needs a segmentation output");
 }
 
 /** Channels of stage 1-9. */

@@ -4,6 +4,7 @@ import { randomArray } from '../../../../test/backends';
 import { stageWidth, variantConfig, VARIANTS } from './config';
 import { classWeights } from './losses';
 import { forward, initWeights, weightShapes } from './network';
+import * as ops from './ops';
 import { toVariables, trainableNames, Trainer } from './train-step';
 
 beforeAll(async () => {
@@ -11,6 +12,33 @@ beforeAll(async () => {
 });
 
 const tiny = { baseWidth: 4, encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 };
+
+describe('lesion-weighted pooling', () => {
+  test('pools the features under the map, box-averaged to their grid; an empty map pools globally', () => {
+    const x = tf.tensor5d(randomArray(2 * 1 * 2 * 3, 5), [1, 2, 1, 2, 3]);
+    // The map covers the 4x4x4 block of feature voxel (z 1, y 0, x 0) only.
+    const map = tf.buffer([1, 8, 4, 8, 1]);
+    for (let z = 4; z < 8; z++) for (let y = 0; y < 4; y++) for (let i = 0; i < 4; i++) map.set(1, 0, z, y, i, 0);
+    const one = ops.weightedAvgPool(x, map.toTensor() as tf.Tensor5D).dataSync();
+    const voxel = x.slice([0, 1, 0, 0, 0], [1, 1, 1, 1, 3]).dataSync();
+    for (let c = 0; c < 3; c++) expect(one[c]).toBeCloseTo(voxel[c], 3);
+    const empty = ops.weightedAvgPool(x, tf.zeros([1, 8, 4, 8, 1]) as tf.Tensor5D).dataSync();
+    const global = ops.globalAvgPool(x).dataSync();
+    for (let c = 0; c < 3; c++) expect(empty[c]).toBeCloseTo(global[c], 6);
+  });
+
+  test("'lesion' pooling changes pass 2's classification only", () => {
+    const base = variantConfig('cmsvnetiter', tiny);
+    const weights = initWeights(base, 3);
+    const voi = tf.tensor5d(randomArray(16 * 16 * 32, 9), [1, 16, 16, 32, 1]);
+    const [g1, g2] = forward(base, weights, voi);
+    const [l1, l2] = forward({ ...base, clsPooling: 'lesion' }, weights, voi);
+    expect(l1.clsProb!.dataSync()[0]).toBeCloseTo(g1.clsProb!.dataSync()[0], 6);
+    expect(Array.from(l2.segProb!.dataSync())).toEqual(Array.from(g2.segProb!.dataSync()));
+    expect(Math.abs(l2.clsLogit!.dataSync()[0] - g2.clsLogit!.dataSync()[0])).toBeGreaterThan(1e-4);
+    expect(() => variantConfig('clsnet', { clsPooling: 'lesion' })).toThrow(/needs a segmentation output/);
+  });
+});
 
 describe('the six variants', () => {
   test.each(VARIANTS)('%s has the paper shape and runs', (variant) => {

@@ -24,12 +24,16 @@ export interface PassOutput {
   segProb?: tf.Tensor5D;
   clsLogit?: tf.Tensor2D;
   clsProb?: tf.Tensor2D;
+  /** With ForwardOptions.keepPooled: the head's input under each pooling (lesion from pass 2 on). */
+  pooled?: { global: tf.Tensor2D; lesion?: tf.Tensor2D };
 }
 
 export interface ForwardOptions {
   training?: boolean;
   /** Filled in training mode: the batch moments of every batch-norm layer, for the moving averages. */
   batchMoments?: Map<string, ops.BatchMoments[]>;
+  /** Also return the classification features under both poolings (fitting a head on frozen features). */
+  keepPooled?: boolean;
   /** Called after each pass (for progress reports). */
   onPass?: (pass: number) => void;
 }
@@ -168,7 +172,8 @@ class Runner {
     return tf.add(y, stage === 1 ? repeatChannels(x, stageWidth(this.config, 1)) : x);
   }
 
-  run(input: tf.Tensor5D): PassOutput {
+  /** prior: the previous pass's probability map, which weights the pooling under clsPooling 'lesion'. */
+  run(input: tf.Tensor5D, prior?: tf.Tensor5D): PassOutput {
     const { config, w } = this;
     const stages: tf.Tensor5D[] = [];
     let x = input;
@@ -188,11 +193,16 @@ class Runner {
       out.segProb = tf.sigmoid(out.segLogits);
     }
     if (config.clsStages.length) {
-      const pooled = config.clsStages.map((s) => {
-        const v = ops.globalAvgPool(stages[s]);
-        return config.normalizeStageFeatures ? ops.l2Normalize(v) : v;
-      });
-      const features = pooled.length === 1 ? pooled[0] : tf.concat(pooled, 1);
+      const lesionWeights = prior && (this.options.training ? ops.stopGradient(prior) : prior);
+      const pool = (weights: tf.Tensor5D | undefined): tf.Tensor2D => {
+        const pooled = config.clsStages.map((s) => {
+          const v = weights ? ops.weightedAvgPool(stages[s], weights) : ops.globalAvgPool(stages[s]);
+          return config.normalizeStageFeatures ? ops.l2Normalize(v) : v;
+        });
+        return pooled.length === 1 ? pooled[0] : tf.concat(pooled, 1);
+      };
+      const features = pool(config.clsPooling === 'lesion' ? lesionWeights : undefined);
+      if (this.options.keepPooled) out.pooled = { global: pool(undefined), lesion: lesionWeights && pool(lesionWeights) };
       const hidden = tf.relu(tf.add(tf.matMul(features, w['cls/fc1/kernel'] as tf.Tensor2D), w['cls/fc1/bias']));
       out.clsLogit = tf.add(tf.matMul(hidden, w['cls/fc2/kernel'] as tf.Tensor2D), w['cls/fc2/bias']) as tf.Tensor2D;
       out.clsProb = tf.sigmoid(out.clsLogit);
@@ -240,7 +250,7 @@ export function forwardPass(config: NetworkConfig, weights: Weights, voi: tf.Ten
   }
   let input = voi;
   if (prior) input = tf.add(voi, options.training && config.detachPrior ? ops.stopGradient(prior) : prior);
-  return new Runner(config, weights, options).run(input);
+  return new Runner(config, weights, options).run(input, prior);
 }
 
 /** Multiply-accumulates of one forward pass (all N iterations) for a grid of [x, y, z] voxels. */

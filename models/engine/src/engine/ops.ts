@@ -14,7 +14,7 @@
  *   voxels blockwise, with its own gradient (batchNormTrainWasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { L2_NORM_EPSILON } from './config';
+import { L2_NORM_EPSILON, POOLING_WEIGHT_FLOOR } from './config';
 import { fastConv3x3 } from './webgpu/fast-conv';
 import { conv3x3Simd, simdConvFits } from './wasm/simd-conv';
 
@@ -359,6 +359,28 @@ function batchNormTrainWasm(
 export function globalAvgPool(x: tf.Tensor5D): tf.Tensor2D {
   const [b, d, h, w, c] = x.shape;
   return tf.tidy(() => tf.mean(tf.reshape(x, [b, d * h * w, c]), 1) as tf.Tensor2D);
+}
+
+/**
+ * Average of x [b, d, h, w, c] weighted by a map [b, D, H, W, 1] on a finer grid (D = f*d, f a
+ * power of 2): the map is box-averaged down to x's grid, plus POOLING_WEIGHT_FLOOR. Every tensor
+ * stays at rank <= 4 (tfjs-webgpu mis-compiles some rank-5 ops).
+ */
+export function weightedAvgPool(x: tf.Tensor5D, map: tf.Tensor5D): tf.Tensor2D {
+  const [b, d, h, w, c] = x.shape;
+  const f = map.shape[1] / d;
+  if (!Number.isInteger(f) || map.shape[2] !== f * h || map.shape[3] !== f * w) {
+    throw new Error(`weightedAvgPool: map ${map.shape.slice(1, 4).join('x')} is not a whole multiple of ${d}x${h}x${w}`);
+  }
+  return tf.tidy(() => {
+    // Box average over f x f x f blocks, one axis at a time.
+    let m = tf.mean(tf.reshape(map, [b * d, f, h * f * w * f]), 1);
+    m = tf.mean(tf.reshape(m, [b * d * h, f, w * f]), 1);
+    m = tf.add(tf.mean(tf.reshape(m, [b * d * h * w, f]), 1), POOLING_WEIGHT_FLOOR);
+    const weights = tf.reshape(m, [b, 1, d * h * w]);
+    const summed = tf.reshape(tf.matMul(weights, tf.reshape(x, [b, d * h * w, c])), [b, c]);
+    return tf.div(summed, tf.reshape(tf.sum(weights, 2), [b, 1])) as tf.Tensor2D;
+  });
 }
 
 /** Row-wise L2 normalisation of [b, c] feature vectors. */

@@ -50,6 +50,7 @@ const CASES: Case[] = [
     return tf.add(cat, cat);
   } },
   { name: 'global pool + L2 norm', inputs: { x: [2, 4, 4, 4, 5] }, run: (t) => ops.l2Normalize(ops.globalAvgPool(t.x as tf.Tensor5D)) },
+  { name: 'lesion-weighted pool, map 8x finer', inputs: { x: [2, 2, 1, 2, 5], m: [2, 16, 8, 16, 1] }, run: (t) => ops.weightedAvgPool(t.x as tf.Tensor5D, tf.abs(t.m) as tf.Tensor5D) },
 ];
 
 async function runCase(c: Case, seed: number): Promise<Float32Array> {

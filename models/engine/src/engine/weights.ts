@@ -4,7 +4,7 @@
  * input contract and a SHA-256 for every shard, checked before any weight is used.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { NetworkConfig, validateConfig } from './config';
+import { NetworkConfig, validateConfig, withDefaults } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
 import type { LogisticClassifier } from '../pipeline/classifier';
 import type { ScanParams } from '../pipeline/scan';
@@ -170,7 +170,7 @@ export async function loadModel(read: FileReader, onProgress?: (fraction: number
   const card = parseJson<ModelCard>(await read('model-card.json'), 'model-card.json');
   const manifest = parseJson<WeightsManifestFile>(await read('model.json'), 'model.json');
   if (!card.architecture || !Array.isArray(card.shards)) throw new Error('model-card.json lacks the architecture or the shard list');
-  validateConfig(card.architecture);
+  card.architecture = withDefaults(card.architecture);
   validateInput(card.input);
   const group = manifest.weightsManifest?.[0];
   if (!group) throw new Error('model.json has no weightsManifest');

@@ -59,13 +59,13 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
 }
 
 /** One PyTorch timing, as abus_torch.bench_step prints it; a string says why it could not run. */
-function timeTorch(width: number, grid: number[], batch: number, steps: number): { ms: number; device: string } | string {
+function timeTorch(width: number, grid: number[], batch: number, steps: number): { ms: number; device: string; paths: Record<string, { msPerStep: number }> } | string {
   const args = ['-m', 'abus_torch.bench_step', '--width', String(width), '--grid', grid.join(','), '--batch', String(batch), '--steps', String(steps), '--threads', String(os.cpus().length)];
   if (process.argv.includes('--bf16')) args.push('--bf16');
   const r = spawnSync(defaultPython(), args, { cwd: TORCH_DIR, encoding: 'utf8' });
   if (r.status !== 0) return `PyTorch did not run: ${(r.stderr || String(r.error)).trim().split('\n').pop()}`;
-  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { msPerStep: number; device: string; torch: string; bf16: boolean };
-  return { ms: out.msPerStep, device: `${out.device}, torch ${out.torch}${out.bf16 ? ', bf16' : ''}` };
+  const out = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { msPerStep: number; device: string; torch: string; bf16: boolean; paths?: Record<string, { msPerStep: number }> };
+  return { ms: out.msPerStep, device: `${out.device}, torch ${out.torch}${out.bf16 ? ', bf16' : ''}`, paths: out.paths ?? {} };
 }
 
 async function main() {
@@ -79,8 +79,10 @@ async function main() {
   console.log(`CMSVNetIter training step, width ${width}, grid ${grid.join('x')}, batch ${batch}, median of ${steps} after one warm-up`);
   console.log(`machine: ${os.cpus().length} x ${os.cpus()[0]?.model}; ${(flopPerStep / 1e9).toFixed(1)} GFLOP per step (3x forward)\n`);
   const rows: { name: string; ms: number | string }[] = [];
+  let torchSpeedup = '';
   const software = Boolean((globalThis as { __abusSoftwareWebGPU?: string }).__abusSoftwareWebGPU);
-  const wanted = arg('backends', 'cpu,wasm,webgpu,torch').split(',');
+  // --torch alone: only the PyTorch trainer (its plain and fast paths).
+  const wanted = process.argv.includes('--torch') && !process.argv.includes('--backends') ? ['torch'] : arg('backends', 'cpu,wasm,webgpu,torch').split(',');
   const candidates = [
     ['cpu (stock tfjs kernels)', 'cpu', 'stock'],
     ['wasm (XNNPACK conv2d for every convolution, own gradient)', 'wasm', 'xnnpack'],
@@ -98,8 +100,12 @@ async function main() {
   }
   if (wanted.includes('torch')) {
     const t = timeTorch(width, grid, batch, steps);
-    rows.push(typeof t === 'string' ? { name: 'PyTorch trainer (models/torch)', ms: t } : { name: `PyTorch trainer (models/torch; ${t.device})`, ms: t.ms });
-    console.error(`  ${rows[rows.length - 1].name}: ${typeof t === 'string' ? t : `${t.ms.toFixed(0)} ms/step`}`);
+    if (typeof t === 'string') rows.push({ name: 'PyTorch trainer (models/torch)', ms: t });
+    // On a CPU: the plain path (before issue #21) and the fast one (oneDNN layouts), timed in turn.
+    else for (const [path, p] of Object.entries(t.paths)) rows.push({ name: `PyTorch trainer (models/torch, ${path} path; ${t.device})`, ms: p.msPerStep });
+    const { plain, fast } = typeof t === 'string' ? ({} as Record<string, undefined>) : t.paths;
+    if (plain && fast) torchSpeedup = `PyTorch fast path vs plain path, same run: ${((batch * 1000) / plain.msPerStep).toFixed(3)} -> ${((batch * 1000) / fast.msPerStep).toFixed(3)} samples/s, ${(plain.msPerStep / fast.msPerStep).toFixed(2)}x`;
+    console.error(`  PyTorch: ${typeof t === 'string' ? t : Object.entries(t.paths).map(([k, p]) => `${k} ${p.msPerStep.toFixed(0)} ms/step`).join(', ')}`);
   }
   const base = rows[0].ms;
   console.log(`| backend | ms/step | samples/s | GFLOP/s | vs ${rows[0]?.name} |`);
@@ -113,7 +119,8 @@ async function main() {
     console.log(`| ${r.name} | ${r.ms.toFixed(0)} | ${((batch * 1000) / r.ms).toFixed(2)} | ${(flopPerStep / 1e6 / r.ms).toFixed(2)} | ${ratio} |`);
   }
   const tfjsBest = Math.min(...rows.filter((r) => !r.name.startsWith('PyTorch') && typeof r.ms === 'number').map((r) => r.ms as number));
-  const torch = rows.find((r) => r.name.startsWith('PyTorch'));
+  if (torchSpeedup) console.log(`\n${torchSpeedup}`);
+  const torch = rows.filter((r) => r.name.startsWith('PyTorch') && typeof r.ms === 'number').sort((x, y) => (x.ms as number) - (y.ms as number))[0];
   if (torch && typeof torch.ms === 'number' && Number.isFinite(tfjsBest)) console.log(`\nPyTorch trainer vs the fastest tfjs trainer here: ${(tfjsBest / torch.ms).toFixed(1)}x the samples/s`);
   delete (globalThis as { navigator?: unknown }).navigator;
 }

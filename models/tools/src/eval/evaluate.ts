@@ -17,6 +17,8 @@ export interface LesionResult {
   /** The click on the lesion found it (a segment reached the click, at least the card's minimum size). */
   found: boolean;
   probability: number | null;
+  /** The network's own P(malignant), before the card's classifier. */
+  networkProbability: number | null;
   dsc: number | null;
   jaccard: number | null;
   hd95: number | null;
@@ -28,7 +30,7 @@ export interface Summary {
   /** Share of lesions whose click found them. */
   lesionsFound: number;
   segmentation?: Record<'all' | 'small' | 'large', { n: number; dsc: [number, number]; jaccard: [number, number]; hd95: [number, number] }>;
-  classification?: { auc: number; accuracy: number; recall: number; precision: number; falsePositiveRate: number; f1: number; threshold: number; roc: RocPoint[]; ece: number; n: number };
+  classification?: { auc: number; networkAuc: number | null; accuracy: number; recall: number; precision: number; falsePositiveRate: number; f1: number; threshold: number; roc: RocPoint[]; ece: number; n: number };
   msPerLesion: number;
 }
 
@@ -112,6 +114,7 @@ export async function evaluateCases(analyzer: Engine, cases: LoadedCase[], onLes
         truthMl: truth.voxelCount * voxelMl(c),
         found: result.found,
         probability: result.probability,
+        networkProbability: result.found ? result.networkProbability : null,
         dsc,
         jaccard: ji,
         hd95: hd,
@@ -162,7 +165,10 @@ export function summarize(results: LesionResult[], threshold: number): Summary {
   if (classified.length && labels.includes(0) && labels.includes(1)) {
     const scores = classified.map((r) => r.probability as number);
     const m = classificationMetrics(labels, scores, threshold);
-    summary.classification = { auc: auc(labels, scores), accuracy: m.accuracy, recall: m.recall, precision: m.precision, falsePositiveRate: m.falsePositiveRate, f1: m.f1, threshold, roc: rocCurve(labels, scores), ece: expectedCalibrationError(labels, scores), n: labels.length };
+    // The network's own output beside the shipped probability, on the same lesions.
+    const network = classified.map((r) => r.networkProbability);
+    const networkAuc = network.every((p) => p !== null) ? auc(labels, network as number[]) : null;
+    summary.classification = { auc: auc(labels, scores), networkAuc, accuracy: m.accuracy, recall: m.recall, precision: m.precision, falsePositiveRate: m.falsePositiveRate, f1: m.f1, threshold, roc: rocCurve(labels, scores), ece: expectedCalibrationError(labels, scores), n: labels.length };
   }
   return summary;
 }

@@ -12,8 +12,8 @@ const pm = (v: [number, number], d = 3) => (Number.isNaN(v[1]) ? f(v[0], d) : `$
 
 export function markdownTable(rows: { name: string; summary: Summary }[]): string {
   const lines = [
-    '| Model | n | DSC | JI | HD95 (mm) | DSC <= 1 cm³ | DSC > 1 cm³ | AUC | ACC | REC | PRE | FPR | F1 |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| Model | n | DSC | JI | HD95 (mm) | DSC <= 1 cm³ | DSC > 1 cm³ | AUC | AUC (network alone) | ACC | REC | PRE | FPR | F1 |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const { name, summary: s } of rows) {
     const seg = s.segmentation;
@@ -27,7 +27,7 @@ export function markdownTable(rows: { name: string; summary: Summary }[]): strin
         seg ? pm(seg.all.hd95, 2) : '-',
         seg ? `${pm(seg.small.dsc)} (n=${seg.small.n})` : '-',
         seg ? `${pm(seg.large.dsc)} (n=${seg.large.n})` : '-',
-        ...(cls ? [cls.auc, cls.accuracy, cls.recall, cls.precision, cls.falsePositiveRate, cls.f1].map((v) => f(v)) : ['-', '-', '-', '-', '-', '-']),
+        ...(cls ? [cls.auc, cls.networkAuc, cls.accuracy, cls.recall, cls.precision, cls.falsePositiveRate, cls.f1].map((v) => (v === null ? '-' : f(v))) : ['-', '-', '-', '-', '-', '-', '-']),
       ].join(' | ').replace(/^/, '| ').replace(/$/, ' |'),
     );
   }
@@ -35,8 +35,8 @@ export function markdownTable(rows: { name: string; summary: Summary }[]): strin
 }
 
 export function resultsCsv(results: LesionResult[]): string {
-  const header = 'case_id,lesion,malignant,truth_ml,probability,dsc,jaccard,hd95_mm,ms';
-  const row = (r: LesionResult) => [r.caseId, r.lesion, r.malignant ? 1 : 0, r.truthMl.toFixed(4), r.probability ?? '', r.dsc ?? '', r.jaccard ?? '', r.hd95 ?? '', r.ms].join(',');
+  const header = 'case_id,lesion,malignant,truth_ml,probability,network_probability,dsc,jaccard,hd95_mm,ms';
+  const row = (r: LesionResult) => [r.caseId, r.lesion, r.malignant ? 1 : 0, r.truthMl.toFixed(4), r.probability ?? '', r.networkProbability ?? '', r.dsc ?? '', r.jaccard ?? '', r.hd95 ?? '', r.ms].join(',');
   return [header, ...results.map(row)].join('\n') + '\n';
 }
 

@@ -14,7 +14,7 @@
  *   -> envelope |.| (Rayleigh speckle) -> log compression to 8 bits.
  */
 import { IDENTITY_DIRECTION, indexToPatient, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
-import { buildLesion, LesionFeatures, LesionModel, lesionRatio, sampleFeatures, SPICULE_DEPTH_STRETCH, spiculeAt } from './lesion';
+import { buildLesion, LesionFeatures, LesionModel, lesionRatio, sampleFeatures, SPICULE_DEPTH_STRETCH, spiculeAt, suspiciousCount } from './lesion';
 import { hashSeed, Rng } from './random';
 
 // Bound once: inside jest's vm sandbox every `Math.` lookup is slow, and these run per voxel.
@@ -44,6 +44,18 @@ export interface PhantomOptions {
    * its edges.
    */
   lesionsAnywhere?: boolean;
+  /**
+   * A crop's main lesion at this lateral (i) and sweep (k) position (mm from the crop's first
+   * voxel) instead of near its centre; depth is drawn as usual. The same random draws are made
+   * either way, so the lesion itself (class, shape, size, depth) does not change with it.
+   */
+  mainLesionMm?: [number, number];
+  /**
+   * Redraw the main lesion's class and features together until it shows at least this many of the
+   * suspicious signs (suspiciousCount in lesion.ts): the masses a detector must not miss. Drawing
+   * both together keeps P(malignant | features) as the tables give it (not with `malignant` set).
+   */
+  mainMinSuspicious?: number;
 }
 
 /**
@@ -197,7 +209,7 @@ export function planPhantom(options: PhantomOptions): PhantomPlan {
 
   const count = options.lesionCount ?? (rng.bool(P_NO_LESION) ? 0 : rng.bool(P_TWO_LESIONS / (1 - P_NO_LESION)) ? 2 : 1);
   const volumeRange = options.volumeRangeMl ?? (options.randomize ? (RANDOM_LESION_DIAMETER_MM.map(sphereMl) as [number, number]) : VOLUME_RANGE_ML);
-  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant, volumeRange, options.lesionsAnywhere === true);
+  const placed = placeLesions(rng, anatomy, size, full, count, options.malignant, volumeRange, options.lesionsAnywhere === true, options.mainLesionMm, options.mainMinSuspicious);
   for (const { model } of placed) {
     if (imaging.lesionContrast !== 1) model.echoLevel **= imaging.lesionContrast;
     model.attenuationDbPerMm *= imaging.posteriorScale;
@@ -535,7 +547,21 @@ export interface Placed {
   center: Vec3;
 }
 
-function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: number, malignant: boolean | undefined, volumeRange: [number, number], anywhere: boolean): Placed[] {
+/** Tries before a suspicious main lesion gives up and keeps the last draw (P(3 of 4 signs) is about 0.27). */
+const SUSPICIOUS_TRIES = 100;
+
+function placeLesions(
+  rng: Rng,
+  a: Anatomy,
+  size: Vec3,
+  full: boolean,
+  count: number,
+  malignant: boolean | undefined,
+  volumeRange: [number, number],
+  anywhere: boolean,
+  mainAt?: [number, number],
+  minSuspicious = 0,
+): Placed[] {
   const placed: Placed[] = [];
   const top = a.skinMm + 1.5;
   const bottom = min(a.muscleTopMm + 1.5, size[1] - 1);
@@ -544,8 +570,12 @@ function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: nu
   const limits = { maxHalfDepthMm: (bottom - top) / 2, maxHalfWidthMm };
   for (let n = 0; n < count; n++) {
     const isMain = n === 0;
-    const cls = isMain && malignant !== undefined ? malignant : rng.bool(0.5);
-    const features = sampleFeatures(rng, cls);
+    let cls = isMain && malignant !== undefined ? malignant : rng.bool(0.5);
+    let features = sampleFeatures(rng, cls);
+    for (let tries = 1; isMain && tries < SUSPICIOUS_TRIES && suspiciousCount(features) < minSuspicious; tries++) {
+      cls = malignant ?? rng.bool(0.5);
+      features = sampleFeatures(rng, cls);
+    }
     // Same volume distribution for both classes; a second lesion is kept smaller so it fits.
     const volume = isMain ? rng.logUniform(...volumeRange) : rng.logUniform(volumeRange[0], min(3, volumeRange[1]));
     const model = buildLesion(rng, cls, features, volume, limits);
@@ -564,7 +594,7 @@ function placeLesions(rng: Rng, a: Anatomy, size: Vec3, full: boolean, count: nu
       const margin = full ? 35 : 0;
       const x = full ? rng.uniform(margin, size[0] - margin) : size[0] / 2 + rng.uniform(-CROP_JITTER_MM, CROP_JITTER_MM);
       const z = full ? rng.uniform(margin, size[2] - margin) : size[2] / 2 + rng.uniform(-CROP_JITTER_MM, CROP_JITTER_MM);
-      placed.push({ model, center: [x, y, z] });
+      placed.push({ model, center: mainAt && !full ? [mainAt[0], y, mainAt[1]] : [x, y, z] });
       continue;
     }
     // Elsewhere in the volume, clear of the lesions placed so far (their reach plus a gap) and of the edges.

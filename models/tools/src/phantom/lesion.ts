@@ -73,6 +73,15 @@ export function sampleFeatures(rng: Rng, malignant: boolean): LesionFeatures {
   return { shape, margin, orientation, posterior, echo, halo: rng.bool(p.halo[c]) };
 }
 
+/**
+ * How many of the four signs that make a mass suspicious (BI-RADS) it shows: irregular shape,
+ * not parallel (taller than wide), spiculated margin, posterior shadowing. These are the masses
+ * a detector must find and the ones a centred-only training set taught it to miss.
+ */
+export function suspiciousCount(f: LesionFeatures): number {
+  return +(f.shape === 'irregular') + +(f.orientation === 'not-parallel') + +(f.margin === 'spiculated') + +(f.posterior === 'shadowing');
+}
+
 export interface Spicule {
   /** Unit direction in the volume's (i, j, k) millimetre frame. */
   dir: Vec3;

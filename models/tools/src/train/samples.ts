@@ -28,6 +28,8 @@ export interface Sample {
   malignant: boolean;
   /** False for a VOI centred on normal tissue (a negative sample): it has no class. */
   lesion: boolean;
+  /** The VOI's centre (source voxel index, before flips). */
+  center: Vec3;
 }
 
 function flipAxis(data: Float32Array, grid: Vec3, axis: 0 | 2): Float32Array {
@@ -50,9 +52,18 @@ export function makeSample(c: Pick<LoadedCase, 'volume' | 'mask'>, lesion: Lesio
   const radiusMm = Math.cbrt((3 * lesion.volumeMl * 1000) / (4 * Math.PI));
   const jitterMm = negative || !(radiusMm > 0) ? aug.jitterMm : Math.min(aug.jitterMm, 0.5 * radiusMm);
   const center: Vec3 = [0, 1, 2].map((a) => lesion.center[a] + (rng.uniform(-1, 1) * jitterMm) / c.volume.spacing[a]) as Vec3;
-  for (let a = 0; a < 3; a++) center[a] = Math.min(Math.max(center[a], 0), c.volume.dims[a] - 1);
+  return sampleAt(c, center, { lesion: !negative, malignant: !negative && lesion.malignant }, input, aug, rng);
+}
+
+/**
+ * The VOI centred at `center` (voxel index, clamped into the volume as a click is), with its
+ * label: the pipeline's planning and resampling (outside the volume: padded as in inference),
+ * then gamma, noise and flips.
+ */
+export function sampleAt(c: Pick<LoadedCase, 'volume' | 'mask'>, center: Vec3, label: { lesion: boolean; malignant: boolean }, input: InputContract, aug: Augmentation, rng: Rng): Sample {
+  center = center.map((v, a) => Math.min(Math.max(v, 0), c.volume.dims[a] - 1)) as Vec3;
   const plan = planVoi(c.volume, center, input.grid, input.voxelMm);
-    const { values, inside } = resampleToGrid(plan, c.volume, readArrayBlock(c.volume, plan.blockMin, plan.blockMax));
+  const { values, inside } = resampleToGrid(plan, c.volume, readArrayBlock(c.volume, plan.blockMin, plan.blockMax));
   const maskGrid = resampleToGrid(plan, c.mask, readArrayBlock(c.mask, plan.blockMin, plan.blockMax)).values;
   if (aug.gamma !== 1) {
     const g = Math.exp(rng.uniform(-1, 1) * Math.log(aug.gamma));
@@ -70,5 +81,5 @@ export function makeSample(c: Pick<LoadedCase, 'volume' | 'mask'>, lesion: Lesio
       mask = flipAxis(mask, input.grid, axis);
     }
   }
-  return { voi, mask, malignant: !negative && lesion.malignant, lesion: !negative };
+  return { voi, mask, malignant: label.lesion && label.malignant, lesion: label.lesion, center };
 }

@@ -17,6 +17,8 @@ export interface ShardMeta {
   lesion: number[];
   /** Per sample: the lesion's kind or the normal tissue's ('lesion', 'fat', 'ligament', ...). */
   kind: string[];
+  /** Per sample: where the lesion lies in the VOI (sampler.ts VoiMode), '' for a negative. */
+  mode?: string[];
   /** grid tag (gridTag) -> the .npy files of that grid. */
   grids: Record<string, { voi: string; mask: string; shape: number[] }>;
   source: string;
@@ -50,12 +52,13 @@ function writeAtomic(file: string, bytes: Buffer | string): void {
 }
 
 /** Writes one shard; samples[g][n] is sample n on grid g (every grid holds the same VOIs). */
-export function writeShard(dir: string, name: string, inputs: InputContract[], samples: Sample[][], kinds: string[], source: string): void {
+export function writeShard(dir: string, name: string, inputs: InputContract[], samples: Sample[][], kinds: string[], source: string, modes?: string[]): void {
   const count = samples[0].length;
   const meta: ShardMeta = {
     malignant: samples[0].map((s) => (s.malignant ? 1 : 0)),
     lesion: samples[0].map((s) => (s.lesion ? 1 : 0)),
     kind: kinds,
+    ...(modes ? { mode: modes } : {}),
     grids: {},
     source,
   };
