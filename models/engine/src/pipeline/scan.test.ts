@@ -190,7 +190,8 @@ describe('with a network', () => {
     expect(c.rank).toBe(1);
     expect(c.score).toBeGreaterThanOrEqual(0);
     expect(c.score).toBeLessThanOrEqual(1);
-    expect(c.analysis.centerIndex).toEqual(c.centerIndex);
+    // The candidate is analysed as a click at its centre (then re-centred on its lesion).
+    expect(c.analysis.clickIndex).toEqual(c.centerIndex);
     expect(result.params.windowGrid).toEqual([32, 16, 32]);
   });
 
