@@ -137,20 +137,12 @@ async function measure(where: Row['where'], backend: string, limitS: number, poi
     }
   }
   const timed = Math.min(...runs.map((r) => r.length));
-  if (timed < RUNS) console.log(`${where} ${backend}: ${timed} of ${RUNS} rounds (row time limit ${limitS.toFixed(0)} s)`);
+  if (timed < RUNS) console.log(`${where} ${backend}: ${timed} of ${RUNS} rounds timed (${stopped})`);
   return kinds.map(([at, mode], q): Row => {
     const coldHere = at === 'centre' && mode === 're-centred' ? cold : undefined;
     if (!runs[q].length) return { where, backend, at, mode, cold: coldHere, skipped: stopped };
-    return {
-    where,
-    backend,
-    at,
-    mode,
-    cold: coldHere,
-    analyses: median(runs[q].map((c) => c.analyses)),
-    runs: runs[q].length,
-    stages: medianStages(runs[q].map((c) => c.timings)),
-    };
+    const stages = medianStages(runs[q].map((c) => c.timings));
+    return { where, backend, at, mode, cold: coldHere, analyses: median(runs[q].map((c) => c.analyses)), runs: runs[q].length, stages };
   });
 }
 
@@ -401,7 +393,8 @@ async function main() {
   installNodeWebGPU();
   const phantom = generatePhantom({ seed: 7, lesionCount: 1 });
   const points = clickPoints(phantom);
-  console.log(`ABUS Tumor AI pipeline benchmark: shipped model, a ${phantom.volume.dims.join(' x ')} phantom clicked at its lesion's centre ${JSON.stringify(points.centre)} and off-centre ${JSON.stringify(points['off-centre'])}; per backend one cold click, then ${RUNS} timed round(s) of the four clicks (each point with one analysis and re-centred), medians in ms.`);
+  if (flag('only-wasm-threads')) console.log(`ABUS Tumor AI pipeline benchmark, wasm threads x convolution kernel in Chromium's worker: shipped model, a ${phantom.volume.dims.join(' x ')} phantom clicked at its lesion's centre; per setting one cold click, then ${RUNS} timed re-centred clicks, medians in ms.`);
+  else console.log(`ABUS Tumor AI pipeline benchmark: shipped model, a ${phantom.volume.dims.join(' x ')} phantom clicked at its lesion's centre ${JSON.stringify(points.centre)} and off-centre ${JSON.stringify(points['off-centre'])}; per backend one cold click, then ${RUNS} timed round(s) of the four clicks (each point with one analysis and re-centred), medians in ms.`);
   console.log(`Machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}, ${new Date().toISOString().slice(0, 10)}.`);
   console.log(`Budget: ${BUDGET_S} s for the bench (after the build), ${ROW_LIMIT_S} s per row, ${SOFTWARE_LIMIT_S} s per software GPU row.`);
   if (flag('only-wasm-threads')) {
