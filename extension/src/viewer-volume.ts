@@ -34,6 +34,9 @@ export interface ViewerVolume {
 /** The series' planes as a sweep's frames are placed, with the images in the engine's k order. */
 type Geometry = Omit<SweepFrames, 'positions'> & { order: { id: string; position: number[] }[] };
 
+/** The longest stretch of copying a block before the page gets a turn (the bar is no task of 200 ms). */
+const COPY_SLICE_MS = 40;
+
 /** A sweep: the engine's sweep geometry, frame k the k-th image (sweep.ts places the frames the same way for the views). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function sweepOf(inst: any, imageIds: string[], sweepSpacingMm?: number): Geometry {
@@ -96,9 +99,16 @@ export function viewerVolume(
       }
       const out = new Float32Array((max[0] - min[0] + 1) * (max[1] - min[1] + 1) * (max[2] - min[2] + 1));
       let n = 0;
+      let since = performance.now();
       for (let k = min[2]; k <= max[2]; k++) {
         const data = pixels.get(k) as ArrayLike<number>;
         for (let j = min[1]; j <= max[1]; j++) for (let i = min[0]; i <= max[0]; i++) out[n++] = data[i + dims[0] * j];
+        // A click VOI is millions of voxels, read two or three times when it is re-centred: the
+        // copy gives the page a turn every COPY_SLICE_MS, so no task of it blocks the viewer.
+        if (performance.now() - since > COPY_SLICE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          since = performance.now();
+        }
       }
       return out;
     },

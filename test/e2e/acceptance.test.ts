@@ -312,7 +312,10 @@ it('2. a full-size volume (865 x 608 x 330) opens, a click on the lesion is anal
     const clickS = (Date.now() - t) / 1000;
     await screenshot(page, 'acceptance-2-full-size.png');
     const center = (await row.getAttribute('data-center-index'))!.split(',').map(Number);
-    expect(Math.hypot(...center.map((v, a) => (v - lesion.centerIndex[a]) * record.spacing[a]))).toBeLessThan(1.5);
+    // The result sits on the lesion: re-centred, its centre is the segment's centroid, not the
+    // click, so it is held to the distance eval --click-robustness clicks at (0.35 of the radius).
+    const radiusMm = Math.cbrt((3 * lesion.volume_ml * 1000) / (4 * Math.PI));
+    expect(Math.hypot(...center.map((v, a) => (v - lesion.centerIndex[a]) * record.spacing[a]))).toBeLessThan(0.35 * radiusMm);
     expect(Number(await row.getAttribute('data-voxels'))).toBeGreaterThan(0);
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Performance.enable');
