@@ -19,11 +19,12 @@ export function packageList(text: string): string[] {
 
 const LIST = packageList(read('.ci/system-packages'));
 
-/** The package names of the README's `apt-get install` command. */
+/** The package names the README's `apt-get install` command names, as a shell in the root expands them. */
 function readmeInstall(readme: string): string[] {
   const found = readme.match(/apt-get install -y ([^`\n]*)/);
   if (!found) throw new Error('the README has no `apt-get install -y ...` command');
-  return found[1].split(/\s+/).filter(Boolean);
+  const expanded = spawnSync('sh', ['-c', `printf '%s\\n' ${found[1]}`], { cwd: ROOT, encoding: 'utf8' });
+  return expanded.stdout.split(/\s+/).filter(Boolean);
 }
 
 /** The Debian package that owns a file, by dpkg's own record, or undefined where it is not installed. */
