@@ -20,4 +20,10 @@ export interface AbusSettings {
    * one per two logical cores. Elsewhere wasm runs one thread whatever this says.
    */
   wasmThreads?: number;
+  /**
+   * The demo's lesion (abus-ai viewer on its generated study): a dashed ring labelled with `label`
+   * at `centreMm` (patient mm) in every view whose slice passes within `radiusMm` of it, so the
+   * terminal's hint can say "the ring on image I:n" in terms OHIF shows.
+   */
+  demoLesion?: { centreMm: [number, number, number]; radiusMm: number; label: string };
 }

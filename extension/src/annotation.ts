@@ -5,12 +5,14 @@
  * its own plane (the acquired image), so a marker tool draws the same label at the lesion in the
  * other views (coronal, sagittal) while their slice cuts the lesion.
  */
+import type { AbusSettings } from './settings';
 import type { Cornerstone } from './viewer-volume';
 import { cross, dot, worldAt } from './viewer-point';
 
 export const ANNOTATION_TOOL = 'ArrowAnnotate';
 export const MARKER_TOOL = 'AbusLesionMarker';
 const MARKER_COLOR = 'rgb(255, 255, 0)';
+const DEMO_COLOR = 'rgb(0, 220, 255)';
 
 /**
  * Adds the arrow on the image through the lesion centre, its tip at the centre and its tail
@@ -52,7 +54,7 @@ export function removeLesionAnnotation(cs: Cornerstone, annotationUID: string | 
  * arrows themselves, so a label edited, hidden or deleted in OHIF changes the markers with it.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function installLesionMarker(cs: Cornerstone, groups: any[]): void {
+export function installLesionMarker(cs: Cornerstone, groups: any[], demoLesion?: AbusSettings['demoLesion']): void {
   const tools = cs.cornerstoneTools;
   const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
   class LesionMarkerTool extends BaseTool {
@@ -67,6 +69,14 @@ export function installLesionMarker(cs: Cornerstone, groups: any[]): void {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       const arrows: any[] = tools.annotation.state.getAnnotations(ANNOTATION_TOOL, viewport.element) ?? [];
       let drawn = false;
+      // The demo's hint, in every view (no arrow stands for it), its label below the ring so a result's label above stays clear.
+      if (demoLesion && Math.abs(dot(demoLesion.centreMm.map((v, a) => v - focalPoint[a]), normal)) <= demoLesion.radiusMm) {
+        const [x, y] = viewport.worldToCanvas(demoLesion.centreMm);
+        const r = Math.max(10, demoLesion.radiusMm * viewport.canvas.clientHeight / (2 * viewport.getCamera().parallelScale));
+        tools.drawing.drawCircle(svgDrawingHelper, 'abus-demo-lesion', 'ring', [x, y], r, { color: DEMO_COLOR, width: 1.5, lineDash: '4,3' });
+        tools.drawing.drawTextBox(svgDrawingHelper, 'abus-demo-lesion', 'label', [demoLesion.label], [x - r, y + r + 4], { color: DEMO_COLOR, padding: 0 });
+        drawn = true;
+      }
       for (const arrow of arrows) {
         const radius = arrow.data?.abusMarkerRadiusMm;
         if (radius === undefined || arrow.isVisible === false) continue;

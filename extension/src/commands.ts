@@ -12,7 +12,7 @@ export function commandsModule(service: AbusTumorService) {
   const { managers } = service;
   const actions = {
     /** Adds the "ABUS tumor" tool to the mode's tool groups and its button to the toolbar. */
-    abusInstallTool: () => installAbusTool(hostCornerstone(managers.extensionManager), managers.services, managers.commandsManager),
+    abusInstallTool: () => installAbusTool(hostCornerstone(managers.extensionManager), managers.services, managers.commandsManager, service.settings.demoLesion),
     abusLoadModel: () => service.loadEngine(),
     abusAnalyzeAtPoint: ({ viewportId, world }: { viewportId: string; world: number[] }) => service.analyzeAtWorld(viewportId, world),
     abusAnalyzeAtCrosshair: () => service.analyzeAtCrosshair(),

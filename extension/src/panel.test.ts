@@ -1,6 +1,6 @@
 /** The probability bar's range band and labelled operating points, on a minimal stand-in DOM (the panel only builds elements). */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { operatingPointsTip, probabilityBar } from './panel';
+import { fallbackNote, operatingPointsTip, probabilityBar } from './panel';
 
 class FakeElement {
   children: FakeElement[] = [];
@@ -50,4 +50,12 @@ it('without operating points: the bar alone, no ticks', () => {
   const bar = probabilityBar(0.5, '#8fa3c0') as unknown as FakeElement;
   expect(bar.find('abus-operating-points')).toHaveLength(0);
   expect(bar.find('abus-probability-bar')).toHaveLength(1);
+});
+
+it('a backend message is one line, its first clause; the whole message is the "why"', () => {
+  const message = 'Not on WebGPU: running on wasm, because webgpu: navigator.gpu.requestAdapter() returned no adapter; webgl: ANGLE on SwiftShader (a software GPU); 3x3x3 convolutions by the WebAssembly SIMD kernel.';
+  expect(fallbackNote(message)).toEqual({ line: 'Not on WebGPU: running on wasm', why: message });
+  expect(fallbackNote('Not on WebGPU: running on wasm (forced); 3x3x3 convolutions by XNNPACK conv2d.').line).toBe('Not on WebGPU: running on wasm');
+  expect(fallbackNote('The GPU was lost (destroyed); now running on wasm').line).toBe('The GPU was lost');
+  expect(fallbackNote('No backend could start.').line).toBe('No backend could start');
 });

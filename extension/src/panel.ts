@@ -142,6 +142,17 @@ function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement
   return el;
 }
 
+/**
+ * A backend message split into its first clause, for one line, and the whole message, for the
+ * "why" toggle: "Not on WebGPU: running on wasm, because webgpu: ...; webgl: ..." gives
+ * "Not on WebGPU: running on wasm".
+ */
+export function fallbackNote(message: string): { line: string; why: string } {
+  const cut = message.search(/, because |\s\(|; /);
+  const line = (cut > 0 ? message.slice(0, cut) : message).replace(/\.$/, '');
+  return { line, why: message };
+}
+
 export function mountPanel(host: HTMLElement, service: AbusTumorService): () => void {
   const state = service.state;
   host.innerHTML = '';
@@ -153,8 +164,17 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
   notice.setAttribute('data-cy', 'abus-notice');
   const status = div('');
   status.setAttribute('data-cy', 'abus-status');
-  const fallback = div('', 'color:#f5a623;font-size:11px');
+  // One line on why this is not WebGPU; the reasons (each backend tried, the kernels) behind a
+  // "why" toggle: a reader needs the result first, an imaging team the reasons.
+  const fallback = document.createElement('details');
   fallback.setAttribute('data-cy', 'abus-fallback');
+  fallback.style.cssText = 'color:#f5a623;font-size:11px';
+  const fallbackLine = document.createElement('summary');
+  fallbackLine.setAttribute('data-cy', 'abus-fallback-line');
+  fallbackLine.style.cssText = 'cursor:pointer';
+  const fallbackWhy = div('', 'color:#c8a060;margin:2px 0 2px 12px');
+  fallbackWhy.setAttribute('data-cy', 'abus-fallback-why');
+  fallback.append(fallbackLine, fallbackWhy);
   const outcome = div('', 'margin-top:3px');
   outcome.setAttribute('data-cy', 'abus-outcome');
   const pick = button('ABUS tumor tool', 'abus-pick', () => service.activateTool());
@@ -176,7 +196,10 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     status.title = state.detail ?? '';
     status.setAttribute('data-status', state.status);
     status.style.color = state.status === 'error' ? '#ff6b6b' : '';
-    fallback.textContent = state.fallback ?? '';
+    const note = state.fallback ? fallbackNote(state.fallback) : undefined;
+    fallback.style.display = note ? '' : 'none';
+    fallbackLine.textContent = note ? `${note.line} (why)` : '';
+    fallbackWhy.textContent = note?.why ?? '';
     outcome.textContent = state.outcome ?? '';
     outcome.setAttribute('data-outcome', state.outcomeKind ?? '');
     outcome.style.color = state.outcomeKind === 'error' ? '#ff6b6b' : '';

@@ -20,5 +20,6 @@ export function readSettings(moduleUrl: string): AbusSettings {
     exportTarget: fromConfig.exportTarget ?? 'dicomweb',
     sweepSpacingMm: fromConfig.sweepSpacingMm,
     ...(fromConfig.wasmThreads ? { wasmThreads: fromConfig.wasmThreads } : {}),
+    ...(fromConfig.demoLesion ? { demoLesion: fromConfig.demoLesion } : {}),
   };
 }

@@ -6,6 +6,7 @@
  */
 import type { Services } from './analysis';
 import { installLesionMarker } from './annotation';
+import type { AbusSettings } from './settings';
 import type { Cornerstone } from './viewer-volume';
 
 export const ABUS_TOOL = 'AbusTumor';
@@ -45,7 +46,7 @@ type Commands = { runCommand(name: string, args?: object): unknown };
  * Registers the tool with cornerstone (once) and adds it, passive, to every tool group the mode
  * created. A click runs the plugin's OHIF command abusAnalyzeAtPoint, like any other caller.
  */
-export function installAbusTool(cs: Cornerstone, services: Services, commands: Commands): void {
+export function installAbusTool(cs: Cornerstone, services: Services, commands: Commands, demoLesion?: AbusSettings['demoLesion']): void {
   const tools = cs.cornerstoneTools;
   const BaseTool = tools.BaseTool as new (props: unknown, defaults: unknown) => object;
   class AbusTumorTool extends BaseTool {
@@ -67,7 +68,7 @@ export function installAbusTool(cs: Cornerstone, services: Services, commands: C
   const groups = (services.toolGroupService.getToolGroupIds() as string[]).map((id) => services.toolGroupService.getToolGroup(id)).filter(Boolean);
   for (const group of groups) if (!group.hasTool(ABUS_TOOL)) group.addTool(ABUS_TOOL);
   // The lesion's label in the views the arrow is not drawn in.
-  installLesionMarker(cs, groups);
+  installLesionMarker(cs, groups, demoLesion);
   services.toolbarService?.register?.([ABUS_TOOL_BUTTON, ABUS_FIND_BUTTON]);
   services.toolbarService?.updateSection?.(services.toolbarService.sections?.primary ?? 'primary', [ABUS_TOOL, ABUS_FIND_BUTTON.id]);
 }

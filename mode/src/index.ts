@@ -25,6 +25,8 @@ export function isValidMode({ modalities }: { modalities: string }): { valid: bo
 
 export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
   const [route] = basic.routes;
+  /** The host's own activateViewportBeforeInteraction while this mode is entered. */
+  let activationBefore: { had: boolean; value: unknown } | undefined;
   return {
     ...basic,
     id: MODE_ID,
@@ -59,8 +61,24 @@ export function deriveMode(basic: BasicModeInstance, extensionUrl: string) {
       // No auto-playing cine for ultrasound here: an ABUS sweep is a volume that readers scroll,
       // and playing it keeps the main thread busy (measured: 70-100 ms tasks every 100 ms).
       args.servicesManager.services.customizationService?.setCustomizations?.({ autoCineModalities: { $set: [] } });
+      // OHIF's default spends the first click in an inactive view on activating it, so with the
+      // "ABUS tumor" tool chosen a click on a mass in another view did nothing (issue #25). In this
+      // mode a click acts where it lands, in any view; the host's value comes back on exit.
+      if (args.appConfig) {
+        activationBefore = { had: 'activateViewportBeforeInteraction' in args.appConfig, value: args.appConfig.activateViewportBeforeInteraction };
+        args.appConfig.activateViewportBeforeInteraction = false;
+      }
       args.commandsManager.runCommand('abusInstallTool');
       void args.commandsManager.runCommand('abusLoadModel');
+    },
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    onModeExit(args: any) {
+      (basic.onModeExit as ((a: unknown) => void) | undefined)?.(args);
+      if (args?.appConfig && activationBefore) {
+        if (activationBefore.had) args.appConfig.activateViewportBeforeInteraction = activationBefore.value;
+        else delete args.appConfig.activateViewportBeforeInteraction;
+      }
+      activationBefore = undefined;
     },
     // Keyed by URL: the host imports each key, then registers the module under its own id.
     extensions: { ...basic.extensions, [extensionUrl]: '^0.1.0' },

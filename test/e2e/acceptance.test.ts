@@ -391,7 +391,14 @@ it('3. without WebGPU (--backend auto) the fallback runs, the panel and a warnin
   try {
     const page = await openStudy(STUDY, noGpu);
     expect(await status(page).getAttribute('data-status')).toBe('ready');
-    const fallback = (await page.locator('[data-cy="abus-fallback"]').textContent()) ?? '';
+    // One line in the panel; the reasons behind its "why" toggle, shown when opened.
+    const line = page.locator('[data-cy="abus-fallback-line"]');
+    expect(await line.textContent()).toMatch(/^Not on WebGPU: running on (webgl|wasm|cpu) \(why\)$/);
+    const why = page.locator('[data-cy="abus-fallback-why"]');
+    expect(await why.isVisible()).toBe(false);
+    await line.click();
+    expect(await why.isVisible()).toBe(true);
+    const fallback = (await why.textContent()) ?? '';
     expect(fallback).toMatch(/^Not on WebGPU: running on (webgl|wasm|cpu), because webgpu: (navigator\.gpu is missing|navigator\.gpu\.requestAdapter\(\) returned no adapter).*\.$/);
     const backend = /running on (\w+)/.exec(fallback)![1];
     await notification(page, 'warning', /Not on WebGPU: running on \w+, because webgpu: /);

@@ -197,7 +197,8 @@ inBrowser.it('the installed mode and panel load in the real viewer and the model
       else expect(readBinarySeg(bytes).segments.map((g) => g.label)).toEqual([expect.stringMatching(/^Lesion 1: /), expect.stringMatching(/^Lesion 2: /)]);
     }
     // Not on WebGPU here (wasm was asked for): the panel says so.
-    expect(await page.locator('[data-cy="abus-fallback"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
+    expect(await page.locator('[data-cy="abus-fallback-line"]').textContent()).toBe('Not on WebGPU: running on wasm (why)');
+    expect(await page.locator('[data-cy="abus-fallback-why"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
     // Remove deletes the row and its segment; the other lesion stays.
     await row.locator('[data-cy="abus-remove"]').click();
     await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(1);

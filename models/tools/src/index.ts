@@ -3,7 +3,7 @@
  * synthetic phantoms, datasets, training, evaluation, metrics and the demo viewer server.
  */
 export { main } from './cli/main';
-export { startViewer } from './cli/viewer';
+export { demoDescription, startViewer } from './cli/viewer';
 export * from './phantom/generate';
 export * from './phantom/dataset';
 export * from './data/tdsc';

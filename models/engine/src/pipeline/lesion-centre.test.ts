@@ -4,7 +4,7 @@ import { IDENTITY_DIRECTION, Vec3 } from '../volume';
 import type { AnalysisResult } from './analyze';
 import { FlipAxis, flipGrid, flipViews } from './flips';
 import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, VoiRunner } from './lesion-centre';
-import { arraySource, SourceMask, VoiPlan } from './voi';
+import { arraySource, snapToLattice, SourceMask, VoiPlan } from './voi';
 
 const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' } } as unknown as ModelCard;
 const SPACING: Vec3 = [0.5, 0.5, 1];
@@ -81,7 +81,20 @@ test('without re-centring: one analysis at the click, with the flips there', asy
   const r = await analyzeAtLesion(CARD, source, [33, 21, 15], { centerSpace: 'voxel', recentre: false, flips: ['sweep'] }, ballRunner(calls));
   expect(calls.map((c) => c.flips)).toEqual([['sweep']]);
   expect(r.analyses).toBe(1);
-  expect(r.centerIndex).toEqual([33, 21, 15]);
+  // The click's VOI centre is on the lattice of the network's voxels (snapToLattice), within half a network voxel of the click.
+  expect(r.centerIndex).toEqual(snapToLattice([33, 21, 15], SPACING, CARD.input.voxelMm));
+  expect(distanceMm(r.centerIndex, [33, 21, 15], SPACING)).toBeLessThanOrEqual((Math.sqrt(3) * CARD.input.voxelMm) / 2);
+});
+
+test('clicks a fraction of a voxel apart give the network the same VOI', async () => {
+  const centres = [];
+  for (const click of [[34, 22, 15], [34.3, 21.8, 15.2], [33.6, 22.4, 14.9]] as Vec3[]) {
+    const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+    await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel', recentre: false }, ballRunner(calls));
+    centres.push(calls[0].plan.center);
+  }
+  expect(centres[1]).toEqual(centres[0]);
+  expect(centres[2]).toEqual(centres[0]);
 });
 
 test('no lesion at the click: one analysis, nothing re-centred', async () => {

@@ -11,7 +11,7 @@ import type { ModelCard } from '../engine/weights';
 import { Vec3 } from '../volume';
 import type { AnalysisResult, AnalyzeOptions } from './analyze';
 import type { FlipAxis } from './flips';
-import { planClick, planVoi, SourceMask, VoiPlan, VolumeSource } from './voi';
+import { centerIndex, planClick, planVoi, snapToLattice, SourceMask, VoiPlan, VolumeSource } from './voi';
 
 /** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
 export const CONVERGED_MM = 1;
@@ -53,7 +53,7 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   const flips = options.flips ?? card.analysis?.flips ?? [];
   const recentre = options.recentre ?? true;
   let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
-  const clickIndex = plan.center;
+  const clickIndex = centerIndex(source, click, options.centerSpace ?? 'patient');
   const analyse = async (p: VoiPlan, views: FlipAxis[]) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
@@ -65,7 +65,8 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   let analyses = 1;
   let converged = !recentre;
   while (!converged && result.found) {
-    const centre = lesionCentroid(result.lesion);
+    // On the lattice (see snapToLattice), as the click's VOI is.
+    const centre = snapToLattice(lesionCentroid(result.lesion), source.spacing, card.input.voxelMm);
     converged = distanceMm(centre, plan.center, source.spacing) < CONVERGED_MM;
     // The last allowed analysis, or one at a centre that no longer moves, averages the flips.
     const last = converged || analyses === MAX_RECENTRINGS;

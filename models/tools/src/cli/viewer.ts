@@ -7,10 +7,11 @@
 import { Command, Option } from 'commander';
 import type { AbusSettings } from '@abus-tumor-ai/extension/install';
 import { BACKEND_ORDER } from '@abus-tumor-ai/engine';
-import { DEMO_PREFIX, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
+import { DEMO_PREFIX, DemoStudy, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
+import { DemoAnswer, demoAnswer } from '../viewer/demo-answer';
 import { installIntoViewer, OHIF_VERSION, ohifDistIn, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { Proxy, serveViewer } from '../viewer/server';
-import { PLUGIN_DIR } from '../layout';
+import { PLUGIN_DIR, SHIPPED_WEIGHTS } from '../layout';
 import * as fs from 'fs';
 import * as path from 'path';
 
@@ -55,21 +56,51 @@ export async function startViewer(opts: ViewerOptions) {
   // The copy (about 230 MB) is made once: later runs rewrite only app-config.js and the plugin.
   if (!fs.existsSync(path.join(root, 'index.html'))) fs.cpSync(dist, root, { recursive: true });
   fs.writeFileSync(path.join(root, 'app-config.js'), viewerConfig(opts.dicomweb !== undefined));
+  const study = opts.dicomweb ? undefined : ensureDemoStudy(path.resolve(opts.dir, opts.small ? 'study-small' : 'study'), { seed: opts.seed, small: opts.small });
   installIntoViewer(root, PLUGIN_DIR, '', {
     weightsUrl: `/${PLUGIN_FOLDER}/weights/cmsvnetiter/`,
     backend: opts.backend,
     segFlavour: 'binary',
     exportTarget: opts.dicomweb ? 'dicomweb' : 'download',
+    ...(study ? { demoLesion: { centreMm: study.lesion.centreMm, radiusMm: 1.4 * study.lesion.radiusMm, label: DEMO_LABEL } } : {}),
   });
   if (opts.dicomweb) {
     const proxies: Proxy[] = [{ prefix: DICOMWEB_PREFIX, target: opts.dicomweb, authorization: opts.authorization }];
     const server = await serveViewer(root, { port: opts.port, proxies });
-    return { server, study: undefined, url: `${server.url}/`, serves: `the studies of ${opts.dicomweb} (through ${server.url}${DICOMWEB_PREFIX}); SEG and SR are stored there by STOW-RS` };
+    return { server, study: undefined, answer: undefined, url: `${server.url}/`, serves: `the studies of ${opts.dicomweb} (through ${server.url}${DICOMWEB_PREFIX}); SEG and SR are stored there by STOW-RS` };
   }
-  const study = ensureDemoStudy(path.resolve(opts.dir, opts.small ? 'study-small' : 'study'), { seed: opts.seed, small: opts.small });
-  const server = await serveViewer(root, { port: opts.port, statics: { [DEMO_PREFIX]: study.folder } });
-  const url = `${server.url}/abus/dicomjson?url=${encodeURIComponent(`${server.url}${MANIFEST_PATH}`)}&StudyInstanceUIDs=${study.studyInstanceUID}`;
-  return { server, study, url, serves: `a synthetic ABUS study (${study.dims.join(' x ')} voxels) from ${study.folder}; SEG and SR are downloaded` };
+  const answer = await demoAnswer(study!, SHIPPED_WEIGHTS);
+  const server = await serveViewer(root, { port: opts.port, statics: { [DEMO_PREFIX]: study!.folder } });
+  const url = `${server.url}/abus/dicomjson?url=${encodeURIComponent(`${server.url}${MANIFEST_PATH}`)}&StudyInstanceUIDs=${study!.studyInstanceUID}`;
+  return { server, study, answer, url, serves: `a synthetic ABUS study (${study!.dims.join(' x ')} voxels) from ${study!.folder}; SEG and SR are downloaded` };
+}
+
+const percent = ([a, b]: [number, number]) => (Math.round(a * 100) === Math.round(b * 100) ? `${Math.round(a * 100)}%` : `${Math.round(a * 100)}-${Math.round(b * 100)}%`);
+
+function modelWords(answer: DemoAnswer): string {
+  const parts = [answer.verdicts.join(' or ')];
+  if (answer.probability) parts.push(`P(malignant) ${percent(answer.probability)}`);
+  if (answer.volumeMl) {
+    const [low, high] = answer.volumeMl.map((v) => v.toFixed(2));
+    parts.push(`${low === high ? low : `${low}-${high}`} mL`);
+  }
+  return parts.join(', ');
+}
+
+/** The ring's label in the views. */
+export const DEMO_LABEL = 'demo lesion';
+
+/**
+ * The terminal's words on the demo lesion: where it is, in what OHIF shows (the axial view's image
+ * number and the ring drawn there), what the phantom's files say it is, and what the model answers.
+ */
+export function demoDescription(study: DemoStudy, answer: DemoAnswer): string {
+  const l = study.lesion;
+  return [
+    `The study has one phantom lesion, inside the dashed ring labelled "${DEMO_LABEL}" on image I:${l.slice} of ${l.of} in the axial view.`,
+    `Its truth, from the generator: ${l.malignant ? 'malignant' : 'benign'}, ${l.volumeMl.toFixed(2)} mL.`,
+    `What ${answer.model} answers there (run here on wasm, at its centre and 6 clicks around it): ${modelWords(answer)}. Model and truth can disagree: research use only, not for clinical diagnosis.`,
+  ].join('\n');
 }
 
 export function registerViewer(program: Command): void {
@@ -93,10 +124,7 @@ export function registerViewer(program: Command): void {
       const running = await startViewer({ dir: opts.dir, port: Number(opts.port), seed: Number(opts.seed), small: opts.small === true, backend: opts.backend, dicomweb: opts.dicomweb, authorization });
       console.log(`\nABUS Tumor AI in OHIF ${OHIF_VERSION}: research use only, not for clinical diagnosis.`);
       console.log(`Serving ${running.serves}.`);
-      if (running.study) {
-        const l = running.study.lesion;
-        console.log(`The study has one ${l.malignant ? 'malignant' : 'benign'}-looking phantom lesion (${l.volumeMl.toFixed(2)} mL) around image I:${l.slice} of ${l.of} in the axial view (column ${l.column}, row ${l.row}).`);
-      }
+      if (running.study && running.answer) console.log(demoDescription(running.study, running.answer));
       console.log(`\nOpen ${running.url}\nChoose the "ABUS tumor" tool (toolbar or panel) and click the lesion.\nStop with Ctrl+C.`);
       const stop = () => void running.server.close().then(() => process.exit(0));
       process.once('SIGINT', stop);

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { makeUid, readPart10, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { indexToPatient, makeUid, readPart10, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom } from '../phantom/generate';
 
 export interface DemoStudy {
@@ -16,7 +16,7 @@ export interface DemoStudy {
    * view shows for it ("I:n"; that view looks along -z, so the volume's last slice is its first);
    * k: the volume's own slice index (0-based, position order).
    */
-  lesion: { malignant: boolean; volumeMl: number; slice: number; of: number; k: number; column: number; row: number };
+  lesion: { malignant: boolean; volumeMl: number; slice: number; of: number; k: number; column: number; row: number; centreMm: [number, number, number]; radiusMm: number };
   dims: [number, number, number];
 }
 
@@ -30,7 +30,7 @@ export function ensureDemoStudy(folder: string, options: { seed: number; small: 
   const infoFile = path.join(folder, INFO);
   if (fs.existsSync(infoFile)) {
     const info = JSON.parse(fs.readFileSync(infoFile, 'utf8')) as DemoStudy & { seed: number; small: boolean };
-    if (info.seed === options.seed && info.small === options.small && info.lesion.k !== undefined) return { ...info, folder };
+    if (info.seed === options.seed && info.small === options.small && info.lesion.centreMm !== undefined) return { ...info, folder };
   }
   fs.rmSync(folder, { recursive: true, force: true });
   fs.mkdirSync(path.join(folder, 'dicom'), { recursive: true });
@@ -43,7 +43,18 @@ export function ensureDemoStudy(folder: string, options: { seed: number; small: 
     seed: options.seed,
     small: options.small,
     studyInstanceUID,
-    lesion: { malignant: phantom.lesions[0].malignant, volumeMl: phantom.lesions[0].volume_ml, slice: phantom.volume.dims[2] - ck, of: phantom.volume.dims[2], k: ck, column: ci, row: cj },
+    lesion: {
+      malignant: phantom.lesions[0].malignant,
+      volumeMl: phantom.lesions[0].volume_ml,
+      slice: phantom.volume.dims[2] - ck,
+      of: phantom.volume.dims[2],
+      k: ck,
+      column: ci,
+      row: cj,
+      centreMm: indexToPatient(phantom.volume, [ci, cj, ck]),
+      // The radius of a sphere of the lesion's volume: the demo's ring is drawn a little outside it.
+      radiusMm: Math.cbrt((3 * phantom.lesions[0].volume_ml * 1000) / (4 * Math.PI)),
+    },
     dims: phantom.volume.dims,
   };
   fs.writeFileSync(infoFile, JSON.stringify(info, null, 2));
