@@ -2,8 +2,8 @@
  * The bad-input table: ways to misuse every command (infer, detect, eval, calibrate, phantom,
  * install-ohif), each answered with an exit status and one first line that names what is wrong,
  * never a stack trace, never a hang, and never a changed or new file among the fixtures (every
- * file's SHA-256 is compared). Cases run in this process through main(); those that could hang
- * the process (a FIFO) or need a signal run as a child process with a time limit.
+ * file's SHA-256 is compared), and never more than 1 GB of memory (each case is a child process
+ * whose peak resident memory is read as it exits), with a time limit per case.
  */
 import { execFileSync, spawnSync } from 'child_process';
 import { createHash } from 'crypto';
@@ -48,10 +48,16 @@ async function inProcess(args: string[]): Promise<Answer> {
   }
 }
 
-/** The built command line as a child process, killed after `seconds`. */
-function child(args: string[], seconds = 60): Answer {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: seconds * 1000, killSignal: 'SIGKILL' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/** Loaded before the command line in a child: on exit, it says the process's peak resident memory. */
+const PEAK_REPORTER = path.join(scratch, 'peak-rss.js');
+fs.writeFileSync(PEAK_REPORTER, "process.on('exit', () => require('fs').writeSync(2, `\\nabus-test: peak RSS ${process.resourceUsage().maxRSS} kB\\n`));\n");
+const PEAK = /\nabus-test: peak RSS (\d+) kB\n/;
+
+/** The built command line as a child process, killed after `seconds`; with its peak memory (MB). */
+function child(args: string[], seconds = 60): Answer & { peakMb?: number } {
+  const r = spawnSync(process.execPath, ['--require', PEAK_REPORTER, BIN, ...args], { encoding: 'utf8', timeout: seconds * 1000, killSignal: 'SIGKILL' });
+  const peak = PEAK.exec(r.stderr);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.replace(PEAK, ''), peakMb: peak ? Number(peak[1]) / 1024 : undefined };
 }
 
 /** Every file under `root` with its SHA-256; special files by kind only (reading a FIFO would block). */
@@ -180,8 +186,6 @@ interface Case {
   status: number;
   /** The first line on stderr that is not progress or a note. */
   message: RegExp;
-  /** Run as a child process: the case could block this process, or needs a signal or its own memory. */
-  child?: boolean;
 }
 
 const w = () => at('w');
@@ -192,27 +196,27 @@ const CASES: Record<string, Case> = {
   // 1. Outputs
   'infer --out /dev/full (a device)': { args: () => infer('--input', at('vol.nrrd'), '--out', '/dev/full'), status: 1, message: /--out \/dev\/full is a device, not a regular file/ },
   'infer --out /dev/full --force': { args: () => infer('--input', at('vol.nrrd'), '--out', '/dev/full', '--force'), status: 1, message: /--out \/dev\/full is a device/ },
-  'infer --out a FIFO': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo')), status: 1, message: /--out .*fifo is a FIFO \(named pipe\), not a regular file/, child: true },
-  'infer --out a FIFO --force': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo'), '--force'), status: 1, message: /is a FIFO/, child: true },
+  'infer --out a FIFO': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo')), status: 1, message: /--out .*fifo is a FIFO \(named pipe\), not a regular file/ },
+  'infer --out a FIFO --force': { args: () => infer('--input', at('vol.nrrd'), '--out', at('fifo'), '--force'), status: 1, message: /is a FIFO/ },
   'infer --out a socket': { args: () => infer('--input', at('vol.nrrd'), '--out', at('socket'), '--force'), status: 1, message: /--out .*socket is a socket, not a regular file/ },
-  'infer --input a FIFO': { args: () => infer('--input', at('fifo')), status: 1, message: /--input .*fifo is a FIFO/, child: true },
+  'infer --input a FIFO': { args: () => infer('--input', at('fifo')), status: 1, message: /--input .*fifo is a FIFO/ },
   'infer --seg a new file inside the input DICOM folder': { args: () => infer('--input', at('series'), '--seg', at('series', 'seg.dcm')), status: 1, message: /--seg .*seg\.dcm is inside the input folder .*series; write the results somewhere else/ },
   'infer --out a file abus-ai did not write': { args: () => infer('--input', at('vol.nrrd'), '--out', at('notes.txt')), status: 1, message: /notes\.txt exists and was not written by abus-ai; pass --force/ },
   'detect --out the input folder': { args: () => ['detect', '--input', at('series'), '--weights', w(), '--out', at('series')], status: 1, message: /--out .*series is inside the input folder/ },
   'detect --out a folder inside the input folder': { args: () => ['detect', '--input', at('series'), '--weights', w(), '--out', at('series', 'found')], status: 1, message: /--out .*found is inside the input folder/ },
   'detect --out /dev/null': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', '/dev/null'], status: 1, message: /--out \/dev\/null is a device/ },
-  'detect --out a FIFO': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', at('fifo')], status: 1, message: /--out .*fifo is a FIFO/, child: true },
+  'detect --out a FIFO': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', at('fifo')], status: 1, message: /--out .*fifo is a FIFO/ },
   'detect --out a file': { args: () => ['detect', '--input', at('vol.nrrd'), '--weights', w(), '--out', at('notes.txt')], status: 1, message: /--out .*notes\.txt is a file; give a folder/ },
   'phantom --out a folder holding a dataset': { args: () => ['phantom', '--out', at('dataset'), '--count', '1'], status: 1, message: /--out .*dataset already holds a dataset \(DATA_000\.nrrd, labels\.csv\); pass --force/ },
   'phantom --out /dev/full': { args: () => ['phantom', '--out', '/dev/full', '--count', '1'], status: 1, message: /--out \/dev\/full is a device/ },
-  'phantom --out a FIFO --force': { args: () => ['phantom', '--out', at('fifo'), '--count', '1', '--force'], status: 1, message: /--out .*fifo is a FIFO/, child: true },
+  'phantom --out a FIFO --force': { args: () => ['phantom', '--out', at('fifo'), '--count', '1', '--force'], status: 1, message: /--out .*fifo is a FIFO/ },
   'eval --report inside --data': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--report', at('dataset', 'report')], status: 1, message: /--report .*report is inside the input folder .*dataset/ },
   'eval --report a socket': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--report', at('socket')], status: 1, message: /--report .*socket is a socket/ },
   'calibrate --out the model folder': { args: () => ['calibrate', '--weights', w(), '--out', w()], status: 1, message: /--out .*w is inside the input folder/ },
   'calibrate --out inside the model folder': { args: () => ['calibrate', '--weights', w(), '--out', at('w', 'calibrated')], status: 1, message: /--out .*calibrated is inside the input folder/ },
   'calibrate --out a non-empty folder': { args: () => ['calibrate', '--weights', w(), '--out', at('dataset')], status: 1, message: /--out .*dataset exists and is not empty; give a new folder/ },
   'calibrate --records /dev/zero (a device)': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', '/dev/zero'], status: 1, message: /--records \/dev\/zero is a device/ },
-  'calibrate --records a FIFO': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('fifo')], status: 1, message: /--records .*fifo is a FIFO/, child: true },
+  'calibrate --records a FIFO': { args: () => ['calibrate', '--weights', w(), '--out', path.join(scratch, 'cal'), '--records', at('fifo')], status: 1, message: /--records .*fifo is a FIFO/ },
 
   // 2. Inputs: spacing, size, DICOM series
   'infer: an NRRD header without spacing': { args: () => infer('--input', at('no-spacing.nrrd')), status: 1, message: /no-spacing\.nrrd: the NRRD header gives no spacing \(neither 'space directions' nor 'spacings'\); pass --spacing/ },
@@ -226,7 +230,7 @@ const CASES: Record<string, Case> = {
   'infer --spacing 0.5,0,1': { args: () => infer('--input', at('vol.nrrd'), '--spacing', '0.5,0,1'), status: 2, message: /--spacing 0.5,0,1: 0 is not a finite number of mm above 0/ },
   'detect --spacing 0.5,nan,1': { args: () => ['detect', '--input', at('vol.nrrd'), '--spacing', '0.5,nan,1'], status: 2, message: /--spacing must be three comma-separated numbers, got '0.5,nan,1'/ },
   'eval --spacing 0.5,11,1': { args: () => ['eval', '--data', at('dataset'), '--weights', w(), '--spacing', '0.5,11,1'], status: 2, message: /--spacing 0.5,11,1: 11 mm is over 10 mm per voxel/ },
-  'infer: an NRRD announcing 18626 GiB (checked before any allocation)': { args: () => infer('--input', at('huge.nrrd')), status: 1, message: /huge\.nrrd: The NRRD volume is 100000 x 100000 x 1000 voxels of 2 bytes, 18626.45 GiB decoded: over the 1.5 GiB limit/, child: true },
+  'infer: an NRRD announcing 18626 GiB (checked before any allocation)': { args: () => infer('--input', at('huge.nrrd')), status: 1, message: /huge\.nrrd: The NRRD volume is 100000 x 100000 x 1000 voxels of 2 bytes, 18626.45 GiB decoded: over the 1.5 GiB limit/ },
   'infer: a DICOM series with a missing slice': { args: () => infer('--input', at('gap')), status: 1, message: /gap: a slice is missing: im009\.dcm \(at 7\.200 mm along the slice normal\) and im011\.dcm \(at 8\.800 mm\) are 1\.600 mm apart, the other slices 0\.800 mm/ },
   'detect: a DICOM series with a truncated file': { args: () => ['detect', '--input', at('truncated'), '--weights', w()], status: 1, message: /truncated: im005\.dcm is not a readable DICOM file/ },
   'infer: PixelSpacing 1\\1 against a region calibration of 0.3 x 0.5 mm': { args: () => infer('--input', at('disagreeing.dcm')), status: 1, message: /disagreeing\.dcm: PixelSpacing \(0028,0030\) is 1\\1 \(row\\column, mm\) but the ultrasound region calibration \(0018,602C\/602E\) gives 0\.3 x 0\.5 mm/ },
@@ -282,10 +286,17 @@ const CASES: Record<string, Case> = {
   'an unknown command': { args: () => ['detekt'], status: 2, message: /unknown command 'detekt' \(Did you mean detect\?\); see abus-ai --help/ },
 };
 
-describe('bad input: exit status, one first line, no stack trace, no file changed, no hang', () => {
-  test.each(Object.entries(CASES))('%s', async (_name, c) => {
+const peaks: [string, number][] = [];
+
+describe('bad input: exit status, one first line, no stack trace, no file changed, no hang, at most 1 GB', () => {
+  // Each case is a process of its own, as a user runs it: its peak memory is its own, and a case
+  // that would block (a FIFO) is killed at the time limit.
+  test.each(Object.entries(CASES))('%s', async (name, c) => {
     const before = snapshot(dir);
-    const r = c.child ? child(c.args()) : await inProcess(c.args());
+    const r = child(c.args());
+    expect(r.peakMb).toBeDefined();
+    expect(r.peakMb!).toBeLessThanOrEqual(1024);
+    peaks.push([name, r.peakMb!]);
     expect(r.stderr).not.toMatch(/^\s+at .*:\d+/m); // no stack trace
     const lines = r.stderr.split('\n').filter((l) => l.trim() && !/^abus-ai: (backend|note|warning)/.test(l));
     expect(lines[0]).toMatch(/^abus-ai: error: /);
@@ -293,6 +304,11 @@ describe('bad input: exit status, one first line, no stack trace, no file change
     expect(r.status).toBe(c.status);
     expect(snapshot(dir)).toEqual(before);
   }, 90_000);
+});
+
+afterAll(() => {
+  const top = [...peaks].sort((a, b) => b[1] - a[1]).slice(0, 3);
+  if (top.length) console.log(`bad input: peak memory of ${peaks.length} refused inputs, highest: ${top.map(([n, mb]) => `${mb.toFixed(0)} MB (${n})`).join('; ')}`);
 });
 
 describe('what the output rules allow', () => {

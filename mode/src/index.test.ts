@@ -123,6 +123,19 @@ describe('ABUS mode', () => {
     expect(order).toEqual(['basic', 'customizations', 'abusInstallTool', 'abusLoadModel']);
   });
 
+  it("acts on the first click in any view while the mode is entered, and gives the host's setting back on exit", () => {
+    const commandsManager = { runCommand: jest.fn() };
+    const servicesManager = { services: {} };
+    for (const before of [{}, { activateViewportBeforeInteraction: true }]) {
+      const appConfig: Record<string, unknown> = { ...before };
+      const derived = mode.deriveMode(basicMode(), 'extension.js') as unknown as { onModeEnter(a: object): void; onModeExit(a: object): void };
+      derived.onModeEnter({ commandsManager, servicesManager, appConfig });
+      expect(appConfig.activateViewportBeforeInteraction).toBe(false);
+      derived.onModeExit({ servicesManager, appConfig });
+      expect(appConfig).toEqual(before);
+    }
+  });
+
   it('builds on @ohif/mode-basic and registers the extension beside the mode module', async () => {
     const loadModules = jest.fn(async (_ids: string[]) => [{ modeInstance: basicMode() }]);
     const derived = await mode.default.modeFactory({ loadModules });
