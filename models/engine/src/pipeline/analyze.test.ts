@@ -65,8 +65,10 @@ test('an analysis is re-centred on its lesion: a second VOI at the segment\'s ce
   const result = await analyzer.analyze(volume(), [20, 25, 20], { centerSpace: 'voxel', onProgress: (p) => stages.push(p.stage) });
   expect(result.clickIndex).toEqual([20, 25, 20]);
   expect(result.analyses).toBeGreaterThanOrEqual(2);
-  expect(result.analyses).toBeLessThanOrEqual(3);
-  expect(stages.filter((s) => s === 're-centring')).toHaveLength(result.analyses - 1);
+  // A one-pass look, then at most three full analyses; each move of the VOI says so.
+  expect(result.analyses).toBeLessThanOrEqual(4);
+  expect(stages.filter((s) => s === 're-centring').length).toBeGreaterThanOrEqual(1);
+  expect(stages.filter((s) => s === 're-centring').length).toBeLessThanOrEqual(result.analyses - 1);
   // Moved towards the segment's centre, and on the lattice of the network's 1 mm voxels (0.8 x 0.3 x 1.2 mm source voxels).
   expect(result.centerIndex[0]).toBeGreaterThan(20);
   result.centerIndex.forEach((v, a) => expect(Math.abs(v / ([1 / 0.8, 1 / 0.3, 1 / 1.2][a]) - Math.round(v / ([1 / 0.8, 1 / 0.3, 1 / 1.2][a])))).toBeLessThan(1e-9));

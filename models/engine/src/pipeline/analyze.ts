@@ -157,7 +157,7 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
-    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs) => this.run(plan, source, block, { ...options, flips, readMs }));
+    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs, passes) => this.run(plan, source, block, { ...options, flips, readMs, passes }));
   }
 
   scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
@@ -169,7 +169,7 @@ export class Analyzer implements Engine, WindowRunner {
    * view's map is mirrored back and the maps and network outputs are averaged; the lesion, its
    * descriptors and P come from the average, and each view's own P widens probabilityRange.
    */
-  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number } = {}): Promise<AnalysisResult> {
+  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number; passes?: number } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
     const t0 = now() - (options.readMs ?? 0);
     let mark = now();
@@ -187,10 +187,12 @@ export class Analyzer implements Engine, WindowRunner {
     const views = flipViews(options.flips ?? []);
     const maps: Float32Array[] = [];
     const networkPs: number[] = [];
+    // Fewer passes than the card's N only for re-centring's first look (lesion-centre.ts).
+    const iterations = options.passes ?? config.iterations;
     for (const [v, flips] of views.entries()) {
-      const steps = { of: views.length * config.iterations, done: v * config.iterations };
+      const steps = { of: views.length * iterations, done: v * iterations };
       const onProgress = options.onProgress && ((p: Progress) => options.onProgress!(p.stage === 'iteration' ? { ...p, step: steps.done + p.step!, of: steps.of } : p));
-      const out = await this.passes(flipGrid(voiData, input.grid, flips), input.grid, config.iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`));
+      const out = await this.passes(flipGrid(voiData, input.grid, flips), input.grid, iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`));
       if (out.probMap) maps.push(flipGrid(out.probMap, input.grid, flips));
       if (out.networkProbability !== null) networkPs.push(out.networkProbability);
     }

@@ -6,7 +6,7 @@ import { FlipAxis, flipGrid, flipViews } from './flips';
 import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, VoiRunner } from './lesion-centre';
 import { arraySource, snapToLattice, SourceMask, VoiPlan } from './voi';
 
-const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' } } as unknown as ModelCard;
+const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' }, architecture: { iterations: 2 } } as unknown as ModelCard;
 const SPACING: Vec3 = [0.5, 0.5, 1];
 const BALL: Vec3 = [30.3, 20.6, 15.2];
 const source = arraySource({ dims: [60, 40, 30], spacing: SPACING, origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data: new Uint8Array(60 * 40 * 30) });
@@ -16,9 +16,9 @@ const source = arraySource({ dims: [60, 40, 30], spacing: SPACING, origin: [0, 0
  * block, and its far side cut by half the VOI centre's offset from it, as a real network's
  * segment shrinks off-centre; so the segment's centroid is pulled toward the click.
  */
-function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[] }[]): VoiRunner {
-  return async (plan, _block, flips) => {
-    calls.push({ plan, flips });
+function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[]): VoiRunner {
+  return async (plan, _block, flips, _readMs, passes) => {
+    calls.push({ plan, flips, passes });
     const min = plan.blockMin;
     const max = plan.blockMax;
     const size = [0, 1, 2].map((a) => max[a] - min[a] + 1);
@@ -61,12 +61,14 @@ test('the centroid of a mask is in source indices', () => {
 test('clicks anywhere on the ball end on a VOI at its centre: the same final VOI, flips only there', async () => {
   const finals: Vec3[] = [];
   for (const click of [[30, 21, 15], [33, 21, 15], [28, 19, 16], [30, 23, 13]] as Vec3[]) {
-    const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+    const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
     const r = await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel', flips: ['lateral'] }, ballRunner(calls));
     expect(r.found).toBe(true);
     expect(r.clickIndex).toEqual(click);
     expect(r.analyses).toBe(calls.length);
-    expect(calls.length).toBeLessThanOrEqual(3);
+    // A look with the first network pass, then at most three analyses with all of them.
+    expect(calls.map((c) => c.passes)).toEqual([1, ...calls.slice(1).map(() => 2)]);
+    expect(calls.length).toBeLessThanOrEqual(4);
     // Only the last analysis averages the flips.
     expect(calls.map((c) => c.flips.length)).toEqual([...calls.slice(1).map(() => 0), 1]);
     expect(distanceMm(r.centerIndex, BALL, SPACING)).toBeLessThan(CONVERGED_MM);
@@ -77,7 +79,7 @@ test('clicks anywhere on the ball end on a VOI at its centre: the same final VOI
 });
 
 test('without re-centring: one analysis at the click, with the flips there', async () => {
-  const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+  const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
   const r = await analyzeAtLesion(CARD, source, [33, 21, 15], { centerSpace: 'voxel', recentre: false, flips: ['sweep'] }, ballRunner(calls));
   expect(calls.map((c) => c.flips)).toEqual([['sweep']]);
   expect(r.analyses).toBe(1);
@@ -89,7 +91,7 @@ test('without re-centring: one analysis at the click, with the flips there', asy
 test('clicks a fraction of a voxel apart give the network the same VOI', async () => {
   const centres = [];
   for (const click of [[34, 22, 15], [34.3, 21.8, 15.2], [33.6, 22.4, 14.9]] as Vec3[]) {
-    const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+    const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
     await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel', recentre: false }, ballRunner(calls));
     centres.push(calls[0].plan.center);
   }
@@ -97,9 +99,10 @@ test('clicks a fraction of a voxel apart give the network the same VOI', async (
   expect(centres[2]).toEqual(centres[0]);
 });
 
-test('no lesion at the click: one analysis, nothing re-centred', async () => {
-  const calls: { plan: VoiPlan; flips: FlipAxis[] }[] = [];
+test('no lesion at the click: a look, then the full network at the click says so; nothing re-centred', async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
   const r = await analyzeAtLesion(CARD, source, [5, 5, 5], { centerSpace: 'voxel' }, ballRunner(calls));
   expect(r.found).toBe(false);
-  expect(calls).toHaveLength(1);
+  expect(calls.map((c) => c.passes)).toEqual([1, 2]);
+  expect(calls[1].plan.center).toEqual(calls[0].plan.center);
 });

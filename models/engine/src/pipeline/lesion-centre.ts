@@ -37,42 +37,60 @@ export function distanceMm(a: Vec3, b: Vec3, spacing: Vec3): number {
   return Math.hypot((a[0] - b[0]) * spacing[0], (a[1] - b[1]) * spacing[1], (a[2] - b[2]) * spacing[2]);
 }
 
-/** Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged (none: one view). */
-export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number) => Promise<AnalysisResult>;
+/**
+ * Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged
+ * (none: one view), through `passes` network passes (the card's N for an answer, 1 for a look).
+ */
+export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, passes: number) => Promise<AnalysisResult>;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /**
- * A click's analysis, re-centred on its lesion (options.recentre, default on). The network
- * views (flips) are averaged only in the last analysis, at the lesion's own centre: the ones
- * before it only say where that centre is. The result's timings are the last analysis' stages,
- * plus `recentre` (ms of the analyses before it) and `total`.
+ * A click's analysis, re-centred on its lesion (options.recentre, default on). First a look: the
+ * network's first pass alone (about half an analysis), whose segment says where the lesion's
+ * centre is; then the analysis there, again until its centre stays on the same lattice point (at
+ * most MAX_RECENTRINGS analyses after the first). The network views (flips) are averaged only in
+ * the last analysis, at the lesion's own centre. A look that finds nothing leaves the VOI at the
+ * click, so "no lesion" is always the full network's answer. The result's timings are the last
+ * analysis' stages, plus `recentre` (ms of everything before it) and `total`.
  */
 export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, click: Vec3, options: AnalyzeOptions, runVoi: VoiRunner): Promise<AnalysisResult> {
   const t0 = now();
   const flips = options.flips ?? card.analysis?.flips ?? [];
   const recentre = options.recentre ?? true;
+  const passes = card.architecture.iterations;
   let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
   const clickIndex = centerIndex(source, click, options.centerSpace ?? 'patient');
-  const analyse = async (p: VoiPlan, views: FlipAxis[]) => {
+  const analyse = async (p: VoiPlan, views: FlipAxis[], n = passes) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
     const block = await source.readBlock(p.blockMin, p.blockMax);
-    return runVoi(p, block, views, now() - t);
+    return runVoi(p, block, views, now() - t, n);
   };
+  /** The lesion's centre on the lattice (see snapToLattice), as the click's VOI is. */
+  const centreOf = (r: AnalysisResult) => snapToLattice(lesionCentroid(r.lesion), source.spacing, card.input.voxelMm);
+  const moved = (centre: Vec3) => distanceMm(centre, plan.center, source.spacing) >= CONVERGED_MM;
+  let looks = 0;
+  if (recentre && passes > 1) {
+    const look = await analyse(plan, [], 1);
+    looks = 1;
+    if (look.found && moved(centreOf(look))) {
+      options.onProgress?.({ stage: 're-centring', step: 0, of: MAX_RECENTRINGS });
+      plan = planVoi(source, centreOf(look), card.input.grid, card.input.voxelMm);
+    }
+  }
   // Without re-centring, the flips (if any) are averaged at the click.
   let result = await analyse(plan, recentre ? [] : flips);
   let analyses = 1;
   let converged = !recentre;
   while (!converged && result.found) {
-    // On the lattice (see snapToLattice), as the click's VOI is.
-    const centre = snapToLattice(lesionCentroid(result.lesion), source.spacing, card.input.voxelMm);
-    converged = distanceMm(centre, plan.center, source.spacing) < CONVERGED_MM;
+    const centre = centreOf(result);
+    converged = !moved(centre);
     // The last allowed analysis, or one at a centre that no longer moves, averages the flips.
     const last = converged || analyses === MAX_RECENTRINGS;
     if (converged && !flips.length) break;
     options.onProgress?.({ stage: 're-centring', step: analyses, of: MAX_RECENTRINGS });
-    const next = await analyse((plan = planVoi(source, centre, card.input.grid, card.input.voxelMm)), last ? flips : []);
+    const next = await analyse((plan = converged ? plan : planVoi(source, centre, card.input.grid, card.input.voxelMm)), last ? flips : []);
     analyses++;
     // A lesion lost at its own centre (rare: a segment that only holds together off-centre) keeps the answer before.
     if (!next.found) break;
@@ -80,5 +98,6 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
     if (last) break;
   }
   const total = Math.round((now() - t0) * 10) / 10;
-  return { ...result, clickIndex, analyses, timingsMs: { ...result.timingsMs, recentre: Math.round((total - result.timingsMs.total) * 10) / 10, total } };
+  // Every run of the network counts, the look too.
+  return { ...result, clickIndex, analyses: looks + analyses, timingsMs: { ...result.timingsMs, recentre: Math.round((total - result.timingsMs.total) * 10) / 10, total } };
 }
