@@ -218,7 +218,13 @@ export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onPr
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);
   const labelIds: string[] = segmentation.representationData.Labelmap.imageIds;
   const position = new Map<string, number>(displaySet.imageIds.map((id: string, n: number) => [id, n]));
-  const pixelsOf = (k: number) => cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]).getPixelData();
+  // Each slice's labelmap pixels looked up once, not once a voxel (a cache lookup per voxel took 100 ms for one lesion).
+  const slices = new Map<number, { [at: number]: number }>();
+  const pixelsOf = (k: number) => {
+    let pixels = slices.get(k);
+    if (!pixels) slices.set(k, (pixels = cs.cornerstone.cache.getImage(labelIds[position.get(volume.imageIds[k]) as number]).getPixelData()));
+    return pixels!;
+  };
   const [nx] = volume.source.dims;
   const { min, max } = result.lesion;
   const size: Vec3 = [max[0] - min[0] + 1, max[1] - min[1] + 1, max[2] - min[2] + 1];
