@@ -1,8 +1,9 @@
 /**
  * The "ABUS Tumor AI" panel: the state service's state, drawn with the DOM (see island.ts), made
- * to be read at a glance: one short status line (details on hover), the actions, the lesions
- * "Find lesions" proposes (accept or reject each), then a card per lesion with its verdict, its probability as a bar against the operating points, its size, and
- * go-to and remove. The research-use notice is shown once.
+ * to be read at a glance: one short status line (details on hover), the actions, a card per
+ * lesion, the newest first, with its verdict, its probability as a bar against the operating
+ * points, its size, and go-to and remove; then the lesions "Find lesions" proposes (accept or
+ * reject each). The research-use notice is shown once.
  */
 import { rangeText } from '@abus-tumor-ai/engine';
 import type { LesionRecord } from './analysis';
@@ -188,7 +189,9 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
   const results = document.createElement('div');
   results.style.cssText = 'margin-top:4px';
   const hint = div('Choose the ABUS tumor tool, then click a mass in any view, or let Find lesions scan the whole series.', 'color:#8fa3c0;margin-top:3px');
-  root.append(title, notice, status, fallback, pick, atCrosshair, find, cancel, exportButton, outcome, candidates, results, hint);
+  // The newest result first and above Find lesions' proposals: on a laptop screen with proposals
+  // pending, the result just made and Export stay in view, above OHIF's investigational-use banner.
+  root.append(title, notice, status, fallback, pick, atCrosshair, find, cancel, exportButton, outcome, results, candidates, hint);
   host.append(root);
   let drawn: { lesions: LesionRecord[]; candidates: CandidateRow[] } | undefined;
   const render = () => {
@@ -210,7 +213,7 @@ export function mountPanel(host: HTMLElement, service: AbusTumorService): () => 
     root.setAttribute('data-exported-sr', state.exported?.sr ?? '');
     // Progress updates come once per loaded slice during an analysis; the cards change only with
     // the list, so they are rebuilt only then (main-thread time counts while an analysis runs).
-    if (drawn?.lesions !== state.lesions) results.replaceChildren(...state.lesions.map((r) => resultCard(r, service)));
+    if (drawn?.lesions !== state.lesions) results.replaceChildren(...[...state.lesions].reverse().map((r) => resultCard(r, service)));
     if (drawn?.candidates !== state.candidates) {
       const heading = state.candidates.length ? [div('Proposed by Find lesions (not yet lesions):', 'color:#8fa3c0;margin-top:2px')] : [];
       candidates.replaceChildren(...heading, ...state.candidates.map((c) => candidateRow(c, service)));

@@ -433,7 +433,7 @@ async function main() {
     const what = [r.where, r.backend, r.at, r.mode].filter(Boolean).join(' ');
     console.log(`not timed: ${what}${r.cold === undefined ? '' : ` (cold click ${r.cold.toFixed(0)} ms)`}: ${r.skipped}`);
   }
-  console.log('ms; "one VOI": a single analysis at the click (recentre: false); "re-centred": the engine\'s default, the VOI planned again on the lesion\'s centroid until it moves < 1 mm, at most 2 more analyses (VOIs = analyses per click, median); cold: the first click, re-centred at the centre.');
+  console.log('ms; "one VOI": a single analysis at the click (recentre: false); "re-centred": the engine\'s default, a one-pass look at the click, then the analysis at the lesion\'s centroid on the 1 mm lattice, again until it stays on the same lattice point, at most 2 more (VOIs = network runs per click, the look included, median); cold: the first click, re-centred at the centre.');
   console.log('With re-centring the stage columns are the last analysis\' and "re-centring" is the analyses before it. labelmap and SEG+SR are timed in Node; in Chromium, "round trip" (the click as the page sees it) adds reading the VOI on the page and the worker messages.');
   console.log('"re-centred / one VOI" compares whole clicks (Chromium: round trip; Node: total + labelmap + SEG+SR); "vs node wasm" is speed against Node wasm\'s one-VOI total.');
   for (const r of rows.filter((o) => o.mode === 're-centred' && o.backend === 'wasm')) {
