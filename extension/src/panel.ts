@@ -129,6 +129,7 @@ function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement
   el.setAttribute('data-score', String(row.score));
   el.setAttribute('data-center-index', r.centerIndex.join(','));
   el.setAttribute('data-verdict', r.verdict ?? '');
+  el.setAttribute('data-probability', String(r.probability));
   el.style.cssText = 'border-top:1px dashed #2b3a55;padding:4px 0';
   const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
   el.append(div(`#${row.rank} · detection ${(row.score * 100).toFixed(0)}%${r.verdict ? ` · ${r.verdict}` : ''}`, `color:${colour};font-weight:600`));

@@ -125,7 +125,7 @@ it('Find lesions proposes lesions of a two-lesion phantom; accepted proposals an
   expect(said).toMatch(/^candidates: /);
 
   const rows = page.locator('[data-cy="abus-candidate"]');
-  const proposals = await rows.evaluateAll((els) => els.map((el) => ({ rank: Number(el.getAttribute('data-rank')), center: el.getAttribute('data-center-index')!.split(',').map(Number) })));
+  const proposals = await rows.evaluateAll((els) => els.map((el) => ({ rank: Number(el.getAttribute('data-rank')), center: el.getAttribute('data-center-index')!.split(',').map(Number), probability: Number(el.getAttribute('data-probability')) })));
   const truthOf = proposals.map((p) => truthLesionAt(p.center as Vec3));
   const missed = [0, 1].filter((t) => !truthOf.includes(t));
   console.log(`find lesions: ${said} ${((ended - started) / 1000).toFixed(1)} s from the click; main-thread long tasks ${during.length}, longest ${Math.max(0, ...during)} ms; ` +
@@ -176,4 +176,18 @@ it('Find lesions proposes lesions of a two-lesion phantom; accepted proposals an
   expect(readMeasurementReport(sr).lesions).toHaveLength(2);
   for (const [name, bytes] of [['find-seg', seg], ['find-sr', sr]] as const) expect(dciodvfy(bytes, name).errors).toEqual([]);
   await page.close();
+
+  // One mass, one answer: on a fresh page, a click at the centre of each lesion the scan found
+  // gives the P its proposal gave (both go through the same re-centred analysis).
+  const fresh = await openStudy();
+  for (const t of [0, 1].filter((l) => !missed.includes(l))) {
+    const proposal = proposals[truthOf.indexOf(t)];
+    await clickWithTool(fresh, phantom.lesions[t].centerMm);
+    const card = fresh.locator('[data-cy="abus-result"]').first();
+    await fresh.waitForFunction((n) => document.querySelectorAll('[data-cy="abus-result"]').length === n, [0, 1].filter((l) => !missed.includes(l)).indexOf(t) + 1, { timeout: 120000 });
+    const clickP = Number(await card.getAttribute('data-probability'));
+    console.log(`find lesions: lesion ${t}: P ${proposal.probability.toFixed(4)} as proposed, ${clickP.toFixed(4)} from a click at its centre`);
+    expect(Math.abs(clickP - proposal.probability)).toBeLessThanOrEqual(0.01);
+  }
+  await fresh.close();
 }, 900000);
