@@ -7,10 +7,12 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { load, arraySource, folderReader, loadModel, tryBackend, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { generatePhantom } from '@abus-tumor-ai/tools';
+import { PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
+import { cpuHog, startTrace, stopTrace, Task } from './main-thread';
 import { showWorldPoint, svgTextOnceShown, waitForViewport } from './ohif-page';
 import { startOrthanc } from './orthanc';
 import { prerequisites } from '../prerequisites';
@@ -100,13 +102,29 @@ inBrowser.it('the installed mode and panel load in the real viewer and the model
     // The "ABUS tumor" tool is in the toolbar and the panel; with it active, a click analyses.
     await expect(page.locator('[data-cy="AbusTumor"]').count()).resolves.toBeGreaterThan(0);
     await page.locator('[data-cy="abus-pick"]').click();
-    await page.mouse.click(canvasPoint.x, canvasPoint.y);
+    // With a CPU hog on the other core, as on a loaded reading workstation, and the browser's trace
+    // recording whose tasks run on the main thread.
+    const hog = cpuHog();
+    let tasks: Task[];
+    try {
+      await startTrace(browser, page);
+      await page.mouse.click(canvasPoint.x, canvasPoint.y);
+      await page.locator('[data-cy="abus-result"]').first().waitFor({ timeout: 120000 });
+      await page.waitForTimeout(3000);
+      tasks = await stopTrace(browser);
+    } finally {
+      hog.stop();
+    }
     const row = page.locator('[data-cy="abus-result"]').first();
-    await row.waitFor({ timeout: 120000 });
     await page.screenshot({ path: join(ARTIFACTS, 'ohif-abus-result.png') });
-    // During the analysis (first 'running' to 'ready': the worker runs the network) no main-thread
-    // task may reach 200 ms. OHIF's own drawing of the new segment afterwards is reported apart.
-    await page.waitForTimeout(3000);
+    // No main-thread task of the plugin's own (its script's function first on the stack) may reach
+    // 200 ms from the click to the drawn result; OHIF's and cornerstone's drawing of the new
+    // segment is theirs, and reported apart.
+    const plugin = tasks.filter((t) => t.url.includes(`/${PLUGIN_FOLDER}/`)).map((t) => t.ms);
+    const others = tasks.filter((t) => !t.url.includes(`/${PLUGIN_FOLDER}/`));
+    console.log(`with a CPU hog: the plugin's main-thread tasks over 50 ms: ${plugin.length}, longest ${Math.max(0, ...plugin).toFixed(0)} ms; ` +
+      `the viewer's: ${others.length}, longest ${Math.max(0, ...others.map((t) => t.ms)).toFixed(0)} ms (${others.sort((a, b) => b.ms - a.ms)[0]?.url.split('/').pop() ?? '-'})`);
+    expect(Math.max(0, ...plugin)).toBeLessThan(200);
     const timeline = await page.evaluate(() => {
       const w = window as unknown as { __longTasks: [number, number][]; __status: [number, string][] };
       const start = w.__status.find(([, s]) => s === 'running')![0];
@@ -118,7 +136,6 @@ inBrowser.it('the installed mode and panel load in the real viewer and the model
     const longest = (d: number[]) => Math.max(0, ...d).toFixed(0);
     console.log(`click to result ${timeline.ms.toFixed(0)} ms; main-thread long tasks during the analysis: ${timeline.during.length}, longest ${longest(timeline.during)} ms; ` +
       `after it, while OHIF draws the new segment and computes its statistics: ${timeline.after.length}, longest ${longest(timeline.after)} ms`);
-    expect(Math.max(0, ...timeline.during)).toBeLessThan(200);
     // The result is on the image: an OHIF measurement (arrow annotation) with the label.
     const measurements = await page.evaluate(() => (window as any).services.measurementService.getMeasurements().map((m: any) => m.label ?? m.text)); // eslint-disable-line @typescript-eslint/no-explicit-any
     expect(measurements).toEqual([expect.stringMatching(/^Lesion 1: P\(malignant\) \d+% \(AI\)$/)]);
@@ -200,7 +217,7 @@ inBrowser.it('the installed mode and panel load in the real viewer and the model
     expect(await page.locator('[data-cy="abus-fallback-line"]').textContent()).toBe('Not on WebGPU: running on wasm (why)');
     expect(await page.locator('[data-cy="abus-fallback-why"]').textContent()).toMatch(/Not on WebGPU: running on wasm \(forced\)/);
     // Remove deletes the row and its segment; the other lesion stays.
-    await row.locator('[data-cy="abus-remove"]').click();
+    await page.locator('[data-cy="abus-result"][data-number="1"] [data-cy="abus-remove"]').click();
     await expect(page.locator('[data-cy="abus-result"]').count()).resolves.toBe(1);
     const left = await page.evaluate(() => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
