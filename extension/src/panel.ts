@@ -86,6 +86,7 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   card.setAttribute('data-verdict', r.verdict ?? '');
   card.setAttribute('data-voxels', String(r.lesion.voxelCount));
   card.setAttribute('data-center-index', r.centerIndex.join(','));
+  card.setAttribute('data-click-index', r.clickIndex.join(','));
   card.style.cssText = 'border-top:1px solid #2b3a55;padding:5px 0';
   const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
   const head = document.createElement('div');

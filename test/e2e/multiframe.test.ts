@@ -185,8 +185,9 @@ it('(e) an Invenia-style sweep opens in the ABUS layout with the right aspect, i
   const card = page.locator('[data-cy="abus-result"]').first();
   await card.waitFor({ timeout: 120000 });
   const clickMs = Date.now() - clicked;
-  // (A mouse click lands on a whole screen pixel: within half a voxel of the centre.)
-  const clickedIndex = (await card.getAttribute('data-center-index'))!.split(',').map(Number);
+  // (A mouse click lands on a whole screen pixel: within half a voxel of the centre. The VOI's
+  // own centre, data-center-index, is the lesion's, on the network's 1 mm lattice.)
+  const clickedIndex = (await card.getAttribute('data-click-index'))!.split(',').map(Number);
   clickedIndex.forEach((v, a) => expect(Math.abs(v - CENTRE[a])).toBeLessThan(0.5));
   await expect(card.textContent()).resolves.toMatch(/Geometry assumed: sweep spacing 0.5 mm/);
 
