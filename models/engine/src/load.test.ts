@@ -81,8 +81,8 @@ test('options are checked once, with a clear message', async () => {
 });
 
 /** One analysis' progress, then each re-centring's (lesion-centre.ts). */
-// A one-pass look (moved or not), the analysis, then at most two re-centrings.
-const ANALYSIS_STAGES = /^reading VOI,iteration,post-processing(,re-centring)?,reading VOI,iteration,iteration,post-processing(,re-centring,reading VOI,iteration,iteration,post-processing){0,2}$/;
+// The click's analysis, or its first pass (a look that moved) and the analysis at the lesion's centre; then at most two re-centrings.
+const ANALYSIS_STAGES = /^reading VOI,iteration,(iteration,post-processing|post-processing,re-centring,reading VOI,iteration,iteration,post-processing(,reading VOI,iteration,iteration,post-processing)?)(,re-centring,reading VOI,iteration,iteration,post-processing){0,2}$/;
 
 test('in this thread: one block read per analysed VOI, no more', async () => {
   const engine = await load({ weights: tmp, backend: 'cpu', warmUp: false });

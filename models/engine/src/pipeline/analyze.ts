@@ -13,7 +13,7 @@ import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
 import { AbortError, checkAbort, nextTask } from './abort';
 import { FlipAxis, flipGrid, flipViews } from './flips';
-import { analyzeAtLesion } from './lesion-centre';
+import { analyzeAtLesion, lesionMoved } from './lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
 
 export { AbortError };
@@ -67,8 +67,10 @@ export interface AnalysisResult {
   centerIndex: Vec3;
   /** Continuous source index of the click (or of a scan's candidate). */
   clickIndex: Vec3;
-  /** VOIs analysed: 1, plus the re-centrings (lesion-centre.ts). */
+  /** Network runs of the click: its look and analyses (lesion-centre.ts). */
   analyses: number;
+  /** Network passes this result ran: the card's N, or 1 for a look that stopped there (lesion-centre.ts). */
+  passes: number;
   backend: BackendName;
   backendReason: string;
   timingsMs: Record<string, number>;
@@ -157,7 +159,7 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
-    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs, passes) => this.run(plan, source, block, { ...options, flips, readMs, passes }));
+    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs, look) => this.run(plan, source, block, { ...options, flips, readMs, look }));
   }
 
   scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
@@ -169,7 +171,7 @@ export class Analyzer implements Engine, WindowRunner {
    * view's map is mirrored back and the maps and network outputs are averaged; the lesion, its
    * descriptors and P come from the average, and each view's own P widens probabilityRange.
    */
-  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number; passes?: number } = {}): Promise<AnalysisResult> {
+  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number; look?: boolean } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
     const t0 = now() - (options.readMs ?? 0);
     let mark = now();
@@ -187,12 +189,19 @@ export class Analyzer implements Engine, WindowRunner {
     const views = flipViews(options.flips ?? []);
     const maps: Float32Array[] = [];
     const networkPs: number[] = [];
-    // Fewer passes than the card's N only for re-centring's first look (lesion-centre.ts).
-    const iterations = options.passes ?? config.iterations;
+    const iterations = config.iterations;
+    // Re-centring's look (lesion-centre.ts): after the first pass, go on only if its lesion's
+    // centre is where this VOI already is; otherwise the first pass was only a look.
+    const stayed = options.look && views.length === 1 ? (map: Float32Array) => {
+      const { found, lesion } = this.lesionOf(plan, source, voiData, map, null);
+      return !found || !lesionMoved(this.card, source, plan, lesion);
+    } : undefined;
+    let passesRun = iterations;
     for (const [v, flips] of views.entries()) {
       const steps = { of: views.length * iterations, done: v * iterations };
       const onProgress = options.onProgress && ((p: Progress) => options.onProgress!(p.stage === 'iteration' ? { ...p, step: steps.done + p.step!, of: steps.of } : p));
-      const out = await this.passes(flipGrid(voiData, input.grid, flips), input.grid, iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`));
+      const out = await this.passes(flipGrid(voiData, input.grid, flips), input.grid, iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`), stayed);
+      passesRun = out.passes;
       if (out.probMap) maps.push(flipGrid(out.probMap, input.grid, flips));
       if (out.networkProbability !== null) networkPs.push(out.networkProbability);
     }
@@ -223,6 +232,7 @@ export class Analyzer implements Engine, WindowRunner {
       centerIndex: plan.center,
       clickIndex: plan.center,
       analyses: 1,
+      passes: passesRun,
       backend: this.backend.backend,
       backendReason: this.backend.reason,
       timingsMs: timings,
@@ -263,7 +273,7 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   /** N passes over a normalised VOI, each after the first seeing the last one's map; cancellable between passes. */
-  private async passes(voiData: Float32Array, grid: Vec3, iterations: number, options: AnalyzeOptions, onPass?: (k: number) => void): Promise<{ probMap: Float32Array | null; networkProbability: number | null }> {
+  private async passes(voiData: Float32Array, grid: Vec3, iterations: number, options: AnalyzeOptions, onPass?: (k: number) => void, goOnAfterFirst?: (segProb: Float32Array) => boolean): Promise<{ probMap: Float32Array | null; networkProbability: number | null; passes: number }> {
     const config = this.card.architecture;
     const [gx, gy, gz] = grid;
     const voi = tf.tensor5d(voiData, [1, gz, gy, gx, 1]);
@@ -285,10 +295,14 @@ export class Analyzer implements Engine, WindowRunner {
         // A task boundary between passes: a cancel (a worker message, a Node signal) is handled here, not after the last pass.
         if (options.signal) await nextTask();
         checkAbort(options.signal);
+        if (k === 1 && k < iterations && goOnAfterFirst && prior) {
+          const first = (await prior.data()) as Float32Array;
+          if (!goOnAfterFirst(first)) return { probMap: first, networkProbability: null, passes: 1 };
+        }
       }
       const networkProbability = clsProb ? (await clsProb.data())[0] : null;
       const probMap = prior ? ((await prior.data()) as Float32Array) : null;
-      return { probMap, networkProbability };
+      return { probMap, networkProbability, passes: iterations };
     } finally {
       tf.dispose([voi, prior, clsProb].filter(Boolean) as tf.Tensor[]);
     }

@@ -3,7 +3,7 @@ import type { ModelCard } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3 } from '../volume';
 import type { AnalysisResult } from './analyze';
 import { FlipAxis, flipGrid, flipViews } from './flips';
-import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, VoiRunner } from './lesion-centre';
+import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, lesionMoved, VoiRunner } from './lesion-centre';
 import { arraySource, snapToLattice, SourceMask, VoiPlan } from './voi';
 
 const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' }, architecture: { iterations: 2 } } as unknown as ModelCard;
@@ -17,8 +17,9 @@ const source = arraySource({ dims: [60, 40, 30], spacing: SPACING, origin: [0, 0
  * segment shrinks off-centre; so the segment's centroid is pulled toward the click.
  */
 function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[]): VoiRunner {
-  return async (plan, _block, flips, _readMs, passes) => {
-    calls.push({ plan, flips, passes });
+  return async (plan, _block, flips, _readMs, look) => {
+    const call = { plan, flips, passes: 2 };
+    calls.push(call);
     const min = plan.blockMin;
     const max = plan.blockMax;
     const size = [0, 1, 2].map((a) => max[a] - min[a] + 1);
@@ -38,7 +39,9 @@ function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }
           }
         }
     const lesion: SourceMask = { mask, min, max, voxelCount: n };
-    return { found: n > 0, lesion, probability: 0.5, centerIndex: plan.center, timingsMs: { total: 10 } } as unknown as AnalysisResult;
+    // A look stops after the first pass when the ball's segment is centred on another lattice point.
+    if (look && n > 0 && lesionMoved(CARD, source, plan, lesion)) call.passes = 1;
+    return { found: n > 0, lesion, probability: 0.5, centerIndex: plan.center, passes: call.passes, timingsMs: { total: 10 } } as unknown as AnalysisResult;
   };
 }
 
@@ -66,8 +69,8 @@ test('clicks anywhere on the ball end on a VOI at its centre: the same final VOI
     expect(r.found).toBe(true);
     expect(r.clickIndex).toEqual(click);
     expect(r.analyses).toBe(calls.length);
-    // A look with the first network pass, then at most three analyses with all of them.
-    expect(calls.map((c) => c.passes)).toEqual([1, ...calls.slice(1).map(() => 2)]);
+    // The click's analysis stops after its first pass when the ball is centred elsewhere; then at most three analyses with all passes.
+    expect(calls.slice(1).map((c) => c.passes)).toEqual(calls.slice(1).map(() => 2));
     expect(calls.length).toBeLessThanOrEqual(4);
     // Only the last analysis averages the flips.
     expect(calls.map((c) => c.flips.length)).toEqual([...calls.slice(1).map(() => 0), 1]);
@@ -99,10 +102,26 @@ test('clicks a fraction of a voxel apart give the network the same VOI', async (
   expect(centres[2]).toEqual(centres[0]);
 });
 
-test('no lesion at the click: a look, then the full network at the click says so; nothing re-centred', async () => {
+test('no lesion at the click: the look goes on, and the full network at the click says so; nothing re-centred', async () => {
   const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
   const r = await analyzeAtLesion(CARD, source, [5, 5, 5], { centerSpace: 'voxel' }, ballRunner(calls));
   expect(r.found).toBe(false);
-  expect(calls.map((c) => c.passes)).toEqual([1, 2]);
-  expect(calls[1].plan.center).toEqual(calls[0].plan.center);
+  expect(calls.map((c) => c.passes)).toEqual([2]);
+});
+
+test("a click on the ball's lattice point: one run, the look went on as the analysis", async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
+  const centre = snapToLattice(BALL, SPACING, CARD.input.voxelMm);
+  const r = await analyzeAtLesion(CARD, source, centre, { centerSpace: 'voxel' }, ballRunner(calls));
+  expect(r.found).toBe(true);
+  expect(calls.map((c) => c.passes)).toEqual([2]);
+  expect(r.analyses).toBe(1);
+});
+
+test('a click off the ball: the look stops after one pass and the analysis runs at the ball', async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
+  const r = await analyzeAtLesion(CARD, source, [33, 21, 15], { centerSpace: 'voxel' }, ballRunner(calls));
+  expect(calls[0].passes).toBe(1);
+  expect(calls[1].passes).toBe(2);
+  expect(distanceMm(r.centerIndex, BALL, SPACING)).toBeLessThan(CONVERGED_MM);
 });

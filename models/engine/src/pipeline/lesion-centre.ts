@@ -12,6 +12,7 @@ import { Vec3 } from '../volume';
 import type { AnalysisResult, AnalyzeOptions } from './analyze';
 import type { FlipAxis } from './flips';
 import { centerIndex, planClick, planVoi, snapToLattice, SourceMask, VoiPlan, VolumeSource } from './voi';
+import type { VolumeGeometry } from '../volume';
 
 /** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
 export const CONVERGED_MM = 1;
@@ -39,58 +40,65 @@ export function distanceMm(a: Vec3, b: Vec3, spacing: Vec3): number {
 
 /**
  * Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged
- * (none: one view), through `passes` network passes (the card's N for an answer, 1 for a look).
+ * (none: one view). With `look`, the analysis stops after the network's first pass when the
+ * lesion that pass segments is centred elsewhere (lesionMoved): its result then has `passes` 1.
  */
-export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, passes: number) => Promise<AnalysisResult>;
+export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, look: boolean) => Promise<AnalysisResult>;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/** The centroid of a lesion, snapped to the lattice the click's VOI is on (see snapToLattice). */
+export function latticeCentre(card: ModelCard, geometry: VolumeGeometry, lesion: SourceMask): Vec3 {
+  return snapToLattice(lesionCentroid(lesion), geometry.spacing, card.input.voxelMm);
+}
+
+/** Whether a lesion's centre is on another lattice point than the VOI's: the VOI should move there. */
+export function lesionMoved(card: ModelCard, geometry: VolumeGeometry, plan: VoiPlan, lesion: SourceMask): boolean {
+  return distanceMm(latticeCentre(card, geometry, lesion), plan.center, geometry.spacing) >= CONVERGED_MM;
+}
+
 /**
- * A click's analysis, re-centred on its lesion (options.recentre, default on). First a look: the
- * network's first pass alone (about half an analysis), whose segment says where the lesion's
- * centre is; then the analysis there, again until its centre stays on the same lattice point (at
- * most MAX_RECENTRINGS analyses after the first). The network views (flips) are averaged only in
- * the last analysis, at the lesion's own centre. A look that finds nothing leaves the VOI at the
- * click, so "no lesion" is always the full network's answer. The result's timings are the last
- * analysis' stages, plus `recentre` (ms of everything before it) and `total`.
+ * A click's analysis, re-centred on its lesion (options.recentre, default on). The analysis at the
+ * click looks after the network's first pass: if the lesion that pass segments is centred on the
+ * click's lattice point, it goes on as the analysis (one VOI, no cost); if not, it stops there
+ * (half an analysis) and the analysis runs at that centre. Then again until the lesion's centre
+ * stays on the same lattice point, at most MAX_RECENTRINGS more. A look that finds nothing goes
+ * on at the click, so "no lesion" is always the full network's answer. The network views (flips)
+ * are averaged only in the last analysis, at the lesion's own centre. The result's timings are the
+ * last analysis' stages, plus `recentre` (ms of everything before it) and `total`.
  */
 export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, click: Vec3, options: AnalyzeOptions, runVoi: VoiRunner): Promise<AnalysisResult> {
   const t0 = now();
   const flips = options.flips ?? card.analysis?.flips ?? [];
   const recentre = options.recentre ?? true;
-  const passes = card.architecture.iterations;
   let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
   const clickIndex = centerIndex(source, click, options.centerSpace ?? 'patient');
-  const analyse = async (p: VoiPlan, views: FlipAxis[], n = passes) => {
+  let runs = 0;
+  const analyse = async (p: VoiPlan, views: FlipAxis[], look = false) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
     const block = await source.readBlock(p.blockMin, p.blockMax);
-    return runVoi(p, block, views, now() - t, n);
+    runs++;
+    return runVoi(p, block, views, now() - t, look);
   };
-  /** The lesion's centre on the lattice (see snapToLattice), as the click's VOI is. */
-  const centreOf = (r: AnalysisResult) => snapToLattice(lesionCentroid(r.lesion), source.spacing, card.input.voxelMm);
-  const moved = (centre: Vec3) => distanceMm(centre, plan.center, source.spacing) >= CONVERGED_MM;
-  let looks = 0;
-  if (recentre && passes > 1) {
-    const look = await analyse(plan, [], 1);
-    looks = 1;
-    if (look.found && moved(centreOf(look))) {
-      options.onProgress?.({ stage: 're-centring', step: 0, of: MAX_RECENTRINGS });
-      plan = planVoi(source, centreOf(look), card.input.grid, card.input.voxelMm);
-    }
-  }
   // Without re-centring, the flips (if any) are averaged at the click.
-  let result = await analyse(plan, recentre ? [] : flips);
+  const atClick = plan;
+  let result = await analyse(plan, recentre ? [] : flips, recentre && card.architecture.iterations > 1);
+  if (result.passes < card.architecture.iterations) {
+    // The look moved: the analysis runs at the lesion's centre; should it find nothing there, at the click after all.
+    options.onProgress?.({ stage: 're-centring', step: 0, of: MAX_RECENTRINGS });
+    result = await analyse((plan = planVoi(source, latticeCentre(card, source, result.lesion), card.input.grid, card.input.voxelMm)), []);
+    if (!result.found) result = await analyse((plan = atClick), []);
+  }
   let analyses = 1;
   let converged = !recentre;
   while (!converged && result.found) {
-    const centre = centreOf(result);
-    converged = !moved(centre);
+    converged = !lesionMoved(card, source, plan, result.lesion);
     // The last allowed analysis, or one at a centre that no longer moves, averages the flips.
     const last = converged || analyses === MAX_RECENTRINGS;
     if (converged && !flips.length) break;
     options.onProgress?.({ stage: 're-centring', step: analyses, of: MAX_RECENTRINGS });
-    const next = await analyse((plan = converged ? plan : planVoi(source, centre, card.input.grid, card.input.voxelMm)), last ? flips : []);
+    const next = await analyse((plan = converged ? plan : planVoi(source, latticeCentre(card, source, result.lesion), card.input.grid, card.input.voxelMm)), last ? flips : []);
     analyses++;
     // A lesion lost at its own centre (rare: a segment that only holds together off-centre) keeps the answer before.
     if (!next.found) break;
@@ -98,6 +106,6 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
     if (last) break;
   }
   const total = Math.round((now() - t0) * 10) / 10;
-  // Every run of the network counts, the look too.
-  return { ...result, clickIndex, analyses: looks + analyses, timingsMs: { ...result.timingsMs, recentre: Math.round((total - result.timingsMs.total) * 10) / 10, total } };
+  // Every run of the network counts, a look that stopped after one pass too.
+  return { ...result, clickIndex, analyses: runs, timingsMs: { ...result.timingsMs, recentre: Math.round((total - result.timingsMs.total) * 10) / 10, total } };
 }

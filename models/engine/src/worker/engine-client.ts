@@ -77,12 +77,12 @@ export class WorkerEngine implements Engine, WindowRunner {
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const geometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs, passes) => {
+    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs, look) => {
       if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
       const cancel = () => this.cancel();
       options.signal?.addEventListener('abort', cancel);
       try {
-        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs, passes }, [block.buffer as ArrayBuffer], options.onProgress);
+        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs, look }, [block.buffer as ArrayBuffer], options.onProgress);
         if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
         return msg.result;
       } finally {

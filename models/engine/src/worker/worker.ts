@@ -171,7 +171,7 @@ async function handle(msg: ToWorker): Promise<void> {
         ? analyzer.run(msg.plan, msg.geometry, msg.block, {
             flips: msg.flips,
             readMs: msg.readMs,
-            passes: msg.passes,
+            look: msg.look,
             signal: controller.signal,
             onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
           }).then((result) => ({ id: msg.id, type: 'result', result }))
