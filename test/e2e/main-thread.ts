@@ -12,6 +12,8 @@ export interface Task {
   ms: number;
   /** The script whose function the task ran first ('' when it ran none: layout, paint, GC). */
   url: string;
+  /** That function's name, where the script has one. */
+  name: string;
 }
 
 interface TraceEvent {
@@ -21,7 +23,7 @@ interface TraceEvent {
   dur?: number;
   pid: number;
   tid: number;
-  args?: { name?: string; data?: { url?: string } };
+  args?: { name?: string; data?: { url?: string; functionName?: string } };
 }
 
 export async function startTrace(browser: Browser, page: Page): Promise<void> {
@@ -40,7 +42,7 @@ export async function stopTrace(browser: Browser, minMs = 50): Promise<Task[]> {
     .filter((e) => e.name === 'RunTask' && (e.dur ?? 0) >= minMs * 1000)
     .map((task) => {
       const first = calls.find((c) => c.ts >= task.ts && c.ts < task.ts + (task.dur ?? 0));
-      return { ms: (task.dur ?? 0) / 1000, url: first?.args?.data?.url ?? '' };
+      return { ms: (task.dur ?? 0) / 1000, url: first?.args?.data?.url ?? '', name: first?.args?.data?.functionName ?? '' };
     });
 }
 
