@@ -78,6 +78,7 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
     centerIndex: center,
     clickIndex: center,
     analyses: 1,
+    passes: 2,
     backend: 'webgpu',
     backendReason: 'stub',
     timingsMs: { total: 5 },
