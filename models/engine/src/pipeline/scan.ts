@@ -269,32 +269,35 @@ export class CoarseMap {
     });
   }
 
-  /** Adds one window's grid probabilities (grid [x][y][z] with x fastest, as the network returns them). */
-  add(plan: VoiPlan, prob: Float32Array, taperMm: number): void {
+  /**
+   * Adds one window's grid probabilities (grid [x][y][z] with x fastest, as the network returns
+   * them), planes [z0, z1) of it (default all).
+   */
+  add(plan: VoiPlan, prob: Float32Array, taperMm: number, z0 = 0, z1 = plan.grid[2]): void {
     this.accumulate(plan, taperMm, (n, row, w) => {
       this.sum[row] += w * prob[n];
       this.weight[row] += w;
-    });
+    }, z0, z1);
   }
 
   /**
    * Adds one window's grid values to the grey-level grid (the mean per cell), for the dark-blob
    * candidates. Called before the values go to the network (a worker takes them).
    */
-  addGrey(plan: VoiPlan, window: WindowGrid): void {
+  addGrey(plan: VoiPlan, window: WindowGrid, z0 = 0, z1 = plan.grid[2]): void {
     this.accumulate(plan, Infinity, (n, cell) => {
       if (!window.inside[n]) return;
       this.greySum[cell] += window.values[n];
       this.greyCount[cell]++;
-    });
+    }, z0, z1);
   }
 
-  private accumulate(plan: VoiPlan, taperMm: number, visit: (n: number, cell: number, w: number) => void): void {
+  private accumulate(plan: VoiPlan, taperMm: number, visit: (n: number, cell: number, w: number) => void, z0: number, z1: number): void {
     const { dims } = this;
     const axes = this.gridCells(plan, taperMm);
-    const [gx, gy, gz] = plan.grid;
-    let n = 0;
-    for (let z = 0; z < gz; z++) {
+    const [gx, gy] = plan.grid;
+    let n = z0 * gx * gy;
+    for (let z = z0; z < z1; z++) {
       const cz = axes[2].cell[z];
       for (let y = 0; y < gy; y++) {
         const cy = axes[1].cell[y];
@@ -502,6 +505,17 @@ const inBox = (p: Vec3, box: { min: Vec3; max: Vec3 }) => p.every((v, a) => v >=
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** The coarse pass alone: the map over the whole volume and its components (for calibration and tests). */
+/** Planes of a window's grid per task when the scan adds it to its map. */
+const MAP_PLANES = 16;
+
+async function inPlanes(plan: VoiPlan, step: (z0: number, z1: number) => void): Promise<void> {
+  for (let z0 = 0; z0 < plan.grid[2]; z0 += MAP_PLANES) {
+    await nextTask();
+    step(z0, Math.min(plan.grid[2], z0 + MAP_PLANES));
+  }
+  await nextTask();
+}
+
 export async function coarsePass(runner: WindowRunner, source: VolumeSource, params: ScanParams, options: Omit<ScanOptions, 'params'> = {}): Promise<{ map: CoarseMap; candidates: CoarseCandidate[]; blobs: CoarseCandidate[]; windows: number }> {
   if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); finding lesions needs a 3-D volume`);
   const { grid, voxelMm } = runner.card.input;
@@ -512,14 +526,12 @@ export async function coarsePass(runner: WindowRunner, source: VolumeSource, par
   for (const [w, plan] of windows.entries()) {
     options.onProgress?.({ stage: 'window', step: w + 1, of: windows.length });
     const window = await readWindow(source, plan, options.signal);
-    if (params.blobCandidates > 0) map.addGrey(plan, window);
+    // The map's updates a few planes a task: a whole window in one task reached 163-212 ms on a
+    // core shared with a CPU hog (find-lesions e2e), and a worker's answer arrives in a message task
+    // of the page that would run them too.
+    if (params.blobCandidates > 0) await inPlanes(plan, (z0, z1) => map.addGrey(plan, window, z0, z1));
     const prob = await runner.windowProbability(plan, window, { iterations: params.iterations, signal: options.signal });
-    // Task boundaries around adding the window to the map: a worker's answer arrives in a message
-    // task of the page, and what follows an await runs in it; with the map's update and the next
-    // window's first reads, that task reached 163 ms on a loaded core (find-lesions e2e).
-    await nextTask();
-    map.add(plan, prob, params.taperMm);
-    await nextTask();
+    await inPlanes(plan, (z0, z1) => map.add(plan, prob, params.taperMm, z0, z1));
     checkAbort(options.signal);
   }
   const candidates = findCandidates(map.values(), map.dims, params.cellMm, geometry, params.threshold, params.minMl);
