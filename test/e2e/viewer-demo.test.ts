@@ -69,7 +69,6 @@ withChromium.it('the viewer demo serves the generated study; a click on the lesi
     await page.waitForTimeout(1500);
     await page.screenshot({ path: join(ARTIFACTS, 'viewer-demo-result.png') });
     expect(Number(await row.getAttribute('data-voxels'))).toBeGreaterThan(0);
-    console.log(`card: point ${await row.getAttribute('data-point-mm')} centre ${await row.getAttribute('data-center-index')} P ${await row.getAttribute('data-probability')} range ${await row.getAttribute('data-probability-range')}; terminal centre ${l.centreMm}`);
     // The card says what the terminal said the model answers.
     const [low, high] = running.answer!.probability!;
     const p = Number(await row.getAttribute('data-probability'));

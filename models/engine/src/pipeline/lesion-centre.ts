@@ -8,11 +8,10 @@
  * Both engines (in this thread, in a worker) and "Find lesions" (scan.ts) run this one loop.
  */
 import type { ModelCard } from '../engine/weights';
-import { Vec3 } from '../volume';
+import { Vec3, VolumeGeometry } from '../volume';
 import type { AnalysisResult, AnalyzeOptions } from './analyze';
 import type { FlipAxis } from './flips';
 import { centerIndex, planClick, planVoi, snapToLattice, SourceMask, VoiPlan, VolumeSource } from './voi';
-import type { VolumeGeometry } from '../volume';
 
 /** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
 export const CONVERGED_MM = 1;
@@ -74,6 +73,8 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
   const clickIndex = centerIndex(source, click, options.centerSpace ?? 'patient');
   let runs = 0;
+  /** The VOI on a lesion's own centre. */
+  const planOn = (lesion: SourceMask) => planVoi(source, latticeCentre(card, source, lesion), card.input.grid, card.input.voxelMm);
   const analyse = async (p: VoiPlan, views: FlipAxis[], look = false) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
@@ -87,7 +88,7 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   if (result.passes < card.architecture.iterations) {
     // The look moved: the analysis runs at the lesion's centre; should it find nothing there, at the click after all.
     options.onProgress?.({ stage: 're-centring', step: 0, of: MAX_RECENTRINGS });
-    result = await analyse((plan = planVoi(source, latticeCentre(card, source, result.lesion), card.input.grid, card.input.voxelMm)), []);
+    result = await analyse((plan = planOn(result.lesion)), []);
     if (!result.found) result = await analyse((plan = atClick), []);
   }
   let analyses = 1;
@@ -98,7 +99,7 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
     const last = converged || analyses === MAX_RECENTRINGS;
     if (converged && !flips.length) break;
     options.onProgress?.({ stage: 're-centring', step: analyses, of: MAX_RECENTRINGS });
-    const next = await analyse((plan = converged ? plan : planVoi(source, latticeCentre(card, source, result.lesion), card.input.grid, card.input.voxelMm)), last ? flips : []);
+    const next = await analyse((plan = converged ? plan : planOn(result.lesion)), last ? flips : []);
     analyses++;
     // A lesion lost at its own centre (rare: a segment that only holds together off-centre) keeps the answer before.
     if (!next.found) break;
