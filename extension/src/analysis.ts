@@ -217,6 +217,9 @@ export async function analyzeAt(request: AnalysisRequest): Promise<LesionRecord 
 export async function showLesion(request: Omit<AnalysisRequest, 'engine' | 'onProgress'>, result: AnalysisResult): Promise<LesionRecord> {
   const { services, cs, click, number, algorithm } = request;
   const { displaySet, volume } = click;
+  // The worker's answer arrives in a message task; creating the labelmap (OHIF's derived images of
+  // every slice) in that same task made it 185-206 ms on a core shared with a CPU hog.
+  await turnForThePage();
   const segmentationId = await lesionSegment(services, displaySet, number, result, algorithm, request.segmentations);
   await turnForThePage();
   const segmentation = cs.cornerstoneTools.segmentation.state.getSegmentation(segmentationId);

@@ -131,12 +131,11 @@ it('Find lesions proposes lesions of a two-lesion phantom; accepted proposals an
     hog.stop();
   }
   const own = tasks.filter((t) => t.url.includes('/abus-tumor-ai/'));
-  console.log(`find lesions: the plugin's long tasks: ${own.map((t) => `${Math.round(t.ms)} ms (${t.name || '?'})`).join(', ')}`);
+  console.log(`find lesions: the plugin's long tasks: ${own.map((t) => `${Math.round(t.ms)} ms (${t.name || '?'}) [${t.parts}] hot: ${t.hot}`).join('; ')}`);
   const plugin = own.map((t) => Math.round(t.ms));
-  // Printed, not yet held to issue #22's 200 ms: with the hog, one task of the scan's still takes
-  // 170-212 ms here (the map's update is split; what remains is not yet found). The click's bar is
-  // asserted in install-ohif.test.ts.
   console.log(`find lesions, with a CPU hog: the plugin's main-thread tasks over 50 ms: ${plugin.length}, longest ${Math.max(0, ...plugin)} ms (issue #22's bar: 200 ms); the viewer's: ${tasks.length - plugin.length}`);
+  // No task of the plugin's own reaches 200 ms during the scan (issue #22), with the hog running.
+  expect(Math.max(0, ...plugin)).toBeLessThan(200);
   const said = (await outcome.jsonValue()) as string;
   const { ended, longTasks } = await page.evaluate(() => ({ ended: performance.now(), longTasks: (window as Win).__longTasks as [number, number][] }));
   const during = longTasks.filter(([start]) => start >= started).map(([, d]) => Math.round(d));

@@ -27,6 +27,15 @@ def focal_loss(logits, labels, weights, gamma=LOSS['focalGamma'], lesion=None):
     return -((pos + neg) * has).mean()
 
 
+def weighted_bce(logits, labels, weights, lesion=None):
+    """Class-weighted cross-entropy, mean over the batch; a sample without a lesion contributes zero."""
+    z = logits.reshape(-1)
+    y = labels.reshape(-1).to(z.dtype)
+    has = lesion.reshape(-1).to(z.dtype) if lesion is not None else torch.ones_like(y)
+    w = y * weights['malignant'] + (1 - y) * weights['benign']
+    return (F.binary_cross_entropy_with_logits(z, y, reduction='none') * w * has).mean()
+
+
 def dice_loss(prob, truth, smooth=LOSS['diceSmooth']):
     batch = prob.shape[0]
     p = prob.reshape(batch, -1)
@@ -36,14 +45,15 @@ def dice_loss(prob, truth, smooth=LOSS['diceSmooth']):
     return (1 - (2 * overlap + smooth) / (sizes + smooth)).mean()
 
 
-def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda']):
+def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda'], cls_loss='focal'):
     used = passes if config['lossOnEveryIteration'] else passes[-1:]
     dtype = torch.get_default_dtype()  # bf16 autocast outputs are scored in full precision
     seg = cls = None
     if config['segmentation'] and mask is not None:
         seg = sum(dice_loss(p['seg_prob'].to(dtype), mask) for p in used) / len(used)
     if config['clsStages'] and label is not None:
-        cls = sum(focal_loss(p['cls_logit'].to(dtype), label, weights, lesion=lesion) for p in used) / len(used)
+        term = focal_loss if cls_loss == 'focal' else weighted_bce
+        cls = sum(term(p['cls_logit'].to(dtype), label, weights, lesion=lesion) for p in used) / len(used)
     if seg is not None and cls is not None:
         total = lam * cls + (1 - lam) * seg
     elif seg is not None:

@@ -106,6 +106,8 @@ def main(argv=None):
     parser.add_argument('--lr', type=float, default=1e-3)
     parser.add_argument('--lambda', dest='lam', type=float, default=LOSS['lambda'])
     parser.add_argument('--seed', type=int, default=1)
+    parser.add_argument('--cls-loss', choices=['focal', 'bce'], default='focal', help="the paper's class-weighted focal loss, or class-weighted cross-entropy (about 20x the head's gradient)")
+    parser.add_argument('--backbone-lr-scale', type=float, default=1.0, help='learning rate of every weight outside the classification head, relative to --lr (a fine-tune that should keep the segmentation)')
     parser.add_argument('--steps', type=int, help='stop after this many steps')
     parser.add_argument('--minutes', type=float, help='stop after this much wall-clock time (evaluations included); the learning rate decays over it')
     parser.add_argument('--until-step', type=int, help='pause after this step (checkpointed); --resume continues the same run')
@@ -166,7 +168,9 @@ def main(argv=None):
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local] if cuda else None, broadcast_buffers=False)
     else:
         net = model
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    head = [p for name, p in model.params.items() if name.startswith('cls__')]
+    backbone = [p for name, p in model.params.items() if not name.startswith('cls__')]
+    optimizer = torch.optim.Adam([{'params': head, 'scale': 1.0}, {'params': backbone, 'scale': args.backbone_lr_scale}], lr=args.lr)
     os.makedirs(args.out, exist_ok=True)
     checkpoint = os.path.join(args.out, 'checkpoint.pt')
     log_file = os.path.join(args.out, 'log.jsonl')
@@ -223,7 +227,7 @@ def main(argv=None):
                 'input': {'grid': grid, 'voxelMm': voxel_mm, 'voiMm': [g * voxel_mm for g in grid], 'normalization': 'zscore-voi'},
                 'decisionThreshold': 0.5,
                 'training': {**json.loads(args.provenance), 'engine': f'PyTorch {torch.__version__}', 'device': str(torch.cuda.get_device_name(device) if cuda else 'cpu'),
-                             'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'lambda': args.lam, 'seed': args.seed,
+                             'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'backboneLrScale': args.backbone_lr_scale, 'clsLoss': args.cls_loss, 'lambda': args.lam, 'seed': args.seed,
                              'steps': state['step'], 'samplesSeen': state['samples'], 'trainingMinutes': round(state['seconds'] / 60, 2),
                              'bf16': bool(args.bf16 and cuda), 'tf32': bool(args.tf32 and cuda), 'pool': pool.counts(),
                              **({'initFrom': os.path.basename(os.path.normpath(args.init)), 'frozenBatchNorm': True} if args.init else {})},
@@ -244,14 +248,14 @@ def main(argv=None):
             pool.refresh(limit=8)
             weights = weights_now()
         for group in optimizer.param_groups:
-            group['lr'] = learning_rate(args.lr, progress(), state['step'])
+            group['lr'] = group['scale'] * learning_rate(args.lr, progress(), state['step'])
         # Every process draws the same global batch and takes its own slice, so N processes with
         # batch B see exactly what one process with batch N*B sees.
         index = torch.randint(pool.size, (args.batch * world,), generator=generator)[rank * args.batch:(rank + 1) * args.batch]
         voi, mask, label, lesion = pool.take(index.to(device))
         with autocast:
             passes = net(voi)
-        loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam)
+        loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam, cls_loss=args.cls_loss)
         optimizer.zero_grad(set_to_none=True)
         loss['total'].backward()
         optimizer.step()
