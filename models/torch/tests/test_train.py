@@ -1,5 +1,5 @@
 """The PyTorch trainer: distributed training equals one process with the same global batch, and a
-resumed run equals an uninterrupted one. Needs shards from the TypeScript sampler in $ABUS_SHARDS
+resumed run equals an uninterrupted one, and a head-only fine-tune leaves the backbone as it was. Needs shards from the TypeScript sampler in $ABUS_SHARDS
 (models/tools/src/train/torch-train.test.ts makes them and runs this file)."""
 import os
 import socket
@@ -73,6 +73,17 @@ class TrainerTest(unittest.TestCase):
             resumed = train(os.path.join(tmp, 'split'), '--steps', '4', '--batch', '2', '--resume')
             self.assertEqual(resumed['state']['step'], 4)
             self.assertLess(worst_difference(straight, resumed), 1e-6)
+
+    def test_head_only_fine_tune_keeps_the_backbone(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            start = train(os.path.join(tmp, 'start'), '--steps', '1', '--batch', '2', '--lr', '0')
+            tuned = train(os.path.join(tmp, 'tuned'), '--steps', '3', '--batch', '2', '--backbone-lr-scale', '0', '--cls-loss', 'bce')
+            weights = [k for k in start['model'] if k.startswith('params.')]
+            head = [k for k in weights if k.startswith('params.cls__')]
+            self.assertTrue(head)
+            moved = lambda k: (start['model'][k] - tuned['model'][k]).abs().max().item()  # noqa: E731
+            self.assertEqual(max(moved(k) for k in weights if k not in head), 0.0)
+            self.assertGreater(max(moved(k) for k in head), 1e-6)  # 3 warm-up steps of Adam: about 3 x lr x 2/200 each
 
 
 if __name__ == '__main__':
