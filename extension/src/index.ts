@@ -2,7 +2,7 @@
  * The ABUS Tumor AI extension for OHIF 3.13, loaded at run time by the prebuilt viewer
  * (app-config.js lists this module's URL; see `abus-ai install-ohif`).
  */
-import { load, WorkerEngine } from '@abus-tumor-ai/engine';
+import { Engine, load } from '@abus-tumor-ai/engine';
 import { hostCornerstone } from './analysis';
 import { commandsModule } from './commands';
 import { AbusTumorService } from './service';
@@ -20,9 +20,9 @@ const settings = readSettings(import.meta.url);
 type Managers = { servicesManager: { services: Record<string, any>; registerService(registration: object): void }; extensionManager: any; commandsManager: any };
 
 /** The worker engine, from the plugin folder (or assetsUrl), with the settings' model and backend. */
-async function createEngine(): Promise<WorkerEngine> {
+async function createEngine(): Promise<Engine> {
   const base = settings.assetsUrl ?? pluginBaseUrl(import.meta.url);
-  return (await load({ worker: new Worker(new URL('abus-worker.js', base)), weights: settings.weightsUrl, backend: settings.backend, wasmPath: base, wasmThreads: settings.wasmThreads })) as WorkerEngine;
+  return (await load({ worker: new Worker(new URL('abus-worker.js', base)), weights: settings.weightsUrl, backend: settings.backend, wasmPath: base, wasmThreads: settings.wasmThreads }));
 }
 
 const serviceOf = ({ servicesManager }: Managers): AbusTumorService => servicesManager.services.abusTumorService;

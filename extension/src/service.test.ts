@@ -4,7 +4,7 @@
  * model segments.
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import type { AnalysisResult, BackendChange, BackendName, Candidate, ModelCard, ScanOptions, ScanResult, Vec3, VolumeSource, WorkerEngine } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, BackendChange, BackendName, Candidate, ModelCard, ScanOptions, ScanResult, Vec3, VolumeSource, Engine } from '@abus-tumor-ai/engine';
 import { planClick } from '@abus-tumor-ai/engine';
 import { commandsModule } from './commands';
 import { AbusTumorService, ALGORITHM_NAME } from './service';
@@ -46,7 +46,7 @@ function expectNear(actual: ArrayLike<number>, expected: ArrayLike<number>): voi
   for (let n = 0; n < expected.length; n++) expect(actual[n]).toBeCloseTo(expected[n], 6);
 }
 
-/* ---- The engine: shaped like WorkerEngine, with a fabricated lesion around the click. ---- */
+/* ---- The engine: an Engine with a fabricated lesion around the click. ---- */
 
 // Only what the service, the VOI plan and the export read; a small VOI grid so that a click in the
 // middle of the series needs only some of its slices.
@@ -89,9 +89,9 @@ function lesionAround(center: Vec3, probability: number | null = 0.87): Analysis
 /** The voxels ("i,j,k") a lesion at `center` paints. */
 const crossVoxels = (center: Vec3) => CROSS.map(([i, j, k]) => `${center[0] + i - 1},${center[1] + j - 1},${center[2] + k - 1}`).sort();
 
-class StubEngine {
-  card?: ModelCard = CARD;
-  backend?: { backend: BackendName; reason: string };
+class StubEngine implements Engine {
+  card: ModelCard = CARD;
+  backend: { backend: BackendName; reason: string } | undefined;
   onBackendChange?: (change: BackendChange) => void;
   readonly calls: { center: Vec3; centerSpace?: string }[] = [];
   cancels = 0;
@@ -106,7 +106,7 @@ class StubEngine {
   async analyze(source: VolumeSource, center: Vec3, options: { centerSpace?: 'patient' | 'voxel' } = {}): Promise<AnalysisResult> {
     this.calls.push({ center: [...center], centerSpace: options.centerSpace });
     // As the real client: plan the VOI once and read its block from the viewer's volume.
-    const plan = planClick(this.card!, source, center, options.centerSpace ?? 'patient');
+    const plan = planClick(this.card, source, center, options.centerSpace ?? 'patient');
     await source.readBlock(plan.blockMin, plan.blockMax);
     return this.respond(center);
   }
@@ -149,6 +149,12 @@ class StubEngine {
     this.cancels++;
     this.abort?.();
   }
+
+  async warmUp(): Promise<number> {
+    return 0;
+  }
+
+  dispose(): void {}
 }
 
 /* ---- The viewer: OHIF services and cornerstone, as far as the plugin uses them. ---- */
@@ -343,8 +349,7 @@ function harness(options: Options = {}) {
   };
   const createEngine = jest.fn(async () => {
     if (options.loadError) throw options.loadError;
-    // The stub has WorkerEngine's public surface; the class's private fields make a cast necessary.
-    return engine as unknown as WorkerEngine;
+    return engine;
   });
   const service = new AbusTumorService(managers, settings, createEngine);
   const { actions } = commandsModule(service);

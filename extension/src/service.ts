@@ -4,7 +4,7 @@
  * the panel's buttons, the "ABUS tumor" tool and the OHIF commands. It publishes STATE_CHANGED,
  * which the panel draws from, so the state survives panel tab switches.
  */
-import type { AnalysisResult, BackendChange, ScanProgress, WorkerEngine } from '@abus-tumor-ai/engine';
+import type { AnalysisResult, BackendChange, Engine, ScanProgress } from '@abus-tumor-ai/engine';
 import { ALGORITHM_NAME, buildLesionExport } from '@abus-tumor-ai/engine';
 
 export { ALGORITHM_NAME };
@@ -23,7 +23,7 @@ export interface PanelState {
   /** The last click's outcome, e.g. "No lesion at that point", with its kind for tests and styles. */
   outcome?: string;
   outcomeKind?: 'lesion' | 'already-analysed' | 'no-lesion' | 'error' | 'cancelled' | 'candidates';
-  engine?: WorkerEngine;
+  engine?: Engine;
   lesions: LesionRecord[];
   /** Set when WebGPU is not used, with the reason; shown as a notification and in the panel. */
   fallback?: string;
@@ -62,7 +62,7 @@ export class AbusTumorService {
    * What OHIF's servicesManager.registerService takes. Its create() is given the managers; those
    * the extension's preRegistration received stand in for any it is not given.
    */
-  static registration(settings: AbusSettings, createEngine: () => Promise<WorkerEngine>, managers: Omit<Managers, 'services'>) {
+  static registration(settings: AbusSettings, createEngine: () => Promise<Engine>, managers: Omit<Managers, 'services'>) {
     return {
       name: 'abusTumorService',
       altName: 'AbusTumorService',
@@ -89,7 +89,7 @@ export class AbusTumorService {
   constructor(
     readonly managers: Managers,
     readonly settings: AbusSettings,
-    private readonly createEngine: () => Promise<WorkerEngine>,
+    private readonly createEngine: () => Promise<Engine>,
   ) {}
 
   get services(): Services {
@@ -112,19 +112,19 @@ export class AbusTumorService {
     this.services.uiNotificationService?.show({ title, message, type, duration: type === 'error' ? 8000 : 4000 });
   }
 
-  private readyMessage(engine: WorkerEngine): string {
+  private readyMessage(engine: Engine): string {
     const card = engine.card;
     // No backend after a GPU loss that nothing could replace: analyses will say why they fail.
     return `Model ${card.name} ${card.version} · ${engine.backend ? engine.backend.backend : 'no backend'}`;
   }
 
-  private readyDetail(engine: WorkerEngine): string {
+  private readyDetail(engine: Engine): string {
     const card = engine.card;
     const backend = engine.backend ? engine.backend.reason : 'none (the GPU was lost and no other backend started)';
     return `Backend: ${backend}. Model ${card.name} ${card.version}, trained on ${String(card.training.data ?? 'see the model card')}.`;
   }
 
-  private ready(engine: WorkerEngine): Partial<PanelState> {
+  private ready(engine: Engine): Partial<PanelState> {
     return { status: 'ready', message: this.readyMessage(engine), detail: this.readyDetail(engine) };
   }
 
@@ -150,7 +150,7 @@ export class AbusTumorService {
   }
 
   /** The engine when an analysis may start now; otherwise says why not and returns undefined. */
-  private idleEngine(): WorkerEngine | undefined {
+  private idleEngine(): Engine | undefined {
     if (this.state.status === 'running') {
       this.notify('ABUS Tumor AI', 'An analysis is already running; wait for it or cancel it', 'info');
       return undefined;
@@ -160,7 +160,7 @@ export class AbusTumorService {
   }
 
   /** Ends a failed or cancelled run: the panel says which, and so does a notification. */
-  private failed(engine: WorkerEngine, err: unknown, what: string): undefined {
+  private failed(engine: Engine, err: unknown, what: string): undefined {
     const cancelled = (err as Error).name === 'AbortError';
     const message = cancelled ? `${what} cancelled` : (err as Error).message;
     this.update({ ...this.ready(engine), outcome: message, outcomeKind: cancelled ? 'cancelled' : 'error' });
@@ -168,12 +168,12 @@ export class AbusTumorService {
     return undefined;
   }
 
-  private algorithm(engine: WorkerEngine) {
+  private algorithm(engine: Engine) {
     return { name: ALGORITHM_NAME, version: `${engine.card.name} ${engine.card.version}` };
   }
 
   /** A new lesion joins the list; then every view goes to it. */
-  private addLesion(engine: WorkerEngine, record: LesionRecord): void {
+  private addLesion(engine: Engine, record: LesionRecord): void {
     const number = record.number;
     this.nextLesionNumber = Math.max(this.nextLesionNumber, number + 1);
     this.update({ ...this.ready(engine), lesions: [...this.state.lesions, record], outcome: `Lesion ${number}: ${label(record.result)}`, outcomeKind: 'lesion' });
@@ -188,7 +188,7 @@ export class AbusTumorService {
    * (the engine re-centres every analysis on it), so it is that lesion and its number, not a new
    * analysis. The panel says so and the views go to it.
    */
-  private alreadyMarked(engine: WorkerEngine, record: LesionRecord): LesionRecord {
+  private alreadyMarked(engine: Engine, record: LesionRecord): LesionRecord {
     this.update({ ...this.ready(engine), outcome: `Lesion ${record.number} (already marked): ${label(record.result)}`, outcomeKind: 'already-analysed' });
     setTimeout(() => this.jumpToLesion(record.number), 0);
     return record;

@@ -23,4 +23,3 @@ export { load, readerFor } from './load';
 export type { LoadOptions } from './load';
 export { WorkerEngine } from './worker/engine-client';
 export type { WorkerLike } from './worker/engine-client';
-export type { BackendChange } from './worker/protocol';

@@ -48,8 +48,14 @@ function checkOptions(options: LoadOptions): void {
 
 export async function load(options: LoadOptions): Promise<Engine> {
   checkOptions(options);
+  if (options.worker) return WorkerEngine.start(options.worker, { weightsUrl: options.weights as string, backend: options.backend ?? 'auto', wasmPath: options.wasmPath, warmUp: options.warmUp ?? true, wasmThreads: options.wasmThreads, simdConv: options.simdConv });
+  return loadInThread(options);
+}
+
+/** load() in this thread: the engine a worker runs (worker.ts), which also needs its VOI-level methods. */
+export async function loadInThread(options: Omit<LoadOptions, 'worker'>): Promise<Analyzer> {
+  checkOptions(options);
   const backend = options.backend ?? 'auto';
-  if (options.worker) return WorkerEngine.start(options.worker, { weightsUrl: options.weights as string, backend, wasmPath: options.wasmPath, warmUp: options.warmUp ?? true, wasmThreads: options.wasmThreads, simdConv: options.simdConv });
   if (options.wasmPath) setWasmPath(options.wasmPath);
   if (options.wasmThreads) setWasmThreads(options.wasmThreads);
   if (options.simdConv !== undefined) useSimdConv(options.simdConv);

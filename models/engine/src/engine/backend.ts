@@ -226,3 +226,15 @@ export function dropWebGPU(): void {
   droppedWebGPUFactory = factory;
   tf.removeBackend('webgpu');
 }
+
+/** An engine changed backend by itself: a worker, after the GPU device under webgpu was lost. */
+export interface BackendChange {
+  /** What runs now: webgpu on a new device, or the next backend; null when none could start. */
+  backend: BackendName | null;
+  /** One line in the style of the init reason: which backend runs and why. */
+  reason: string;
+  /** What the GPU reported, e.g. "destroyed: Device was destroyed." or "unknown: ...". */
+  lost: string;
+  /** One line to show the user, e.g. "The GPU was lost (...); now running on wasm (...)". */
+  message: string;
+}

@@ -4,7 +4,8 @@ import { variantConfig } from '../engine/config';
 import { initWeights } from '../engine/network';
 import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3 } from '../volume';
-import { AbortError, Analyzer } from './analyze';
+import { AbortError, Engine } from './analyze';
+import { load } from '../load';
 import { arraySource } from './voi';
 
 /** An untrained, randomly initialised tiny model: it exercises the plumbing, not accuracy. */
@@ -30,10 +31,10 @@ function volume() {
   return arraySource({ dims, spacing: [0.8, 0.3, 1.2], origin: [10, 20, 30], direction: IDENTITY_DIRECTION, data });
 }
 
-let analyzer: Analyzer;
+let analyzer: Engine;
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  analyzer = await Analyzer.create(randomModel(), 'cpu');
+  analyzer = await load({ weights: randomModel(), backend: 'cpu', warmUp: false });
 });
 afterAll(() => analyzer.dispose());
 
@@ -106,6 +107,15 @@ test('cancelling stops the analysis and leaks nothing', async () => {
   });
   await expect(run).rejects.toBeInstanceOf(AbortError);
   expect(tf.memory().numTensors).toBe(before);
+});
+
+test("the engine's cancel() stops what it runs, without a signal of the caller's, and leaks nothing", async () => {
+  const before = tf.memory().numTensors;
+  const run = analyzer.analyze(volume(), [30, 25, 20], { centerSpace: 'voxel', onProgress: (p) => p.step === 1 && analyzer.cancel() });
+  await expect(run).rejects.toBeInstanceOf(AbortError);
+  expect(tf.memory().numTensors).toBe(before);
+  // The next analysis is not cancelled.
+  await expect(analyzer.analyze(volume(), [30, 25, 20], { centerSpace: 'voxel' })).resolves.toHaveProperty('backend', 'cpu');
 });
 
 test('bad input gives a clear message', async () => {

@@ -3,7 +3,7 @@
  * P(malignant), size, the backend that ran, and where the time went.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, GpuDeviceLike } from '../engine/backend';
+import { activeWebGPUDevice, BackendChange, BackendChoice, BackendName, chooseBackend, GpuDeviceLike } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
 import { LoadedModel, ModelCard } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
@@ -110,6 +110,13 @@ export interface Engine {
   scan(source: VolumeSource, options?: ScanOptions): Promise<ScanResult>;
   /** Compiles the kernels on an empty VOI, so the first click is not slower than the next; ms. */
   warmUp(): Promise<number>;
+  /** Stops the analyses and scans this engine is running: each rejects with an AbortError. */
+  cancel(): void;
+  /**
+   * Set by the caller: told when the engine changed backend by itself (a worker engine after a GPU
+   * loss), after `backend` is updated. Show `change.message` to the user.
+   */
+  onBackendChange?: (change: BackendChange) => void;
   dispose(): void;
 }
 
@@ -119,6 +126,11 @@ export class Analyzer implements Engine, WindowRunner {
     private readonly weights: Weights,
     readonly backend: BackendChoice,
   ) {}
+
+  /** An in-thread engine keeps the backend it was loaded on: this is never called. */
+  onBackendChange?: (change: BackendChange) => void;
+  /** One controller per analysis or scan in flight, for cancel(). */
+  private readonly running = new Set<AbortController>();
 
   /** Takes ownership of the model's weights; moves them to the chosen backend. */
   static async create(model: LoadedModel, backend?: BackendName | 'auto'): Promise<Analyzer> {
@@ -159,11 +171,33 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
-    return analyzeAtLesion(this.card, source, click, options, (plan, block, flips, readMs, look) => this.run(plan, source, block, { ...options, flips, readMs, look }));
+    return this.cancellable(options.signal, (signal) => {
+      const cancellableOptions = { ...options, signal };
+      return analyzeAtLesion(this.card, source, click, cancellableOptions, (plan, block, flips, readMs, look) => this.run(plan, source, block, { ...cancellableOptions, flips, readMs, look }));
+    });
   }
 
   scan(source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
-    return scanVolume(this, source, options);
+    return this.cancellable(options.signal, (signal) => scanVolume(this, source, { ...options, signal }));
+  }
+
+  cancel(): void {
+    this.running.forEach((controller) => controller.abort());
+  }
+
+  /** Runs work with a signal that the caller's signal and cancel() both abort. */
+  private async cancellable<T>(signal: AbortSignal | undefined, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    const forward = () => controller.abort();
+    if (signal?.aborted) controller.abort();
+    signal?.addEventListener('abort', forward);
+    this.running.add(controller);
+    try {
+      return await work(controller.signal);
+    } finally {
+      this.running.delete(controller);
+      signal?.removeEventListener('abort', forward);
+    }
   }
 
   /**

@@ -9,7 +9,8 @@ import { variantConfig } from '../engine/config';
 import { initWeights } from '../engine/network';
 import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
-import { AbortError, AnalysisResult, Analyzer } from './analyze';
+import { AbortError, AnalysisResult, Engine } from './analyze';
+import { load } from '../load';
 import { axisCentres, boxIoU, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, tileWindows, WindowGrid, WindowRunner } from './scan';
 import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
@@ -154,10 +155,10 @@ function randomModel(): LoadedModel {
 }
 
 describe('with a network', () => {
-  let analyzer: Analyzer;
+  let analyzer: Engine;
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    analyzer = await Analyzer.create(randomModel(), 'cpu');
+    analyzer = await load({ weights: randomModel(), backend: 'cpu', warmUp: false });
   });
   afterAll(() => analyzer.dispose());
 

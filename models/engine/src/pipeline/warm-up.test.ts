@@ -10,8 +10,7 @@ import { join } from 'path';
 import { describeOn } from '../../../../test/backends';
 import { writeUntrainedModel } from '../../../../test/fixtures/untrained-model';
 import { activeWebGPUDevice } from '../engine/backend';
-import { folderReader, loadModel } from '../engine/weights';
-import { Analyzer } from './analyze';
+import { load } from '../load';
 import '../engine/register-gradients';
 
 const dir = mkdtempSync(join(tmpdir(), 'abus-warmup-'));
@@ -21,7 +20,7 @@ beforeAll(() => writeUntrainedModel(dir, TINY));
 afterEach(() => tf.setBackend('cpu'));
 
 test('on wasm the warm-up runs one analysis', async () => {
-  const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'wasm');
+  const analyzer = await load({ weights: dir, backend: 'wasm', warmUp: false });
   try {
     expect(await analyzer.warmUp()).toBeGreaterThan(0);
   } finally {
@@ -31,7 +30,7 @@ test('on wasm the warm-up runs one analysis', async () => {
 
 describeOn('webgpu', 'on webgpu', () => {
   test('the whole network runs inside error scopes that report nothing', async () => {
-    const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
+    const analyzer = await load({ weights: dir, backend: 'webgpu', warmUp: false });
     try {
       await expect(analyzer.warmUp()).resolves.toBeGreaterThan(0);
     } finally {
@@ -40,7 +39,7 @@ describeOn('webgpu', 'on webgpu', () => {
   });
 
   test('an error a scope catches stops the warm-up with its message', async () => {
-    const analyzer = await Analyzer.create(await loadModel(folderReader(dir)), 'webgpu');
+    const analyzer = await load({ weights: dir, backend: 'webgpu', warmUp: false });
     const device = activeWebGPUDevice() as unknown as { popErrorScope(): Promise<{ message: string } | null> };
     const real = device.popErrorScope.bind(device);
     // As a shader that failed to compile would report it.

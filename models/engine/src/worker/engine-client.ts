@@ -12,7 +12,8 @@ import { analyzeAtLesion } from '../pipeline/lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from '../pipeline/scan';
 import type { VoiPlan, VolumeSource } from '../pipeline/voi';
 import type { Vec3 } from '../volume';
-import type { BackendChange, FromWorker, ToWorker } from './protocol';
+import type { BackendChange } from '../engine/backend';
+import type { FromWorker, ToWorker } from './protocol';
 
 /** The part of a Worker the client uses (a DOM Worker, or a stand-in in tests). */
 export interface WorkerLike {

@@ -1,22 +1,10 @@
 /** Messages between the page and the analysis Web Worker. Only a VOI's block (or a scan window's resampled grid) crosses, never the volume. */
-import type { BackendName } from '../engine/backend';
+import type { BackendChange, BackendName } from '../engine/backend';
 import type { ModelCard } from '../engine/weights';
 import type { AnalysisResult, Progress } from '../pipeline/analyze';
 import type { VoiPlan } from '../pipeline/voi';
 import type { FlipAxis } from '../pipeline/flips';
 import type { VolumeGeometry } from '../volume';
-
-/** The worker changed backend by itself, after the GPU device under webgpu was lost. */
-export interface BackendChange {
-  /** What runs now: webgpu on a new device, or the next backend; null when none could start. */
-  backend: BackendName | null;
-  /** One line in the style of the init reason: which backend runs and why. */
-  reason: string;
-  /** What the GPU reported, e.g. "destroyed: Device was destroyed." or "unknown: ...". */
-  lost: string;
-  /** One line to show the user, e.g. "The GPU was lost (...); now running on wasm (...)". */
-  message: string;
-}
 
 export type ToWorker =
   | { id: number; type: 'init'; weightsUrl: string; backend: BackendName | 'auto'; wasmPath?: string; warmUp: boolean; wasmThreads?: number; simdConv?: boolean }

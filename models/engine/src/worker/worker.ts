@@ -8,7 +8,7 @@
  */
 import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, kernelNote, tryBackend } from '../engine/backend';
 import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
-import { load } from '../load';
+import { loadInThread } from '../load';
 import { Analyzer } from '../pipeline/analyze';
 import type { FromWorker, ToWorker } from './protocol';
 
@@ -147,7 +147,7 @@ async function handle(msg: ToWorker): Promise<void> {
       analyzer?.dispose();
       analyzer = undefined;
       const files = new Map<string, Uint8Array>();
-      analyzer = (await load({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv })) as Analyzer;
+      analyzer = await loadInThread({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv });
       modelFiles = files;
       preference = msg.backend;
       broken = undefined;
