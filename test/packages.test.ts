@@ -122,3 +122,55 @@ test('the declared Node.js version is the same in every package.json and the loc
   const highest = floors.sort((a, b) => (semver.satisfies(a, `>${b}`) ? 1 : -1)).pop();
   expect(lowest).toBe(highest);
 });
+
+/** Every relative import between a package's own source files (tests left out), file to file. */
+function importGraph(folder: string): Map<string, string[]> {
+  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '*.ts'], { cwd: join(ROOT, folder), encoding: 'utf8' })
+    .split('\n').filter((f) => f && !f.includes('dist/') && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'));
+  const graph = new Map<string, string[]>();
+  for (const f of files) {
+    const targets: string[] = [];
+    for (const m of fs.readFileSync(join(ROOT, folder, f), 'utf8').matchAll(/(?:from|import)\s*\(?\s*'(\.[^']*)'/g)) {
+      const base = join(dirname(f), m[1]);
+      const target = [`${base}.ts`, join(base, 'index.ts')].find((t) => files.includes(t));
+      if (target) targets.push(target);
+    }
+    graph.set(f, targets);
+  }
+  return graph;
+}
+
+/** The strongly connected components of more than one file (Tarjan): each is an import cycle. */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const out: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1) out.push(component.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+test('no package has an import cycle among its own files', () => {
+  const found = ['models/engine', 'models/tools', 'extension', 'mode'].flatMap((p) => cycles(importGraph(p)).map((c) => `${p}: ${c.join(' <-> ')}`));
+  expect(found).toEqual([]);
+});

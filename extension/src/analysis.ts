@@ -6,7 +6,8 @@
 import type { AnalysisResult, Engine, Laterality, Progress, Vec3, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { indexToPatient, lateralityOf, lesionLabel, measureLesion } from '@abus-tumor-ai/engine';
 import { addLesionAnnotation, removeLesionAnnotation } from './annotation';
-import { Cornerstone, ViewerVolume, viewerVolume } from './viewer-volume';
+import type { Cornerstone } from './host';
+import { ViewerVolume, viewerVolume } from './viewer-volume';
 import { imagePointAt, worldAt } from './viewer-point';
 
 /* OHIF's services, typed loosely: the host does not share its types with runtime plugins. */

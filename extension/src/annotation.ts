@@ -6,7 +6,7 @@
  * other views (coronal, sagittal) while their slice cuts the lesion.
  */
 import type { AbusSettings } from './settings';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 import { cross, dot, worldAt } from './viewer-point';
 
 export const ANNOTATION_TOOL = 'ArrowAnnotate';

@@ -5,7 +5,7 @@
  */
 import { SourceSeries, sourceSeries as seriesOf } from '@abus-tumor-ai/engine';
 import type { VolumeGeometry } from '@abus-tumor-ai/engine';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 
 /** The source series from the viewer's own metadata (cornerstone's 'instance'), in the engine's k order. */
 export function sourceSeries(cs: Cornerstone, imageIds: string[], geometry: VolumeGeometry): SourceSeries {

@@ -13,7 +13,7 @@ import { abusThreeView, addVolumeAvailableAttribute } from './hanging-protocol';
 import type { AbusSettings } from './settings';
 import { ABUS_FIND_BUTTON, ABUS_TOOL } from './tool';
 import { MARKER_TOOL } from './annotation';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 
 /* ---- The series: single-frame images of a sagittal-like sweep with anisotropic pixels. ---- */
 

@@ -6,7 +6,8 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import { NaturalDataset, readPart10, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { SWEEP_HANDLER, sweepHandler, US_MULTIFRAME_IMAGE_STORAGE } from './sweep';
-import { viewerVolume, type Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
+import { viewerVolume } from './viewer-volume';
 
 const STACK = '@ohif/extension-default.sopClassHandlerModule.stack';
 const HANDLER_ID = `@abus-tumor-ai/extension.sopClassHandlerModule.${SWEEP_HANDLER}`;

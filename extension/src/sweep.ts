@@ -9,7 +9,7 @@
  */
 import type { NaturalDataset } from '@abus-tumor-ai/engine';
 import { seq, sweepGeometry } from '@abus-tumor-ai/engine';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 
 export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 export const SWEEP_HANDLER = 'abusSweep';

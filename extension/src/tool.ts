@@ -7,7 +7,7 @@
 import type { Services } from './analysis';
 import { installLesionMarker } from './annotation';
 import type { AbusSettings } from './settings';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 
 export const ABUS_TOOL = 'AbusTumor';
 

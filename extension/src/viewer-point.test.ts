@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 import { imagePointAt, nearestImage, pixelAt, worldAt } from './viewer-point';
 
 type V3 = [number, number, number];

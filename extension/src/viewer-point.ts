@@ -4,7 +4,7 @@
  * sweep without positions (for which the viewer invents frame positions) maps consistently with
  * what the viewer draws.
  */
-import type { Cornerstone } from './viewer-volume';
+import type { Cornerstone } from './host';
 
 interface Plane {
   origin: number[];

@@ -5,12 +5,9 @@
  * never the whole series.
  */
 import type { Mat3, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
+import type { Cornerstone } from './host';
 import { isSweep, type SweepFrames, sweepFrames } from './sweep';
 import { cross, dot } from './viewer-point';
-
-/* The host's cornerstone instances (getCornerstoneLibraries); typed loosely on purpose. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Cornerstone = { cornerstone: any; cornerstoneTools: any };
 
 interface PlaneMeta {
   imagePositionPatient: number[];

@@ -6,6 +6,9 @@
 /// <reference path="../io/vendor.d.ts" />
 import * as dcmjs from 'dcmjs';
 import type { NaturalDataset } from 'dcmjs';
+import { toArrayBuffer } from '../io/bytes';
+
+export { toArrayBuffer };
 
 export type { NaturalDataset };
 
@@ -105,11 +108,6 @@ export function readPart10(bytes: Uint8Array, label = 'the file'): NaturalDatase
     throw new Error(`${label}: transfer syntax ${syntax} (${name}) is not supported; only uncompressed little-endian DICOM can be read`);
   }
   return DicomMetaDictionary.naturalizeDataset(dict.dict);
-}
-
-export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : new Uint8Array(bytes).buffer;
 }
 
 function pad(n: number): string {

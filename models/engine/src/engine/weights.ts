@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NetworkConfig, validateConfig, withDefaults } from './config';
 import { bnScaleShift, checkWeights, isFolded, layerSpecs, Weights } from './network';
 import type { LogisticClassifier } from '../pipeline/classifier';
-import type { ScanParams } from '../pipeline/scan';
+import type { ScanParams } from '../pipeline/scan-params';
 import type { FlipAxis } from '../pipeline/flips';
 import { nodeBuiltin } from '../io/node-builtin';
 

@@ -9,7 +9,7 @@
 import * as nrrd from 'nrrd-js';
 import { checkVolumeSize, IDENTITY_DIRECTION, Mat3, spacingProblem, Vec3, Volume, VoxelArray } from '../volume';
 import { nodeBuiltin } from './node-builtin';
-import { toArrayBuffer } from '../dicom/common';
+import { toArrayBuffer } from './bytes';
 
 export interface GzipCodec {
   gzip(data: Uint8Array): Uint8Array;

@@ -9,7 +9,7 @@
  */
 import type { ModelCard } from '../engine/weights';
 import { Vec3, VolumeGeometry } from '../volume';
-import type { AnalysisResult, AnalyzeOptions } from './analyze';
+import type { AnalysisResult, AnalyzeOptions } from './result';
 import type { FlipAxis } from './flips';
 import { centerIndex, planClick, planVoi, snapToLattice, SourceMask, VoiPlan, VolumeSource } from './voi';
 

@@ -1,0 +1,40 @@
+/**
+ * The scan's parameters: plain data, as a model card records them (its `scan`). Apart from
+ * scan.ts so that the card's type (engine/weights.ts) does not import the pipeline.
+ */
+import type { Vec3 } from '../volume';
+
+export interface ScanParams {
+  /**
+   * Window grid in the model's voxels [lateral, depth, sweep], each a multiple of 16. Wider than
+   * the click VOI because the first pass finds lesions far better away from a window's borders; on
+   * an axis where the volume is smaller the window shrinks to it, never below the model's grid.
+   */
+  windowGrid: Vec3;
+  /** Largest distance between neighbouring window centres, mm [lateral, depth, sweep]. */
+  strideMm: Vec3;
+  /** Network passes per window; 1 = the first pass, which still marks lesions off the window's centre. */
+  iterations: number;
+  /** Cell of the coarse probability map, mm. */
+  cellMm: number;
+  /** Standard deviation (mm) of the Gaussian weight of a window's voxels around its centre; Infinity = flat. */
+  taperMm: number;
+  /** Coarse-map probability a candidate's cells reach. */
+  threshold: number;
+  /** A candidate's smallest probability mass (sum of probability x cell volume), mL. */
+  minMl: number;
+  /** Candidates of the network's map given the fine analysis, the best first. */
+  maxCandidates: number;
+  /**
+   * Dark blobs given the fine analysis besides (0: none): the darkest local spots of the image
+   * itself on the coarse grid (a difference of Gaussians, blobDarkness standard deviations or
+   * darker than their surroundings), away from the map's candidates. The first pass alone misses
+   * many lesions under ~8 mm; the fine analysis, centred on them, finds most.
+   */
+  blobCandidates: number;
+  /** A blob's smallest darkness (standard deviations of the coarse grid's grey levels). */
+  blobDarkness: number;
+}
+
+/** Used where the card has no `scan` (a model never calibrated for detection). */
+export const DEFAULT_SCAN: ScanParams = { windowGrid: [128, 32, 128], strideMm: [64, 12, 64], iterations: 1, cellMm: 2, taperMm: 32, threshold: 0.5, minMl: 0.02, maxCandidates: 5, blobCandidates: 0, blobDarkness: 1 };
