@@ -4,7 +4,8 @@
  * the tests that need it are skipped with the reason in their title (describeOn), never passed.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendName, tryBackend } from '@abus-tumor-ai/engine';
+import { BackendName } from '@abus-tumor-ai/engine';
+import { tryBackend } from '@abus-tumor-ai/engine/lab';
 import { prerequisites } from './prerequisites';
 
 /** describe() for tests that need a backend, or describe.skip() with the reason in its title (test/prerequisites.ts). */

@@ -13,8 +13,7 @@ import * as path from 'path';
 import { randomArray, relativeError } from './backends';
 import { prerequisites } from './prerequisites';
 import { NamedArray, readTensors, runPython, writeTensors } from './torch';
-import { folderReader, loadModel, NetworkConfig, VARIANTS } from '@abus-tumor-ai/engine';
-import { classWeights, forward, multiTaskLoss, Weights } from '@abus-tumor-ai/engine/lab';
+import { classWeights, folderReader, forward, loadModel, multiTaskLoss, NetworkConfig, VARIANTS, Weights } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom, makeSample, NO_AUGMENTATION, Rng } from '@abus-tumor-ai/tools';
 
 const PROBABILITY_TOLERANCE = 1e-4;

@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { assignFolds, evaluateCases, LesionResult, loadDataset, LoadedCase, NO_AUGMENTATION, summarize, train, TrainOptions, writePhantomDataset } from '@abus-tumor-ai/tools';
-import { Analyzer, folderReader, IDENTITY_DIRECTION, loadModel, tryBackend, variantConfig, Vec3 } from '@abus-tumor-ai/engine';
+import { IDENTITY_DIRECTION, Vec3 } from '@abus-tumor-ai/engine';
+import { Analyzer, folderReader, loadModel, tryBackend, variantConfig } from '@abus-tumor-ai/engine/lab';
 import { relativeError } from './backends';
 
 const dir = mkdtempSync(join(tmpdir(), 'abus-train-'));

@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { AnalysisResult, BackendChange, BackendName, Candidate, ModelCard, ScanOptions, ScanResult, Vec3, VolumeSource, Engine } from '@abus-tumor-ai/engine';
-import { planClick } from '@abus-tumor-ai/engine';
+import { planClick } from '@abus-tumor-ai/engine/lab';
 import { commandsModule } from './commands';
 import { AbusTumorService, ALGORITHM_NAME } from './service';
 import { readSeg } from '../../test/dicom-readers';

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it, jest } from '@jest/globals';
 import { NaturalDataset, readPart10, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
-import { SWEEP_HANDLER, sweepHandler, US_MULTIFRAME_IMAGE_STORAGE } from './sweep';
+import { US_MULTIFRAME_IMAGE_STORAGE } from '@abus-tumor-ai/engine';
+import { SWEEP_HANDLER, sweepHandler } from './sweep';
 import type { Cornerstone } from './host';
 import { viewerVolume } from './viewer-volume';
 

@@ -8,10 +8,9 @@
  * imagePlaneModule, so cornerstone builds the volume with the right spacing.
  */
 import type { NaturalDataset } from '@abus-tumor-ai/engine';
-import { seq, sweepGeometry } from '@abus-tumor-ai/engine';
+import { seq, sweepGeometry, US_MULTIFRAME_IMAGE_STORAGE } from '@abus-tumor-ai/engine';
 import type { Cornerstone } from './host';
 
-export const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 export const SWEEP_HANDLER = 'abusSweep';
 const STACK_HANDLER = '@ohif/extension-default.sopClassHandlerModule.stack';
 /** Above OHIF's own metadata provider (9999), so a sweep frame's plane is ours. */

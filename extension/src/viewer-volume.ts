@@ -5,9 +5,10 @@
  * never the whole series.
  */
 import type { Mat3, Vec3, VolumeSource } from '@abus-tumor-ai/engine';
+import { stackSlices } from '@abus-tumor-ai/engine';
 import type { Cornerstone } from './host';
 import { isSweep, type SweepFrames, sweepFrames } from './sweep';
-import { cross, dot } from './viewer-point';
+import { cross } from './viewer-point';
 
 interface PlaneMeta {
   imagePositionPatient: number[];
@@ -52,12 +53,10 @@ function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpa
   const metas = imageIds.map((id) => cs.cornerstone.metaData.get('imagePlaneModule', id) as PlaneMeta | undefined);
   if (metas.some((m) => !m?.imagePositionPatient || !m.rowCosines)) return sweepOf(inst, imageIds, sweepSpacingMm);
   const first = metas[0] as PlaneMeta;
-  const normal = cross(first.rowCosines, first.columnCosines);
-  const order = imageIds
-    .map((id, n) => ({ id, position: (metas[n] as PlaneMeta).imagePositionPatient, along: dot((metas[n] as PlaneMeta).imagePositionPatient, normal) }))
-    .sort((a, b) => a.along - b.along);
-  const sliceSpacing = (order[order.length - 1].along - order[0].along) / (order.length - 1);
-  if (!(sliceSpacing > 0)) throw new Error('The images of this series share one position; it is not a volume');
+  // The engine's slice stacking, as its DICOM reader's: a duplicate, missing or unevenly spaced slice is refused, not averaged over.
+  const stack = stackSlices(metas.map((m) => (m as PlaneMeta).imagePositionPatient), [...first.rowCosines, ...first.columnCosines], (n) => `image ${n + 1} of the series`);
+  const order = stack.order.map((n) => ({ id: imageIds[n], position: (metas[n] as PlaneMeta).imagePositionPatient }));
+  const sliceSpacing = stack.sliceSpacing;
   return {
     order,
     rowCosines: first.rowCosines,

@@ -26,7 +26,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Browser, chromium, Page } from 'playwright-core';
-import { AnalysisResult, load, Vec3, arraySource, BackendName, buildMeasurementReport, buildSeg, SourceSeries, tryBackend } from '@abus-tumor-ai/engine';
+import { AnalysisResult, load, Vec3, arraySource, BackendName, buildMeasurementReport, buildSeg, SourceSeries } from '@abus-tumor-ai/engine';
+import { tryBackend } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { generatePhantom, serveViewer } from '@abus-tumor-ai/tools';
 

@@ -5,7 +5,8 @@
 import { execFileSync, spawnSync } from 'child_process';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { load, arraySource, folderReader, loadModel, tryBackend, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { load, arraySource, writeDicomSeries } from '@abus-tumor-ai/engine';
+import { folderReader, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom } from '@abus-tumor-ai/tools';
 import { PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { writeUntrainedModel } from '../fixtures/untrained-model';

@@ -6,7 +6,8 @@
  * aggregate tables never silently pick up a NaN; the only cases that throw are those where
  * no value would be meaningful (AUC with one class, malformed input).
  */
-import { Vec3, voxelCount } from '@abus-tumor-ai/engine';
+import { Vec3 } from '@abus-tumor-ai/engine';
+import { voxelCount } from '@abus-tumor-ai/engine/lab';
 
 // ---------------------------------------------------------------------------------------
 // Segmentation overlap

@@ -17,10 +17,10 @@
  */
 import { code, decimalString, dicomDate, dicomTime, makeUid, patientAndStudy, uidFor, writePart10 } from './common';
 import type { NaturalDataset, StudyContext } from './common';
+import { SEGMENTATION_STORAGE } from './seg';
 import type { Verdict } from '../pipeline/verdict';
 
 export const COMPREHENSIVE_3D_SR_STORAGE = '1.2.840.10008.5.1.4.1.1.88.34';
-export const SEGMENTATION_STORAGE_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.66.4';
 export const RESEARCH_USE_DESCRIPTION = 'ABUS Tumor AI (research use, not for clinical diagnosis)';
 
 export interface SrLesion {
@@ -164,7 +164,7 @@ export function buildMeasurementReport(
       uidref('HAS OBS CONTEXT', C.trackingUID, uidFor(seed ?? sopInstanceUID, `sr/${source.seriesInstanceUID}/lesion/${l.number}/tracking`)),
       coded('CONTAINS', C.finding, C.mass),
       image('CONTAINS', C.referencedSegment, {
-        ReferencedSOPClassUID: l.segment.sopClassUID ?? SEGMENTATION_STORAGE_SOP_CLASS,
+        ReferencedSOPClassUID: l.segment.sopClassUID ?? SEGMENTATION_STORAGE,
         ReferencedSOPInstanceUID: l.segment.sopInstanceUID,
         ReferencedSegmentNumber: l.segment.segmentNumber,
       }),
@@ -196,7 +196,7 @@ export function buildMeasurementReport(
     series.get(seriesUID)!.set(sopInstance, sopClass);
   };
   for (const im of source.images) add(source.seriesInstanceUID, im.sopClassUID, im.sopInstanceUID);
-  for (const l of lesions) add(l.segment.seriesInstanceUID, l.segment.sopClassUID ?? SEGMENTATION_STORAGE_SOP_CLASS, l.segment.sopInstanceUID);
+  for (const l of lesions) add(l.segment.seriesInstanceUID, l.segment.sopClassUID ?? SEGMENTATION_STORAGE, l.segment.sopInstanceUID);
   const evidence = series.size === 0 ? [] : [{
     StudyInstanceUID: source.studyInstanceUID,
     ReferencedSeriesSequence: Array.from(series, ([seriesUID, instances]) => ({

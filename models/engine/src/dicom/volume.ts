@@ -117,28 +117,11 @@ function readSlices(images: Image[], opts: DicomReadOptions): DicomVolume {
     const other = nums(im.ds, 'ImageOrientationPatient')!;
     if (other.some((x, i) => Math.abs(x - iop[i]) > 1e-4)) throw new Error(`${im.label} has a different ImageOrientationPatient from ${images[0].label}; slices must be parallel`);
   }
-  const [row, col, normal] = axesFromOrientation(iop);
-  const along = (im: Image) => dot(nums(im.ds, 'ImagePositionPatient')!, normal);
-  const sorted = [...images].sort((a, b) => along(a) - along(b));
-  const gaps = sorted.slice(1).map((im, k) => along(im) - along(sorted[k]));
-  const duplicate = gaps.findIndex((g) => g < 1e-3);
-  if (duplicate >= 0) {
-    throw new Error(`two slices at the same position (${along(sorted[duplicate]).toFixed(3)} mm along the normal): duplicate files or several acquisitions in one series`);
-  }
-  const sliceSpacing = (along(sorted[sorted.length - 1]) - along(sorted[0])) / gaps.length;
-  // A missing slice (or an uneven one) would be stretched over by an averaged spacing: every
-  // lesion behind it would be placed and sized wrong. Small rounding of positions is allowed.
-  const typical = [...gaps].sort((a, b) => a - b)[(gaps.length - 1) >> 1]; // the lower median: with two gaps, the smaller
-  const uneven = gaps.findIndex((g) => Math.abs(g - typical) > Math.max(1e-3, 0.1 * typical));
-  if (uneven >= 0) {
-    const [a, b] = [sorted[uneven], sorted[uneven + 1]];
-    const what = gaps[uneven] > 1.5 * typical ? 'a slice is missing' : 'the slices are unevenly spaced';
-    throw new Error(`${what}: ${a.label} (at ${along(a).toFixed(3)} mm along the slice normal) and ${b.label} (at ${along(b).toFixed(3)} mm) are ${gaps[uneven].toFixed(3)} mm apart, the other slices ${typical.toFixed(3)} mm`);
-  }
-  const [minGap, maxGap] = [Math.min(...gaps), Math.max(...gaps)];
-  if (maxGap - minGap > Math.max(1e-3, 0.01 * sliceSpacing)) {
-    notes.push(`slice spacing varies from ${minGap.toFixed(4)} to ${maxGap.toFixed(4)} mm (position rounding); the mean ${sliceSpacing.toFixed(4)} mm is used`);
-  }
+  const stack = stackSlices(images.map((im) => nums(im.ds, 'ImagePositionPatient')!), iop, (n) => images[n].label);
+  const sorted = stack.order.map((n) => images[n]);
+  const [row, col, normal] = stack.axes;
+  const sliceSpacing = stack.sliceSpacing;
+  notes.push(...stack.notes);
   const [si, sj] = opts.spacing ? [opts.spacing[0], opts.spacing[1]] : inPlaneSpacing(first, notes);
   const geometry = {
     spacing: opts.spacing ?? checkedSpacing([si, sj, sliceSpacing], 'PixelSpacing (0028,0030) and the slice positions'),
@@ -414,6 +397,39 @@ function unsignedSamples(data: VoxelArray): { bits: 8 | 16; bytes: Uint8Array } 
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
+
+/**
+ * Slices of one series stacked along their normal, from each one's ImagePositionPatient and the
+ * series' ImageOrientationPatient: their order, the axes (row, column, normal) and the slice
+ * spacing. Refuses two slices at one position, a missing slice and uneven spacing: a spacing
+ * averaged over a gap would place and size every lesion behind it wrong. `label(n)` names slice
+ * n in a message. The DICOM reader and the viewer's volume both stack slices with it.
+ */
+export function stackSlices(positions: number[][], orientation: number[], label: (n: number) => string): { order: number[]; axes: [Vec3, Vec3, Vec3]; sliceSpacing: number; notes: string[] } {
+  const axes = axesFromOrientation(orientation);
+  const along = positions.map((p) => dot(p, axes[2]));
+  const order = positions.map((_, n) => n).sort((a, b) => along[a] - along[b]);
+  const gaps = order.slice(1).map((n, k) => along[n] - along[order[k]]);
+  const duplicate = gaps.findIndex((g) => g < 1e-3);
+  if (duplicate >= 0) {
+    throw new Error(`two slices at the same position (${along[order[duplicate]].toFixed(3)} mm along the normal): duplicate files or several acquisitions in one series`);
+  }
+  const sliceSpacing = (along[order[order.length - 1]] - along[order[0]]) / gaps.length;
+  // Small rounding of positions is allowed.
+  const typical = [...gaps].sort((a, b) => a - b)[(gaps.length - 1) >> 1]; // the lower median: with two gaps, the smaller
+  const uneven = gaps.findIndex((g) => Math.abs(g - typical) > Math.max(1e-3, 0.1 * typical));
+  if (uneven >= 0) {
+    const [a, b] = [order[uneven], order[uneven + 1]];
+    const what = gaps[uneven] > 1.5 * typical ? 'a slice is missing' : 'the slices are unevenly spaced';
+    throw new Error(`${what}: ${label(a)} (at ${along[a].toFixed(3)} mm along the slice normal) and ${label(b)} (at ${along[b].toFixed(3)} mm) are ${gaps[uneven].toFixed(3)} mm apart, the other slices ${typical.toFixed(3)} mm`);
+  }
+  const notes: string[] = [];
+  const [minGap, maxGap] = [Math.min(...gaps), Math.max(...gaps)];
+  if (maxGap - minGap > Math.max(1e-3, 0.01 * sliceSpacing)) {
+    notes.push(`slice spacing varies from ${minGap.toFixed(4)} to ${maxGap.toFixed(4)} mm (position rounding); the mean ${sliceSpacing.toFixed(4)} mm is used`);
+  }
+  return { order, axes, sliceSpacing, notes };
+}
 
 function axesFromOrientation(iop: number[]): [Vec3, Vec3, Vec3] {
   const row = unit([iop[0], iop[1], iop[2]]);

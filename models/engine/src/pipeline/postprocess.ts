@@ -1,5 +1,6 @@
 /** From a probability map to one lesion: threshold, the connected component at the click, and its size. */
 import { Vec3 } from '../volume';
+import { labelComponents } from './components';
 import { blockSize, SourceMask } from './voi';
 
 /**
@@ -8,47 +9,18 @@ import { blockSize, SourceMask } from './voi';
  * an empty mask when there is none.
  */
 export function componentAtCenter(prob: ArrayLike<number>, dims: Vec3, center: Vec3, threshold = 0.5, maxDistance = Infinity): Uint8Array {
-  const [nx, ny, nz] = dims;
-  const n = nx * ny * nz;
-  const labels = new Int32Array(n);
-  const queue = new Int32Array(n);
-  let next = 0;
   let best = -1;
   let bestDist = Infinity;
-  for (let start = 0; start < n; start++) {
-    if (labels[start] || !(prob[start] >= threshold)) continue;
-    const label = ++next;
-    labels[start] = label;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = start;
-    while (head < tail) {
-      const v = queue[head++];
-      const x = v % nx;
-      const y = ((v - x) / nx) % ny;
-      const z = (v - x - nx * y) / (nx * ny);
-      const d = (x - center[0]) ** 2 + (y - center[1]) ** 2 + (z - center[2]) ** 2;
-      if (d < bestDist) {
-        bestDist = d;
-        best = label;
-      }
-      const visit = (u: number) => {
-        if (!labels[u] && prob[u] >= threshold) {
-          labels[u] = label;
-          queue[tail++] = u;
-        }
-      };
-      if (x > 0) visit(v - 1);
-      if (x < nx - 1) visit(v + 1);
-      if (y > 0) visit(v - nx);
-      if (y < ny - 1) visit(v + nx);
-      if (z > 0) visit(v - nx * ny);
-      if (z < nz - 1) visit(v + nx * ny);
+  const { labels } = labelComponents(prob, dims, threshold, (label, x, y, z) => {
+    const d = (x - center[0]) ** 2 + (y - center[1]) ** 2 + (z - center[2]) ** 2;
+    if (d < bestDist) {
+      bestDist = d;
+      best = label;
     }
-  }
-  const mask = new Uint8Array(n);
+  });
+  const mask = new Uint8Array(labels.length);
   if (bestDist > maxDistance * maxDistance) return mask;
-  if (best > 0) for (let i = 0; i < n; i++) if (labels[i] === best) mask[i] = 1;
+  if (best > 0) for (let i = 0; i < labels.length; i++) if (labels[i] === best) mask[i] = 1;
   return mask;
 }
 

@@ -42,6 +42,7 @@ import type { ModelCard } from '../engine/weights';
 import { indexToPatient, Vec3, VolumeGeometry } from '../volume';
 import { checkAbort, nextTask } from './abort';
 import type { AnalysisResult, AnalyzeOptions } from './result';
+import { labelComponents } from './components';
 import { DEFAULT_SCAN, ScanParams } from './scan-params';
 import { planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
@@ -300,49 +301,21 @@ export class CoarseMap {
  * mass, as candidates ranked by peak (best first).
  */
 export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number, geometry: VolumeGeometry, threshold: number, minMl: number): CoarseCandidate[] {
-  const [nx, ny, nz] = mapDims;
-  const labels = new Uint8Array(map.length);
-  const queue = new Int32Array(map.length);
   const cellMl = cellMm ** 3 / 1000;
+  const components: { peak: number; mass: number; weighted: number[]; lo: number[]; hi: number[] }[] = [];
+  labelComponents(map, mapDims, threshold, (label, x, y, z) => {
+    const c = (components[label - 1] ??= { peak: 0, mass: 0, weighted: [0, 0, 0], lo: [...mapDims], hi: [-1, -1, -1] });
+    const p = map[x + mapDims[0] * (y + mapDims[1] * z)];
+    c.peak = Math.max(c.peak, p);
+    c.mass += p;
+    [x, y, z].forEach((v, a) => {
+      c.weighted[a] += p * v;
+      c.lo[a] = Math.min(c.lo[a], v);
+      c.hi[a] = Math.max(c.hi[a], v);
+    });
+  });
   const out: CoarseCandidate[] = [];
-  for (let start = 0; start < map.length; start++) {
-    if (labels[start] || !(map[start] >= threshold)) continue;
-    labels[start] = 1;
-    let head = 0;
-    let tail = 0;
-    queue[tail++] = start;
-    let peak = 0;
-    let mass = 0;
-    const weighted = [0, 0, 0];
-    const lo = [nx, ny, nz];
-    const hi = [-1, -1, -1];
-    while (head < tail) {
-      const v = queue[head++];
-      const x = v % nx;
-      const y = ((v - x) / nx) % ny;
-      const z = (v - x - nx * y) / (nx * ny);
-      const p = map[v];
-      peak = Math.max(peak, p);
-      mass += p;
-      const c = [x, y, z];
-      for (let a = 0; a < 3; a++) {
-        weighted[a] += p * c[a];
-        lo[a] = Math.min(lo[a], c[a]);
-        hi[a] = Math.max(hi[a], c[a]);
-      }
-      const visit = (u: number) => {
-        if (!labels[u] && map[u] >= threshold) {
-          labels[u] = 1;
-          queue[tail++] = u;
-        }
-      };
-      if (x > 0) visit(v - 1);
-      if (x < nx - 1) visit(v + 1);
-      if (y > 0) visit(v - nx);
-      if (y < ny - 1) visit(v + nx);
-      if (z > 0) visit(v - nx * ny);
-      if (z < nz - 1) visit(v + nx * ny);
-    }
+  for (const { peak, mass, weighted, lo, hi } of components) {
     if (mass * cellMl < minMl) continue;
     // Cell c spans [c, c+1) * cellMm from the volume's outer edge, which is voxel index -0.5.
     const toIndex = (a: number, cellCoord: number) => (cellCoord * cellMm) / geometry.spacing[a] - 0.5;

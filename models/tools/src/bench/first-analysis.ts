@@ -12,9 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { arraySource, BackendName, foldBatchNorm, folderReader, load, LoadedModel, loadModel, tryBackend } from '@abus-tumor-ai/engine';
+import { arraySource, BackendName, load, LoadedModel } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { initWeights, setTunedTilings } from '@abus-tumor-ai/engine/lab';
+import { foldBatchNorm, folderReader, initWeights, loadModel, setTunedTilings, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom } from '../phantom/generate';
 import { arg } from './args';
 

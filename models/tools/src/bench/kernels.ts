@@ -17,8 +17,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
-import { BackendName, foldBatchNorm, tryBackend, variantConfig } from '@abus-tumor-ai/engine';
-import { conv3x3WebGPU, defaultStaging, fastConv3x3, forwardPass, initWeights, layerSpecs, setTunedTilings, shapeKey, simdConvFits, Staging, Tiling, useSimdConv, usesOwnKernel, workgroupBytes } from '@abus-tumor-ai/engine/lab';
+import { BackendName } from '@abus-tumor-ai/engine';
+import { conv3x3WebGPU, defaultStaging, fastConv3x3, foldBatchNorm, forwardPass, initWeights, layerSpecs, setTunedTilings, shapeKey, simdConvFits, Staging, Tiling, tryBackend, useSimdConv, usesOwnKernel, variantConfig, workgroupBytes } from '@abus-tumor-ai/engine/lab';
 import { profileKernels } from './profile';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import * as ops from '@abus-tumor-ai/engine/lab';

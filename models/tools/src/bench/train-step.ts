@@ -10,8 +10,8 @@
  */
 import { spawnSync } from 'child_process';
 import { defaultPython, TORCH_DIR } from '../train/torch-run';
-import { BackendName, tryBackend, variantConfig } from '@abus-tumor-ai/engine';
-import { classWeights, forwardMacs, initWeights, toVariables, Trainer, useSimdConv } from '@abus-tumor-ai/engine/lab';
+import { BackendName } from '@abus-tumor-ai/engine';
+import { classWeights, forwardMacs, initWeights, toVariables, Trainer, tryBackend, useSimdConv, variantConfig } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { profileKernels } from './profile';
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,5 +1,5 @@
 /** The release package's abus-ai: the whole CLI in one file, beside the plugin folder (see layout.ts). */
-import { setWasmPath } from '@abus-tumor-ai/engine';
+import { setWasmPath } from '@abus-tumor-ai/engine/lab';
 import { main } from '../cli/main';
 import { WASM_DIR } from '../layout';
 

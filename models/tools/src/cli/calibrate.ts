@@ -8,7 +8,8 @@
 import { spawn } from 'child_process';
 import { CLI_BIN } from '../layout';
 import { Command, Option } from 'commander';
-import { arraySource, BACKEND_ORDER, BackendName, folderReader, load, loadModel, ModelCard, Vec3 } from '@abus-tumor-ai/engine';
+import { arraySource, BackendName, load, ModelCard, Vec3 } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, folderReader, loadModel } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { calibrate, CLICK_RADIUS_MM, ClickRecord } from '../eval/calibrate';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';

@@ -4,7 +4,8 @@
  * next to the phantom's truth.
  */
 import { Command, Option } from 'commander';
-import { BACKEND_ORDER, BackendName, load, loadModel, readerFor } from '@abus-tumor-ai/engine';
+import { BackendName, load, readerFor } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, loadModel } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { evaluateCases } from '../eval/evaluate';
 import { loadDataset } from '../data/tdsc';

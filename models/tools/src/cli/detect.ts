@@ -6,7 +6,8 @@
  * every found lesion, go into a folder, under the same rules as infer's outputs.
  */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, arraySource, BackendName, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, blockSize } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { SHIPPED_WEIGHTS } from '../layout';
 import { loadVolume, parseSpacing } from './load-volume';

@@ -1,6 +1,7 @@
 /** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
 import { Command, Option } from 'commander';
-import { arraySource, BACKEND_ORDER, BackendName, FlipAxis, flipViews, load, loadModel, readerFor, ScanParams, scanParams, VARIANTS } from '@abus-tumor-ai/engine';
+import { arraySource, BackendName, FlipAxis, load, readerFor, ScanParams } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, flipViews, loadModel, scanParams, VARIANTS } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { describeDataset, loadDataset } from '../data/tdsc';
 import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';

@@ -1,6 +1,7 @@
 /** abus-ai infer: one analysis in Node, printed as one JSON object (or a short summary). */
 import { Command, Option } from 'commander';
-import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BACKEND_ORDER, BackendName, blockSize, buildLesionExport, rangeText, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
+import { ALGORITHM_NAME, AnalysisResult, ModelCard, arraySource, BackendName, buildLesionExport, rangeText, DicomVolume, indexToPatient, load, sourceSeries, Volume } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, blockSize } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
 import { loadVolume, parseTriple, parseSpacing } from './load-volume';
 import { checkOutput, MASK_CONTENT, writeAtomic } from './output';

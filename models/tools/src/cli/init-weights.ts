@@ -3,8 +3,7 @@
  * trying the pipeline end to end and as the start of training. Its card says it is untrained.
  */
 import { Command, Option } from 'commander';
-import { DEFAULT_INPUT, foldBatchNorm, serializeModel, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine';
-import { initWeights } from '@abus-tumor-ai/engine/lab';
+import { DEFAULT_INPUT, foldBatchNorm, initWeights, serializeModel, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine/lab';
 import { writeModelFolder } from '@abus-tumor-ai/engine/node';
 import { parseTriple } from './load-volume';
 import * as tf from '@tensorflow/tfjs-core';

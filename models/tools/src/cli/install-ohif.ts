@@ -1,7 +1,7 @@
 /** abus-ai install-ohif: the plugin into a prebuilt OHIF viewer, or out of it, or a check of one (see extension/install). */
 import * as fs from 'fs';
 import { Command, Option } from 'commander';
-import { MAX_SPACING_MM } from '@abus-tumor-ai/engine';
+import { MAX_SPACING_MM } from '@abus-tumor-ai/engine/lab';
 import { AbusSettings, inlineScriptHashes, installIntoViewer, lockViewer, ohifVersionOf, PLUGIN_FOLDER, pluginVersion, RECORD_FILE, SUPPORTED_OHIF_TEXT, uninstallFromViewer, unsupportedOhif, verifyInstall, viewerState } from '@abus-tumor-ai/extension/install';
 import { PLUGIN_DIR } from '../layout';
 import { CliError } from './errors';

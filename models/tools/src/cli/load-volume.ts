@@ -1,6 +1,7 @@
 /** Reads the CLI's --input: an NRRD file, a DICOM file (one multi-frame sweep) or a folder of DICOM files. */
 import * as fs from 'fs';
-import { MAX_SPACING_MM, spacingProblem, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { Vec3, Volume } from '@abus-tumor-ai/engine';
+import { MAX_SPACING_MM, spacingProblem } from '@abus-tumor-ai/engine/lab';
 import { isDicomFile, readVolumeFile } from '../data/volume-file';
 import { CliError } from './errors';
 import { refuseSpecial } from './output';

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { PHANTOM_FORMATS, PhantomFormat, writePhantomDataset } from '../phantom/dataset';
 import { writePreview } from '../phantom/preview';
 import { CROP_SIZE_MM, CROP_SPACING } from '../phantom/generate';
-import { checkVolumeSize } from '@abus-tumor-ai/engine';
+import { checkVolumeSize } from '@abus-tumor-ai/engine/lab';
 import { parseTriple, parseSpacing } from './load-volume';
 import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';

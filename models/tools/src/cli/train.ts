@@ -1,6 +1,7 @@
 /** abus-ai train: the paper's training protocol on a TDSC-ABUS-layout folder, with k-fold CV by patient. */
 import { Command, Option } from 'commander';
-import { BACKEND_ORDER, BackendName, chooseBackend, InputContract, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine';
+import { BackendName, InputContract } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, chooseBackend, Variant, variantConfig, VARIANTS } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { assignFolds, describeDataset, loadDataset, readLabels } from '../data/tdsc';
 import { train, TrainEvent } from '../train/loop';

@@ -6,7 +6,7 @@
  */
 import { Command, Option } from 'commander';
 import type { AbusSettings } from '@abus-tumor-ai/extension/install';
-import { BACKEND_ORDER } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER } from '@abus-tumor-ai/engine/lab';
 import { DEMO_PREFIX, DemoStudy, ensureDemoStudy, MANIFEST_PATH } from '../viewer/demo-study';
 import { DemoAnswer, demoAnswer } from '../viewer/demo-answer';
 import { installIntoViewer, OHIF_VERSION, ohifDistIn, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';

@@ -1,5 +1,6 @@
 /** Calibration: the logistic fit, the calibration error, the operating points and the minimum lesion size. */
-import { DESCRIPTOR_NAMES, Descriptors } from '@abus-tumor-ai/engine';
+import { Descriptors } from '@abus-tumor-ai/engine';
+import { DESCRIPTOR_NAMES } from '@abus-tumor-ai/engine/lab';
 import { Rng } from '../train/rng';
 import { calibrate, ClickRecord, expectedCalibrationError, fitLogistic, operatingPoints } from './calibrate';
 

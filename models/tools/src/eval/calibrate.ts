@@ -9,7 +9,8 @@
  * - the minimum lesion size keeps 99% of the lesions found and drops the specks on normal tissue.
  */
 import { auc } from '../metrics';
-import { DESCRIPTOR_NAMES, DescriptorName, Descriptors, LogisticClassifier } from '@abus-tumor-ai/engine';
+import { Descriptors } from '@abus-tumor-ai/engine';
+import { DESCRIPTOR_NAMES, DescriptorName, LogisticClassifier } from '@abus-tumor-ai/engine/lab';
 
 export interface ClickRecord {
   /** Randomised phantoms (domain randomisation) or the generator's fixed look; absent in older records: randomised. */

@@ -7,7 +7,8 @@
  * sensitivity at 0.125, 0.25, 0.5, 1, 2, 4 and 8 false positives per volume, interpolated
  * linearly, and their mean. Plus the per-volume Dice of the union of the accepted segments.
  */
-import { blockSize, Engine, ScanResult, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { Engine, ScanResult, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { blockSize } from '@abus-tumor-ai/engine/lab';
 import { readLabels, readVolume } from '../data/tdsc';
 import { readPhantomIndex } from '../phantom/dataset';
 import * as fs from 'fs';

@@ -5,7 +5,8 @@
  */
 import { LoadedCase } from '../data/tdsc';
 import { auc, classificationMetrics, dice, hausdorff95, jaccard, meanStd, rocCurve, RocPoint } from '../metrics';
-import { arraySource, blockSize, componentAtCenter, Engine, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { arraySource, Engine, SourceMask, Vec3, Volume } from '@abus-tumor-ai/engine';
+import { blockSize, componentAtCenter } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom, normalTissueSites } from '../phantom/generate';
 import { expectedCalibrationError } from './calibrate';
 

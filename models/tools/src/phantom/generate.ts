@@ -486,14 +486,18 @@ class LatticeNoise {
     });
   }
 
-  /** noise(x, y, z) at one point, with the same arithmetic as addRow. */
-  at(x: number, y: number, z: number): number {
+  /** The lattice cell of a row (y, z) and its smoothed weights along y and z: at() and addRow() share them. */
+  private rowCell(y: number, z: number): { y0: number; z0: number; wy: number; wz: number } {
     const fy = (y - this.origin[1]) / this.cell[1];
     const fz = (z - this.origin[2]) / this.cell[2];
     const y0 = max(0, min(this.n[1] - 2, floor(fy)));
     const z0 = max(0, min(this.n[2] - 2, floor(fz)));
-    const wy = smooth(min(1, max(0, fy - y0)));
-    const wz = smooth(min(1, max(0, fz - z0)));
+    return { y0, z0, wy: smooth(min(1, max(0, fy - y0))), wz: smooth(min(1, max(0, fz - z0))) };
+  }
+
+  /** noise(x, y, z) at one point, with the same arithmetic as addRow. */
+  at(x: number, y: number, z: number): number {
+    const { y0, z0, wy, wz } = this.rowCell(y, z);
     const nx = this.n[0];
     const v = this.values;
     const fx = (x - this.origin[0]) / this.cell[0];
@@ -511,12 +515,7 @@ class LatticeNoise {
 
   /** Adds weight * noise(x_i, y, z) to out[i] for every column i. */
   addRow(y: number, z: number, weight: number, out: Float64Array): void {
-    const fy = (y - this.origin[1]) / this.cell[1];
-    const fz = (z - this.origin[2]) / this.cell[2];
-    const y0 = max(0, min(this.n[1] - 2, floor(fy)));
-    const z0 = max(0, min(this.n[2] - 2, floor(fz)));
-    const wy = smooth(min(1, max(0, fy - y0)));
-    const wz = smooth(min(1, max(0, fz - z0)));
+    const { y0, z0, wy, wz } = this.rowCell(y, z);
     const nx = this.n[0];
     const v = this.values;
     for (let x = 0; x < nx; x++) {

@@ -8,8 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Float16Array } from '@petamoriken/float16';
-import { folderReader, loadModel, tryBackend } from '@abus-tumor-ai/engine';
-import { forward } from '@abus-tumor-ai/engine/lab';
+import { folderReader, forward, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { ShardMeta } from './shards';
 import { NamedArray, writeTensors } from './tensors-io';
 

@@ -3,7 +3,8 @@
  * inference (pipeline/voi.ts), so the network sees in training exactly what it sees in use.
  */
 import { LesionSample, LoadedCase } from '../data/tdsc';
-import { InputContract, normalizeVoi, planVoi, readArrayBlock, resampleToGrid, Vec3 } from '@abus-tumor-ai/engine';
+import { InputContract, Vec3 } from '@abus-tumor-ai/engine';
+import { normalizeVoi, planVoi, readArrayBlock, resampleToGrid } from '@abus-tumor-ai/engine/lab';
 import { Rng } from './rng';
 
 export interface Augmentation {
