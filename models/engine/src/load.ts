@@ -3,7 +3,7 @@
  * options checked once here. The in-process engine is the Analyzer; the worker engine
  * (WorkerEngine) runs one inside the worker and sends it only each click's VOI block.
  */
-import { BACKEND_ORDER, BackendName, dropWebGPU, kernelNote, setWasmPath, setWasmThreads, tryBackend } from './engine/backend';
+import { BACKEND_ORDER, BackendName, chooseBackend, dropWebGPU, setWasmPath, setWasmThreads } from './engine/backend';
 import { useSimdConv } from './engine/wasm/simd-conv';
 import { cachedUrlReader, FileReader, folderReader, LoadedModel, loadModel } from './engine/weights';
 import { nodeBuiltin } from './io/node-builtin';
@@ -82,17 +82,8 @@ export async function loadInThread(options: Omit<LoadOptions, 'worker'>): Promis
 export async function withoutWebGPU(failed: Analyzer, reload: () => Promise<LoadedModel>, why: string): Promise<Analyzer> {
   failed.dispose();
   dropWebGPU();
-  const skipped = [`webgpu: ${why}`];
-  for (const name of BACKEND_ORDER.filter((n) => n !== 'webgpu')) {
-    const reason = await tryBackend(name);
-    if (reason) {
-      skipped.push(`${name}: ${reason}`);
-      continue;
-    }
-    const next = await Analyzer.create(await reload(), name);
-    next.backend.reason = `${name}, because ${skipped.join('; ')}${kernelNote(name)}`;
-    await next.warmUp();
-    return next;
-  }
-  throw new Error(`No backend could start: ${skipped.join('; ')}`);
+  const choice = await chooseBackend('auto', { skipped: [{ backend: 'webgpu', why }] });
+  const next = await Analyzer.create(await reload(), choice);
+  await next.warmUp();
+  return next;
 }

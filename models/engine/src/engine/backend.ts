@@ -182,15 +182,29 @@ export function kernelNote(name: BackendName): string {
   return threads > 1 ? `${kernel}; ${threads} wasm threads (cross-origin isolated)` : kernel;
 }
 
-export async function chooseBackend(preferred?: BackendName | 'auto'): Promise<BackendChoice> {
-  const skipped: BackendChoice['skipped'] = [];
-  if (preferred && preferred !== 'auto') {
+export interface ChoiceOptions {
+  /** Backends not to try (after a GPU loss, webgpu where its dead backend could not be removed). */
+  exclude?: readonly BackendName[];
+  /** Backends already found not to work, and why: they lead the reason. */
+  skipped?: BackendChoice['skipped'];
+  /** Accept a software WebGPU adapter (SwiftShader) without webgpu being forced: the user forced it before. */
+  softwareWebGPU?: boolean;
+}
+
+/**
+ * The one backend choice, for the engine in this thread and in a worker, at load and after a GPU
+ * loss: the forced backend, or the first of BACKEND_ORDER that starts, with the reason in one line
+ * ("wasm, because webgpu: ...; webgl: ...").
+ */
+export async function chooseBackend(preferred: BackendName | 'auto' = 'auto', options: ChoiceOptions = {}): Promise<BackendChoice> {
+  const skipped: BackendChoice['skipped'] = [...(options.skipped ?? [])];
+  if (preferred !== 'auto') {
     const why = await tryBackend(preferred);
     if (why) throw new Error(`Backend '${preferred}' is not available: ${why}`);
     return { backend: preferred, reason: `${preferred} (forced)${kernelNote(preferred)}`, skipped };
   }
-  for (const name of BACKEND_ORDER) {
-    const why = await tryBackend(name, false);
+  for (const name of BACKEND_ORDER.filter((n) => !options.exclude?.includes(n) && !skipped.some((s) => s.backend === n))) {
+    const why = await tryBackend(name, name === 'webgpu' && !!options.softwareWebGPU);
     if (!why) {
       const reason = skipped.length
         ? `${name}, because ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`

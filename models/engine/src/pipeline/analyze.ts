@@ -77,8 +77,9 @@ export class Analyzer implements Engine, WindowRunner {
   private readonly running = new Set<AbortController>();
 
   /** Takes ownership of the model's weights; moves them to the chosen backend. */
-  static async create(model: LoadedModel, backend?: BackendName | 'auto'): Promise<Analyzer> {
-    const choice = await chooseBackend(backend);
+  /** `backend`: a name or 'auto' (chooseBackend picks now), or a choice chooseBackend already made. */
+  static async create(model: LoadedModel, backend: BackendName | 'auto' | BackendChoice = 'auto'): Promise<Analyzer> {
+    const choice = typeof backend === 'object' ? backend : await chooseBackend(backend);
     if (!model.card.folded) throw new Error('Inference needs folded weights (batch norm folded into the convolutions)');
     // Re-create the weights on the active backend so the first analysis does not pay for the move.
     const weights: Weights = {};

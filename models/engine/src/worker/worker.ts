@@ -6,7 +6,7 @@
  * worker restarts on a new device or the next backend from the model bytes it kept, and posts
  * 'backend-changed'.
  */
-import { activeWebGPUDevice, BACKEND_ORDER, BackendName, dropWebGPU, GpuDeviceLike, kernelNote, tryBackend } from '../engine/backend';
+import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, dropWebGPU, GpuDeviceLike, kernelNote } from '../engine/backend';
 import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
 import { loadInThread } from '../load';
 import { Analyzer } from '../pipeline/analyze';
@@ -98,21 +98,22 @@ async function restart(lost: string): Promise<void> {
   }
   analyzer = undefined;
 
-  const skipped: string[] = [];
-  let order: readonly BackendName[] = BACKEND_ORDER;
+  const skipped: BackendChoice['skipped'] = [];
   try {
     dropWebGPU();
   } catch (err) {
-    skipped.push(`webgpu: the lost backend could not be removed (${(err as Error).message})`);
-    order = order.filter((name) => name !== 'webgpu');
+    skipped.push({ backend: 'webgpu', why: `the lost backend could not be removed (${(err as Error).message})` });
   }
-  const chosen = await firstThatStarts(order, skipped);
-
+  let chosen: BackendName;
   let reason: string;
+  let tried: string;
   try {
-    if (!chosen) throw new Error(`no backend could start (${skipped.join('; ')})`);
-    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${skipped.join('; ')}${kernelNote(chosen)}`;
-    const next = await Analyzer.create(await loadModel(fromMemory(modelFiles)), chosen);
+    // A software adapter is only acceptable where the user forced webgpu, as at init.
+    const choice = await chooseBackend('auto', { skipped, softwareWebGPU: preference === 'webgpu' });
+    chosen = choice.backend;
+    tried = choice.skipped.map((s) => `${s.backend}: ${s.why}`).join('; ');
+    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${tried}${kernelNote(chosen)}`;
+    const next = await Analyzer.create(await loadModel(fromMemory(modelFiles)), choice);
     // Results carry this reason, so the panel can tell why an analysis ran where it did.
     next.backend.reason = reason;
     analyzer = next;
@@ -125,19 +126,8 @@ async function restart(lost: string): Promise<void> {
   }
   const message = chosen === 'webgpu'
     ? `The GPU was lost (${lost}); the engine restarted on a new WebGPU device.`
-    : `The GPU was lost (${lost}); now running on ${chosen} (${skipped.join('; ')}). Analyses will be slower.`;
+    : `The GPU was lost (${lost}); now running on ${chosen} (${tried}). Analyses will be slower.`;
   scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
-}
-
-/** The first backend in `order` that starts; why each one before it did not goes into `skipped`. */
-async function firstThatStarts(order: readonly BackendName[], skipped: string[]): Promise<BackendName | undefined> {
-  for (const name of order) {
-    // A software adapter is only acceptable where the user forced webgpu, as at init.
-    const why = await tryBackend(name, name === 'webgpu' && preference === 'webgpu');
-    if (!why) return name;
-    skipped.push(`${name}: ${why}`);
-  }
-  return undefined;
 }
 
 async function handle(msg: ToWorker): Promise<void> {
