@@ -66,7 +66,7 @@ function seriesGeometry(cs: Cornerstone, inst: any, imageIds: string[], sweepSpa
     sliceSpacing,
     rows: first.rows,
     columns: first.columns,
-    assumed: [],
+    assumed: stack.notes,
   };
 }
 

@@ -82,7 +82,7 @@ export async function loadInThread(options: Omit<LoadOptions, 'worker'>): Promis
 export async function withoutWebGPU(failed: Analyzer, reload: () => Promise<LoadedModel>, why: string): Promise<Analyzer> {
   failed.dispose();
   dropWebGPU();
-  const choice = await chooseBackend('auto', { skipped: [{ backend: 'webgpu', why }] });
+  const choice = await chooseBackend('auto', { skipped: [{ backend: 'webgpu', why }], acceptSoftware: BACKEND_ORDER });
   const next = await Analyzer.create(await reload(), choice);
   await next.warmUp();
   return next;

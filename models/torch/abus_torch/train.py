@@ -179,7 +179,15 @@ def main(argv=None):
     if args.resume and os.path.exists(checkpoint):
         saved = torch.load(checkpoint, map_location=device)
         model.load_state_dict(saved['model'])
-        optimizer.load_state_dict(saved['optimizer'])
+        if len(saved['optimizer']['param_groups']) == len(optimizer.param_groups):
+            optimizer.load_state_dict(saved['optimizer'])
+        else:
+            # A checkpoint from before the head and the backbone had groups of their own: the
+            # weights go on from it, Adam's moments start again.
+            log(rank, 'the checkpoint has one optimizer group (an older trainer): Adam restarts from its weights')
+        # The scales given now, not the saved ones (load_state_dict keeps a group's saved settings).
+        for group, scale in zip(optimizer.param_groups, [1.0, args.backbone_lr_scale]):
+            group['scale'] = scale
         state = saved['state']
         generator.set_state(saved['generator'])
         log(rank, f"resuming at step {state['step']} ({state['seconds'] / 60:.1f} min trained)")

@@ -187,8 +187,11 @@ export interface ChoiceOptions {
   exclude?: readonly BackendName[];
   /** Backends already found not to work, and why: they lead the reason. */
   skipped?: BackendChoice['skipped'];
-  /** Accept a software WebGPU adapter (SwiftShader) without webgpu being forced: the user forced it before. */
-  softwareWebGPU?: boolean;
+  /**
+   * Backends whose software adapter or renderer (SwiftShader) is accepted as if forced: webgpu in
+   * a worker whose user forced it at init; every backend after a load's WebGPU failed its warm-up.
+   */
+  acceptSoftware?: readonly BackendName[];
 }
 
 /**
@@ -204,7 +207,7 @@ export async function chooseBackend(preferred: BackendName | 'auto' = 'auto', op
     return { backend: preferred, reason: `${preferred} (forced)${kernelNote(preferred)}`, skipped };
   }
   for (const name of BACKEND_ORDER.filter((n) => !options.exclude?.includes(n) && !skipped.some((s) => s.backend === n))) {
-    const why = await tryBackend(name, name === 'webgpu' && !!options.softwareWebGPU);
+    const why = await tryBackend(name, !!options.acceptSoftware?.includes(name));
     if (!why) {
       const reason = skipped.length
         ? `${name}, because ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`

@@ -377,15 +377,16 @@ async function blurGrid(values: Float32Array, dims: Vec3, sigma: number): Promis
  */
 export async function darkBlobs(grey: Float32Array, dims: Vec3, cellMm: number, geometry: VolumeGeometry, darkness: number, count: number, exclude: Vec3[] = [], excludeMm = 10): Promise<CoarseCandidate[]> {
   if (count <= 0) return [];
+  // Two passes over the typed array: the same sums, in the same order, as before it yielded between stages.
   let [n, sum, squares] = [0, 0, 0];
   for (const v of grey) {
     if (!Number.isFinite(v)) continue;
     n++;
     sum += v;
-    squares += v * v;
   }
   const mean = sum / Math.max(1, n);
-  const sd = Math.sqrt(Math.max(0, squares / Math.max(1, n) - mean * mean)) || 1;
+  for (const v of grey) if (Number.isFinite(v)) squares += (v - mean) ** 2;
+  const sd = Math.sqrt(squares / Math.max(1, n)) || 1;
   await nextTask();
   const spot = await blurGrid(grey, dims, 2 / cellMm);
   const around = await blurGrid(grey, dims, 8 / cellMm);

@@ -18,17 +18,6 @@ const SETTLE_MS = 5000;
 /** A lost device can fail a buffer read before its `lost` promise settles; this covers the gap. */
 const LOSS_GRACE_MS = 250;
 
-let analyzer: Analyzer | undefined;
-let preference: BackendName | 'auto' = 'auto';
-/** The model files as read at init, so a restart after a GPU loss downloads nothing. */
-let modelFiles = new Map<string, Uint8Array>();
-/** The device the analyzer runs on; the loss of a device no longer in use is ignored. */
-let watched: GpuDeviceLike | undefined;
-let restarting: Promise<void> | undefined;
-/** Set when a restart found no backend: why analyses cannot run. */
-let broken: string | undefined;
-const running = new Map<number, { controller: AbortController; settled: Promise<unknown> }>();
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function keeping(read: FileReader, files: Map<string, Uint8Array>): FileReader {
@@ -55,137 +44,156 @@ function gpuLostError(info: { reason: string; message: string }): Error {
   return new Error(`The GPU was lost (${lossText(info)}); this analysis was stopped. The engine restarts by itself on a new GPU device or a slower backend: run the analysis again.`);
 }
 
-function watchDevice(): void {
-  const device = activeWebGPUDevice();
-  if (device === watched) return;
-  watched = device;
-  void device?.lost.then((info) => {
-    if (watched !== device) return;
-    watched = undefined;
-    // A new device can be lost before this restart has settled; only the latest restart counts.
-    const done: Promise<void> = restart(lossText(info)).finally(() => {
-      if (restarting === done) restarting = undefined;
+/**
+ * The worker's one engine and what it keeps between messages: the model bytes for a restart, the
+ * device it watches, a restart in progress, and the analyses running (for cancel).
+ */
+class WorkerHost {
+  analyzer: Analyzer | undefined;
+  preference: BackendName | 'auto' = 'auto';
+  /** The model files as read at init, so a restart after a GPU loss downloads nothing. */
+  modelFiles = new Map<string, Uint8Array>();
+  /** The device the analyzer runs on; the loss of a device no longer in use is ignored. */
+  watched: GpuDeviceLike | undefined;
+  restarting: Promise<void> | undefined;
+  /** Set when a restart found no backend: why analyses cannot run. */
+  broken: string | undefined;
+  readonly running = new Map<number, { controller: AbortController; settled: Promise<unknown> }>();
+
+  watchDevice(): void {
+    const device = activeWebGPUDevice();
+    if (device === this.watched) return;
+    this.watched = device;
+    void device?.lost.then((info) => {
+      if (this.watched !== device) return;
+      this.watched = undefined;
+      // A new device can be lost before this restart has settled; only the latest restart counts.
+      const done: Promise<void> = this.restart(lossText(info)).finally(() => {
+        if (this.restarting === done) this.restarting = undefined;
+      });
+      this.restarting = done;
     });
-    restarting = done;
-  });
-}
-
-/** The analysis's result, or the GPU-lost error when its device is lost first or made it fail. */
-async function unlessLost<T>(run: Promise<T>, device: GpuDeviceLike, signal: AbortSignal): Promise<T> {
-  const lost = device.lost.then((info): never => {
-    throw gpuLostError(info);
-  });
-  try {
-    return await Promise.race([run, lost]);
-  } catch (err) {
-    // A cancel by the user while the device is fine needs no wait. Any other error is checked,
-    // since a buffer read on a lost device fails with an AbortError of its own.
-    if (signal.aborted && watched === device) throw err;
-    const info = await Promise.race([device.lost, delay(LOSS_GRACE_MS).then(() => undefined)]);
-    throw info ? gpuLostError(info) : err;
   }
-}
 
-async function restart(lost: string): Promise<void> {
-  const stopped = [...running.values()];
-  stopped.forEach((r) => r.controller.abort());
-  // Their tensors live on the old backend, which must outlive them.
-  await Promise.race([Promise.all(stopped.map((r) => r.settled)), delay(SETTLE_MS)]);
-  try {
-    analyzer?.dispose();
-  } catch {
-    // Its device is gone; the memory goes with the backend.
+  /** The analysis's result, or the GPU-lost error when its device is lost first or made it fail. */
+  async unlessLost<T>(run: Promise<T>, device: GpuDeviceLike, signal: AbortSignal): Promise<T> {
+    const lost = device.lost.then((info): never => {
+      throw gpuLostError(info);
+    });
+    try {
+      return await Promise.race([run, lost]);
+    } catch (err) {
+      // A cancel by the user while the device is fine needs no wait. Any other error is checked,
+      // since a buffer read on a lost device fails with an AbortError of its own.
+      if (signal.aborted && this.watched === device) throw err;
+      const info = await Promise.race([device.lost, delay(LOSS_GRACE_MS).then(() => undefined)]);
+      throw info ? gpuLostError(info) : err;
+    }
   }
-  analyzer = undefined;
 
-  const skipped: BackendChoice['skipped'] = [];
-  try {
-    dropWebGPU();
-  } catch (err) {
-    skipped.push({ backend: 'webgpu', why: `the lost backend could not be removed (${(err as Error).message})` });
-  }
-  let chosen: BackendName;
-  let reason: string;
-  let tried: string;
-  try {
-    // A software adapter is only acceptable where the user forced webgpu, as at init.
-    const choice = await chooseBackend('auto', { skipped, softwareWebGPU: preference === 'webgpu' });
-    chosen = choice.backend;
-    tried = choice.skipped.map((s) => `${s.backend}: ${s.why}`).join('; ');
-    reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${tried}${kernelNote(chosen)}`;
-    const next = await Analyzer.create(await loadModel(fromMemory(modelFiles)), choice);
-    // Results carry this reason, so the panel can tell why an analysis ran where it did.
-    next.backend.reason = reason;
-    analyzer = next;
-    broken = undefined;
-    watchDevice();
-  } catch (err) {
-    broken = `The GPU was lost (${lost}) and the engine could not restart: ${(err as Error).message}`;
-    scope.postMessage({ type: 'backend-changed', backend: null, reason: broken, lost, message: `${broken}. Reload the page to try again.` });
-    return;
-  }
-  const message = chosen === 'webgpu'
-    ? `The GPU was lost (${lost}); the engine restarted on a new WebGPU device.`
-    : `The GPU was lost (${lost}); now running on ${chosen} (${tried}). Analyses will be slower.`;
-  scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
-}
+  async restart(lost: string): Promise<void> {
+    const stopped = [...this.running.values()];
+    stopped.forEach((r) => r.controller.abort());
+    // Their tensors live on the old backend, which must outlive them.
+    await Promise.race([Promise.all(stopped.map((r) => r.settled)), delay(SETTLE_MS)]);
+    try {
+      this.analyzer?.dispose();
+    } catch {
+      // Its device is gone; the memory goes with the backend.
+    }
+    this.analyzer = undefined;
 
-async function handle(msg: ToWorker): Promise<void> {
-  switch (msg.type) {
-    case 'init': {
-      await restarting;
-      analyzer?.dispose();
-      analyzer = undefined;
-      const files = new Map<string, Uint8Array>();
-      analyzer = await loadInThread({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv });
-      modelFiles = files;
-      preference = msg.backend;
-      broken = undefined;
-      watchDevice();
-      scope.postMessage({ id: msg.id, type: 'ready', backend: analyzer.backend.backend, reason: analyzer.backend.reason, card: analyzer.card });
+    const skipped: BackendChoice['skipped'] = [];
+    try {
+      dropWebGPU();
+    } catch (err) {
+      skipped.push({ backend: 'webgpu', why: `the lost backend could not be removed (${(err as Error).message})` });
+    }
+    let chosen: BackendName;
+    let reason: string;
+    let tried: string;
+    try {
+      // A software adapter is only acceptable where the user forced webgpu, as at init.
+      const choice = await chooseBackend('auto', { skipped, acceptSoftware: this.preference === 'webgpu' ? ['webgpu'] : [] });
+      chosen = choice.backend;
+      tried = choice.skipped.map((s) => `${s.backend}: ${s.why}`).join('; ');
+      reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${tried}${kernelNote(chosen)}`;
+      const next = await Analyzer.create(await loadModel(fromMemory(this.modelFiles)), choice);
+      // Results carry this reason, so the panel can tell why an analysis ran where it did.
+      next.backend.reason = reason;
+      this.analyzer = next;
+      this.broken = undefined;
+      this.watchDevice();
+    } catch (err) {
+      this.broken = `The GPU was lost (${lost}) and the engine could not restart: ${(err as Error).message}`;
+      scope.postMessage({ type: 'backend-changed', backend: null, reason: this.broken, lost, message: `${this.broken}. Reload the page to try again.` });
       return;
     }
-    case 'warm-up': {
-      await restarting;
-      if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
-      scope.postMessage({ id: msg.id, type: 'warmed-up', ms: await analyzer.warmUp() });
-      return;
-    }
-    case 'analyze':
-    case 'window': {
-      await restarting;
-      if (!analyzer) throw new Error(broken ?? 'The model is not loaded yet');
-      const controller = new AbortController();
-      const device = watched;
-      const run: Promise<FromWorker> = msg.type === 'analyze'
-        ? analyzer.run(msg.plan, msg.geometry, msg.block, {
-            flips: msg.flips,
-            readMs: msg.readMs,
-            look: msg.look,
-            signal: controller.signal,
-            onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
-          }).then((result) => ({ id: msg.id, type: 'result', result }))
-        : analyzer.windowProbability(msg.plan, { values: msg.values, inside: msg.inside }, { iterations: msg.iterations, signal: controller.signal })
-          .then((probability) => ({ id: msg.id, type: 'window-result', probability }));
-      running.set(msg.id, { controller, settled: run.catch(() => undefined) });
-      try {
-        const reply = await (device ? unlessLost(run, device, controller.signal) : run);
-        const buffer = reply.type === 'result' ? reply.result.lesion.mask.buffer : reply.type === 'window-result' ? reply.probability.buffer : undefined;
-        scope.postMessage(reply, buffer ? [buffer as ArrayBuffer] : []);
-      } finally {
-        running.delete(msg.id);
+    const message = chosen === 'webgpu'
+      ? `The GPU was lost (${lost}); the engine restarted on a new WebGPU device.`
+      : `The GPU was lost (${lost}); now running on ${chosen} (${tried}). Analyses will be slower.`;
+    scope.postMessage({ type: 'backend-changed', backend: chosen, reason, lost, message });
+  }
+
+  async handle(msg: ToWorker): Promise<void> {
+    switch (msg.type) {
+      case 'init': {
+        await this.restarting;
+        this.analyzer?.dispose();
+        this.analyzer = undefined;
+        const files = new Map<string, Uint8Array>();
+        this.analyzer = await loadInThread({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv });
+        this.modelFiles = files;
+        this.preference = msg.backend;
+        this.broken = undefined;
+        this.watchDevice();
+        scope.postMessage({ id: msg.id, type: 'ready', backend: this.analyzer.backend.backend, reason: this.analyzer.backend.reason, card: this.analyzer.card });
+        return;
       }
-      return;
+      case 'warm-up': {
+        await this.restarting;
+        if (!this.analyzer) throw new Error(this.broken ?? 'The model is not loaded yet');
+        scope.postMessage({ id: msg.id, type: 'warmed-up', ms: await this.analyzer.warmUp() });
+        return;
+      }
+      case 'analyze':
+      case 'window': {
+        await this.restarting;
+        if (!this.analyzer) throw new Error(this.broken ?? 'The model is not loaded yet');
+        const controller = new AbortController();
+        const device = this.watched;
+        const run: Promise<FromWorker> = msg.type === 'analyze'
+          ? this.analyzer.run(msg.plan, msg.geometry, msg.block, {
+              flips: msg.flips,
+              readMs: msg.readMs,
+              look: msg.look,
+              signal: controller.signal,
+              onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
+            }).then((result) => ({ id: msg.id, type: 'result', result }))
+          : this.analyzer.windowProbability(msg.plan, { values: msg.values, inside: msg.inside }, { iterations: msg.iterations, signal: controller.signal })
+            .then((probability) => ({ id: msg.id, type: 'window-result', probability }));
+        this.running.set(msg.id, { controller, settled: run.catch(() => undefined) });
+        try {
+          const reply = await (device ? this.unlessLost(run, device, controller.signal) : run);
+          const buffer = reply.type === 'result' ? reply.result.lesion.mask.buffer : reply.type === 'window-result' ? reply.probability.buffer : undefined;
+          scope.postMessage(reply, buffer ? [buffer as ArrayBuffer] : []);
+        } finally {
+          this.running.delete(msg.id);
+        }
+        return;
+      }
+      case 'cancel':
+        this.running.forEach((r) => r.controller.abort());
+        return;
     }
-    case 'cancel':
-      running.forEach((r) => r.controller.abort());
-      return;
   }
 }
+
+const host = new WorkerHost();
 
 scope.onmessage = (event) => {
   const msg = event.data;
-  handle(msg).catch((err: Error) => {
+  host.handle(msg).catch((err: Error) => {
     if (err.name === 'AbortError') scope.postMessage({ id: msg.id, type: 'cancelled' });
     else scope.postMessage({ id: msg.id, type: 'error', message: err.message });
   });
