@@ -8,7 +8,7 @@ const path = require('path');
 
 const PROBE = `
 require(${JSON.stringify(path.join(__dirname, 'setup-webgpu.js'))});
-const { tryBackend } = require(${JSON.stringify(path.join(__dirname, '..', 'models', 'engine', 'dist', 'index.js'))});
+const { tryBackend } = require(${JSON.stringify(path.join(__dirname, '..', 'models', 'engine', 'dist', 'lab.js'))});
 (async () => {
   const out = {};
   for (const name of ['cpu', 'wasm', 'webgpu']) out[name] = name === 'webgpu' && globalThis.__webgpuUnavailable ? globalThis.__webgpuUnavailable : (await tryBackend(name)) ?? null;
