@@ -4,17 +4,11 @@
  * A file of its own: it drops the webgpu backend for the rest of the process.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync } from 'fs';
-import { tmpdir } from 'os';
-import { join } from 'path';
-import { writeUntrainedModel } from '../../../test/fixtures/untrained-model';
+import { tinyModelFolder } from '../../../test/fixtures/untrained-model';
 import { folderReader, loadModel } from './engine/weights';
 import { loadInThread, withoutWebGPU } from './load';
 
-const dir = mkdtempSync(join(tmpdir(), 'abus-fallback-'));
-const TINY = { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 } };
-
-beforeAll(() => writeUntrainedModel(dir, TINY));
+const dir = tinyModelFolder('abus-fallback-');
 afterAll(() => tf.setBackend('cpu'));
 
 test('a failed webgpu engine is replaced on the next backend that starts, with the reason', async () => {

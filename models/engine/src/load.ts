@@ -3,11 +3,10 @@
  * options checked once here. The in-process engine is the Analyzer; the worker engine
  * (WorkerEngine) runs one inside the worker and sends it only each click's VOI block.
  */
-import { BACKEND_ORDER, BackendName, chooseBackend, dropWebGPU, setWasmPath, setWasmThreads } from './engine/backend';
-import { useSimdConv } from './engine/wasm/simd-conv';
+import { BACKEND_ORDER, BackendName, chooseBackend, dropWebGPU } from './engine/backend';
 import { cachedUrlReader, FileReader, folderReader, LoadedModel, loadModel } from './engine/weights';
 import { nodeBuiltin } from './io/node-builtin';
-import { Analyzer, Engine } from './pipeline/analyze';
+import { Analyzer, Engine, EngineSettings } from './pipeline/analyze';
 import { WorkerEngine, WorkerLike } from './worker/engine-client';
 
 export interface LoadOptions {
@@ -31,6 +30,8 @@ export interface LoadOptions {
   wasmThreads?: number;
   /** false: XNNPACK conv2d runs every convolution on wasm, not this project's SIMD kernel (benchmarks compare the two). */
   simdConv?: boolean;
+  /** WebGPU tilings per convolution shape, as `bench:kernels --sweep` writes them (benchmarks; in this thread only). */
+  tilings?: EngineSettings['tilings'];
 }
 
 /** A FileReader for a model folder: a URL is fetched (and cached in a browser), a path is read from disk (Node). */
@@ -56,16 +57,15 @@ export async function load(options: LoadOptions): Promise<Engine> {
 export async function loadInThread(options: Omit<LoadOptions, 'worker'>): Promise<Analyzer> {
   checkOptions(options);
   const backend = options.backend ?? 'auto';
-  if (options.wasmPath) setWasmPath(options.wasmPath);
-  if (options.wasmThreads) setWasmThreads(options.wasmThreads);
-  if (options.simdConv !== undefined) useSimdConv(options.simdConv);
+  // This engine's own: nothing here is written where another engine would see it.
+  const settings: EngineSettings = { wasmPath: options.wasmPath, wasmThreads: options.wasmThreads, simdConv: options.simdConv, tilings: options.tilings };
   const weights = options.weights;
   const reader = typeof weights === 'string' ? readerFor(weights) : typeof weights === 'function' ? weights : undefined;
   const engine = await Analyzer.create(reader ? await loadModel(reader).catch((err: Error) => {
     // A card's problem names the model folder or URL too, not only 'model-card.json'.
     if (typeof weights === 'string' && /^model-card\.json /.test(err.message)) err.message = `${weights.replace(/\/+$/, '')}/${err.message}`;
     throw err;
-  }) : (weights as LoadedModel), backend);
+  }) : (weights as LoadedModel), backend, settings);
   if (options.warmUp === false) return engine;
   try {
     await engine.warmUp();
@@ -82,8 +82,8 @@ export async function loadInThread(options: Omit<LoadOptions, 'worker'>): Promis
 export async function withoutWebGPU(failed: Analyzer, reload: () => Promise<LoadedModel>, why: string): Promise<Analyzer> {
   failed.dispose();
   dropWebGPU();
-  const choice = await chooseBackend('auto', { skipped: [{ backend: 'webgpu', why }], acceptSoftware: BACKEND_ORDER });
-  const next = await Analyzer.create(await reload(), choice);
+  const choice = await chooseBackend('auto', { ...failed.settings, skipped: [{ backend: 'webgpu', why }], acceptSoftware: BACKEND_ORDER });
+  const next = await Analyzer.create(await reload(), choice, failed.settings);
   await next.warmUp();
   return next;
 }

@@ -17,28 +17,31 @@ export interface BackendChoice {
   skipped: { backend: BackendName; why: string }[];
 }
 
-/** Where the wasm binaries live; a browser bundle sets a URL, Node uses the package's dist folder. */
-let wasmPath: string | undefined;
-export function setWasmPath(path: string): void {
-  wasmPath = path;
-}
-
 /**
- * tfjs-wasm's thread count. Threads exist only in its threaded build, which it picks where
- * SharedArrayBuffer can be used (a cross-origin isolated page or worker). Must be set before the
- * wasm backend starts.
+ * How one engine starts its backend: fixed at load() and kept by that engine, never written into
+ * this module, so two engines in one page keep their own.
  */
-let wasmThreads: number | undefined;
-export function setWasmThreads(count: number | undefined): void {
-  wasmThreads = count;
+export interface BackendSettings {
+  /** Where tfjs-wasm's .wasm binaries are served (a browser bundle's URL); Node finds its package's own. */
+  wasmPath?: string;
+  /**
+   * tfjs-wasm's thread count. Threads exist only in its threaded build, which it picks where
+   * SharedArrayBuffer can be used (a cross-origin isolated page or worker). tfjs-wasm starts once
+   * per page: the first engine on wasm sets it, and the reason line says what runs.
+   */
+  wasmThreads?: number;
+  /** false: XNNPACK conv2d runs every convolution on wasm, not this project's SIMD kernel. */
+  simdConv?: boolean;
 }
 
-let wasmBackendModule: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
+interface WasmBackendLike {
+  wasm?: { tfjs?: { getThreadsCount(): number } };
+}
 
 /** The threads tfjs-wasm runs with (1 unless its threaded build started), or undefined before it starts. */
 export function wasmThreadCount(): number | undefined {
   try {
-    return wasmBackendModule?.getThreadsCount();
+    return (tf.findBackend('wasm') as unknown as WasmBackendLike | undefined)?.wasm?.tfjs?.getThreadsCount();
   } catch {
     return undefined; // not started yet
   }
@@ -91,9 +94,10 @@ function webglRenderer(): string | undefined {
 
 /** The priority tfjs-backend-webgpu registers itself with. */
 const WEBGPU_PRIORITY = 3;
-let droppedWebGPUFactory: (() => tf.KernelBackend | Promise<tf.KernelBackend>) | undefined;
+/** tfjs-backend-webgpu's factory, as dropWebGPU() hands it back to its caller. */
+export type WebGPUFactory = () => tf.KernelBackend | Promise<tf.KernelBackend>;
 
-async function register(name: BackendName, forced: boolean): Promise<string | undefined> {
+async function register(name: BackendName, forced: boolean, options: StartOptions): Promise<string | undefined> {
   if (tf.findBackendFactory(name)) return undefined;
   switch (name) {
     case 'webgpu': {
@@ -105,7 +109,7 @@ async function register(name: BackendName, forced: boolean): Promise<string | un
       await import('@tensorflow/tfjs-backend-webgpu');
       // The package registers itself only on its first import, so after dropWebGPU() its factory
       // (which asks for a new adapter and device each time) is put back by hand.
-      if (!tf.findBackendFactory(name) && droppedWebGPUFactory) tf.registerBackend(name, droppedWebGPUFactory, WEBGPU_PRIORITY);
+      if (!tf.findBackendFactory(name) && options.webgpuFactory) tf.registerBackend(name, options.webgpuFactory, WEBGPU_PRIORITY);
       return tf.findBackendFactory(name) ? undefined : 'tfjs-backend-webgpu did not register';
     }
     case 'webgl': {
@@ -117,9 +121,8 @@ async function register(name: BackendName, forced: boolean): Promise<string | un
     }
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      wasmBackendModule = wasm;
-      wasm.setThreadsCount(wantedWasmThreads());
-      const dir = wasmPath ?? nodeWasmDir();
+      wasm.setThreadsCount(wantedWasmThreads(options.wasmThreads));
+      const dir = options.wasmPath ?? nodeWasmDir();
       if (dir) wasm.setWasmPaths(dir);
       return undefined;
     }
@@ -151,20 +154,25 @@ async function withCoreCountFor<T>(threads: number, start: () => Promise<T>): Pr
  * click slower (1.47 s against 1.31 s), as it competes with the page and the SIMD kernel is
  * single-threaded.
  */
-function wantedWasmThreads(): number {
+function wantedWasmThreads(wasmThreads: number | undefined): number {
   const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
   return wasmThreads ?? Math.max(1, Math.floor(cores / 2));
 }
 
+/** What starting a backend needs besides its name: the engine's settings, and webgpu's factory after a dropWebGPU(). */
+export interface StartOptions extends BackendSettings {
+  webgpuFactory?: WebGPUFactory;
+}
+
 /** Activates one backend; returns why it failed, or undefined on success. */
-export async function tryBackend(name: BackendName, forced = true): Promise<string | undefined> {
+export async function tryBackend(name: BackendName, forced = true, options: StartOptions = {}): Promise<string | undefined> {
   try {
-    const missing = await register(name, forced);
+    const missing = await register(name, forced, options);
     if (missing) return missing;
-    const ok = name === 'wasm' ? await withCoreCountFor(wantedWasmThreads(), () => tf.setBackend(name)) : await tf.setBackend(name);
+    const ok = name === 'wasm' ? await withCoreCountFor(wantedWasmThreads(options.wasmThreads), () => tf.setBackend(name)) : await tf.setBackend(name);
     if (!ok) return `tf.setBackend('${name}') failed`;
     await tf.ready();
-    if (name === 'wasm') await simdConvStarted();
+    if (name === 'wasm' && options.simdConv !== false) await simdConvStarted();
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -172,9 +180,9 @@ export async function tryBackend(name: BackendName, forced = true): Promise<stri
 }
 
 /** On wasm, which kernel runs the 3x3x3 convolutions: the log line says so. */
-export function kernelNote(name: BackendName): string {
+export function kernelNote(name: BackendName, simdConv = true): string {
   if (name !== 'wasm') return '';
-  const why = simdConvUnavailable();
+  const why = simdConvUnavailable(simdConv);
   const threads = wasmThreadCount() ?? 1;
   const simdThreads = why ? 1 : simdConvThreads();
   const kernel = why ? `; 3x3x3 convolutions by XNNPACK conv2d, because ${why}` : `; 3x3x3 convolutions by the WebAssembly SIMD kernel${simdThreads > 1 ? ` on ${simdThreads} threads` : ''}`;
@@ -182,7 +190,7 @@ export function kernelNote(name: BackendName): string {
   return threads > 1 ? `${kernel}; ${threads} wasm threads (cross-origin isolated)` : kernel;
 }
 
-export interface ChoiceOptions {
+export interface ChoiceOptions extends StartOptions {
   /** Backends not to try (after a GPU loss, webgpu where its dead backend could not be removed). */
   exclude?: readonly BackendName[];
   /** Backends already found not to work, and why: they lead the reason. */
@@ -202,17 +210,17 @@ export interface ChoiceOptions {
 export async function chooseBackend(preferred: BackendName | 'auto' = 'auto', options: ChoiceOptions = {}): Promise<BackendChoice> {
   const skipped: BackendChoice['skipped'] = [...(options.skipped ?? [])];
   if (preferred !== 'auto') {
-    const why = await tryBackend(preferred);
+    const why = await tryBackend(preferred, true, options);
     if (why) throw new Error(`Backend '${preferred}' is not available: ${why}`);
-    return { backend: preferred, reason: `${preferred} (forced)${kernelNote(preferred)}`, skipped };
+    return { backend: preferred, reason: `${preferred} (forced)${kernelNote(preferred, options.simdConv)}`, skipped };
   }
   for (const name of BACKEND_ORDER.filter((n) => !options.exclude?.includes(n) && !skipped.some((s) => s.backend === n))) {
-    const why = await tryBackend(name, !!options.acceptSoftware?.includes(name));
+    const why = await tryBackend(name, !!options.acceptSoftware?.includes(name), options);
     if (!why) {
       const reason = skipped.length
         ? `${name}, because ${skipped.map((s) => `${s.backend}: ${s.why}`).join('; ')}`
         : `${name} (first choice)`;
-      return { backend: name, reason: reason + kernelNote(name), skipped };
+      return { backend: name, reason: reason + kernelNote(name, options.simdConv), skipped };
     }
     skipped.push({ backend: name, why });
   }
@@ -234,14 +242,15 @@ export function activeWebGPUDevice(): GpuDeviceLike | undefined {
 /**
  * Forgets the webgpu backend after its device was lost: tfjs keeps one backend instance per
  * name, bound to its device for good. The next tryBackend('webgpu') asks for a new adapter and
- * device. Tensors still on the old backend must be disposed of before this. When it throws,
- * the dead backend may still be registered, so webgpu must not be tried again.
+ * device, given the factory this returns (tfjs-backend-webgpu registers it on its first import
+ * only). Tensors still on the old backend must be disposed of before this. When it throws, the
+ * dead backend may still be registered, so webgpu must not be tried again.
  */
-export function dropWebGPU(): void {
+export function dropWebGPU(): WebGPUFactory | undefined {
   const factory = tf.findBackendFactory('webgpu');
-  if (!factory) return;
-  droppedWebGPUFactory = factory;
+  if (!factory) return undefined;
   tf.removeBackend('webgpu');
+  return factory;
 }
 
 /** An engine changed backend by itself: a worker, after the GPU device under webgpu was lost. */

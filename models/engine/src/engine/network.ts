@@ -36,6 +36,8 @@ export interface ForwardOptions {
   keepPooled?: boolean;
   /** Called after each pass (for progress reports). */
   onPass?: (pass: number) => void;
+  /** Which kernels run the convolutions (the engine's or trainer's own; default: this project's). */
+  kernels?: ops.KernelOptions;
 }
 
 type LayerKind = 'conv3' | 'down' | 'up';
@@ -166,7 +168,7 @@ class Runner {
       const name = `stage${stage}/conv${c}`;
       const kernel = this.w[`${name}/kernel`] as tf.Tensor5D;
       const bias = this.w[`${name}/bias`] as tf.Tensor1D | undefined;
-      y = bias ? ops.conv3x3BiasRelu(y, kernel, bias) : this.normRelu(name, ops.conv3x3(y, kernel));
+      y = bias ? ops.conv3x3BiasRelu(y, kernel, bias, this.options.kernels) : this.normRelu(name, ops.conv3x3(y, kernel, this.options.kernels));
     }
     // V-Net residual: the stage learns a correction to its input.
     return tf.add(y, stage === 1 ? repeatChannels(x, stageWidth(this.config, 1)) : x);
@@ -180,12 +182,12 @@ class Runner {
     for (let s = 1; s <= 5; s++) {
       x = this.convStage(s, x, config.encoderConvs[s - 1]);
       stages[s] = x;
-      if (s < 5) x = this.normRelu(`down${s}`, ops.downConv(x, w[`down${s}/kernel`] as tf.Tensor2D));
+      if (s < 5) x = this.normRelu(`down${s}`, ops.downConv(x, w[`down${s}/kernel`] as tf.Tensor2D, this.options.kernels));
     }
     const out: PassOutput = { input };
     if (config.segmentation) {
       for (let s = 6; s <= 9; s++) {
-        const up = this.normRelu(`up${s}`, ops.upConv(x, w[`up${s}/kernel`] as tf.Tensor2D));
+        const up = this.normRelu(`up${s}`, ops.upConv(x, w[`up${s}/kernel`] as tf.Tensor2D, this.options.kernels));
         x = this.convStage(s, ops.concatChannels(up, stages[10 - s]), config.decoderConvs[s - 6]);
         stages[s] = x;
       }

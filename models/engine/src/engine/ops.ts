@@ -16,7 +16,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { L2_NORM_EPSILON, POOLING_WEIGHT_FLOOR } from './config';
 import { fastConv3x3 } from './webgpu/fast-conv';
+import type { Tiling } from './webgpu/conv3d-program';
 import { conv3x3Simd, simdConvFits } from './wasm/simd-conv';
+
+/**
+ * How one engine (or trainer) runs its convolutions; the defaults are this project's own kernels.
+ * Passed down with each call, never set process-wide, so two engines in one page keep their own.
+ */
+export interface KernelOptions {
+  /**
+   * Stock tfjs kernels for every convolution (true: tf.conv3d, strided tf.conv3d,
+   * tf.conv3dTranspose), or only for the 3x3x3 ones ('conv3x3': stock tfjs has no gradient for
+   * conv3dTranspose, so a stock training step keeps the matmul form of the 2x2x2 layers). Only
+   * for benchmarks and tests that time or compare both in one run.
+   */
+  stock?: boolean | 'conv3x3';
+  /** false: XNNPACK conv2d runs the 3x3x3 convolutions on wasm, not this project's SIMD kernel. */
+  simdConv?: boolean;
+  /** Per-shape tilings of the WebGPU 'workgroup' kernel (as `bench:kernels --sweep` writes them); other shapes get forwardTiling's rule. */
+  tilings?: Readonly<Record<string, Tiling>>;
+}
 
 /** Applies fn to the [voxels, channels] view of x and restores the rank-5 shape. */
 function onChannels(x: tf.Tensor5D, fn: (flat: tf.Tensor2D) => tf.Tensor2D): tf.Tensor5D {
@@ -51,28 +70,13 @@ export function pointwise(x: tf.Tensor5D, kernel: tf.Tensor2D, bias?: tf.Tensor1
 }
 
 /**
- * Stock tfjs kernels for every convolution (tf.conv3d, strided tf.conv3d, tf.conv3dTranspose)
- * instead of this project's paths: only for benchmarks that time both in one run.
- */
-let stockKernels = false;
-let stockStrided = false;
-/**
- * 'conv3x3' switches only the 3x3x3 convolutions: stock tfjs has no gradient for
- * conv3dTranspose, so a stock training step keeps the matmul form of the 2x2x2 layers.
- */
-export function useStockKernels(on: boolean | 'conv3x3'): void {
-  stockKernels = Boolean(on);
-  stockStrided = on === true;
-}
-
-/**
  * conv3x3, then the bias, then ReLU (a conv with folded batch norm at inference). On webgpu the
  * bias and ReLU run in the convolution's own epilogue instead of two passes over the output.
  */
-export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D): tf.Tensor5D {
-  if (!stockKernels && tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, bias, true);
-  if (!stockKernels && simdConvFits(x, kernel)) return conv3x3Simd(x, kernel, bias, true);
-  return tf.tidy(() => tf.relu(addBias(conv3x3(x, kernel), bias)));
+export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D, kernels: KernelOptions = {}): tf.Tensor5D {
+  if (!kernels.stock && tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, bias, true, kernels.tilings);
+  if (!kernels.stock && simdConvFits(x, kernel, kernels.simdConv)) return conv3x3Simd(x, kernel, bias, true);
+  return tf.tidy(() => tf.relu(addBias(conv3x3(x, kernel, kernels), bias)));
 }
 
 /**
@@ -80,10 +84,10 @@ export function conv3x3BiasRelu(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Te
  * webgpu runs this project's implicit-GEMM kernel (engine/webgpu), wasm this project's SIMD kernel
  * (engine/wasm) or XNNPACK conv2d (see conv3x3WasmForward).
  */
-export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
-  if (stockKernels) return tf.conv3d(x, kernel, 1, 'same');
-  if (tf.getBackend() === 'wasm') return conv3x3Wasm(x, kernel);
-  if (tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel);
+export function conv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D, kernels: KernelOptions = {}): tf.Tensor5D {
+  if (kernels.stock) return tf.conv3d(x, kernel, 1, 'same');
+  if (tf.getBackend() === 'wasm') return (kernels.simdConv === false ? conv3x3WasmByXnnpack : conv3x3WasmBySimd)(x, kernel);
+  if (tf.getBackend() === 'webgpu') return fastConv3x3(x, kernel, undefined, false, kernels.tilings);
   return tf.conv3d(x, kernel, 1, 'same');
 }
 
@@ -95,11 +99,12 @@ const REVERSE_TAPS = Float32Array.from({ length: 27 * 27 }, (_, n) => (Math.floo
  * - input gradient: the same convolution of dy with the kernel flipped in space and its channel
  *   axes swapped;
  * - kernel gradient: for each of the 27 taps, (shifted x)^T . dy as one matmul.
+ * One op with the SIMD kernel where it fits, one with XNNPACK only: tf.customGrad takes tensors only.
  */
-const conv3x3Wasm = tf.customGrad(((x: tf.Tensor5D, kernel: tf.Tensor5D, save: (t: tf.Tensor[]) => void) => {
+const conv3x3Wasm = (simd: boolean) => tf.customGrad(((x: tf.Tensor5D, kernel: tf.Tensor5D, save: (t: tf.Tensor[]) => void) => {
   save([x, kernel]);
   return {
-    value: conv3x3WasmForward(x, kernel),
+    value: conv3x3WasmForward(x, kernel, simd),
     gradFunc: (dy: tf.Tensor5D, saved: tf.Tensor[]) => {
       const [xs, ks] = saved as [tf.Tensor5D, tf.Tensor5D];
       // Reversing the 27 flattened taps flips all three spatial axes. As a matmul with the exchange
@@ -109,10 +114,12 @@ const conv3x3Wasm = tf.customGrad(((x: tf.Tensor5D, kernel: tf.Tensor5D, save: (
       const reversed = tf.matMul(tf.tensor2d(REVERSE_TAPS, [27, 27]), tf.reshape(ks, [27, cin * cout]));
       const taps = tf.transpose(tf.reshape(reversed, [27, cin, cout]), [0, 2, 1]);
       const flipped = tf.reshape(taps, [3, 3, 3, cout, cin]) as tf.Tensor5D;
-      return [conv3x3WasmForward(dy, flipped), kernelGradient(xs, dy)];
+      return [conv3x3WasmForward(dy, flipped, simd), kernelGradient(xs, dy)];
     },
   };
 }) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor5D, kernel: tf.Tensor5D) => tf.Tensor5D;
+const conv3x3WasmBySimd = conv3x3Wasm(true);
+const conv3x3WasmByXnnpack = conv3x3Wasm(false);
 
 /**
  * dW[dz, ky, kx, ci, co] = sum over (b, z, y, x) of xpad[b, z+dz, y+ky, x+kx, ci] * dy[b, z, y, x, co].
@@ -157,8 +164,8 @@ function kernelGradient(x: tf.Tensor5D, dy: tf.Tensor5D): tf.Tensor5D {
  */
 const FOLD_MAX_ELEMENTS = 2 ** 21;
 
-function conv3x3WasmForward(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
-  if (simdConvFits(x, kernel)) return conv3x3Simd(x, kernel);
+function conv3x3WasmForward(x: tf.Tensor5D, kernel: tf.Tensor5D, simd: boolean): tf.Tensor5D {
+  if (simdConvFits(x, kernel, simd)) return conv3x3Simd(x, kernel);
   return x.size <= FOLD_MAX_ELEMENTS || x.shape[4] <= 2 ? conv3x3ByFolding(x, kernel) : conv3x3BySlices(x, kernel);
 }
 
@@ -219,9 +226,9 @@ function conv3x3BySlices(x: tf.Tensor5D, kernel: tf.Tensor5D): tf.Tensor5D {
  * 2x2x2 stride-2 convolution as space-to-depth + matmul.
  * kernel [8*cin, cout], rows ordered (dz, dy, dx, cin) like tf.conv3d's [2,2,2,cin,cout] flattened.
  */
-export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D, kernels: KernelOptions = {}): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
-  if (stockStrided) return tf.tidy(() => tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid'));
+  if (kernels.stock === true) return tf.tidy(() => tf.conv3d(x, tf.reshape(kernel, [2, 2, 2, c, kernel.shape[1]]) as tf.Tensor5D, 2, 'valid'));
   return tf.tidy(() => {
     // Memory order (b, z, dz, y, dy, x, dx, c): merging (x, dx, c) as (x, dx*c) keeps every view rank <= 6.
     const split = tf.reshape(x, [b * (d / 2), 2, h / 2, 2, w / 2, 2 * c]);
@@ -235,10 +242,10 @@ export function downConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
  * 2x2x2 stride-2 transposed convolution as matmul + depth-to-space.
  * kernel [cin, 8*cout], columns ordered (dz, dy, dx, cout).
  */
-export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D): tf.Tensor5D {
+export function upConv(x: tf.Tensor5D, kernel: tf.Tensor2D, kernels: KernelOptions = {}): tf.Tensor5D {
   const [b, d, h, w, c] = x.shape;
   const cout = kernel.shape[1] / 8;
-  if (stockStrided) {
+  if (kernels.stock === true) {
     return tf.tidy(() => {
       // tf.conv3dTranspose wants [2,2,2,cout,cin]; ours is [cin, (dz,dy,dx,cout)].
       const k = tf.transpose(tf.reshape(kernel, [c, 2, 2, 2, cout]), [1, 2, 3, 4, 0]) as tf.Tensor5D;

@@ -85,16 +85,11 @@ const TINY = { baseWidth: 4, encoderConvs: [1, 2, 1, 1, 1], decoderConvs: [1, 1,
 test('the stock-kernel mode (for benchmarks) computes the same network', async () => {
   await tf.setBackend('cpu');
   const ours = await networkOutputs(true);
-  ops.useStockKernels(true);
-  try {
-    const stock = await networkOutputs(true);
-    for (let i = 0; i < ours.length; i++) expect(relativeError(stock[i], ours[i])).toBeLessThan(1e-5);
-  } finally {
-    ops.useStockKernels(false);
-  }
+  const stock = await networkOutputs(true, { stock: true });
+  for (let i = 0; i < ours.length; i++) expect(relativeError(stock[i], ours[i])).toBeLessThan(1e-5);
 });
 
-async function networkOutputs(folded: boolean): Promise<Float32Array[]> {
+async function networkOutputs(folded: boolean, kernels: ops.KernelOptions = {}): Promise<Float32Array[]> {
   const config = variantConfig('cmsvnetiter', TINY);
   const raw = initWeights(config, 9);
   // Non-trivial batch-norm statistics, so folding and the inference path are both exercised.
@@ -107,7 +102,7 @@ async function networkOutputs(folded: boolean): Promise<Float32Array[]> {
   }
   const weights = folded ? foldBatchNorm(config, raw) : raw;
   const voi = tf.tensor5d(randomArray(16 * 16 * 32, 17), [1, 16, 16, 32, 1]);
-  const passes = forward(config, weights, voi);
+  const passes = forward(config, weights, voi, { kernels });
   const out = [
     (await (passes[1].segLogits as tf.Tensor).data()) as Float32Array,
     (await (passes[1].clsLogit as tf.Tensor).data()) as Float32Array,

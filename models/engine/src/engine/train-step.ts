@@ -7,7 +7,7 @@ import './register-gradients';
 import { BATCH_NORM_MOMENTUM, LOSS, NetworkConfig } from './config';
 import { ClassWeights, multiTaskLoss } from './losses';
 import { forward, Weights } from './network';
-import { BatchMoments } from './ops';
+import { BatchMoments, KernelOptions } from './ops';
 
 export interface TrainBatch {
   /** [batch, d, h, w, 1] normalised VOIs. */
@@ -26,15 +26,13 @@ export interface StepResult {
   cls?: number;
 }
 
-/** Trainable weights become tf.Variables; batch-norm moving statistics are non-trainable variables. */
-// tf.variable names must be unique in the process.
-let variableSerial = 0;
-
 /**
+ * Trainable weights become tf.Variables; batch-norm moving statistics are non-trainable variables.
  * prefix: give a fixed one (e.g. 'train') when optimizer state is saved and restored, since
- * the optimizer keys its slots by variable name; the default is unique per call.
+ * the optimizer keys its slots by variable name; the default is unique per call (tf.variable
+ * names must be unique in the process), random rather than counted so that no module state changes.
  */
-export function toVariables(weights: Weights, prefix = `abus${variableSerial++}`): Record<string, tf.Variable> {
+export function toVariables(weights: Weights, prefix = `abus-${Math.random().toString(36).slice(2, 12)}`): Record<string, tf.Variable> {
   const vars: Record<string, tf.Variable> = {};
   for (const [name, t] of Object.entries(weights)) {
     vars[name] = tf.variable(t, !name.includes('/bn/moving_'), `${prefix}/${name}`);
@@ -55,6 +53,8 @@ export class Trainer {
     readonly classWeights: ClassWeights,
     readonly lambda = LOSS.lambda,
     readonly bnMomentum = BATCH_NORM_MOMENTUM,
+    /** Which kernels run the convolutions (benchmarks time stock tfjs against this project's). */
+    readonly kernels: KernelOptions = {},
   ) {}
 
   async step(batch: TrainBatch): Promise<StepResult> {
@@ -63,7 +63,7 @@ export class Trainer {
     const varList = trainableNames(this.variables).map((n) => this.variables[n]);
     const loss = this.optimizer.minimize(
       () => {
-        const passes = forward(this.config, this.variables, batch.voi, { training: true, batchMoments: moments });
+        const passes = forward(this.config, this.variables, batch.voi, { training: true, batchMoments: moments, kernels: this.kernels });
         const l = multiTaskLoss(this.config, passes, { mask: batch.mask, label: batch.label, lesion: batch.lesion }, this.classWeights, this.lambda);
         if (l.seg) terms.seg = tf.keep(l.seg);
         if (l.cls) terms.cls = tf.keep(l.cls);

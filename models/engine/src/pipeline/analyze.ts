@@ -3,8 +3,9 @@
  * P(malignant), size, the backend that ran, and where the time went.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activeWebGPUDevice, BackendChange, BackendChoice, BackendName, chooseBackend, GpuDeviceLike } from '../engine/backend';
+import { activeWebGPUDevice, BackendChange, BackendChoice, BackendName, BackendSettings, chooseBackend, GpuDeviceLike } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
+import type { KernelOptions } from '../engine/ops';
 import { LoadedModel, ModelCard } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { malignancyProbability, logit } from './classifier';
@@ -64,22 +65,36 @@ export interface Engine {
   dispose(): void;
 }
 
+/** What load() fixes for one engine: how its backend starts and which kernels it runs. */
+export interface EngineSettings extends BackendSettings {
+  /** WebGPU 'workgroup' tilings per convolution shape (KernelOptions.tilings). */
+  tilings?: KernelOptions['tilings'];
+}
+
 export class Analyzer implements Engine, WindowRunner {
+  private readonly kernels: KernelOptions;
+
   private constructor(
     readonly card: ModelCard,
     private readonly weights: Weights,
     readonly backend: BackendChoice,
-  ) {}
+    /** Kept, so that a worker's restart after a GPU loss starts the next backend the same way. */
+    readonly settings: EngineSettings,
+  ) {
+    this.kernels = { simdConv: settings.simdConv, tilings: settings.tilings };
+  }
 
   /** An in-thread engine keeps the backend it was loaded on: this is never called. */
   onBackendChange?: (change: BackendChange) => void;
   /** One controller per analysis or scan in flight, for cancel(). */
   private readonly running = new Set<AbortController>();
 
-  /** Takes ownership of the model's weights; moves them to the chosen backend. */
-  /** `backend`: a name or 'auto' (chooseBackend picks now), or a choice chooseBackend already made. */
-  static async create(model: LoadedModel, backend: BackendName | 'auto' | BackendChoice = 'auto'): Promise<Analyzer> {
-    const choice = typeof backend === 'object' ? backend : await chooseBackend(backend);
+  /**
+   * Takes ownership of the model's weights; moves them to the chosen backend. `backend`: a name or
+   * 'auto' (chooseBackend picks now, with the settings), or a choice chooseBackend already made.
+   */
+  static async create(model: LoadedModel, backend: BackendName | 'auto' | BackendChoice = 'auto', settings: EngineSettings = {}): Promise<Analyzer> {
+    const choice = typeof backend === 'object' ? backend : await chooseBackend(backend, settings);
     if (!model.card.folded) throw new Error('Inference needs folded weights (batch norm folded into the convolutions)');
     // Re-create the weights on the active backend so the first analysis does not pay for the move.
     const weights: Weights = {};
@@ -87,7 +102,21 @@ export class Analyzer implements Engine, WindowRunner {
       weights[name] = tf.tensor(await t.data(), t.shape, t.dtype);
       t.dispose();
     }
-    return new Analyzer(model.card, weights, choice);
+    return new Analyzer(model.card, weights, choice, settings);
+  }
+
+  /**
+   * TensorFlow.js has one active backend per page: another engine may have switched it since this
+   * one last ran. Called right before the tensor work that needs it, in the same task: for a
+   * backend already started, tf.setBackend switches before it returns (tfjs-core's
+   * engine.setBackend awaits only a first initialisation), so no other engine can come between.
+   */
+  private useOwnBackend(): void {
+    const name = this.backend.backend;
+    if (tf.getBackend() === name) return;
+    if (!tf.findBackend(name)) throw new Error(`This engine's backend (${name}) is no longer started; load the model again`);
+    void tf.setBackend(name);
+    if (tf.getBackend() !== name) throw new Error(`This engine's backend (${name}) could not be made active again`);
   }
 
   /**
@@ -255,14 +284,16 @@ export class Analyzer implements Engine, WindowRunner {
   private async passes(voiData: Float32Array, grid: Vec3, iterations: number, options: AnalyzeOptions, onPass?: (k: number) => void, goOnAfterFirst?: (segProb: Float32Array) => boolean): Promise<{ probMap: Float32Array | null; networkProbability: number | null; passes: number }> {
     const config = this.card.architecture;
     const [gx, gy, gz] = grid;
+    this.useOwnBackend();
     const voi = tf.tensor5d(voiData, [1, gz, gy, gx, 1]);
     let prior: tf.Tensor5D | undefined;
     let clsProb: tf.Tensor | undefined;
     try {
       for (let k = 1; k <= iterations; k++) {
+        this.useOwnBackend();
         options.onProgress?.({ stage: 'iteration', step: k, of: iterations });
         const pass = tf.tidy(() => {
-          const out = forwardPass(config, this.weights, voi, prior);
+          const out = forwardPass(config, this.weights, voi, prior, { kernels: this.kernels });
           return { segProb: out.segProb, clsProb: out.clsProb };
         });
         tf.dispose([prior, clsProb].filter(Boolean) as tf.Tensor[]);

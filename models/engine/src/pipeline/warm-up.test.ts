@@ -4,19 +4,13 @@
  * of giving silent zeros later.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdtempSync } from 'fs';
-import { tmpdir } from 'os';
-import { join } from 'path';
 import { describeOn } from '../../../../test/backends';
-import { writeUntrainedModel } from '../../../../test/fixtures/untrained-model';
+import { tinyModelFolder } from '../../../../test/fixtures/untrained-model';
 import { activeWebGPUDevice } from '../engine/backend';
 import { load } from '../load';
 import '../engine/register-gradients';
 
-const dir = mkdtempSync(join(tmpdir(), 'abus-warmup-'));
-const TINY = { architecture: { encoderConvs: [1, 1, 1, 1, 1], decoderConvs: [1, 1, 1, 1], clsHidden: 8 } };
-
-beforeAll(() => writeUntrainedModel(dir, TINY));
+const dir = tinyModelFolder('abus-warmup-');
 afterEach(() => tf.setBackend('cpu'));
 
 test('on wasm the warm-up runs one analysis', async () => {

@@ -6,10 +6,10 @@
  * worker restarts on a new device or the next backend from the model bytes it kept, and posts
  * 'backend-changed'.
  */
-import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, dropWebGPU, GpuDeviceLike, kernelNote } from '../engine/backend';
+import { activeWebGPUDevice, BackendChoice, BackendName, chooseBackend, dropWebGPU, GpuDeviceLike, kernelNote, WebGPUFactory } from '../engine/backend';
 import { cachedUrlReader, FileReader, loadModel } from '../engine/weights';
 import { loadInThread } from '../load';
-import { Analyzer } from '../pipeline/analyze';
+import { Analyzer, EngineSettings } from '../pipeline/analyze';
 import type { FromWorker, ToWorker } from './protocol';
 
 const scope = self as unknown as { onmessage: ((e: MessageEvent<ToWorker>) => void) | null; postMessage(m: FromWorker, transfer?: Transferable[]): void };
@@ -51,6 +51,8 @@ function gpuLostError(info: { reason: string; message: string }): Error {
 class WorkerHost {
   analyzer: Analyzer | undefined;
   preference: BackendName | 'auto' = 'auto';
+  /** As at init (wasm binaries, threads, kernels): a restart starts the next backend the same way. */
+  settings: EngineSettings = {};
   /** The model files as read at init, so a restart after a GPU loss downloads nothing. */
   modelFiles = new Map<string, Uint8Array>();
   /** The device the analyzer runs on; the loss of a device no longer in use is ignored. */
@@ -58,6 +60,8 @@ class WorkerHost {
   restarting: Promise<void> | undefined;
   /** Set when a restart found no backend: why analyses cannot run. */
   broken: string | undefined;
+  /** webgpu's factory once a lost device's backend was dropped, to try webgpu again on a new device. */
+  webgpuFactory: WebGPUFactory | undefined;
   readonly running = new Map<number, { controller: AbortController; settled: Promise<unknown> }>();
 
   watchDevice(): void {
@@ -104,8 +108,9 @@ class WorkerHost {
     this.analyzer = undefined;
 
     const skipped: BackendChoice['skipped'] = [];
+    const settings = this.settings;
     try {
-      dropWebGPU();
+      this.webgpuFactory = dropWebGPU() ?? this.webgpuFactory;
     } catch (err) {
       skipped.push({ backend: 'webgpu', why: `the lost backend could not be removed (${(err as Error).message})` });
     }
@@ -114,11 +119,11 @@ class WorkerHost {
     let tried: string;
     try {
       // A software adapter is only acceptable where the user forced webgpu, as at init.
-      const choice = await chooseBackend('auto', { skipped, acceptSoftware: this.preference === 'webgpu' ? ['webgpu'] : [] });
+      const choice = await chooseBackend('auto', { ...settings, webgpuFactory: this.webgpuFactory, skipped, acceptSoftware: this.preference === 'webgpu' ? ['webgpu'] : [] });
       chosen = choice.backend;
       tried = choice.skipped.map((s) => `${s.backend}: ${s.why}`).join('; ');
-      reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${tried}${kernelNote(chosen)}`;
-      const next = await Analyzer.create(await loadModel(fromMemory(this.modelFiles)), choice);
+      reason = chosen === 'webgpu' ? `webgpu, on a new GPU device after the GPU was lost (${lost})` : `${chosen}, because the GPU was lost (${lost}) and ${tried}${kernelNote(chosen, settings.simdConv)}`;
+      const next = await Analyzer.create(await loadModel(fromMemory(this.modelFiles)), choice, settings);
       // Results carry this reason, so the panel can tell why an analysis ran where it did.
       next.backend.reason = reason;
       this.analyzer = next;
@@ -145,6 +150,7 @@ class WorkerHost {
         this.analyzer = await loadInThread({ weights: keeping(cachedUrlReader(msg.weightsUrl), files), backend: msg.backend, wasmPath: msg.wasmPath, warmUp: msg.warmUp, wasmThreads: msg.wasmThreads, simdConv: msg.simdConv });
         this.modelFiles = files;
         this.preference = msg.backend;
+        this.settings = this.analyzer.settings;
         this.broken = undefined;
         this.watchDevice();
         scope.postMessage({ id: msg.id, type: 'ready', backend: this.analyzer.backend.backend, reason: this.analyzer.backend.reason, card: this.analyzer.card });

@@ -14,7 +14,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { arraySource, BackendName, load, LoadedModel } from '@abus-tumor-ai/engine';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { foldBatchNorm, folderReader, initWeights, loadModel, setTunedTilings, tryBackend } from '@abus-tumor-ai/engine/lab';
+import { foldBatchNorm, folderReader, initWeights, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { generatePhantom } from '../phantom/generate';
 import { arg } from './args';
 
@@ -37,7 +37,6 @@ async function main() {
   const backend = arg('backend', 'webgpu') as BackendName;
   const runs = Number(arg('runs', '5'));
   const tilings = arg('tilings', '');
-  if (tilings) setTunedTilings(JSON.parse(fs.readFileSync(tilings, 'utf8')));
   const why = await tryBackend(backend, true);
   if (why) {
     console.log(`first-analysis: ${backend} skipped (${why})`);
@@ -46,7 +45,7 @@ async function main() {
   const t0 = performance.now();
   let model = await loadModel(folderReader(arg('model', SHIPPED)));
   if (process.argv.includes('--full')) model = fullSizeModel(model);
-  const analyzer = await load({ weights: model, backend, warmUp: false });
+  const analyzer = await load({ weights: model, backend, warmUp: false, tilings: tilings ? JSON.parse(fs.readFileSync(tilings, 'utf8')) : undefined });
   const loadMs = performance.now() - t0;
   const warmUpMs = await analyzer.warmUp();
   const phantom = generatePhantom({ seed: 7, lesionCount: 1 });

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as fs from 'fs';
 import * as os from 'os';
 import { BackendName } from '@abus-tumor-ai/engine';
-import { conv3x3WebGPU, defaultStaging, fastConv3x3, foldBatchNorm, forwardPass, initWeights, layerSpecs, setTunedTilings, shapeKey, simdConvFits, Staging, Tiling, tryBackend, useSimdConv, usesOwnKernel, variantConfig, workgroupBytes } from '@abus-tumor-ai/engine/lab';
+import { conv3x3WebGPU, defaultStaging, fastConv3x3, foldBatchNorm, forwardPass, initWeights, layerSpecs, shapeKey, simdConvFits, Staging, Tiling, tryBackend, usesOwnKernel, variantConfig, workgroupBytes } from '@abus-tumor-ai/engine/lab';
 import { profileKernels } from './profile';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import * as ops from '@abus-tumor-ai/engine/lab';
@@ -86,21 +86,14 @@ async function timeIt(fn: () => tf.Tensor | tf.Tensor[], reps: number, inner = I
   return { cold, warm: samples[Math.floor(samples.length / 2)] };
 }
 
-/** fn with the wasm SIMD kernel off: XNNPACK conv2d, the engine's wasm path before it, as the baseline. */
-function withoutSimd<T>(fn: () => T): () => T {
-  return () => {
-    useSimdConv(false);
-    try {
-      return fn();
-    } finally {
-      useSimdConv(true);
-    }
-  };
-}
+/** The wasm SIMD kernel off: XNNPACK conv2d, the engine's wasm path before it, as the baseline. */
+const XNNPACK: ops.KernelOptions = { simdConv: false };
 
 /** Calls per timing sample: 10 on webgpu (see timeIt), 1 on the CPU backends, where a call is long. */
 let INNER = 1;
 let SKIP_STOCK = false;
+/** --tilings: the WebGPU tilings every "ours" timing runs with. */
+let GIVEN_TILINGS: Record<string, Tiling> | undefined;
 
 /** Prints profileKernels' table for fn. */
 async function printProfile(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
@@ -142,18 +135,18 @@ async function benchBackend(backend: BackendName, layers: Layer[], reps: number,
       // Stock tfjs-wasm has no 3-D convolution gradient kernels; the engine's own gradient is timed there.
       if (!SKIP_STOCK) row.stock = await timeIt(backward((a, b) => tf.conv3d(a, b, 1, 'same')), reps).catch(() => undefined);
       if (backend === 'wasm') {
-        row.xnnpack = await timeIt(withoutSimd(backward((a, b) => ops.conv3x3(a, b))), reps);
+        row.xnnpack = await timeIt(backward((a, b) => ops.conv3x3(a, b, XNNPACK)), reps);
         row.ours = await timeIt(backward((a, b) => ops.conv3x3(a, b)), reps);
       }
-      if (backend === 'webgpu') row.ours = await timeIt(backward((a, b) => fastConv3x3(a, b)), reps);
+      if (backend === 'webgpu') row.ours = await timeIt(backward((a, b) => fastConv3x3(a, b, undefined, false, GIVEN_TILINGS)), reps);
     } else {
       if (!SKIP_STOCK) row.stock = await timeIt(() => tf.conv3d(x, k, 1, 'same'), reps);
-      if (backend === 'wasm') row.xnnpack = await timeIt(withoutSimd(() => ops.conv3x3(x, k)), reps);
-      const ours = backend === 'webgpu' ? () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k)) : backend === 'wasm' ? () => ops.conv3x3(x, k) : undefined;
+      if (backend === 'wasm') row.xnnpack = await timeIt(() => ops.conv3x3(x, k, XNNPACK), reps);
+      const ours = backend === 'webgpu' ? () => (staging ? conv3x3WebGPU(x, k, { staging }) : fastConv3x3(x, k, undefined, false, GIVEN_TILINGS)) : backend === 'wasm' ? () => ops.conv3x3(x, k) : undefined;
       if (ours) {
         row.ours = await timeIt(ours, reps);
         // Checked against stock conv3d, or where that is skipped against XNNPACK's result.
-        const [a, b] = [ours(), SKIP_STOCK ? withoutSimd(() => ops.conv3x3(x, k))() : tf.conv3d(x, k, 1, 'same')];
+        const [a, b] = [ours(), SKIP_STOCK ? ops.conv3x3(x, k, XNNPACK) : tf.conv3d(x, k, 1, 'same')];
         row.error = await relativeError(a, b);
         tf.dispose([a, b]);
       }
@@ -257,12 +250,7 @@ async function benchStrided(backend: BackendName, input: number[], width: number
     const cout = down ? cols : cols / 8;
     const x = tf.randomNormal([1, d, h, w, cin], 0, 1, 'float32', 5) as tf.Tensor5D;
     const kernel = tf.randomNormal(spec.shape as [number, number], 0, 0.1, 'float32', 6) as tf.Tensor2D;
-    const run = (stock: boolean) => () => {
-      ops.useStockKernels(stock);
-      const y = down ? ops.downConv(x, kernel) : ops.upConv(x, kernel);
-      ops.useStockKernels(false);
-      return y;
-    };
+    const run = (stock: boolean) => () => (down ? ops.downConv(x, kernel, { stock }) : ops.upConv(x, kernel, { stock }));
     const stock = await timeIt(run(true), reps);
     const ours = await timeIt(run(false), reps);
     const gmac = (d * h * w * cin * cout * (down ? 1 : 8)) / 1e9;
@@ -282,32 +270,27 @@ async function wholePass(backend: BackendName, input: number[], width: number, r
   const raw = initWeights(config, 1);
   const weights = foldBatchNorm(config, raw);
   const voi = tf.randomNormal([1, input[0], input[1], input[2], 1], 0, 1, 'float32', 4) as tf.Tensor5D;
-  const pass = () =>
+  const pass = (kernels: ops.KernelOptions) => () =>
     tf.tidy(() => {
       // One scalar that depends on every output is read back, so all queued GPU work is timed
       // but not the copy of megabytes of output; one output can be the input itself (no prior).
-      const outputs = Object.values(forwardPass(config, weights, voi, undefined)).filter((t): t is tf.Tensor => t instanceof tf.Tensor && t !== voi);
+      const outputs = Object.values(forwardPass(config, weights, voi, undefined, { kernels })).filter((t): t is tf.Tensor => t instanceof tf.Tensor && t !== voi);
       return tf.addN(outputs.map((t) => tf.sum(t)));
     });
   let stock: { cold: number; warm: number } | undefined;
   let stockSingle: { cold: number; warm: number } | undefined;
   if (!SKIP_STOCK) {
-    ops.useStockKernels(true);
-    stock = await timeIt(pass, reps);
-    stockSingle = await timeIt(pass, reps, 1);
-    if (process.argv.includes('--profile')) await printProfile('whole pass, stock', pass);
-    ops.useStockKernels(false);
+    stock = await timeIt(pass({ stock: true }), reps);
+    stockSingle = await timeIt(pass({ stock: true }), reps, 1);
+    if (process.argv.includes('--profile')) await printProfile('whole pass, stock', pass({ stock: true }));
   }
   let xnnpack: { cold: number; warm: number } | undefined;
-  if (backend === 'wasm') xnnpack = await timeIt(withoutSimd(pass), reps);
-  const ours = await timeIt(pass, reps);
-  const oursSingle = await timeIt(pass, reps, 1);
-  if (process.argv.includes('--profile')) await printProfile('whole pass, ours (its own convolution programs show as "unnamed scope")', pass);
-  let oursTuned: { cold: number; warm: number } | undefined;
-  if (tuned) {
-    setTunedTilings(tuned);
-    oursTuned = await timeIt(pass, reps);
-  }
+  if (backend === 'wasm') xnnpack = await timeIt(pass(XNNPACK), reps);
+  const given = { tilings: GIVEN_TILINGS };
+  const ours = await timeIt(pass(given), reps);
+  const oursSingle = await timeIt(pass(given), reps, 1);
+  if (process.argv.includes('--profile')) await printProfile('whole pass, ours (its own convolution programs show as "unnamed scope")', pass(given));
+  const oursTuned = tuned ? await timeIt(pass({ tilings: tuned }), reps) : undefined;
   tf.dispose([voi, ...Object.values(raw), ...Object.values(weights)]);
   console.error(`  ${backend} whole pass: stock ${stock?.warm.toFixed(1) ?? 'skipped'}, ours ${ours.warm.toFixed(1)} ms${oursTuned ? `, tuned ${oursTuned.warm.toFixed(1)} ms` : ''}`);
   return { stock, xnnpack, ours, oursTuned, stockSingle, oursSingle };
@@ -340,7 +323,7 @@ async function main() {
   const sweepOut = process.argv.includes('--sweep') ? arg('sweep', '') : '';
   const tilingsIn = process.argv.includes('--tilings') ? arg('tilings', '') : '';
   let tuned: Record<string, Tiling> | undefined = tilingsIn ? JSON.parse(fs.readFileSync(tilingsIn, 'utf8')) : undefined;
-  if (tuned) setTunedTilings(tuned);
+  GIVEN_TILINGS = tuned;
   const layersJson = process.argv.includes('--layers-json') ? arg('layers-json', '') : '';
   if (layersJson) {
     // The same layer list for the PyTorch/cuDNN reference (bench/gpu/torch_reference.py).

@@ -11,12 +11,11 @@
 import { spawnSync } from 'child_process';
 import { defaultPython, TORCH_DIR } from '../train/torch-run';
 import { BackendName } from '@abus-tumor-ai/engine';
-import { classWeights, forwardMacs, initWeights, toVariables, Trainer, tryBackend, useSimdConv, variantConfig } from '@abus-tumor-ai/engine/lab';
+import { classWeights, forwardMacs, initWeights, toVariables, Trainer, tryBackend, variantConfig } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { profileKernels } from './profile';
 import * as tf from '@tensorflow/tfjs-core';
 import * as os from 'os';
-import * as ops from '@abus-tumor-ai/engine/lab';
 import { arg } from './args';
 
 /** stock: tfjs's own 3x3x3 convolutions; xnnpack: the engine with its wasm SIMD kernel off; own: the engine. */
@@ -26,10 +25,8 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
   const why = await tryBackend(backend);
   if (why) return why;
   const stock = kernels === 'stock';
-  ops.useStockKernels(stock ? 'conv3x3' : false);
-  useSimdConv(kernels !== 'xnnpack');
   const config = variantConfig('cmsvnetiter', { baseWidth: width });
-  const trainer = new Trainer(config, toVariables(initWeights(config, 1)), tf.train.adam(1e-3), classWeights(1, 1));
+  const trainer = new Trainer(config, toVariables(initWeights(config, 1)), tf.train.adam(1e-3), classWeights(1, 1), undefined, undefined, { stock: stock ? 'conv3x3' : false, simdConv: kernels !== 'xnnpack' });
   const [gx, gy, gz] = grid;
   const data = {
     voi: tf.randomNormal([batch, gz, gy, gx, 1], 0, 1, 'float32', 1) as tf.Tensor5D,
@@ -53,8 +50,6 @@ async function timeSteps(backend: BackendName, width: number, grid: number[], ba
   }
   trainer.dispose();
   tf.dispose(Object.values(data));
-  ops.useStockKernels(false);
-  useSimdConv(true);
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 

@@ -1,9 +1,6 @@
 /** The release package's abus-ai: the whole CLI in one file, beside the plugin folder (see layout.ts). */
-import { setWasmPath } from '@abus-tumor-ai/engine/lab';
 import { main } from '../cli/main';
-import { WASM_DIR } from '../layout';
 
-if (WASM_DIR) setWasmPath(WASM_DIR);
 main(process.argv).then(
   (status) => {
     process.exitCode = status;

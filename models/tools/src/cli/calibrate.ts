@@ -6,7 +6,7 @@
  * processes; each writes its records as JSON lines.
  */
 import { spawn } from 'child_process';
-import { CLI_BIN } from '../layout';
+import { CLI_BIN, WASM_DIR } from '../layout';
 import { Command, Option } from 'commander';
 import { arraySource, BackendName, load, ModelCard, Vec3 } from '@abus-tumor-ai/engine';
 import { BACKEND_ORDER, folderReader, loadModel } from '@abus-tumor-ai/engine/lab';
@@ -28,7 +28,7 @@ async function collect(weights: string, backend: BackendName | 'auto', seed: num
   const model = await loadModel(folderReader(weights));
   // Every segment at the click counts here, whatever its size: calibration chooses the size.
   const card: ModelCard = { ...model.card, detection: { clickRadiusMm: CLICK_RADIUS_MM, minLesionMl: 0 }, classifier: undefined };
-  const analyzer = await load({ weights: { card, weights: model.weights }, backend });
+  const analyzer = await load({ wasmPath: WASM_DIR, weights: { card, weights: model.weights }, backend });
   const out = fs.openSync(file, 'w');
   for (const n of cases) {
     const phantomSeed = hashSeed('calibrate', seed, n);

@@ -13,6 +13,7 @@ import { writePhantomDataset } from '../phantom/dataset';
 import { SHIPPED_WEIGHTS } from './infer';
 import * as fs from 'fs';
 import * as path from 'path';
+import { WASM_DIR } from '../layout';
 
 export function registerDemo(program: Command): void {
   program
@@ -30,7 +31,7 @@ export function registerDemo(program: Command): void {
       }
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       const model = await loadModel(readerFor(opts.weights));
-      const analyzer = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
+      const analyzer = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
       const { cases } = loadDataset(data);
       const [r] = await evaluateCases(analyzer, cases);
       analyzer.dispose();

@@ -9,7 +9,7 @@ import { Command, Option } from 'commander';
 import { ALGORITHM_NAME, arraySource, BackendName, buildLesionExport, Candidate, DicomVolume, indexToPatient, load, ModelCard, ScanProgress, ScanResult, sourceSeries, Vec3, Volume, VolumeGeometry } from '@abus-tumor-ai/engine';
 import { BACKEND_ORDER, blockSize } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU, writeNrrd } from '@abus-tumor-ai/engine/node';
-import { SHIPPED_WEIGHTS } from '../layout';
+import { SHIPPED_WEIGHTS, WASM_DIR } from '../layout';
 import { loadVolume, parseSpacing } from './load-volume';
 import { checkOutput, checkOutputFolder, MASK_CONTENT, writeAtomic, writeFolder } from './output';
 import { CliError } from './errors';
@@ -120,7 +120,7 @@ export function registerDetect(program: Command): void {
       }
       const tty = process.stderr.isTTY;
       const { engine, result, found, written } = await cancellable(Boolean(opts.json), async ({ signal, checkpoint }) => {
-        const engine = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+        const engine = await load({ wasmPath: WASM_DIR, weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
         try {
           await checkpoint();
           console.error(`abus-ai: backend ${engine.backend?.reason}`);

@@ -12,7 +12,7 @@ import { parseSpacing } from './load-volume';
 import { CliError } from './errors';
 import { wholeNumber } from './args';
 import { checkOutput, checkOutputFolder, writeAtomic, writeFolder } from './output';
-import { SHIPPED_WEIGHTS } from '../layout';
+import { SHIPPED_WEIGHTS, WASM_DIR } from '../layout';
 import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
@@ -69,7 +69,7 @@ export function registerEval(program: Command): void {
       for (const m of models) {
         const model = await loadModel(readerFor(m.dir));
         const name = opts.ablation ? m.name : model.card.architecture.variant;
-        const analyzer = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
+        const analyzer = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
         console.error(`abus-ai: ${name}: backend ${analyzer.backend?.reason}`);
         const bar = new cliProgress.SingleBar({ format: `${name} |{bar}| {value}/{total} lesions | ETA {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
         const total = cases.reduce((n, c) => n + c.lesions.length, 0);
@@ -135,7 +135,7 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
   for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
   const dir = modelFolder(opts.weights);
   const model = await loadModel(readerFor(dir));
-  const engine = await load({ weights: model, backend: opts.backend as BackendName | 'auto' });
+  const engine = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
   console.error(`abus-ai: click robustness: backend ${engine.backend?.reason}`);
   const started = Date.now();
   let summary: ClickRobustness;
@@ -178,7 +178,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   if (!entries.length) throw new CliError(`${opts.data}: no volumes`, 'input');
   const dir = modelFolder(opts.weights ?? SHIPPED_WEIGHTS);
   const model = await loadModel(readerFor(dir));
-  const engine = await load({ weights: model, backend: opts.backend as BackendName | 'auto', warmUp: false });
+  const engine = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto', warmUp: false });
   console.error(`abus-ai: detect: backend ${engine.backend?.reason}`);
   const results: DetectCaseResult[] = [];
   const started = Date.now();

@@ -10,7 +10,7 @@ import { cancellable } from './cancel';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { SHIPPED_WEIGHTS } from '../layout';
+import { SHIPPED_WEIGHTS, WASM_DIR } from '../layout';
 
 export { SHIPPED_WEIGHTS };
 
@@ -90,7 +90,7 @@ export function registerInfer(program: Command): void {
           if (why) notes.push(`webgpu: ${why}`);
         }
         // One click: compiling the kernels first would only add a pass.
-        const analyzer = await load({ weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
+        const analyzer = await load({ wasmPath: WASM_DIR, weights: opts.weights, backend: opts.backend as BackendName | 'auto', warmUp: false });
         try {
           await checkpoint();
           console.error(`abus-ai: backend ${analyzer.backend?.reason}`);

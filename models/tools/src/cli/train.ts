@@ -13,6 +13,7 @@ import { CliError } from './errors';
 import * as cliProgress from 'cli-progress';
 import * as os from 'os';
 import * as path from 'path';
+import { WASM_DIR } from '../layout';
 
 /** The trainer's own options, passed through as they are. */
 function trainerArgs(opts: Record<string, unknown>): string[] {
@@ -127,7 +128,7 @@ export function registerTrain(program: Command): void {
       if (opts.engine === 'torch') return trainTorch(opts, input);
       if (opts.phantoms) throw new Error('--phantoms needs --engine torch');
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
-      const backend = await chooseBackend(opts.backend as BackendName | 'auto');
+      const backend = await chooseBackend(opts.backend as BackendName | 'auto', { wasmPath: WASM_DIR });
       console.error(`abus-ai: backend ${backend.reason}`);
       const t0 = Date.now();
       const { cases, warnings } = loadDataset(opts.data as string, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit ? Number(opts.limit) : undefined });

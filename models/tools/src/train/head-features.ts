@@ -11,6 +11,7 @@ import { Float16Array } from '@petamoriken/float16';
 import { folderReader, forward, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { ShardMeta } from './shards';
 import { NamedArray, writeTensors } from './tensors-io';
+import { WASM_DIR } from '../layout';
 
 /** A shard's .npy array (version 1.0, as shards.ts writes it). */
 export function readNpy(file: string): { shape: number[]; descr: string; data: Uint8Array } {
@@ -35,7 +36,7 @@ export interface HeadFeatureOptions {
 }
 
 export async function headFeatures(o: HeadFeatureOptions): Promise<number> {
-  const why = await tryBackend('wasm');
+  const why = await tryBackend('wasm', true, { wasmPath: WASM_DIR });
   if (why) throw new Error(`head features need the wasm backend: ${why}`);
   const model = await loadModel(folderReader(o.weights));
   const config = model.card.architecture;

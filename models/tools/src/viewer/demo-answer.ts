@@ -12,6 +12,7 @@ import { arraySource, load } from '@abus-tumor-ai/engine';
 import { clickPoints } from '../eval/robustness';
 import { loadVolume } from '../cli/load-volume';
 import type { DemoStudy } from './demo-study';
+import { WASM_DIR } from '../layout';
 
 export interface DemoAnswer {
   /** The verdicts the 7 clicks gave, each once ("no lesion" for a click that found none). */
@@ -48,7 +49,7 @@ export async function demoAnswer(study: DemoStudy, weights: string): Promise<Dem
     if (kept.digest === digest && kept.clicks) return kept;
   }
   const { volume } = loadVolume(path.join(study.folder, 'dicom'));
-  const engine = await load({ weights, backend: 'wasm', warmUp: false });
+  const engine = await load({ wasmPath: WASM_DIR, weights, backend: 'wasm', warmUp: false });
   try {
     const { column, row, k, radiusMm } = study.lesion;
     const results = [];

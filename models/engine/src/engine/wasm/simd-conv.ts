@@ -41,12 +41,6 @@ interface Kernel {
   threads?: ConvThreads;
 }
 
-let enabled = true;
-/** Off: XNNPACK conv2d takes every convolution, as before this kernel (benchmarks time both). */
-export function useSimdConv(on: boolean): void {
-  enabled = on;
-}
-
 /** Compiled once per kind of memory: tfjs-wasm's threaded build (cross-origin isolated pages) runs on a shared one. */
 const compiled = new Map<boolean, WebAssembly.Module>();
 
@@ -104,7 +98,7 @@ function wasmBackend(): WasmBackendLike | undefined {
 /** Loads the kernel on the current wasm backend and waits for its helper threads, if it has any. */
 export async function simdConvStarted(): Promise<void> {
   const backend = wasmBackend();
-  const found = enabled && backend ? instanceFor(backend) : undefined;
+  const found = backend ? instanceFor(backend) : undefined;
   if (found && typeof found !== 'string' && found.threads) await found.threads.started;
 }
 
@@ -115,17 +109,20 @@ export function simdConvThreads(): number {
   return found && typeof found !== 'string' && found.threads ? 1 + found.threads.ready : 1;
 }
 
-/** Why the SIMD kernel cannot run on the current backend, or undefined when it can. */
-export function simdConvUnavailable(): string | undefined {
-  if (!enabled) return 'it was turned off (useSimdConv(false))';
+/**
+ * Why the SIMD kernel cannot run on the current backend, or undefined when it can. enabled false:
+ * the engine was loaded with simdConv false (benchmarks time XNNPACK conv2d against it).
+ */
+export function simdConvUnavailable(enabled = true): string | undefined {
+  if (!enabled) return 'it was turned off (simdConv: false)';
   const backend = wasmBackend();
   if (!backend) return `the backend is ${tf.getBackend()}, not wasm`;
   const found = instanceFor(backend);
   return typeof found === 'string' ? found : undefined;
 }
 
-/** Whether conv3x3Simd takes this convolution (the kernel writes 8 output channels per step). */
-export function simdConvFits(x: tf.Tensor5D, kernel: tf.Tensor5D): boolean {
+/** Whether conv3x3Simd takes this convolution (the kernel writes 8 output channels per step); enabled as in simdConvUnavailable. */
+export function simdConvFits(x: tf.Tensor5D, kernel: tf.Tensor5D, enabled = true): boolean {
   const [, d, h, w, cin] = x.shape;
   const cout = kernel.shape[4];
   const voxels = d * h * w;

@@ -213,20 +213,26 @@ export interface ConvProgramOptions {
   rowsPerThread?: number;
 }
 
+/** What tfjs-webgpu reads from each of this file's programs; every constructor sets its own values. */
+abstract class FlatProgram implements WebGPUProgram {
+  outputShape: number[] = [];
+  shaderKey = '';
+  /** A flat dispatch: main(index) with the tiles taken from workgroupId. */
+  dispatchLayout = { x: [0] };
+  dispatch: [number, number, number] = [1, 1, 1];
+  variableNames: string[] = [];
+  variableComponents: number[] = [];
+  outputComponent = 1;
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  abstract getUserCode(): string;
+}
+
 /**
  * Forward 3x3x3 convolution. Inputs: x as [voxels, inChannels], the kernel as
  * [27*inChannels, outChannels] (or, with flipKernel, the forward kernel as [27*outChannels, inChannels]),
  * and optionally a bias [outChannels]. Output: [voxels, outChannels].
  */
-export class Conv3x3Program implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  variableComponents: number[];
-  outputComponent: number;
-  workgroupSize: [number, number, number];
+export class Conv3x3Program extends FlatProgram {
   readonly staging: Staging;
   readonly tiling: Tiling;
   readonly workgroups: number;
@@ -243,6 +249,7 @@ export class Conv3x3Program implements WebGPUProgram {
     private readonly g: ConvGeometry,
     private readonly options: ConvProgramOptions = {},
   ) {
+    super();
     const m = g.batch * g.depth * g.height * g.width;
     const n = g.outChannels;
     this.staging = options.staging ?? 'workgroup';
@@ -310,20 +317,15 @@ export class Conv3x3Program implements WebGPUProgram {
     }`,
     ].join('\n    ');
 
-    const epilogue: string[] = [];
-    for (let r = 0; r < t.rowsPerThread; r++) {
-      for (let j = 0; j < t.colsPerThread / 4; j++) {
-        const n = `n0 + tx * ${t.colsPerThread} + ${4 * j}`;
-        const m = `row0 + ${r}`;
-        epilogue.push(
-          this.splits > 1
-            ? `if (${m} < C_M && ${n} < C_N) { result[(split * C_M + ${m}) * (C_N / 4) + (${n}) / 4] = acc${r}_${j}; }`
-            : vec4Out
-            ? `store4(${m}, ${n}, acc${r}_${j});`
-            : `for (var c = 0; c < 4; c++) { store(${m}, ${n} + c, acc${r}_${j}[c]); }`,
-        );
-      }
-    }
+    const epilogue = perAccumulator(t, (r, j) => {
+      const n = `n0 + tx * ${t.colsPerThread} + ${4 * j}`;
+      const m = `row0 + ${r}`;
+      return this.splits > 1
+        ? `if (${m} < C_M && ${n} < C_N) { result[(split * C_M + ${m}) * (C_N / 4) + (${n}) / 4] = acc${r}_${j}; }`
+        : vec4Out
+        ? `store4(${m}, ${n}, acc${r}_${j});`
+        : `for (var c = 0; c < 4; c++) { store(${m}, ${n} + c, acc${r}_${j}[c]); }`;
+    });
     const constants = `${geometryConstants(g)}
     const C_K = ${27 * g.inChannels};
     ${helpers}
@@ -350,10 +352,7 @@ export class Conv3x3Program implements WebGPUProgram {
     return `${constants}
     ${body.declarations}
 
-    ${mainHeader()} {
-      ${body.main}
-      ${epilogue.join('\n      ')}
-    }`;
+    ${entryPoint(body.main, epilogue)}`;
   }
 
   /** Each thread: rowsPerThread voxels x 4 channels, operands read from the storage buffers. */
@@ -528,15 +527,8 @@ export class Conv3x3Program implements WebGPUProgram {
  * [voxels, outChannels]. Output: [splits, 27*inChannels*outChannels] partial sums, added by
  * SplitSumProgram (element r*outChannels + n is kernel element [tap, ci, n]).
  */
-export class Conv3x3FilterGradProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  variableNames = ['x', 'dy'];
-  variableComponents: number[];
-  outputComponent = 1;
-  workgroupSize: [number, number, number];
+export class Conv3x3FilterGradProgram extends FlatProgram {
+  override variableNames = ['x', 'dy'];
   readonly tiling: Tiling;
   readonly splits: number;
   readonly workgroups: number;
@@ -551,6 +543,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
     private readonly g: ConvGeometry,
     options: { staging?: Staging; tiling?: Tiling; targetWorkgroups?: number } = {},
   ) {
+    super();
     const m = g.batch * g.depth * g.height * g.width;
     const rows = 27 * g.inChannels;
     const n = g.outChannels;
@@ -583,12 +576,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
       if (m >= end || n >= C_N) { return 0.0; }
       return dy[m * C_N + n];
     }`;
-    const epilogue: string[] = [];
-    for (let r = 0; r < t.rowsPerThread; r++) {
-      for (let j = 0; j < t.colsPerThread / 4; j++) {
-        epilogue.push(`store(row0 + ${r}, n0 + tx * ${t.colsPerThread} + ${4 * j}, split, acc${r}_${j});`);
-      }
-    }
+    const epilogue = perAccumulator(t, (r, j) => `store(row0 + ${r}, n0 + tx * ${t.colsPerThread} + ${4 * j}, split, acc${r}_${j});`);
     const body = this.staging === 'direct' ? this.directBody(vec4Dy) : this.workgroupBody(vec4Dy);
     return `${geometryConstants(g)}
     const C_R = ${27 * g.inChannels};
@@ -605,10 +593,7 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
       }
     }
 
-    ${mainHeader()} {
-      ${body.main}
-      ${epilogue.join('\n      ')}
-    }`;
+    ${entryPoint(body.main, epilogue)}`;
   }
 
   /** Each thread: 8 kernel rows x 4 channels summed over its split's voxels, read from the storage buffers. */
@@ -731,22 +716,14 @@ export class Conv3x3FilterGradProgram implements WebGPUProgram {
  * the split-K forward and for the kernel gradient's voxel ranges. (Stock tf.sum over the split
  * axis took 0.6-0.9 s on SwiftShader for 27648 x 8 values.)
  */
-export class SplitSumProgram implements WebGPUProgram {
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout = { x: [0] };
-  dispatch: [number, number, number];
-  variableNames: string[];
-  variableComponents: number[];
-  outputComponent: number;
-  workgroupSize: [number, number, number] = [64, 1, 1];
-
+export class SplitSumProgram extends FlatProgram {
   constructor(
     private readonly values: number,
     private readonly channels: number,
     private readonly splits: number,
     private readonly options: { bias?: boolean; relu?: boolean } = {},
   ) {
+    super();
     this.outputComponent = channels % 4 === 0 ? 4 : 1;
     this.outputShape = [values];
     this.variableNames = ['partials', ...(options.bias ? ['bias'] : [])];
@@ -780,4 +757,17 @@ export class SplitSumProgram implements WebGPUProgram {
 /** tfjs calls main(index) for a flat dispatch layout; the index is unused (tiles come from workgroupId). */
 function mainHeader(): string {
   return 'fn main(index: i32)';
+}
+
+/** The convolution programs' main: the body's GEMM, then the epilogue that writes each thread's sums. */
+function entryPoint(main: string, epilogue: string[]): string {
+  return `${mainHeader()} {
+      ${main}
+      ${epilogue.join('\n      ')}
+    }`;
+}
+
+/** One line of WGSL per accumulator of a thread: rowsPerThread rows x colsPerThread / 4 vec4 columns. */
+function perAccumulator(t: Tiling, line: (r: number, j: number) => string): string[] {
+  return Array.from({ length: t.rowsPerThread }, (_, r) => Array.from({ length: t.colsPerThread / 4 }, (__, j) => line(r, j))).flat();
 }

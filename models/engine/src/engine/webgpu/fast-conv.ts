@@ -15,6 +15,8 @@ export interface KernelChoice {
   staging?: Staging;
   /** 'workgroup' staging. */
   tiling?: Tiling;
+  /** 'workgroup' staging, where no tiling is given: the table's tiling for the shape, else forwardTiling's rule. */
+  tilings?: TilingTable;
   /** 'direct' staging. */
   rowsPerThread?: number;
 }
@@ -73,15 +75,8 @@ export function shapeKey(g: ConvGeometry): string {
   return `${g.batch * g.depth}x${g.height}x${g.width}x${g.inChannels}x${g.outChannels}`;
 }
 
-let tunedTilings: Record<string, Tiling> = {};
-
-/**
- * Per-shape tilings for the 'workgroup' kernel, as `bench:kernels --sweep` writes them (JSON), for
- * trying a GPU's own best tilings; shapes not in the table get forwardTiling's rule.
- */
-export function setTunedTilings(table: Record<string, Tiling>): void {
-  tunedTilings = { ...table };
-}
+/** Per-shape tilings for the 'workgroup' kernel, as `bench:kernels --sweep` writes them (JSON), for trying a GPU's own best tilings. */
+export type TilingTable = Readonly<Record<string, Tiling>>;
 
 /**
  * The 'workgroup' kernel's tiling for a forward (or input-gradient) shape: 128 voxels x 32
@@ -129,7 +124,7 @@ function convWebGPU(x: tf.Tensor5D, kernel: tf.Tensor5D, bias: tf.Tensor1D | und
   ]);
   const g = geometry(x, cout);
   const staging = choice.staging ?? defaultStaging();
-  const tiling = choice.tiling ?? (staging === 'workgroup' ? (tunedTilings[shapeKey(g)] ?? forwardTiling(g)) : undefined);
+  const tiling = choice.tiling ?? (staging === 'workgroup' ? (choice.tilings?.[shapeKey(g)] ?? forwardTiling(g)) : undefined);
   // Split-K programs write partial sums; the bias and ReLU come with their sum.
   const splitK = (tiling?.splitK ?? 1) > 1;
   const program = new Conv3x3Program(g, {
@@ -215,11 +210,11 @@ type ConvFn = (x: tf.Tensor5D, kernel: tf.Tensor5D, bias?: tf.Tensor1D) => tf.Te
  * The ReLU mask comes from the saved output: y > 0 exactly where the pre-activation is > 0,
  * which is where tf.relu's own gradient (step) passes.
  */
-function differentiable(withBias: boolean, relu: boolean): ConvFn {
+function differentiable(withBias: boolean, relu: boolean, tilings: TilingTable): ConvFn {
   const f = (...args: (tf.Tensor | Saver)[]) => {
     const save = args.pop() as Saver;
     const [x, kernel, bias] = args as [tf.Tensor5D, tf.Tensor5D, tf.Tensor1D | undefined];
-    const y = convWebGPU(x, kernel, bias, relu, false);
+    const y = convWebGPU(x, kernel, bias, relu, false, { tilings });
     save(relu ? [x, kernel, y] : [x, kernel]);
     return {
       value: y,
@@ -229,7 +224,7 @@ function differentiable(withBias: boolean, relu: boolean): ConvFn {
         // Elementwise work on [voxels, channels] views: rank-5 elementwise kernels are avoided on webgpu.
         const g2d = relu && ys ? tf.mul(tf.reshape(dy, [-1, cout]), tf.step(tf.reshape(ys, [-1, cout]))) : tf.reshape(dy, [-1, cout]);
         const g = tf.reshape(g2d, dy.shape) as tf.Tensor5D;
-        const grads: tf.Tensor[] = [inputGradWebGPU(g, ks), kernelGradWebGPU(xs, g)];
+        const grads: tf.Tensor[] = [inputGradWebGPU(g, ks, { tilings }), kernelGradWebGPU(xs, g)];
         if (withBias) grads.push(tf.sum(g2d, 0));
         return grads;
       },
@@ -238,7 +233,9 @@ function differentiable(withBias: boolean, relu: boolean): ConvFn {
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as ConvFn;
 }
 
-const variants = new Map<string, ConvFn>();
+/** The ops made so far, per tiling table (the engine's own, or none) and (bias, relu). */
+const variants = new WeakMap<TilingTable, Map<string, ConvFn>>();
+const NO_TILINGS: TilingTable = Object.freeze({});
 
 /**
  * y = conv3d(x, kernel, stride 1, 'same') (+ bias) (then ReLU), differentiable.
@@ -246,13 +243,15 @@ const variants = new Map<string, ConvFn>();
  * On webgpu this runs the project's implicit-GEMM programs (stock tf.conv3d below MIN_VOXELS);
  * elsewhere stock tfjs kernels.
  */
-export function fastConv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D, bias?: tf.Tensor1D, relu = false): tf.Tensor5D {
+export function fastConv3x3(x: tf.Tensor5D, kernel: tf.Tensor5D, bias?: tf.Tensor1D, relu = false, tilings: TilingTable = NO_TILINGS): tf.Tensor5D {
   if (tf.getBackend() !== 'webgpu' || !usesOwnKernel(x.shape)) return conv3x3Stock(x, kernel, bias, relu);
   const key = `${bias ? 'b' : ''}${relu ? 'r' : ''}`;
-  let fn = variants.get(key);
+  const ops = variants.get(tilings) ?? new Map<string, ConvFn>();
+  variants.set(tilings, ops);
+  let fn = ops.get(key);
   if (!fn) {
-    fn = differentiable(Boolean(bias), relu);
-    variants.set(key, fn);
+    fn = differentiable(Boolean(bias), relu, tilings);
+    ops.set(key, fn);
   }
   return bias ? fn(x, kernel, bias) : fn(x, kernel);
 }
