@@ -88,6 +88,27 @@ test('flipped views are averaged: 4 views, each one\'s P within the range, never
   expect(result.timingsMs.flips).toBeGreaterThan(0);
 });
 
+test('the same VOI analysed again with flips takes its unflipped view from the analysis before: the same answer, 3 views run', async () => {
+  const fresh = await load({ weights: randomModel(), backend: 'cpu', warmUp: false });
+  const passes = (counted: string[]) => ({ centerSpace: 'voxel' as const, recentre: false, flips: ['lateral', 'sweep'] as ('lateral' | 'sweep')[], onProgress: (p: { stage: string }) => p.stage === 'iteration' && counted.push(p.stage) });
+  try {
+    const allFour: string[] = [];
+    const direct = await fresh.analyze(volume(), [31, 25, 20], passes(allFour));
+    await fresh.analyze(volume(), [31, 25, 21], { centerSpace: 'voxel', recentre: false });
+    await fresh.analyze(volume(), [31, 25, 20], { centerSpace: 'voxel', recentre: false });
+    const threeRun: string[] = [];
+    const reused = await fresh.analyze(volume(), [31, 25, 20], passes(threeRun));
+    expect(allFour).toHaveLength(8);
+    expect(threeRun).toHaveLength(6);
+    expect(reused.probability).toBe(direct.probability);
+    expect(reused.probabilityRange).toEqual(direct.probabilityRange);
+    expect(reused.lesion.voxelCount).toBe(direct.lesion.voxelCount);
+    expect(reused.views).toBe(4);
+  } finally {
+    fresh.dispose();
+  }
+});
+
 test('no tensor leaks: tf.memory().numTensors is the same after 20 analyses as after 1', async () => {
   const source = volume();
   await analyzer.analyze(source, [30, 25, 20], { centerSpace: 'voxel' });
