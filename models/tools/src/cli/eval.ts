@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { arraySource, BackendName, FlipAxis, load, readerFor, ScanParams } from '@abus-tumor-ai/engine';
 import { BACKEND_ORDER, flipViews, loadModel, scanParams, VARIANTS } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { describeDataset, loadDataset } from '../data/tdsc';
+import { datasetOrigin, describeDataset, loadDataset } from '../data/tdsc';
 import { classBalanceWarning, evaluateCases, evaluateNormalClicks, LesionResult, NormalClickSummary, summarize, Summary } from '../eval/evaluate';
 import { readPhantomIndex } from '../phantom/dataset';
 import { markdownTable, writeReport } from '../eval/report';
@@ -13,7 +13,7 @@ import { CliError } from './errors';
 import { wholeNumber } from './args';
 import { checkOutput, checkOutputFolder, writeAtomic, writeFolder } from './output';
 import { SHIPPED_WEIGHTS, WASM_DIR } from '../layout';
-import { DetectCaseResult, detectEntries, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
+import { DetectCaseResult, detectEntries, KEY_FP, detectTable, evaluateDetectCase, loadDetectCase, summarizeDetection, writeDetectReport } from '../eval/detect';
 import * as cliProgress from 'cli-progress';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -40,6 +40,7 @@ export function registerEval(program: Command): void {
     .option('--click-robustness', 'instead of the tables: click each lesion at its centre and at 6 points 0.35 of its radius away, and report how much the answer (found, P, verdict, volume) depends on the click')
     .option('--flips <axes>', "with --click-robustness: flipped views averaged at the lesion's centre instead of the card's, e.g. lateral,sweep (none: no flips)")
     .option('--records <file>', "with --click-robustness: also write each lesion's 7 answers as a JSON line, as it is done")
+    .option('--resume', 'with --click-robustness and --records: lesions already in the records file (an interrupted run, the same model and flips) are taken from it, not clicked again; the summary covers all')
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
     .action(async (opts) => {
@@ -47,7 +48,7 @@ export function registerEval(program: Command): void {
       if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.detect) {
-        if (opts.ablation || opts.updateCard || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation, --update-card or --normal-clicks', 'usage');
+        if (opts.ablation || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation or --normal-clicks', 'usage');
         await evalDetect(opts);
         return;
       }
@@ -126,11 +127,27 @@ export function registerEval(program: Command): void {
     });
 }
 
+/** The lesions of an earlier sitting's --records file (one JSON line each). */
+function readRecords(file: string): LesionClicks[] {
+  if (!fs.existsSync(file)) throw new CliError(`--resume: ${file} does not exist (the --records file of the run to resume)`, 'input');
+  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line, n) => {
+    try {
+      const lesion = JSON.parse(line) as LesionClicks;
+      if (typeof lesion.caseId !== 'string' || !Number.isInteger(lesion.lesion) || !Array.isArray(lesion.clicks)) throw new Error('not a lesion record');
+      return lesion;
+    } catch (err) {
+      throw new CliError(`--resume: ${file} line ${n + 1} is not a lesion's record (${(err as Error).message})`, 'input');
+    }
+  });
+}
+
 /** eval --click-robustness: 7 clicks per lesion; with --update-card the summary goes to the card's metrics.clickRobustness. */
-async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: number; json?: boolean; updateCard?: boolean; flips?: string; records?: string }): Promise<void> {
+async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: number; json?: boolean; updateCard?: boolean; flips?: string; records?: string; resume?: boolean }): Promise<void> {
   const flips = opts.flips === undefined ? undefined : (opts.flips.split(',').map((a) => a.trim()).filter((a) => a && a !== 'none') as FlipAxis[]);
   if (flips) flipViews(flips); // says which axis is wrong before any work
+  if (opts.resume && !opts.records) throw new CliError('--resume needs --records <file>: the answers of the run it resumes', 'usage');
   if (opts.records) checkOutput('--records', opts.records, [opts.data], true);
+  const answered = opts.resume ? readRecords(opts.records as string) : [];
   const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
   for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
   const dir = modelFolder(opts.weights);
@@ -140,12 +157,12 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
   const started = Date.now();
   let summary: ClickRobustness;
   try {
-    if (opts.records) fs.writeFileSync(opts.records, '');
-    const onLesion = (done: number, total: number, lesion: LesionClicks) => {
-      if (opts.records) fs.appendFileSync(opts.records, JSON.stringify(lesion) + '\n');
-      console.error(`abus-ai: ${done}/${total} lesions, ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    if (opts.records && !opts.resume) fs.writeFileSync(opts.records, '');
+    const onLesion = (done: number, total: number, lesion: LesionClicks, resumed: boolean) => {
+      if (opts.records && !resumed) fs.appendFileSync(opts.records, JSON.stringify(lesion) + '\n');
+      console.error(`abus-ai: ${done}/${total} lesions${resumed ? ' (from the records)' : ''}, ${((Date.now() - started) / 60000).toFixed(1)} min`);
     };
-    const lesions = await evaluateClickRobustness(engine, cases, onLesion, { flips });
+    const lesions = await evaluateClickRobustness(engine, cases, onLesion, { flips }, answered);
     summary = summarizeClickRobustness(lesions);
   } finally {
     engine.dispose();
@@ -155,7 +172,8 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
     const file = path.join(dir, 'model-card.json');
     const card = JSON.parse(fs.readFileSync(file, 'utf8'));
     const data = describeDataset(opts.data, cases);
-    card.metrics = { ...card.metrics, clickRobustness: { data, backend: engine.backend?.backend, flips: flips ?? card.analysis?.flips ?? [], ...summary, minutes, evaluated: new Date().toISOString().slice(0, 10) } };
+    const resumed = answered.length ? { resumedLesions: answered.length } : {};
+    card.metrics = { ...card.metrics, clickRobustness: { data, backend: engine.backend?.backend, flips: flips ?? card.analysis?.flips ?? [], ...summary, minutes, ...resumed, evaluated: new Date().toISOString().slice(0, 10) } };
     fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
     console.error(`abus-ai: click robustness written to ${file}`);
   }
@@ -164,7 +182,7 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
 }
 
 /** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
-async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string }): Promise<void> {
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string; updateCard?: boolean }): Promise<void> {
   const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
   let params: Partial<ScanParams> = {};
   if (opts.scan) {
@@ -197,6 +215,30 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   const summary = summarizeDetection(results);
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
   if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
+  if (opts.updateCard) {
+    const file = path.join(dir, 'model-card.json');
+    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free`;
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    card.metrics = {
+      ...card.metrics,
+      detectionHeldOut: {
+        data,
+        note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume); Dice of the union of the found lesions per volume; ${about.backend}`,
+        keyFp: KEY_FP,
+        sensitivity: summary.froc.keyRecall.map(round),
+        froc: round(summary.froc.mean),
+        sensitivityAt1Fp: round(summary.recallAt1Fp),
+        foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
+        dice: { all: round(summary.dice.all), withLesions: round(summary.dice.withLesions), lesionFree: round(summary.dice.lesionFree) },
+        secondsPerVolume: round(summary.secondsPerVolume),
+        minutes: about.minutes,
+        evaluated: new Date().toISOString().slice(0, 10),
+      },
+    };
+    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    console.error(`abus-ai: detection written to ${file}`);
+  }
   if (opts.json) {
     const { curve: _curve, ...froc } = summary.froc;
     console.log(JSON.stringify({ ...about, ...summary, froc }));

@@ -159,9 +159,13 @@ export function assignFolds(patientIds: string[], folds: number): number[] {
 export function describeDataset(dir: string, cases: LoadedCase[]): string {
   const lesions = cases.reduce((n, c) => n + c.lesions.length, 0);
   const malignant = cases.reduce((n, c) => n + c.lesions.filter((l) => l.malignant).length, 0);
+  return `${datasetOrigin(dir)}: ${cases.length} cases, ${lesions} lesions (${malignant} malignant, ${lesions - malignant} benign)`;
+}
+
+/** Where a dataset folder came from: the phantom generator and its seed, or the folder's name. */
+export function datasetOrigin(dir: string): string {
   const file = path.join(dir, 'phantoms.json');
-  const counts = `${cases.length} cases, ${lesions} lesions (${malignant} malignant, ${lesions - malignant} benign)`;
-  if (!fs.existsSync(file)) return `TDSC-ABUS-layout data '${path.basename(path.resolve(dir))}': ${counts}`;
+  if (!fs.existsSync(file)) return `TDSC-ABUS-layout data '${path.basename(path.resolve(dir))}'`;
   const index = JSON.parse(fs.readFileSync(file, 'utf8')) as { generator?: string; seed?: number; count?: number };
-  return `synthetic ABUS phantoms (${index.generator ?? 'abus-ai phantom'}, seed ${index.seed}, ${index.count} generated): ${counts}`;
+  return `synthetic ABUS phantoms (${index.generator ?? 'abus-ai phantom'}, seed ${index.seed}, ${index.count} generated)`;
 }

@@ -56,3 +56,14 @@ test('per lesion: clicks that found it, P range, verdicts and volume ratio, meas
   expect(s.volumeRatio.atLeast08).toBe(0);
   expect(clickRobustnessText(s)).toMatch(/median 0\.210/);
 });
+
+test('a lesion answered in an earlier sitting (--resume) is taken as it was, without a click', async () => {
+  const [first] = await evaluateClickRobustness(clickDependentEngine(), [cubeCase()]);
+  let clicks = 0;
+  const counting = { analyze: async () => (clicks++, Promise.reject(new Error('clicked'))) } as unknown as Engine;
+  const seen: boolean[] = [];
+  const lesions = await evaluateClickRobustness(counting, [cubeCase()], (_done, _total, _lesion, resumed) => seen.push(resumed), {}, [first]);
+  expect(clicks).toBe(0);
+  expect(seen).toEqual([true]);
+  expect(lesions).toEqual([first]);
+});

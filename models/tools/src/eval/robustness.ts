@@ -83,12 +83,19 @@ function halfExtent(truth: SourceMask, dims: Vec3, spacing: Vec3): Vec3 {
 }
 
 /** `options`: the engine's analysis options for every click (e.g. flips), besides the voxel centre. */
-export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[], onLesion?: (done: number, total: number, lesion: LesionClicks) => void, options: Omit<AnalyzeOptions, 'centerSpace'> = {}): Promise<LesionClicks[]> {
+export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[], onLesion?: (done: number, total: number, lesion: LesionClicks, resumed: boolean) => void, options: Omit<AnalyzeOptions, 'centerSpace'> = {}, answered: LesionClicks[] = []): Promise<LesionClicks[]> {
   const total = cases.reduce((n, c) => n + c.lesions.length, 0);
   const out: LesionClicks[] = [];
   for (const c of cases) {
     const source = arraySource(c.volume);
     for (const [n, lesion] of c.lesions.entries()) {
+      // A lesion answered in an earlier sitting (eval --resume) is taken as it was.
+      const before = answered.find((a) => a.caseId === c.caseId && a.lesion === n);
+      if (before) {
+        out.push(before);
+        onLesion?.(out.length, total, before, true);
+        continue;
+      }
       const truth = truthComponent(c.mask, lesion.center);
       const clicks: ClickAnswer[] = [];
       for (const click of clickPoints(lesion.center, halfExtent(truth, c.mask.dims, c.volume.spacing), c.volume.spacing)) {
@@ -97,7 +104,7 @@ export async function evaluateClickRobustness(engine: Engine, cases: LoadedCase[
         clicks.push({ click, found, probability: found ? r.probability : null, verdict: found ? r.verdict : null, volumeMl: found ? r.size.volumeMl : 0 });
       }
       out.push({ caseId: c.caseId, lesion: n, clicks });
-      onLesion?.(out.length, total, out[out.length - 1]);
+      onLesion?.(out.length, total, out[out.length - 1], false);
     }
   }
   return out;
