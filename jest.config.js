@@ -11,12 +11,12 @@ if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = os.tmpdir();
 module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.test.json'}] },
-  testMatch: ['<rootDir>/models/*/src/**/*.test.ts', '<rootDir>/extension/*/**/*.test.ts', '<rootDir>/mode/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  testMatch: ['<rootDir>/models/*/src/**/*.test.ts', '<rootDir>/models/tools/*/src/**/*.test.ts', '<rootDir>/extension/*/**/*.test.ts', '<rootDir>/mode/src/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   // Tests run on the packages' TypeScript, reached through their public entry points only.
   moduleNameMapper: {
     '^@abus-tumor-ai/engine$': '<rootDir>/models/engine/src/index.ts',
     '^@abus-tumor-ai/engine/(node|lab)$': '<rootDir>/models/engine/src/$1.ts',
-    '^@abus-tumor-ai/tools$': '<rootDir>/models/tools/src/index.ts',
+    '^@abus-tumor-ai/(cli|research|release|viewer)$': '<rootDir>/models/tools/$1/src/index.ts',
     '^@abus-tumor-ai/extension/install$': '<rootDir>/extension/install/index.ts',
   },
   setupFiles: ['<rootDir>/test/setup-webgpu.js'],

@@ -15,11 +15,11 @@ import * as dcmjs from 'dcmjs';
 import { IDENTITY_DIRECTION, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
 import { installIntoViewer, LOCK_FILE, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
-import { main } from '@abus-tumor-ai/tools';
+import { main } from '@abus-tumor-ai/cli';
 import { fakePlugin, fakeViewer } from './fixtures/fake-ohif';
 import { writeUntrainedModel } from './fixtures/untrained-model';
 
-const BIN = path.join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = path.join(__dirname, '..', 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-bad-input-'));
 const at = (...p: string[]) => path.join(dir, ...p);
 /** A second folder for what a case may leave behind on purpose (never compared). */

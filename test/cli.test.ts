@@ -10,7 +10,7 @@ import { dciodvfy, withDciodvfy } from './dciodvfy';
 import { readBinarySeg, readMeasurementReport } from './dicom-readers';
 import { writeUntrainedModel } from './fixtures/untrained-model';
 
-const BIN = join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const dir = mkdtempSync(join(tmpdir(), 'abus-cli-'));
 
 function run(args: string[]) {

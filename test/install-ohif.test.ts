@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { installIntoViewer, LOCK_FILE, PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
-import { main } from '@abus-tumor-ai/tools';
+import { main } from '@abus-tumor-ai/cli';
 import { fakePlugin, fakeViewer } from './fixtures/fake-ohif';
 
 // The module object itself (not an import's namespace copy), so a spy reaches the installer's calls.

@@ -9,6 +9,8 @@ import * as fs from 'fs';
 
 const ROOT = join(__dirname, '..');
 const pkg = (dir: string) => JSON.parse(fs.readFileSync(join(ROOT, dir, 'package.json'), 'utf8'));
+/** The workspace packages, as the root package.json lists them. */
+const WORKSPACES: string[] = pkg('.').workspaces;
 
 test('the packages carry OHIF keywords, a built entry and peers at the versions OHIF 3.13 pins', () => {
   const ohif = JSON.parse(fs.readFileSync(join(ohifDist(), '..', 'package.json'), 'utf8'));
@@ -52,7 +54,7 @@ test('npm pack of the extension ships the plugin folder: modules, worker, wasm a
  * exports. Test code may import the shared test helpers in test/.
  */
 test('no import reaches into another package; packages are imported by their exported entries', () => {
-  const packages = ['models/engine', 'models/tools', 'extension', 'mode'];
+  const packages = WORKSPACES;
   const packageOf = (file: string) => packages.find((p) => file.startsWith(`${p}/`)) ?? (file.startsWith('test/') ? 'test' : 'other');
   const exported = new Set<string>();
   for (const p of packages) {
@@ -81,7 +83,7 @@ test('no import reaches into another package; packages are imported by their exp
 test('the layering diagram in docs/architecture.md names exactly the imports between packages', () => {
   const doc = fs.readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
   const drawn = [...doc.matchAll(/^- (\w+) -> (\w+)$/gm)].map((m) => `${m[1]} -> ${m[2]}`).sort();
-  const folders: Record<string, string> = { engine: 'models/engine', tools: 'models/tools', extension: 'extension', mode: 'mode' };
+  const folders: Record<string, string> = Object.fromEntries(WORKSPACES.map((p) => [p.split('/').pop()!, p]));
   const short = (name: string) => name.replace('@abus-tumor-ai/', '').split('/')[0];
   const found = new Set<string>();
   for (const [from, folder] of Object.entries(folders)) {
@@ -103,7 +105,7 @@ test('the declared Node.js version is the same in every package.json and the loc
   const semver: { minVersion(range: string): { version: string } | null; satisfies(version: string, range: string): boolean } = require('semver');
   const lock = JSON.parse(fs.readFileSync(join(ROOT, 'package-lock.json'), 'utf8'));
   const declared = pkg('.').engines.node as string;
-  for (const dir of ['models/engine', 'models/tools', 'extension', 'mode']) {
+  for (const dir of WORKSPACES) {
     expect(pkg(dir).engines).toEqual({ node: declared });
     expect(lock.packages[dir].engines).toEqual({ node: declared });
   }
@@ -171,6 +173,6 @@ function cycles(graph: Map<string, string[]>): string[][] {
 }
 
 test('no package has an import cycle among its own files', () => {
-  const found = ['models/engine', 'models/tools', 'extension', 'mode'].flatMap((p) => cycles(importGraph(p)).map((c) => `${p}: ${c.join(' <-> ')}`));
+  const found = WORKSPACES.flatMap((p) => cycles(importGraph(p)).map((c) => `${p}: ${c.join(' <-> ')}`));
   expect(found).toEqual([]);
 });

@@ -64,7 +64,7 @@ shipped.describe('"The command line", in a fresh folder, in order', () => {
 
   shipped.beforeAll(() => {
     // npx abus-ai inside the clone: npm ci links the tools' bin here.
-    expect(fs.realpathSync(bin)).toBe(path.join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js'));
+    expect(fs.realpathSync(bin)).toBe(path.join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js'));
     for (const { command } of cli) {
       const r = spawnSync(process.execPath, [bin, ...command.split(/\s+/).slice(2)], { cwd: work, encoding: 'utf8', timeout: 150_000 });
       results.push({ command, status: r.status, stdout: r.stdout, stderr: r.stderr });
@@ -96,8 +96,8 @@ shipped.describe('"The command line", in a fresh folder, in order', () => {
 const built = prerequisites(['built plugin'], "the README's install-ohif commands (the release tarball)");
 built.describe('"Install into your OHIF", with the release tarball', () => {
   test('npm run release leaves the tarball the README names in the root folder; its three commands work in order', () => {
-    // What `npm run release` does after the build (models/tools/dist/build/release.js, whose default also copies the file to the root).
-    const script = fs.readFileSync(path.join(ROOT, 'models', 'tools', 'src', 'build', 'release.ts'), 'utf8');
+    // What `npm run release` does after the build (models/tools/release/dist/release.js, whose default also copies the file to the root).
+    const script = fs.readFileSync(path.join(ROOT, 'models', 'tools', 'release', 'src', 'release.ts'), 'utf8');
     expect(script).toContain('fs.copyFileSync(file, path.join(ROOT, path.basename(file)))');
     const tarball = releaseTarball();
     expect(path.basename(tarball)).toBe(`abus-tumor-ai-${VERSION}.tgz`);
@@ -125,17 +125,17 @@ built.describe('"Install into your OHIF", with the release tarball', () => {
 test("the train example, as written but for the data folder, reaches the PyTorch trainer in models/torch with every option, its relative --out made absolute", () => {
   // The README's own line, its placeholder replaced by a small TDSC-ABUS-layout folder; Python is
   // a stand-in that records where it runs and what it is given (the real trainer's tests are
-  // test/torch-parity.test.ts and models/tools/src/train/torch-train.test.ts). The line runs for
+  // test/torch-parity.test.ts and models/tools/research/src/train/torch-train.test.ts). The line runs for
   // an hour on a GPU and calibrate then makes 600 phantoms, so the rest of the block is not run here.
   const line = commands.find((c) => c.command.startsWith('npx abus-ai train '))!.command;
   const folder = path.join(work, 'train');
   fs.mkdirSync(folder, { recursive: true });
   const data = path.join(folder, 'data');
-  expect(spawnSync(process.execPath, [path.join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js'), 'phantom', '--out', data, '--count', '2', '--size-mm', '40,20,40'], { encoding: 'utf8' }).status).toBe(0);
+  expect(spawnSync(process.execPath, [path.join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js'), 'phantom', '--out', data, '--count', '2', '--size-mm', '40,20,40'], { encoding: 'utf8' }).status).toBe(0);
   const python = path.join(folder, 'python');
   fs.writeFileSync(python, `#!/bin/sh\necho "$(pwd)" > "${path.join(folder, 'seen')}"\necho "$@" >> "${path.join(folder, 'seen')}"\n`, { mode: 0o755 });
   const args = line.replace('/path/to/data', data).split(/\s+/).slice(2);
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js'), ...args, '--python', python], { cwd: folder, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js'), ...args, '--python', python], { cwd: folder, encoding: 'utf8', timeout: 120_000 });
   expect(r.stderr).not.toMatch(/error/);
   expect(r.status).toBe(0);
   const [cwd, given] = fs.readFileSync(path.join(folder, 'seen'), 'utf8').split('\n');

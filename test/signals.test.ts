@@ -8,10 +8,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeNrrd } from '@abus-tumor-ai/engine/node';
-import { generatePhantom } from '@abus-tumor-ai/tools';
+import { generatePhantom } from '@abus-tumor-ai/research';
 import { prerequisites } from './prerequisites';
 
-const BIN = path.join(__dirname, '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = path.join(__dirname, '..', 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-signals-'));
 const gate = prerequisites(['wasm', 'shipped model'], 'cancelling infer and detect');
 

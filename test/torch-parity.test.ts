@@ -14,7 +14,7 @@ import { randomArray, relativeError } from './backends';
 import { prerequisites } from './prerequisites';
 import { NamedArray, readTensors, runPython, writeTensors } from './torch';
 import { classWeights, folderReader, forward, loadModel, multiTaskLoss, NetworkConfig, VARIANTS, Weights } from '@abus-tumor-ai/engine/lab';
-import { generatePhantom, makeSample, NO_AUGMENTATION, Rng } from '@abus-tumor-ai/tools';
+import { generatePhantom, makeSample, NO_AUGMENTATION, Rng } from '@abus-tumor-ai/research';
 
 const PROBABILITY_TOLERANCE = 1e-4;
 const LOSS_TOLERANCE = 1e-5;

@@ -15,5 +15,5 @@ export function runPython(args: string[], env: Record<string, string> = {}): Spa
   return r;
 }
 
-export type { NamedArray } from '@abus-tumor-ai/tools';
-export { readTensors, writeTensors } from '@abus-tumor-ai/tools';
+export type { NamedArray } from '@abus-tumor-ai/research';
+export { readTensors, writeTensors } from '@abus-tumor-ai/research';

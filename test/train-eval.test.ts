@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { assignFolds, evaluateCases, LesionResult, loadDataset, LoadedCase, NO_AUGMENTATION, summarize, train, TrainOptions, writePhantomDataset } from '@abus-tumor-ai/tools';
+import { assignFolds, evaluateCases, LesionResult, loadDataset, LoadedCase, NO_AUGMENTATION, summarize, train, TrainOptions, writePhantomDataset } from '@abus-tumor-ai/research';
 import { IDENTITY_DIRECTION, Vec3 } from '@abus-tumor-ai/engine';
 import { Analyzer, folderReader, loadModel, tryBackend, variantConfig } from '@abus-tumor-ai/engine/lab';
 import { relativeError } from './backends';

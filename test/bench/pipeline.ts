@@ -29,11 +29,12 @@ import { Browser, chromium, Page } from 'playwright-core';
 import { AnalysisResult, load, Vec3, arraySource, BackendName, buildMeasurementReport, buildSeg, SourceSeries } from '@abus-tumor-ai/engine';
 import { tryBackend } from '@abus-tumor-ai/engine/lab';
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
-import { generatePhantom, serveViewer } from '@abus-tumor-ai/tools';
+import { generatePhantom } from '@abus-tumor-ai/research';
+import { serveViewer } from '@abus-tumor-ai/viewer';
 
 const ROOT = process.cwd();
 const WEIGHTS = path.join(ROOT, 'models', 'weights', 'cmsvnetiter');
-const WEB = path.join(ROOT, 'models', 'tools', 'dist', 'web');
+const WEB = path.join(ROOT, 'models', 'tools', 'release', 'dist', 'web');
 const CHROMIUM = '/usr/bin/chromium';
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(`--${name}`);

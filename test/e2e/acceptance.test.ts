@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { load, arraySource, patientToIndex, SourceMask, Vec3, Volume, VolumeGeometry, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { folderReader, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
 import { nodeGzipCodec, parseNrrd } from '@abus-tumor-ai/engine/node';
-import { dice, generatePhantom, Phantom } from '@abus-tumor-ai/tools';
+import { dice, generatePhantom, Phantom } from '@abus-tumor-ai/research';
 import { launchChromium } from '../browser/chromium';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { copyOfOhifDist } from './ohif-dist';
@@ -26,7 +26,7 @@ import * as http from 'http';
 import { prerequisites } from '../prerequisites';
 
 const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const SHIPPED_WEIGHTS = join(ROOT, 'models', 'weights', 'cmsvnetiter');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 // Generating a full-size phantom takes about half a minute; the files are kept between runs.

@@ -13,7 +13,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import type { Browser, Page } from 'playwright-core';
 import { indexToPatient, Vec3, Volume, writeDicomSeries } from '@abus-tumor-ai/engine';
-import { generatePhantom, Phantom } from '@abus-tumor-ai/tools';
+import { generatePhantom, Phantom } from '@abus-tumor-ai/research';
 import { launchChromium } from '../browser/chromium';
 import { dciodvfy } from '../dciodvfy';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
@@ -25,7 +25,7 @@ import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import { prerequisites } from '../prerequisites';
 
 const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const SPACING: Vec3 = [0.8, 0.4, 1.0];
 const STUDY_UID = '2.25.9301';

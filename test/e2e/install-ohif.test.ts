@@ -7,7 +7,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { load, arraySource, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { folderReader, loadModel, tryBackend } from '@abus-tumor-ai/engine/lab';
-import { generatePhantom } from '@abus-tumor-ai/tools';
+import { generatePhantom } from '@abus-tumor-ai/research';
 import { PLUGIN_FOLDER } from '@abus-tumor-ai/extension/install';
 import { writeUntrainedModel } from '../fixtures/untrained-model';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
@@ -20,7 +20,7 @@ import { prerequisites } from '../prerequisites';
 import { serveViewer, testAppConfig } from './viewer-server';
 import * as fs from 'fs';
 
-const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', '..', 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const abusAi = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
 const inBrowser = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb'], 'OHIF plugin browser test');

@@ -22,7 +22,7 @@ import { serveViewer, testAppConfig, ViewerServer } from './viewer-server';
 import * as fs from 'fs';
 import { prerequisites } from '../prerequisites';
 
-const BIN = join(__dirname, '..', '..', 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(__dirname, '..', '..', 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const { it, beforeAll: setUp } = prerequisites(['chromium', 'orthanc', 'orthanc-dicomweb', 'dciodvfy'], 'multi-frame sweep tests');
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -11,7 +11,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import type { Browser } from 'playwright-core';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
-import { generatePhantom, Phantom } from '@abus-tumor-ai/tools';
+import { generatePhantom, Phantom } from '@abus-tumor-ai/research';
 import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist, ohifDist } from './ohif-dist';
 import { showWorldPoint, waitForViewport } from './ohif-page';

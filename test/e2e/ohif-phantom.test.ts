@@ -7,7 +7,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { PNG } from 'pngjs';
 import { writeDicomSeries } from '@abus-tumor-ai/engine';
-import { generatePhantom } from '@abus-tumor-ai/tools';
+import { generatePhantom } from '@abus-tumor-ai/research';
 import { launchChromium } from '../browser/chromium';
 import { copyOfOhifDist } from './ohif-dist';
 import { startOrthanc } from './orthanc';

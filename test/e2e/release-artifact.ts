@@ -12,7 +12,7 @@ let built: string | undefined;
 export function releaseTarball(): string {
   if (built) return built;
   const out = fs.mkdtempSync(join(tmpdir(), 'abus-release-'));
-  const line = execFileSync(process.execPath, [join(ROOT, 'models', 'tools', 'dist', 'build', 'release.js'), out], { encoding: 'utf8' });
+  const line = execFileSync(process.execPath, [join(ROOT, 'models', 'tools', 'release', 'dist', 'release.js'), out], { encoding: 'utf8' });
   built = /release: (\S+\.tgz)/.exec(line)![1];
   return built;
 }

@@ -16,7 +16,7 @@ import { join } from 'path';
 import type { Browser, Page } from 'playwright-core';
 import { indexToPatient, readPart10, Vec3, writeDicomSeries } from '@abus-tumor-ai/engine';
 import { verdictFor } from '@abus-tumor-ai/engine/lab';
-import { generatePhantom, normalTissueSites, Phantom } from '@abus-tumor-ai/tools';
+import { generatePhantom, normalTissueSites, Phantom } from '@abus-tumor-ai/research';
 import { launchChromium } from '../browser/chromium';
 import { dciodvfy } from '../dciodvfy';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
@@ -29,7 +29,7 @@ import * as fs from 'fs';
 import { prerequisites } from '../prerequisites';
 
 const ROOT = join(__dirname, '..', '..');
-const BIN = join(ROOT, 'models', 'tools', 'bin', 'abus-ai.js');
+const BIN = join(ROOT, 'models', 'tools', 'cli', 'bin', 'abus-ai.js');
 const SHIPPED = join(ROOT, 'models', 'weights', 'cmsvnetiter');
 const ARTIFACTS = join(__dirname, '..', 'artifacts');
 const SPACING: Vec3 = [0.8, 0.4, 1.0];

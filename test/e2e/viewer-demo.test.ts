@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { demoDescription, startViewer } from '@abus-tumor-ai/tools';
+import { demoDescription, startViewer } from '@abus-tumor-ai/cli';
 import { readBinarySeg, readMeasurementReport } from '../dicom-readers';
 import { launchChromium } from '../browser/chromium';
 import { OHIF_VERSION, ohifDist } from './ohif-dist';

@@ -1,8 +1,8 @@
 /**
- * The viewer served for tests (see models/tools/src/viewer/server.ts) with a same-origin DICOMweb proxy
+ * The viewer served for tests (see models/tools/viewer/src/server.ts) with a same-origin DICOMweb proxy
  * to Orthanc, and a switch that makes the "PACS" refuse stores.
  */
-import { serveViewer as serve } from '@abus-tumor-ai/tools';
+import { serveViewer as serve } from '@abus-tumor-ai/viewer';
 
 export interface ViewerServer {
   url: string;

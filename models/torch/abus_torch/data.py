@@ -1,4 +1,4 @@
-"""Training samples from the TypeScript sampler's shards (models/tools/src/train/shards.ts): a pool
+"""Training samples from the TypeScript sampler's shards (models/tools/research/src/train/shards.ts): a pool
 that grows while the sampler writes, held on the training device in float16, from which batches
 are drawn at random. No image is read or resampled here: preprocessing has one implementation."""
 import json

@@ -2,7 +2,7 @@
 
 The engine runs a trained model once over training and validation shards and caches each lesion
 VOI's stage features under both poolings (the paper's global average, and weighted by pass 1's
-segmentation): models/tools/src/train/head-features.ts. Here a new head (fc1, ReLU, fc2) is fitted
+segmentation): models/tools/research/src/train/head-features.ts. Here a new head (fc1, ReLU, fc2) is fitted
 on that cache in seconds, chosen by validation AUC, and written into a copy of the model with the
 pooling it was trained for. The segmentation is untouched: only cls/* and clsPooling change.
 

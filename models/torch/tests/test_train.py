@@ -1,6 +1,6 @@
 """The PyTorch trainer: distributed training equals one process with the same global batch, and a
 resumed run equals an uninterrupted one, and a head-only fine-tune leaves the backbone as it was. Needs shards from the TypeScript sampler in $ABUS_SHARDS
-(models/tools/src/train/torch-train.test.ts makes them and runs this file)."""
+(models/tools/research/src/train/torch-train.test.ts makes them and runs this file)."""
 import os
 import socket
 import subprocess

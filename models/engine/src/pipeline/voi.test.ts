@@ -1,4 +1,4 @@
-import { dice } from '@abus-tumor-ai/tools';
+import { dice } from '@abus-tumor-ai/research';
 import { indexToPatient, Mat3, Vec3, Volume } from '../volume';
 import { componentAtCenter, measureLesion } from './postprocess';
 import { arraySource, blockSize, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid } from './voi';

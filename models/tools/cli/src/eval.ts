@@ -1,0 +1,247 @@
+/** abus-ai eval: the paper's tables for one model, or for all six ablation variants side by side. */
+import { Command, Option } from 'commander';
+import { arraySource, BackendName, FlipAxis, load, readerFor, ScanParams } from '@abus-tumor-ai/engine';
+import { BACKEND_ORDER, flipViews, loadModel, scanParams, VARIANTS } from '@abus-tumor-ai/engine/lab';
+import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
+import { classBalanceWarning, ClickRobustness, clickRobustnessText, datasetOrigin, describeDataset, DetectCaseResult, detectEntries, detectTable, evaluateCases } from '@abus-tumor-ai/research';
+import { evaluateClickRobustness, evaluateDetectCase, evaluateNormalClicks, KEY_FP, LesionClicks, LesionResult, loadDataset, loadDetectCase, markdownTable } from '@abus-tumor-ai/research';
+import { NormalClickSummary, readPhantomIndex, summarize, summarizeClickRobustness, summarizeDetection, Summary, writeDetectReport, writeReport } from '@abus-tumor-ai/research';
+import { parseSpacing } from './load-volume';
+import { CliError } from './errors';
+import { wholeNumber } from './args';
+import { checkOutput, checkOutputFolder, writeAtomic, writeFolder } from './output';
+import { SHIPPED_WEIGHTS, WASM_DIR } from './layout';
+import * as cliProgress from 'cli-progress';
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** A model folder, or a training run folder holding model/. */
+function modelFolder(dir: string): string {
+  return fs.existsSync(path.join(dir, 'model', 'model.json')) ? path.join(dir, 'model') : dir;
+}
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description('evaluate a model (or, with --ablation, every variant) on a TDSC-ABUS-layout folder')
+    .requiredOption('--data <dir>', 'dataset folder (labels.csv, DATA_*.nrrd, MASK_*.nrrd)')
+    .option('--weights <dir>', 'model folder or run folder; with --ablation, a folder with one sub-folder per variant (--detect: default the shipped model)')
+    .option('--detect', 'find lesions in whole volumes (abus-ai detect on each) and score them: FROC as in TDSC-ABUS 2023, Dice of the union of found lesions; --data is a phantom folder (abus-ai phantom --detect-set) or a TDSC-ABUS layout')
+    .option('--scan <json>', 'with --detect: scan parameters overriding the model card\'s, e.g. \'{"threshold":0.4}\'')
+    .option('--ablation', 'evaluate every variant found under --weights (vnet, clsnet, cvnet, cmsvnet, cvnetiter, cmsvnetiter)')
+    .addOption(new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_ORDER]).default('auto'))
+    .option('--spacing <sx,sy,sz>', 'override the files\' voxel spacing')
+    .option('--limit <n>', 'only the first n cases', wholeNumber(1))
+    .option('--report <dir>', 'write table.md, metrics.json, per-lesion CSV and roc.svg/roc.png')
+    .option('--normal-clicks <n>', 'phantom datasets: also click n points of normal tissue per case and count "no lesion" answers', wholeNumber(0), 0)
+    .option('--click-robustness', 'instead of the tables: click each lesion at its centre and at 6 points 0.35 of its radius away, and report how much the answer (found, P, verdict, volume) depends on the click')
+    .option('--flips <axes>', "with --click-robustness: flipped views averaged at the lesion's centre instead of the card's, e.g. lateral,sweep (none: no flips)")
+    .option('--records <file>', "with --click-robustness: also write each lesion's 7 answers as a JSON line, as it is done")
+    .option('--resume', 'with --click-robustness and --records: lesions already in the records file (an interrupted run, the same model and flips) are taken from it, not clicked again; the summary covers all')
+    .option('--json', 'print the summaries as JSON')
+    .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
+    .action(async (opts) => {
+      // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
+      if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
+      if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
+      if (opts.detect) {
+        if (opts.ablation || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation or --normal-clicks', 'usage');
+        await evalDetect(opts);
+        return;
+      }
+      if (!opts.weights) throw new CliError("required option '--weights <dir>' not specified", 'usage');
+      if (opts.clickRobustness) {
+        if (opts.ablation || opts.normalClicks !== 0 || opts.report) throw new CliError('--click-robustness takes one model, without --ablation, --normal-clicks or --report', 'usage');
+        await evalClickRobustness(opts);
+        return;
+      }
+      const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
+      for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
+      const models = opts.ablation
+        ? VARIANTS.filter((v) => fs.existsSync(path.join(opts.weights, v))).map((v) => ({ name: v, dir: modelFolder(path.join(opts.weights, v)) }))
+        : [{ name: 'model', dir: modelFolder(opts.weights) }];
+      if (!models.length) throw new Error(`No variant folders (${VARIANTS.join(', ')}) under ${opts.weights}`);
+      const rows: { name: string; summary: Summary; results: LesionResult[]; normal?: NormalClickSummary }[] = [];
+      const normalPerCase: number = opts.normalClicks;
+      const phantomCases = normalPerCase > 0 ? readPhantomIndex(opts.data).cases : [];
+      for (const m of models) {
+        const model = await loadModel(readerFor(m.dir));
+        const name = opts.ablation ? m.name : model.card.architecture.variant;
+        const analyzer = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
+        console.error(`abus-ai: ${name}: backend ${analyzer.backend?.reason}`);
+        const bar = new cliProgress.SingleBar({ format: `${name} |{bar}| {value}/{total} lesions | ETA {eta_formatted}`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+        const total = cases.reduce((n, c) => n + c.lesions.length, 0);
+        if (process.stderr.isTTY) bar.start(total, 0);
+        const results = await evaluateCases(analyzer, cases, (_r, done) => process.stderr.isTTY && bar.update(done));
+        if (process.stderr.isTTY) bar.stop();
+        const normal = normalPerCase > 0 ? await evaluateNormalClicks(analyzer, phantomCases, normalPerCase) : undefined;
+        analyzer.dispose();
+        rows.push({ name, summary: summarize(results, model.card.decisionThreshold), results, normal });
+      }
+      const balance = classBalanceWarning(rows[0].results);
+      if (balance) console.error(`abus-ai: warning: ${balance}`);
+      if (opts.report) await writeFolder(opts.report, (into) => writeReport(into, rows));
+      if (opts.updateCard) {
+        if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
+        const file = path.join(models[0].dir, 'model-card.json');
+        const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+        const { roc: _roc, ...classification } = rows[0].summary.classification ?? { roc: undefined };
+        card.metrics = {
+          ...card.metrics,
+          heldOut: {
+            data: describeDataset(opts.data, cases),
+            note: 'per tumour, VOI at the tumour centre, full inference pipeline, scored on the source voxel grid',
+            lesions: rows[0].summary.n,
+            segmentation: rows[0].summary.segmentation,
+            classification: rows[0].summary.classification ? classification : undefined,
+            lesionsFound: rows[0].summary.lesionsFound,
+            normalTissue: rows[0].normal,
+            msPerLesion: rows[0].summary.msPerLesion,
+            evaluated: new Date().toISOString().slice(0, 10),
+          },
+        };
+        // The training run's own log (beside model/) says how long training took.
+        const log = path.join(models[0].dir, '..', 'log.jsonl');
+        if (fs.existsSync(log)) {
+          const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
+          card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
+        }
+        writeAtomic(file, JSON.stringify(card, null, 2) + '\n');
+        console.error(`abus-ai: held-out metrics written to ${file}`);
+      }
+      if (opts.json) {
+        console.log(JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.summary, classification: r.summary.classification && { ...r.summary.classification, roc: undefined }, normalTissue: r.normal }]))));
+      } else {
+        console.log('Research use only, not for clinical diagnosis.\n');
+        console.log(markdownTable(rows));
+        for (const r of rows) {
+          const parts = [`lesions found ${(100 * r.summary.lesionsFound).toFixed(1)}% (${r.summary.n})`];
+          if (r.summary.classification) parts.push(`calibration error (ECE) ${r.summary.classification.ece.toFixed(3)}`);
+          if (r.normal) parts.push(`normal tissue answered "no lesion" ${(100 * r.normal.noLesion).toFixed(1)}% of ${r.normal.clicks} clicks (${Object.entries(r.normal.byKind).map(([k, v]) => `${k} ${v.noLesion}/${v.clicks}`).join(', ')})`);
+          console.log(`${r.name}: ${parts.join('; ')}`);
+        }
+      }
+    });
+}
+
+/** The lesions of an earlier sitting's --records file (one JSON line each). */
+function readRecords(file: string): LesionClicks[] {
+  if (!fs.existsSync(file)) throw new CliError(`--resume: ${file} does not exist (the --records file of the run to resume)`, 'input');
+  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line, n) => {
+    try {
+      const lesion = JSON.parse(line) as LesionClicks;
+      if (typeof lesion.caseId !== 'string' || !Number.isInteger(lesion.lesion) || !Array.isArray(lesion.clicks)) throw new Error('not a lesion record');
+      return lesion;
+    } catch (err) {
+      throw new CliError(`--resume: ${file} line ${n + 1} is not a lesion's record (${(err as Error).message})`, 'input');
+    }
+  });
+}
+
+/** eval --click-robustness: 7 clicks per lesion; with --update-card the summary goes to the card's metrics.clickRobustness. */
+async function evalClickRobustness(opts: { data: string; weights: string; backend: string; spacing?: string; limit?: number; json?: boolean; updateCard?: boolean; flips?: string; records?: string; resume?: boolean }): Promise<void> {
+  const flips = opts.flips === undefined ? undefined : (opts.flips.split(',').map((a) => a.trim()).filter((a) => a && a !== 'none') as FlipAxis[]);
+  if (flips) flipViews(flips); // says which axis is wrong before any work
+  if (opts.resume && !opts.records) throw new CliError('--resume needs --records <file>: the answers of the run it resumes', 'usage');
+  if (opts.records) checkOutput('--records', opts.records, [opts.data], true);
+  const answered = opts.resume ? readRecords(opts.records as string) : [];
+  const { cases, warnings } = loadDataset(opts.data, { spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined, limit: opts.limit });
+  for (const w of warnings) console.error(`abus-ai: warning: ${w}`);
+  const dir = modelFolder(opts.weights);
+  const model = await loadModel(readerFor(dir));
+  const engine = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
+  console.error(`abus-ai: click robustness: backend ${engine.backend?.reason}`);
+  const started = Date.now();
+  let summary: ClickRobustness;
+  try {
+    if (opts.records && !opts.resume) fs.writeFileSync(opts.records, '');
+    const onLesion = (done: number, total: number, lesion: LesionClicks, resumed: boolean) => {
+      if (opts.records && !resumed) fs.appendFileSync(opts.records, JSON.stringify(lesion) + '\n');
+      console.error(`abus-ai: ${done}/${total} lesions${resumed ? ' (from the records)' : ''}, ${((Date.now() - started) / 60000).toFixed(1)} min`);
+    };
+    const lesions = await evaluateClickRobustness(engine, cases, onLesion, { flips }, answered);
+    summary = summarizeClickRobustness(lesions);
+  } finally {
+    engine.dispose();
+  }
+  const minutes = Math.round((Date.now() - started) / 600) / 100;
+  if (opts.updateCard) {
+    const file = path.join(dir, 'model-card.json');
+    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const data = describeDataset(opts.data, cases);
+    const resumed = answered.length ? { resumedLesions: answered.length } : {};
+    card.metrics = { ...card.metrics, clickRobustness: { data, backend: engine.backend?.backend, flips: flips ?? card.analysis?.flips ?? [], ...summary, minutes, ...resumed, evaluated: new Date().toISOString().slice(0, 10) } };
+    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    console.error(`abus-ai: click robustness written to ${file}`);
+  }
+  if (opts.json) console.log(JSON.stringify({ ...summary, minutes }));
+  else console.log(`Research use only, not for clinical diagnosis.\n\n${clickRobustnessText(summary)}`);
+}
+
+/** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string; updateCard?: boolean }): Promise<void> {
+  const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
+  let params: Partial<ScanParams> = {};
+  if (opts.scan) {
+    try {
+      params = JSON.parse(opts.scan);
+    } catch {
+      throw new CliError(`--scan must be a JSON object, got '${opts.scan}'`, 'usage');
+    }
+  }
+  const entries = detectEntries(opts.data, opts.limit);
+  if (!entries.length) throw new CliError(`${opts.data}: no volumes`, 'input');
+  const dir = modelFolder(opts.weights ?? SHIPPED_WEIGHTS);
+  const model = await loadModel(readerFor(dir));
+  const engine = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto', warmUp: false });
+  console.error(`abus-ai: detect: backend ${engine.backend?.reason}`);
+  const results: DetectCaseResult[] = [];
+  const started = Date.now();
+  try {
+    for (const [n, entry] of entries.entries()) {
+      const c = loadDetectCase(entry, spacing);
+      const r = await evaluateDetectCase(engine, c, (e, v) => e.scan(arraySource(v), { params }));
+      results.push(r);
+      const hits = new Set(r.candidates.filter((k) => k.found && k.iou > 0.3).map((k) => k.hit)).size;
+      const fps = r.candidates.filter((k) => k.found && !(k.iou > 0.3)).length;
+      console.error(`abus-ai: ${n + 1}/${entries.length} ${r.caseId}: ${r.lesions} lesion(s), ${r.candidates.filter((k) => k.found).length} found (${hits} hit, ${fps} false), Dice ${r.dice.toFixed(3)}, ${(r.ms.total / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    engine.dispose();
+  }
+  const summary = summarizeDetection(results);
+  const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
+  if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
+  if (opts.updateCard) {
+    const file = path.join(dir, 'model-card.json');
+    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free`;
+    const round = (x: number) => Math.round(x * 1000) / 1000;
+    card.metrics = {
+      ...card.metrics,
+      detectionHeldOut: {
+        data,
+        note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume); Dice of the union of the found lesions per volume; ${about.backend}`,
+        keyFp: KEY_FP,
+        sensitivity: summary.froc.keyRecall.map(round),
+        froc: round(summary.froc.mean),
+        sensitivityAt1Fp: round(summary.recallAt1Fp),
+        foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
+        dice: { all: round(summary.dice.all), withLesions: round(summary.dice.withLesions), lesionFree: round(summary.dice.lesionFree) },
+        secondsPerVolume: round(summary.secondsPerVolume),
+        minutes: about.minutes,
+        evaluated: new Date().toISOString().slice(0, 10),
+      },
+    };
+    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    console.error(`abus-ai: detection written to ${file}`);
+  }
+  if (opts.json) {
+    const { curve: _curve, ...froc } = summary.froc;
+    console.log(JSON.stringify({ ...about, ...summary, froc }));
+  } else {
+    console.log('Research use only, not for clinical diagnosis.\n');
+    console.log(detectTable(summary));
+    console.log(`found lesions (the candidates the fine pass accepts): ${(100 * summary.accepted.recall).toFixed(1)}% of lesions, ${summary.accepted.fpPerVolume.toFixed(2)} false per volume`);
+  }
+}
