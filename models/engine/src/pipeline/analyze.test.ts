@@ -5,8 +5,9 @@ import { initWeights } from '../engine/network';
 import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3 } from '../volume';
 import { AbortError, Engine } from './analyze';
-import { load } from '../load';
-import { arraySource } from './voi';
+import { load, loadInThread } from '../load';
+import type { FlipAxis } from './flips';
+import { arraySource, planClick } from './voi';
 
 /** An untrained, randomly initialised tiny model: it exercises the plumbing, not accuracy. */
 function randomModel(): LoadedModel {
@@ -88,17 +89,23 @@ test('flipped views are averaged: 4 views, each one\'s P within the range, never
   expect(result.timingsMs.flips).toBeGreaterThan(0);
 });
 
-test('the same VOI analysed again with flips takes its unflipped view from the analysis before: the same answer, 3 views run', async () => {
-  const fresh = await load({ weights: randomModel(), backend: 'cpu', warmUp: false });
-  const passes = (counted: string[]) => ({ centerSpace: 'voxel' as const, recentre: false, flips: ['lateral', 'sweep'] as ('lateral' | 'sweep')[], onProgress: (p: { stage: string }) => p.stage === 'iteration' && counted.push(p.stage) });
+test('a VOI just analysed, run again with flips and reusePlain, takes its unflipped view from before: the same answer, 3 views run', async () => {
+  const fresh = await loadInThread({ weights: randomModel(), backend: 'cpu', warmUp: false });
+  const source = volume();
+  const plan = planClick(fresh.card, source, [31, 25, 20], 'voxel');
+  const block = () => source.readBlock(plan.blockMin, plan.blockMax);
+  const counting = (counted: string[]) => ({ flips: ['lateral', 'sweep'] as FlipAxis[], onProgress: (p: { stage: string }) => p.stage === 'iteration' && counted.push(p.stage) });
   try {
     const allFour: string[] = [];
-    const direct = await fresh.analyze(volume(), [31, 25, 20], passes(allFour));
-    await fresh.analyze(volume(), [31, 25, 21], { centerSpace: 'voxel', recentre: false });
-    await fresh.analyze(volume(), [31, 25, 20], { centerSpace: 'voxel', recentre: false });
+    const direct = await fresh.run(plan, source, await block(), counting(allFour));
+    await fresh.run(plan, source, await block());
+    const notAsked: string[] = [];
+    await fresh.run(plan, source, await block(), counting(notAsked));
+    await fresh.run(plan, source, await block());
     const threeRun: string[] = [];
-    const reused = await fresh.analyze(volume(), [31, 25, 20], passes(threeRun));
+    const reused = await fresh.run(plan, source, await block(), { ...counting(threeRun), reusePlain: true });
     expect(allFour).toHaveLength(8);
+    expect(notAsked).toHaveLength(8);
     expect(threeRun).toHaveLength(6);
     expect(reused.probability).toBe(direct.probability);
     expect(reused.probabilityRange).toEqual(direct.probabilityRange);

@@ -14,7 +14,7 @@ import { componentAtCenter, LesionSize, measureLesion } from './postprocess';
 import { Verdict, verdictClass, verdictFor } from './verdict';
 import { AbortError, checkAbort, nextTask } from './abort';
 import { FlipAxis, flipGrid, flipViews } from './flips';
-import { analyzeAtLesion, lesionMoved } from './lesion-centre';
+import { analyzeAtLesion, lesionMoved, VoiRunMode } from './lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
 
 export { AbortError };
@@ -96,8 +96,9 @@ export class Analyzer implements Engine, WindowRunner {
   private readonly running = new Set<AbortController>();
   /**
    * The unflipped view of the last VOI analysed in full. Re-centring analyses the VOI it settled
-   * on once more with the flips (lesion-centre.ts); that analysis' unflipped view is this one,
-   * and taking it from here saves a quarter of its network passes and changes no number.
+   * on once more with the flips (lesion-centre.ts, reusePlain); that analysis' unflipped view is
+   * this one, and taking it from here saves a quarter of its network passes and changes no
+   * number. It is taken only when asked and when the network's input is the same to the last value.
    */
   private lastPlainView: { voi: Float32Array; probMap: Float32Array | null; networkProbability: number | null } | undefined;
 
@@ -159,7 +160,7 @@ export class Analyzer implements Engine, WindowRunner {
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     return this.cancellable(options.signal, (signal) => {
       const cancellableOptions = { ...options, signal };
-      return analyzeAtLesion(this.card, source, click, cancellableOptions, (plan, block, flips, readMs, look) => this.run(plan, source, block, { ...cancellableOptions, flips, readMs, look }));
+      return analyzeAtLesion(this.card, source, click, cancellableOptions, (plan, block, flips, readMs, mode) => this.run(plan, source, block, { ...cancellableOptions, ...mode, flips, readMs }));
     });
   }
 
@@ -191,7 +192,7 @@ export class Analyzer implements Engine, WindowRunner {
    * view's map is mirrored back and the maps and network outputs are averaged; the lesion, its
    * descriptors and P come from the average, and each view's own P widens probabilityRange.
    */
-  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & { readMs?: number; look?: boolean } = {}): Promise<AnalysisResult> {
+  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & VoiRunMode & { readMs?: number } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
     const t0 = now() - (options.readMs ?? 0);
     let mark = now();
@@ -220,7 +221,7 @@ export class Analyzer implements Engine, WindowRunner {
     for (const [v, flips] of views.entries()) {
       const steps = { of: views.length * iterations, done: v * iterations };
       const onProgress = options.onProgress && ((p: Progress) => options.onProgress!(p.stage === 'iteration' ? { ...p, step: steps.done + p.step!, of: steps.of } : p));
-      const known = !flips.length && this.lastPlainView && sameValues(this.lastPlainView.voi, voiData) ? this.lastPlainView : undefined;
+      const known = !flips.length && options.reusePlain && this.lastPlainView && sameValues(this.lastPlainView.voi, voiData) ? this.lastPlainView : undefined;
       const out = known ? { ...known, passes: iterations } : await this.passes(flipGrid(voiData, input.grid, flips), input.grid, iterations, { ...options, onProgress }, (k) => lap(v ? `flips` : `iteration${k}`), stayed);
       if (!flips.length && out.passes === iterations) this.lastPlainView = { voi: voiData, probMap: out.probMap, networkProbability: out.networkProbability };
       passesRun = out.passes;

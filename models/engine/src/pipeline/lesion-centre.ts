@@ -40,11 +40,18 @@ export function distanceMm(a: Vec3, b: Vec3, spacing: Vec3): number {
 }
 
 /**
- * Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged
- * (none: one view). With `look`, the analysis stops after the network's first pass when the
- * lesion that pass segments is centred elsewhere (lesionMoved): its result then has `passes` 1.
+ * How a VOI is run. look: the analysis stops after the network's first pass when the lesion that
+ * pass segments is centred elsewhere (lesionMoved); its result then has `passes` 1. reusePlain:
+ * this VOI was just analysed without flips, and that view may be taken from there (the runner
+ * checks that the network's input is the same).
  */
-export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, look: boolean) => Promise<AnalysisResult>;
+export interface VoiRunMode {
+  look?: boolean;
+  reusePlain?: boolean;
+}
+
+/** Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged (none: one view). */
+export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, mode: VoiRunMode) => Promise<AnalysisResult>;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -77,16 +84,16 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   let runs = 0;
   /** The VOI on a lesion's own centre. */
   const planOn = (lesion: SourceMask) => planVoi(source, latticeCentre(card, source, lesion), card.input.grid, card.input.voxelMm);
-  const analyse = async (p: VoiPlan, views: FlipAxis[], look = false) => {
+  const analyse = async (p: VoiPlan, views: FlipAxis[], mode: VoiRunMode = {}) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
     const block = await source.readBlock(p.blockMin, p.blockMax);
     runs++;
-    return runVoi(p, block, views, now() - t, look);
+    return runVoi(p, block, views, now() - t, mode);
   };
   // Without re-centring, the flips (if any) are averaged at the click.
   const atClick = plan;
-  let result = await analyse(plan, recentre ? [] : flips, recentre && card.architecture.iterations > 1);
+  let result = await analyse(plan, recentre ? [] : flips, { look: recentre && card.architecture.iterations > 1 });
   if (result.passes < card.architecture.iterations) {
     // The look moved: the analysis runs at the lesion's centre; should it find nothing there, at the click after all.
     options.onProgress?.({ stage: 're-centring', step: 0, of: MAX_RECENTRINGS });
@@ -101,7 +108,8 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
     const last = converged || analyses === MAX_RECENTRINGS;
     if (converged && !flips.length) break;
     options.onProgress?.({ stage: 're-centring', step: analyses, of: MAX_RECENTRINGS });
-    const next = await analyse((plan = converged ? plan : planOn(result.lesion)), last ? flips : []);
+    // Converged: the same VOI again, with flips; its unflipped view is the analysis just run.
+    const next = await analyse((plan = converged ? plan : planOn(result.lesion)), last ? flips : [], { reusePlain: converged });
     analyses++;
     // A lesion lost at its own centre (rare: a segment that only holds together off-centre) keeps the answer before.
     if (!next.found) break;

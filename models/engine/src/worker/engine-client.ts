@@ -78,12 +78,12 @@ export class WorkerEngine implements Engine, WindowRunner {
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const geometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs, look) => {
+    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs, mode) => {
       if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
       const cancel = () => this.cancel();
       options.signal?.addEventListener('abort', cancel);
       try {
-        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs, look }, [block.buffer as ArrayBuffer], options.onProgress);
+        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs, look: Boolean(mode.look), reusePlain: Boolean(mode.reusePlain) }, [block.buffer as ArrayBuffer], options.onProgress);
         if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
         return msg.result;
       } finally {

@@ -173,6 +173,7 @@ class WorkerHost {
               flips: msg.flips,
               readMs: msg.readMs,
               look: msg.look,
+              reusePlain: msg.reusePlain,
               signal: controller.signal,
               onProgress: (progress) => scope.postMessage({ id: msg.id, type: 'progress', progress }),
             }).then((result) => ({ id: msg.id, type: 'result', result }))
