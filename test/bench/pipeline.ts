@@ -416,7 +416,7 @@ async function main() {
   const baseline = rows.find((r) => r.where === 'node' && r.backend === 'wasm' && r.mode === 'one VOI')?.stages?.total;
   const single = (r: Row) => rows.find((o) => o.where === r.where && o.backend === r.backend && o.at === r.at && o.mode === 'one VOI');
   const cols: [string, string, number][] = [
-    ['readVoi', 'read VOI', 0], ['resample', 'resample', 0], ['iteration1', 'pass 1', 0], ['iteration2', 'pass 2', 0], ['download', 'download', 0],
+    ['readVoi', 'read VOI', 0], ['resample', 'resample', 0], ['iteration1', 'pass 1', 0], ['iteration2', 'pass 2', 0], ['flips', 'flipped views', 0], ['download', 'download', 0],
     ['postprocess', 'post', 0], ['recentre', 're-centring', 0], ['total', 'total', 0], ['roundTrip', 'round trip', 0], ['labelmap', 'labelmap', 1], ['export', 'SEG+SR', 1],
   ];
   /** The click as the viewer sees it: the worker's round trip in Chromium, the engine's total plus labelmap and SEG+SR in Node. */
@@ -435,7 +435,7 @@ async function main() {
     const what = [r.where, r.backend, r.at, r.mode].filter(Boolean).join(' ');
     console.log(`not timed: ${what}${r.cold === undefined ? '' : ` (cold click ${r.cold.toFixed(0)} ms)`}: ${r.skipped}`);
   }
-  console.log('ms; "one VOI": a single analysis at the click (recentre: false); "re-centred": the engine\'s default, a one-pass look at the click, then the analysis at the lesion\'s centroid on the 1 mm lattice, again until it stays on the same lattice point, at most 2 more (VOIs = network runs per click, the look included, median); cold: the first click, re-centred at the centre.');
+  console.log('ms; both analyses average the test-time flips the card sets (the shipped card: lateral and sweep, 4 views; "flipped views" is their time); "one VOI": a single analysis at the click (recentre: false); "re-centred": the engine\'s default, a one-pass look at the click, then the analysis at the lesion\'s centroid on the 1 mm lattice, again until it stays on the same lattice point, at most 2 more (VOIs = network runs per click, the look included, median); cold: the first click, re-centred at the centre.');
   console.log('With re-centring the stage columns are the last analysis\' and "re-centring" is the analyses before it. labelmap and SEG+SR are timed in Node; in Chromium, "round trip" (the click as the page sees it) adds reading the VOI on the page and the worker messages.');
   console.log('"re-centred / one VOI" compares whole clicks (Chromium: round trip; Node: total + labelmap + SEG+SR); "vs node wasm" is speed against Node wasm\'s one-VOI total.');
   for (const r of rows.filter((o) => o.mode === 're-centred' && o.backend === 'wasm')) {
