@@ -225,6 +225,8 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
         keyFp: KEY_FP,
         sensitivity: summary.froc.keyRecall.map(round),
         froc: round(summary.froc.mean),
+        frocInterval95: summary.frocInterval.map(round),
+        sensitivityAt1FpBySize: summary.bySize.map((b) => ({ ...b, sensitivityAt1Fp: round(b.sensitivityAt1Fp) })),
         sensitivityAt1Fp: round(summary.recallAt1Fp),
         foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
         dice: { all: round(summary.dice.all), withLesions: round(summary.dice.withLesions), lesionFree: round(summary.dice.lesionFree) },

@@ -1,6 +1,6 @@
 /** The detection scores as TDSC-ABUS 2023 defines them, on hand-made cases with known answers. */
 import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { boxIoUMm, BoxMm, froc, frocSvg, indexBoxMm, KEY_FP, truthLesions, unionDice } from './detect';
+import { boxIoUMm, BoxMm, froc, frocInterval, frocSvg, indexBoxMm, KEY_FP, sensitivityBySize, truthLesions, unionDice } from './detect';
 
 const box = (lo: Vec3, hi: Vec3): BoxMm => ({ lo, hi });
 const FAR = box([50, 50, 50], [60, 60, 60]);
@@ -74,4 +74,35 @@ test('the FROC plot marks the seven rates and names the score', () => {
   expect(svg.match(/<circle /g)).toHaveLength(7);
   expect(svg).toMatch(/FROC 1\.000 \(1 volumes, 1 lesions\)/);
   expect(svg).toMatch(/research use/);
+});
+
+test('FROC by lesion size: only that size counts as a hit, every candidate off a lesion as a false positive', () => {
+  const SMALL = box([20, 20, 20], [24, 24, 24]);
+  const volumes = [
+    { truths: [T, SMALL], predictions: [{ score: 0.9, box: T }, { score: 0.8, box: FAR }, { score: 0.75, box: box([70, 70, 70], [80, 80, 80]) }, { score: 0.7, box: SMALL }] },
+    { truths: [], predictions: [{ score: 0.95, box: FAR }] },
+  ];
+  const bySize = sensitivityBySize(volumes, [[1.0, 0.06], []]);
+  expect(bySize.map((b) => b.label)).toEqual(['< 0.5 mL', '0.5-2 mL', '> 2 mL']);
+  expect(bySize.map((b) => b.lesions)).toEqual([1, 1, 0]);
+  // At 1 FP per volume (2 false positives in 2 volumes: thresholds down to 0.8) the large lesion is
+  // hit; the small one only at 0.7, after a third false positive (1.5 per volume).
+  expect(bySize[0].sensitivityAt1Fp).toBe(0);
+  expect(bySize[1].sensitivityAt1Fp).toBe(1);
+});
+
+test('the FROC interval is a seeded bootstrap over volumes: it holds the score, and one kind of volume gives no spread', () => {
+  const hit = { truths: [T], predictions: [{ score: 0.9, box: T }] };
+  const miss = { truths: [T], predictions: [{ score: 0.9, box: FAR }] };
+  const mixed = [hit, miss, hit, hit, miss, hit, miss, hit];
+  const [lo, hi] = frocInterval(mixed);
+  const score = froc(mixed).mean;
+  expect(lo).toBeLessThan(score);
+  expect(hi).toBeGreaterThan(score);
+  expect(frocInterval(mixed)).toEqual([lo, hi]);
+  expect(frocInterval([hit, hit, hit])).toEqual([1, 1]);
+});
+
+test('the FROC plot has the TDSC-ABUS 2023 best as a reference line', () => {
+  expect(frocSvg(froc([{ truths: [T], predictions: [{ score: 0.9, box: T }] }]))).toMatch(/TDSC-ABUS 2023 best FROC 0\.847/);
 });

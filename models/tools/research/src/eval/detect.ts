@@ -14,9 +14,14 @@ import { readPhantomIndex } from '../phantom/dataset';
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeAtomic } from '../atomic';
+import { Rng } from '../train/rng';
 
 export const KEY_FP = [0.125, 0.25, 0.5, 1, 2, 4, 8];
 export const HIT_IOU = 0.3;
+/** TDSC-ABUS 2023's best detection FROC (the same definition, on real volumes): the plot's reference line. */
+export const TDSC_BEST_FROC = 0.847;
+/** Lesion sizes the sensitivity is split by (mL): < 0.5, 0.5-2, > 2. */
+export const SIZE_BINS_ML = [0.5, 2];
 
 /** An axis-aligned box in mm: [lo, hi] along each voxel axis (from voxel 0's centre). */
 export interface BoxMm {
@@ -43,6 +48,11 @@ export function boxIoUMm(a: BoxMm, b: BoxMm): number {
 export interface VolumeDetections {
   predictions: { score: number; box: BoxMm }[];
   truths: BoxMm[];
+  /**
+   * Which truths count (default all). A candidate on a truth that does not count is neither a hit
+   * nor a false positive, so the sensitivity of one size of lesion keeps the false positives of all.
+   */
+  counted?: boolean[];
 }
 
 export interface FrocResult {
@@ -77,7 +87,7 @@ function bestHits(v: VolumeDetections): { hit: number; iou: number }[] {
 
 export function froc(volumes: VolumeDetections[], iouThreshold = HIT_IOU, keyFp = KEY_FP): FrocResult {
   const hits = volumes.map(bestHits);
-  const lesions = volumes.reduce((n, v) => n + v.truths.length, 0);
+  const lesions = volumes.reduce((n, v) => n + v.truths.filter((_, t) => v.counted?.[t] ?? true).length, 0);
   const curve: FrocResult['curve'] = [];
   for (let step = 0; step < 200; step++) {
     const threshold = step * 0.005;
@@ -90,7 +100,7 @@ export function froc(volumes: VolumeDetections[], iouThreshold = HIT_IOU, keyFp 
         if (hits[i][j].iou > iouThreshold) found.add(hits[i][j].hit);
         else fp++;
       });
-      tp += found.size;
+      tp += [...found].filter((n) => v.counted?.[n] ?? true).length;
     });
     curve.push({ threshold, fp: fp / Math.max(1, volumes.length), recall: lesions ? tp / lesions : 1 });
   }
@@ -117,6 +127,29 @@ export function froc(volumes: VolumeDetections[], iouThreshold = HIT_IOU, keyFp 
     lesions,
     candidates: volumes.reduce((n, v) => n + v.predictions.length, 0),
   };
+}
+
+/**
+ * The FROC score's 95% interval by the bootstrap over volumes (the unit the score averages over):
+ * `draws` resamples of the volumes with replacement, seeded, so a report is reproducible.
+ */
+export function frocInterval(volumes: VolumeDetections[], draws = 1000, seed = 23): [number, number] {
+  if (!volumes.length) return [NaN, NaN];
+  const rng = new Rng(seed);
+  const scores = Array.from({ length: draws }, () => froc(volumes.map(() => volumes[Math.floor(rng.next() * volumes.length)])).mean).sort((a, b) => a - b);
+  return [scores[Math.floor(0.025 * (draws - 1))], scores[Math.ceil(0.975 * (draws - 1))]];
+}
+
+/** Sensitivity at 1 false positive per volume for each lesion size (SIZE_BINS_ML), the false positives of all candidates counting. */
+export function sensitivityBySize(volumes: VolumeDetections[], truthMl: number[][]): { label: string; lesions: number; sensitivityAt1Fp: number }[] {
+  const edges = [0, ...SIZE_BINS_ML, Infinity];
+  return edges.slice(1).map((hi, b) => {
+    const lo = edges[b];
+    const label = lo === 0 ? `< ${hi} mL` : hi === Infinity ? `> ${lo} mL` : `${lo}-${hi} mL`;
+    const counted = volumes.map((v, i) => ({ ...v, counted: truthMl[i].map((ml) => ml >= lo && ml < hi) }));
+    const f = froc(counted);
+    return { label, lesions: f.lesions, sensitivityAt1Fp: f.keyRecall[KEY_FP.indexOf(1)] };
+  });
 }
 
 /**
@@ -220,11 +253,14 @@ export interface DetectCaseResult {
   windows: number;
   ms: { windows: number; candidates: number; total: number };
   truths: BoxMm[];
+  /** Each truth lesion's volume (mL), in the order of truths. */
+  truthMl: number[];
 }
 
 export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e: Engine, v: Volume) => Promise<ScanResult>): Promise<DetectCaseResult> {
   const truth = truthLesions(c.mask, c.lesionCenters);
   const truths = truth.map((t) => indexBoxMm(t, c.volume.spacing));
+  const voxelMl = c.volume.spacing.reduce((a, b) => a * b, 1) / 1000;
   let truthVoxels = 0;
   for (let v = 0; v < c.mask.data.length; v++) if (c.mask.data[v]) truthVoxels++;
   const result = await scan(engine, c.volume);
@@ -238,11 +274,16 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
     windows: result.windows,
     ms: result.timingsMs,
     truths,
+    truthMl: truth.map((t) => t.voxels * voxelMl),
   };
 }
 
 export interface DetectSummary {
   froc: FrocResult;
+  /** The FROC score's 95% bootstrap interval over volumes. */
+  frocInterval: [number, number];
+  /** Sensitivity at 1 FP per volume by lesion size. */
+  bySize: { label: string; lesions: number; sensitivityAt1Fp: number }[];
   /** Sensitivity at 1 false positive per volume. */
   recallAt1Fp: number;
   /** Accepted (found) candidates only: lesions hit and false positives per volume. */
@@ -257,6 +298,8 @@ export interface DetectSummary {
 export function summarizeDetection(results: DetectCaseResult[]): DetectSummary {
   const volumes = results.map((r) => ({ predictions: r.candidates.map((c) => ({ score: c.score, box: c.box })), truths: r.truths }));
   const f = froc(volumes);
+  const frocBounds = frocInterval(volumes);
+  const bySize = sensitivityBySize(volumes, results.map((r) => r.truthMl));
   const acceptedRun = froc(results.map((r) => ({ predictions: r.candidates.filter((c) => c.found).map((c) => ({ score: 1, box: c.box })), truths: r.truths })));
   const last = acceptedRun.curve[acceptedRun.curve.length - 1];
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
@@ -264,6 +307,8 @@ export function summarizeDetection(results: DetectCaseResult[]): DetectSummary {
   const free = results.filter((r) => r.lesions === 0);
   return {
     froc: f,
+    frocInterval: frocBounds,
+    bySize,
     recallAt1Fp: f.keyRecall[KEY_FP.indexOf(1)],
     accepted: { recall: last.recall, fpPerVolume: last.fp },
     dice: { all: mean(results.map((r) => r.dice)), withLesions: mean(withLesions.map((r) => r.dice)), lesionFree: mean(free.map((r) => r.dice)) },
@@ -331,6 +376,8 @@ ${[0, 0.25, 0.5, 0.75, 1].map((r) => `<text x="${pad - 6}" y="${(y(r) + 4).toFix
 <text x="${width / 2}" y="${height - 15}" font-size="13" text-anchor="middle">False positives per volume</text>
 <text x="15" y="${height / 2}" font-size="13" text-anchor="middle" transform="rotate(-90 15 ${height / 2})">Sensitivity</text>
 <text x="${width / 2}" y="30" font-size="14" text-anchor="middle">${title} (research use, not for clinical diagnosis)</text>
+<line x1="${pad}" y1="${y(TDSC_BEST_FROC).toFixed(1)}" x2="${width - pad}" y2="${y(TDSC_BEST_FROC).toFixed(1)}" stroke="#2ca02c" stroke-dasharray="6 4"/>
+<text x="${pad + 6}" y="${(y(TDSC_BEST_FROC) - 5).toFixed(1)}" font-size="11" fill="#2ca02c">TDSC-ABUS 2023 best FROC ${TDSC_BEST_FROC} (real volumes), for reference</text>
 <polyline fill="none" stroke="#1f77b4" stroke-width="2" points="${line}"/>
 ${keys.join('\n')}
 <text x="${width - pad - 8}" y="${height - pad - 12}" font-size="12" text-anchor="end">FROC ${f.mean.toFixed(3)} (${f.volumes} volumes, ${f.lesions} lesions)</text>
@@ -340,10 +387,12 @@ ${keys.join('\n')}
 
 /** The table of the summary, as markdown. */
 export function detectTable(s: DetectSummary): string {
-  const head = `| volumes | lesion-free | lesions | ${KEY_FP.map((k) => `sens@${k}`).join(' | ')} | FROC | Dice (all) | Dice (with lesions) | s/volume |`;
+  const head = `| volumes | lesion-free | lesions | ${KEY_FP.map((k) => `sens@${k}`).join(' | ')} | FROC (95% interval) | Dice (all) | Dice (with lesions) | s/volume |`;
   const rule = `|${' --- |'.repeat(KEY_FP.length + 7)}`;
-  const row = `| ${s.volumes} | ${s.lesionFreeVolumes} | ${s.lesions} | ${s.froc.keyRecall.map((r) => r.toFixed(3)).join(' | ')} | ${s.froc.mean.toFixed(3)} | ${s.dice.all.toFixed(3)} | ${s.dice.withLesions.toFixed(3)} | ${s.secondsPerVolume.toFixed(1)} |`;
-  return [head, rule, row].join('\n') + '\n';
+  const [lo, hi] = s.frocInterval;
+  const row = `| ${s.volumes} | ${s.lesionFreeVolumes} | ${s.lesions} | ${s.froc.keyRecall.map((r) => r.toFixed(3)).join(' | ')} | ${s.froc.mean.toFixed(3)} (${lo.toFixed(3)}-${hi.toFixed(3)}) | ${s.dice.all.toFixed(3)} | ${s.dice.withLesions.toFixed(3)} | ${s.secondsPerVolume.toFixed(1)} |`;
+  const sizes = ['', '| lesion size | lesions | sensitivity at 1 FP per volume |', '| --- | --- | --- |', ...s.bySize.map((b) => `| ${b.label} | ${b.lesions} | ${b.lesions ? b.sensitivityAt1Fp.toFixed(3) : '-'} |`)];
+  return [head, rule, row, ...sizes].join('\n') + '\n';
 }
 
 export function detectCsv(results: DetectCaseResult[]): string {
