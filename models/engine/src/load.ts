@@ -44,6 +44,7 @@ function checkOptions(options: LoadOptions): void {
   if (backend !== 'auto' && !BACKEND_ORDER.includes(backend)) throw new Error(`Unknown backend '${backend}'; use auto or one of ${BACKEND_ORDER.join(', ')}`);
   if (!options.weights) throw new Error('load() needs the model: weights (a folder URL or path, a FileReader, or a loaded model)');
   if (options.worker && typeof options.weights !== 'string') throw new Error('A worker engine loads its model from a URL: give weights as a string');
+  if (options.worker && options.tilings) throw new Error('tilings are for an engine in this thread (benchmarks); a worker engine runs the default tilings');
   if (options.wasmThreads !== undefined && !(Number.isInteger(options.wasmThreads) && options.wasmThreads >= 1)) throw new Error(`wasmThreads must be a whole number of at least 1, got ${options.wasmThreads}`);
 }
 

@@ -18,11 +18,35 @@ const dims: Vec3 = [40, 20, 40];
 const source = arraySource({ dims, spacing: [2, 2, 2], origin: [0, 0, 0], direction: IDENTITY_DIRECTION, data: Uint8Array.from({ length: 40 * 20 * 40 }, (_, i) => (i * 7919) % 253) });
 const click: Vec3 = [20, 10, 20];
 
-/** One analysis, and the backends that were active while its network passes ran. */
-async function analyse(engine: Engine) {
+/** Every pass of every analysis, in the order they ran: which engine, on which backend. */
+const passLog: string[] = [];
+
+/**
+ * One analysis: the backends active while its network passes ran, and how many times the SIMD
+ * convolution kernel ran during it (counted only when it runs alone).
+ */
+async function analyse(engine: Engine, name: string) {
   const active = new Set<string>();
-  const result = await engine.analyze(source, click, { centerSpace: 'voxel', onProgress: (p) => p.stage === 'iteration' && active.add(tf.getBackend()) });
-  return { networkP: result.networkProbability as number, backends: [...active] };
+  const engineApi = tf.engine() as unknown as { runKernel: (kernel: string, ...rest: unknown[]) => unknown };
+  const runKernel = engineApi.runKernel;
+  let simdCalls = 0;
+  engineApi.runKernel = function (kernel, ...rest) {
+    if (kernel === 'AbusConv3x3Simd') simdCalls++;
+    return runKernel.call(this, kernel, ...rest);
+  };
+  try {
+    const result = await engine.analyze(source, click, {
+      centerSpace: 'voxel',
+      onProgress: (p) => {
+        if (p.stage !== 'iteration') return;
+        active.add(tf.getBackend());
+        passLog.push(name);
+      },
+    });
+    return { networkP: result.networkProbability as number, backends: [...active], simdCalls };
+  } finally {
+    engineApi.runKernel = runKernel;
+  }
 }
 
 describeOn('wasm', 'two engines in one process', () => {
@@ -35,18 +59,26 @@ describeOn('wasm', 'two engines in one process', () => {
       expect(onXnnpack.backend?.reason).toMatch(/^wasm \(forced\); 3x3x3 convolutions by XNNPACK conv2d, because it was turned off/);
       expect(onSimd.backend?.reason).toMatch(/^wasm \(forced\); 3x3x3 convolutions by the WebAssembly SIMD kernel/);
 
-      // One after the other: each call finds another engine's backend active.
-      const first = await analyse(onCpu);
-      const second = await analyse(onXnnpack);
-      const third = await analyse(onCpu);
+      // One after the other: each call finds another engine's backend active, and runs its own kernels.
+      const first = await analyse(onCpu, 'cpu');
+      const second = await analyse(onXnnpack, 'xnnpack');
+      const alone = await analyse(onSimd, 'simd');
+      const third = await analyse(onCpu, 'cpu');
       expect(first.backends).toEqual(['cpu']);
       expect(second.backends).toEqual(['wasm']);
+      expect(alone.backends).toEqual(['wasm']);
       expect(third.backends).toEqual(['cpu']);
+      expect(second.simdCalls).toBe(0);
+      expect(alone.simdCalls).toBeGreaterThan(0);
       expect(third.networkP).toBe(first.networkP);
       expect(second.networkP).toBeCloseTo(first.networkP, 4);
+      expect(alone.networkP).toBeCloseTo(first.networkP, 4);
 
-      // At once: their passes interleave, each still on its own backend.
-      const [cpu, simd] = await Promise.all([analyse(onCpu), analyse(onSimd)]);
+      // At once: their passes interleave (the log switches engines more than once), each still on its own backend.
+      passLog.length = 0;
+      const [cpu, simd] = await Promise.all([analyse(onCpu, 'cpu'), analyse(onSimd, 'simd')]);
+      const switches = passLog.filter((name, n) => n > 0 && name !== passLog[n - 1]).length;
+      expect(switches).toBeGreaterThan(1);
       expect(cpu.backends).toEqual(['cpu']);
       expect(simd.backends).toEqual(['wasm']);
       expect(cpu.networkP).toBe(first.networkP);

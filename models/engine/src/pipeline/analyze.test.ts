@@ -102,10 +102,17 @@ test('a VOI just analysed, run again with flips and reusePlain, takes its unflip
     const notAsked: string[] = [];
     await fresh.run(plan, source, await block(), counting(notAsked));
     await fresh.run(plan, source, await block());
+    // Asked to reuse after another VOI ran in between (another analysis in the same worker): all four views run.
+    const other = planClick(fresh.card, source, [26, 25, 20], 'voxel');
+    await fresh.run(other, source, await source.readBlock(other.blockMin, other.blockMax));
+    const afterOther: string[] = [];
+    await fresh.run(plan, source, await block(), { ...counting(afterOther), reusePlain: true });
+    await fresh.run(plan, source, await block());
     const threeRun: string[] = [];
     const reused = await fresh.run(plan, source, await block(), { ...counting(threeRun), reusePlain: true });
     expect(allFour).toHaveLength(8);
     expect(notAsked).toHaveLength(8);
+    expect(afterOther).toHaveLength(8);
     expect(threeRun).toHaveLength(6);
     expect(reused.probability).toBe(direct.probability);
     expect(reused.probabilityRange).toEqual(direct.probabilityRange);

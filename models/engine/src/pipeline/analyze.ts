@@ -34,6 +34,18 @@ function sameValues(a: Float32Array, b: Float32Array): boolean {
   return true;
 }
 
+/**
+ * Makes a started backend the active one before it returns: tfjs-core's engine.setBackend awaits
+ * only a first initialisation, so for a backend already started the switch is done when the call
+ * returns, and the tensor work that follows in the same task runs on it.
+ */
+function activate(name: BackendName): void {
+  if (tf.getBackend() === name) return;
+  if (!tf.findBackend(name)) throw new Error(`This engine's backend (${name}) is no longer started; load the model again`);
+  void tf.setBackend(name);
+  if (tf.getBackend() !== name) throw new Error(`This engine's backend (${name}) could not be made active again`);
+}
+
 /** The voxel-wise mean of equal-length maps. */
 function averageMaps(maps: Float32Array[]): Float32Array {
   const out = new Float32Array(maps[0].length);
@@ -109,27 +121,24 @@ export class Analyzer implements Engine, WindowRunner {
   static async create(model: LoadedModel, backend: BackendName | 'auto' | BackendChoice = 'auto', settings: EngineSettings = {}): Promise<Analyzer> {
     const choice = typeof backend === 'object' ? backend : await chooseBackend(backend, settings);
     if (!model.card.folded) throw new Error('Inference needs folded weights (batch norm folded into the convolutions)');
-    // Re-create the weights on the active backend so the first analysis does not pay for the move.
+    // Re-create the weights on the chosen backend so the first analysis does not pay for the move
+    // (made active again after each wait: another engine may be loading at the same time).
     const weights: Weights = {};
     for (const [name, t] of Object.entries(model.weights)) {
-      weights[name] = tf.tensor(await t.data(), t.shape, t.dtype);
+      const values = await t.data();
+      activate(choice.backend);
+      weights[name] = tf.tensor(values, t.shape, t.dtype);
       t.dispose();
     }
     return new Analyzer(model.card, weights, choice, settings);
   }
 
   /**
-   * TensorFlow.js has one active backend per page: another engine may have switched it since this
-   * one last ran. Called right before the tensor work that needs it, in the same task: for a
-   * backend already started, tf.setBackend switches before it returns (tfjs-core's
-   * engine.setBackend awaits only a first initialisation), so no other engine can come between.
+   * TensorFlow.js has one active backend per page, and another engine may have switched it since
+   * this one last ran: called right before the tensor work that needs this engine's (activate).
    */
   private useOwnBackend(): void {
-    const name = this.backend.backend;
-    if (tf.getBackend() === name) return;
-    if (!tf.findBackend(name)) throw new Error(`This engine's backend (${name}) is no longer started; load the model again`);
-    void tf.setBackend(name);
-    if (tf.getBackend() !== name) throw new Error(`This engine's backend (${name}) could not be made active again`);
+    activate(this.backend.backend);
   }
 
   /**
@@ -145,6 +154,7 @@ export class Analyzer implements Engine, WindowRunner {
     // Every analysis runs the same layer shapes (the model's fixed grid), so a shader that fails
     // to compile or a dispatch past the device's limits shows here, caught by WebGPU error scopes,
     // instead of as silent zeros in a user's result.
+    this.useOwnBackend();
     const device = this.backend.backend === 'webgpu' ? (activeWebGPUDevice() as ScopedDevice | undefined) : undefined;
     device?.pushErrorScope?.('validation');
     device?.pushErrorScope?.('out-of-memory');

@@ -46,6 +46,8 @@ export function registerEval(program: Command): void {
       if (opts.backend === 'auto' || opts.backend === 'webgpu') installNodeWebGPU();
       if (opts.detect) {
         if (opts.ablation || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation or --normal-clicks', 'usage');
+        // The card's entry is for the scan parameters the card ships with.
+        if (opts.updateCard && opts.scan) throw new CliError("--update-card records the card's own scan parameters: run it without --scan", 'usage');
         await evalDetect(opts);
         return;
       }
@@ -83,30 +85,25 @@ export function registerEval(program: Command): void {
       if (opts.report) await writeFolder(opts.report, (into) => writeReport(into, rows));
       if (opts.updateCard) {
         if (models.length !== 1) throw new Error('--update-card takes one model, not --ablation');
-        const file = path.join(models[0].dir, 'model-card.json');
-        const card = JSON.parse(fs.readFileSync(file, 'utf8'));
         const { roc: _roc, ...classification } = rows[0].summary.classification ?? { roc: undefined };
-        card.metrics = {
-          ...card.metrics,
-          heldOut: {
-            data: describeDataset(opts.data, cases),
-            note: 'per tumour, VOI at the tumour centre, full inference pipeline, scored on the source voxel grid',
-            lesions: rows[0].summary.n,
-            segmentation: rows[0].summary.segmentation,
-            classification: rows[0].summary.classification ? classification : undefined,
-            lesionsFound: rows[0].summary.lesionsFound,
-            normalTissue: rows[0].normal,
-            msPerLesion: rows[0].summary.msPerLesion,
-            evaluated: new Date().toISOString().slice(0, 10),
-          },
+        const heldOut = {
+          data: describeDataset(opts.data, cases),
+          note: 'per tumour, VOI at the tumour centre, full inference pipeline, scored on the source voxel grid',
+          lesions: rows[0].summary.n,
+          segmentation: rows[0].summary.segmentation,
+          classification: rows[0].summary.classification ? classification : undefined,
+          lesionsFound: rows[0].summary.lesionsFound,
+          normalTissue: rows[0].normal,
+          msPerLesion: rows[0].summary.msPerLesion,
+          evaluated: new Date().toISOString().slice(0, 10),
         };
         // The training run's own log (beside model/) says how long training took.
         const log = path.join(models[0].dir, '..', 'log.jsonl');
-        if (fs.existsSync(log)) {
+        const file = updateCardMetrics(models[0].dir, 'heldOut', heldOut, (card) => {
+          if (!fs.existsSync(log)) return;
           const epochs = fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number; seconds: number });
-          card.training = { ...card.training, epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
-        }
-        writeAtomic(file, JSON.stringify(card, null, 2) + '\n');
+          card.training = { ...(card.training as object), epochsRun: epochs.length, trainingWallTimeSeconds: Math.round(epochs.reduce((t, e) => t + e.seconds, 0)) };
+        });
         console.error(`abus-ai: held-out metrics written to ${file}`);
       }
       if (opts.json) {
@@ -122,6 +119,16 @@ export function registerEval(program: Command): void {
         }
       }
     });
+}
+
+/** Writes one entry of the card's metrics (--update-card), whole or not at all. */
+function updateCardMetrics(dir: string, key: string, entry: Record<string, unknown>, also: (card: Record<string, unknown>) => void = () => undefined): string {
+  const file = path.join(dir, 'model-card.json');
+  const card = JSON.parse(fs.readFileSync(file, 'utf8'));
+  card.metrics = { ...card.metrics, [key]: entry };
+  also(card);
+  writeAtomic(file, JSON.stringify(card, null, 2) + '\n');
+  return file;
 }
 
 /** The lesions of an earlier sitting's --records file (one JSON line each). */
@@ -151,12 +158,19 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
   const model = await loadModel(readerFor(dir));
   const engine = await load({ wasmPath: WASM_DIR, weights: model, backend: opts.backend as BackendName | 'auto' });
   console.error(`abus-ai: click robustness: backend ${engine.backend?.reason}`);
+  const flipsUsed = flips ?? engine.card.analysis?.flips ?? [];
+  const mixed = answered.find((a) => a.flips && a.flips.join() !== flipsUsed.join());
+  if (mixed) {
+    engine.dispose();
+    throw new CliError(`--resume: ${opts.records} holds answers with flips '${mixed.flips!.join(',') || 'none'}', this run uses '${flipsUsed.join(',') || 'none'}'`, 'usage');
+  }
   const started = Date.now();
   let summary: ClickRobustness;
   try {
     if (opts.records && !opts.resume) fs.writeFileSync(opts.records, '');
     const onLesion = (done: number, total: number, lesion: LesionClicks, resumed: boolean) => {
-      if (opts.records && !resumed) fs.appendFileSync(opts.records, JSON.stringify(lesion) + '\n');
+      // Each record says which flips answered it, so that a resume cannot mix two settings.
+      if (opts.records && !resumed) fs.appendFileSync(opts.records, JSON.stringify({ ...lesion, flips: flipsUsed }) + '\n');
       console.error(`abus-ai: ${done}/${total} lesions${resumed ? ' (from the records)' : ''}, ${((Date.now() - started) / 60000).toFixed(1)} min`);
     };
     const lesions = await evaluateClickRobustness(engine, cases, onLesion, { flips }, answered);
@@ -166,12 +180,9 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
   }
   const minutes = Math.round((Date.now() - started) / 600) / 100;
   if (opts.updateCard) {
-    const file = path.join(dir, 'model-card.json');
-    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const data = describeDataset(opts.data, cases);
-    const resumed = answered.length ? { resumedLesions: answered.length } : {};
-    card.metrics = { ...card.metrics, clickRobustness: { data, backend: engine.backend?.backend, flips: flips ?? card.analysis?.flips ?? [], ...summary, minutes, ...resumed, evaluated: new Date().toISOString().slice(0, 10) } };
-    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    // A resumed run's time is only this sitting's: the card gives how many lesions came from the records instead.
+    const time = answered.length ? { resumedLesions: answered.length, minutesThisSitting: minutes } : { minutes };
+    const file = updateCardMetrics(dir, 'clickRobustness', { data: describeDataset(opts.data, cases), backend: engine.backend?.backend, flips: flipsUsed, ...summary, ...time, evaluated: new Date().toISOString().slice(0, 10) });
     console.error(`abus-ai: click robustness written to ${file}`);
   }
   if (opts.json) console.log(JSON.stringify({ ...summary, minutes }));
@@ -197,9 +208,11 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   console.error(`abus-ai: detect: backend ${engine.backend?.reason}`);
   const results: DetectCaseResult[] = [];
   const started = Date.now();
+  let shape = '';
   try {
     for (const [n, entry] of entries.entries()) {
       const c = loadDetectCase(entry, spacing);
+      if (n === 0) shape = `the first ${c.volume.dims.map((d, a) => (d * c.volume.spacing[a]).toFixed(0)).join(' x ')} mm at ${c.volume.spacing.join(' x ')} mm`;
       const r = await evaluateDetectCase(engine, c, (e, v) => e.scan(arraySource(v), { params }));
       results.push(r);
       const hits = new Set(r.candidates.filter((k) => k.found && k.iou > 0.3).map((k) => k.hit)).size;
@@ -213,29 +226,23 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
   if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
   if (opts.updateCard) {
-    const file = path.join(dir, 'model-card.json');
-    const card = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free`;
+    const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free; ${shape}`;
     const round = (x: number) => Math.round(x * 1000) / 1000;
-    card.metrics = {
-      ...card.metrics,
-      detectionHeldOut: {
-        data,
-        note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume); Dice of the union of the found lesions per volume; ${about.backend}`,
-        keyFp: KEY_FP,
-        sensitivity: summary.froc.keyRecall.map(round),
-        froc: round(summary.froc.mean),
-        frocInterval95: summary.frocInterval.map(round),
-        sensitivityAt1FpBySize: summary.bySize.map((b) => ({ ...b, sensitivityAt1Fp: round(b.sensitivityAt1Fp) })),
-        sensitivityAt1Fp: round(summary.recallAt1Fp),
-        foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
-        dice: { all: round(summary.dice.all), withLesions: round(summary.dice.withLesions), lesionFree: round(summary.dice.lesionFree) },
-        secondsPerVolume: round(summary.secondsPerVolume),
-        minutes: about.minutes,
-        evaluated: new Date().toISOString().slice(0, 10),
-      },
-    };
-    fs.writeFileSync(file, JSON.stringify(card, null, 2) + '\n');
+    const file = updateCardMetrics(dir, 'detectionHeldOut', {
+      data,
+      note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume); Dice of the union of the found lesions per volume; ${about.backend}`,
+      keyFp: KEY_FP,
+      sensitivity: summary.froc.keyRecall.map(round),
+      froc: round(summary.froc.mean),
+      frocInterval95: summary.frocInterval.map(round),
+      sensitivityAt1FpBySize: summary.bySize.map((b) => ({ ...b, sensitivityAt1Fp: round(b.sensitivityAt1Fp) })),
+      sensitivityAt1Fp: round(summary.recallAt1Fp),
+      foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
+      dice: { all: round(summary.dice.all), withLesions: round(summary.dice.withLesions), lesionFree: round(summary.dice.lesionFree) },
+      secondsPerVolume: round(summary.secondsPerVolume),
+      minutes: about.minutes,
+      evaluated: new Date().toISOString().slice(0, 10),
+    });
     console.error(`abus-ai: detection written to ${file}`);
   }
   if (opts.json) {

@@ -16,9 +16,8 @@ export { Rng } from './train/rng';
 export * from './train/sampler';
 export * from './train/shards';
 export * from './train/tensors-io';
-// Not train/head-features: it is a script (`node .../dist/train/head-features.js`) whose
-// `require.main === module` guard is true inside the release's one-file CLI bundle, which now
-// reaches this entry (the old entry exported headFeatures, but release-bin never imported it).
+// Not train/head-features: it is a script whose `require.main === module` guard would be true
+// inside the release's one-file CLI bundle, which reaches this entry.
 export { defaultPython, TORCH_DIR, trainWithTorch } from './train/torch-run';
 export * from './eval/evaluate';
 export * from './eval/calibrate';

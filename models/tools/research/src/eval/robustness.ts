@@ -25,6 +25,8 @@ export interface LesionClicks {
   caseId: string;
   lesion: number;
   clicks: ClickAnswer[];
+  /** In a --records file: the flips that answered (older files lack it). */
+  flips?: string[];
 }
 
 export interface ClickRobustness {
