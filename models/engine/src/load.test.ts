@@ -78,6 +78,7 @@ test('options are checked once, with a clear message', async () => {
   await expect(load({ weights: tmp, backend: 'gpu' as never })).rejects.toThrow(/Unknown backend 'gpu'; use auto or one of webgpu, webgl, wasm, cpu/);
   await expect(load({ weights: '' })).rejects.toThrow(/load\(\) needs the model/);
   await expect(load({ weights: tinyModel(), worker: inProcessWorker() })).rejects.toThrow(/give weights as a string/);
+  await expect(load({ weights: 'https://example.org/model/', worker: inProcessWorker(), tilings: {} })).rejects.toThrow(/tilings are for an engine in this thread/);
 });
 
 /** One analysis' progress, then each re-centring's (lesion-centre.ts). */
