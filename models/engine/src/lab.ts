@@ -26,6 +26,7 @@ export * from './pipeline/classifier';
 export * from './pipeline/verdict';
 export * from './pipeline/postprocess';
 export * from './pipeline/scan';
+export * from './pipeline/detector';
 export * from './pipeline/lesion-centre';
 export * from './pipeline/analyze';
 export * from './dicom';

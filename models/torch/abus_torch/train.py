@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import LOSS, variant_config
+from .config import LOSS, SIZE_MULTIPLE, variant_config
 from .data import ShardPool
+from .detector import coarse
 from .losses import class_weights, multi_task_loss
 from .network import CMSVNet
 from .weights_io import read_model_folder, write_model_folder
@@ -47,14 +48,14 @@ def log(rank, message):
 
 
 @torch.no_grad()
-def evaluate(model, pool, device, batch=8):
+def evaluate(model, pool, device, batch=8, cube=1):
     """Model selection on the validation shards (network grid): DSC of lesion VOIs, AUC, and how
     often a negative VOI's centre stays below threshold (a 5-voxel cube around the click)."""
     model.eval()
     dscs, probs, labels, clear = [], [], [], []
     for start in range(0, pool.size, batch):
         index = torch.arange(start, min(pool.size, start + batch), device=pool.device)
-        voi, mask, label, lesion = pool.take(index)
+        voi, mask, label, lesion = coarse(pool.take(index), cube)
         passes = model(voi.to(device))
         last = passes[-1]
         for i in range(voi.shape[0]):
@@ -126,6 +127,7 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, help='CPU threads per process')
     parser.add_argument('--provenance', default='{}', help='JSON merged into the model card\'s training record')
     parser.add_argument('--no-export', action='store_true', help='tests: no model folder')
+    parser.add_argument('--input-pool', type=int, default=1, help='average each VOI (and its mask, kept where at least half a cell) over cubes of this many voxels first: a coarse network on the shards\' grid, such as the whole-volume detector (2: the 1 mm shards at 2 mm)')
     args = parser.parse_args(argv)
     if not args.steps and not args.minutes:
         parser.error('give --steps or --minutes')
@@ -148,6 +150,10 @@ def main(argv=None):
     if args.float64:
         torch.set_default_dtype(torch.float64)
     grid, voxel_mm = parse_tag(args.tag)
+    if args.input_pool > 1:
+        if any(g % (args.input_pool * SIZE_MULTIPLE) for g in grid):
+            parser.error(f'--input-pool {args.input_pool}: the grid {grid} does not stay a multiple of {SIZE_MULTIPLE}')
+        read_voxel_mm, grid, voxel_mm = voxel_mm, [g // args.input_pool for g in grid], voxel_mm * args.input_pool
     overrides = {'baseWidth': args.width}
     init = None
     if args.init:
@@ -232,7 +238,8 @@ def main(argv=None):
         if best and not args.no_export:
             card = {
                 'name': f"{args.variant}-abus", 'version': '0.2.0', 'architecture': config,
-                'input': {'grid': grid, 'voxelMm': voxel_mm, 'voiMm': [g * voxel_mm for g in grid], 'normalization': 'zscore-voi'},
+                'input': {'grid': grid, 'voxelMm': voxel_mm, 'voiMm': [g * voxel_mm for g in grid], 'normalization': 'zscore-voi',
+                          **({'readVoxelMm': read_voxel_mm} if args.input_pool > 1 else {})},
                 'decisionThreshold': 0.5,
                 'training': {**json.loads(args.provenance), 'engine': f'PyTorch {torch.__version__}', 'device': str(torch.cuda.get_device_name(device) if cuda else 'cpu'),
                              'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'backboneLrScale': args.backbone_lr_scale, 'clsLoss': args.cls_loss, 'lambda': args.lam, 'seed': args.seed,
@@ -260,7 +267,7 @@ def main(argv=None):
         # Every process draws the same global batch and takes its own slice, so N processes with
         # batch B see exactly what one process with batch N*B sees.
         index = torch.randint(pool.size, (args.batch * world,), generator=generator)[rank * args.batch:(rank + 1) * args.batch]
-        voi, mask, label, lesion = pool.take(index.to(device))
+        voi, mask, label, lesion = coarse(pool.take(index.to(device)), args.input_pool)
         with autocast:
             passes = net(voi)
         loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam, cls_loss=args.cls_loss)
@@ -285,7 +292,7 @@ def main(argv=None):
         if time.time() - last_eval >= args.eval_every or progress() >= 1 or pausing():
             if val is not None:
                 val.refresh()
-            metrics = {**evaluate(model, val, device), 'val_samples': val.size} if val is not None and val.size else {}
+            metrics = {**evaluate(model, val, device, cube=args.input_pool), 'val_samples': val.size} if val is not None and val.size else {}
             metrics['train_loss'] = float(loss['total'])
             metrics['lr'] = optimizer.param_groups[0]['lr']
             complete = val is None or val.size >= args.val_count
@@ -301,7 +308,7 @@ def main(argv=None):
             model.load_state_dict(best_state)
         test = ShardPool(args.test, args.tag, device=device, capacity=None)
         test.refresh()
-        metrics = {**evaluate(model, test, device), 'samples': test.counts(), 'steps': state['step']}
+        metrics = {**evaluate(model, test, device, cube=args.input_pool), 'samples': test.counts(), 'steps': state['step']}
         with open(os.path.join(args.out, 'test-metrics.json'), 'w') as f:
             json.dump(metrics, f, indent=1)
         log(rank, f'held-out shards: {json.dumps(metrics)}')

@@ -42,6 +42,8 @@ export interface ModelCard {
   };
   /** How "Find lesions" scans a whole volume (abus-ai calibrate --detect); absent: the engine's DEFAULT_SCAN. */
   scan?: ScanParams;
+  /** Find lesions' whole-volume detector, when the model carries one; absent: the scan runs this network's first pass. */
+  detector?: DetectorCard;
   /** How a click is analysed; absent: no flipped views. */
   analysis?: {
     /** Flipped views averaged at the lesion's centre (pipeline/flips.ts), where eval --click-robustness measured that they help. */
@@ -59,6 +61,59 @@ export interface ModelCard {
   training: Record<string, unknown>;
   metrics: Record<string, unknown>;
   shards: { path: string; bytes: number; sha256: string }[];
+}
+
+/**
+ * A small segmentation network of its own for Find lesions' coarse pass (models/torch trains it
+ * on whole-volume crops with lesions anywhere; the click network only ever saw VOIs around one).
+ * Its weights sit in the same shards under DETECTOR_PREFIX, so one download and one checksum
+ * list cover both. It reads the window on the click network's grid and averages 2 x 2 x 2
+ * voxels first: a 1 mm point sample of speckle is noisy, its mean over 2 mm is not.
+ */
+export interface DetectorCard {
+  architecture: NetworkConfig;
+  input: {
+    /** The detector's voxel, mm: twice readVoxelMm. */
+    voxelMm: number;
+    /** The grid the window is read on (the click network's voxelMm), mm. */
+    readVoxelMm: number;
+    normalization: 'zscore-voi';
+  };
+  training: Record<string, unknown>;
+  metrics: Record<string, unknown>;
+}
+
+export const DETECTOR_PREFIX = 'detector/';
+
+/** The click network's weights and the detector's (its names without the prefix). */
+export function splitDetectorWeights(weights: Weights): { network: Weights; detector: Weights } {
+  const network: Weights = {};
+  const detector: Weights = {};
+  for (const [name, t] of Object.entries(weights)) {
+    if (name.startsWith(DETECTOR_PREFIX)) detector[name.slice(DETECTOR_PREFIX.length)] = t;
+    else network[name] = t;
+  }
+  return { network, detector };
+}
+
+function validateDetector(card: ModelCard, detector: Weights): void {
+  const d = card.detector;
+  if (!d) {
+    if (Object.keys(detector).length) throw new Error(`Weights hold a detector ('${DETECTOR_PREFIX}...') but model-card.json has no 'detector' entry`);
+    return;
+  }
+  if (!d.architecture || !d.input) throw new Error("model-card.json field 'detector' needs architecture and input");
+  d.architecture = withDefaults(d.architecture);
+  if (d.architecture.clsStages.length || !d.architecture.segmentation || d.architecture.iterations !== 1) throw new Error("model-card.json field 'detector.architecture' must be a one-pass segmentation network (variant vnet)");
+  if (d.input.readVoxelMm !== card.input.voxelMm || d.input.voxelMm !== 2 * d.input.readVoxelMm) {
+    throw new Error(`model-card.json field 'detector.input' must read on the network's ${card.input.voxelMm} mm grid and run at twice it, got ${JSON.stringify(d.input)}`);
+  }
+  if (d.input.normalization !== 'zscore-voi') throw new Error(`model-card.json field 'detector.input.normalization' must be 'zscore-voi', got ${JSON.stringify(d.input.normalization)}`);
+  try {
+    checkWeights(d.architecture, detector, card.folded);
+  } catch (err) {
+    throw new Error(`The detector's weights: ${(err as Error).message}`);
+  }
 }
 
 export interface WeightsManifestFile {
@@ -118,7 +173,9 @@ export async function serializeModel(
 ): Promise<SavedModel> {
   validateConfig(card.architecture);
   const folded = isFolded(weights);
-  checkWeights(card.architecture, weights, folded);
+  const { network, detector } = splitDetectorWeights(weights);
+  checkWeights(card.architecture, network, folded);
+  validateDetector({ ...card, folded } as ModelCard, detector);
   const names = Object.keys(weights).sort();
   const { data, specs } = await tf.io.encodeWeights(names.map((name) => ({ name, tensor: weights[name] })));
   const bytes = new Uint8Array(tf.io.CompositeArrayBuffer.join(data));
@@ -192,7 +249,9 @@ export async function loadModel(read: FileReader, onProgress?: (fraction: number
     throw new Error(`Weights do not decode against model.json: ${(err as Error).message}`);
   }
   try {
-    checkWeights(card.architecture, weights, card.folded);
+    const { network, detector } = splitDetectorWeights(weights);
+    checkWeights(card.architecture, network, card.folded);
+    validateDetector(card, detector);
   } catch (err) {
     tf.dispose(Object.values(weights));
     throw err;

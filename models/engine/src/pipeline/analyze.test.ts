@@ -7,7 +7,7 @@ import { IDENTITY_DIRECTION, Vec3 } from '../volume';
 import { AbortError, Engine } from './analyze';
 import { load, loadInThread } from '../load';
 import type { FlipAxis } from './flips';
-import { arraySource, planClick } from './voi';
+import { arraySource, planClick, readWindow } from './voi';
 
 /** An untrained, randomly initialised tiny model: it exercises the plumbing, not accuracy. */
 function randomModel(): LoadedModel {
@@ -93,7 +93,7 @@ test('a VOI just analysed, run again with flips and reusePlain, takes its unflip
   const fresh = await loadInThread({ weights: randomModel(), backend: 'cpu', warmUp: false });
   const source = volume();
   const plan = planClick(fresh.card, source, [31, 25, 20], 'voxel');
-  const block = () => source.readBlock(plan.blockMin, plan.blockMax);
+  const block = () => readWindow(source, plan);
   const counting = (counted: string[]) => ({ flips: ['lateral', 'sweep'] as FlipAxis[], onProgress: (p: { stage: string }) => p.stage === 'iteration' && counted.push(p.stage) });
   try {
     const allFour: string[] = [];
@@ -104,7 +104,7 @@ test('a VOI just analysed, run again with flips and reusePlain, takes its unflip
     await fresh.run(plan, source, await block());
     // Asked to reuse after another VOI ran in between (another analysis in the same worker): all four views run.
     const other = planClick(fresh.card, source, [26, 25, 20], 'voxel');
-    await fresh.run(other, source, await source.readBlock(other.blockMin, other.blockMax));
+    await fresh.run(other, source, await readWindow(source, other));
     const afterOther: string[] = [];
     await fresh.run(plan, source, await block(), { ...counting(afterOther), reusePlain: true });
     await fresh.run(plan, source, await block());

@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { activeWebGPUDevice, BackendChange, BackendChoice, BackendName, BackendSettings, chooseBackend, GpuDeviceLike } from '../engine/backend';
 import { forwardPass, Weights } from '../engine/network';
 import type { KernelOptions } from '../engine/ops';
-import { LoadedModel, ModelCard } from '../engine/weights';
+import { LoadedModel, ModelCard, splitDetectorWeights } from '../engine/weights';
+import { detectorProbability } from './detector';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { malignancyProbability, logit } from './classifier';
 import { Descriptors, lesionDescriptors } from './descriptors';
@@ -15,10 +16,10 @@ import { Verdict, verdictClass, verdictFor } from './verdict';
 import { AbortError, checkAbort, nextTask } from './abort';
 import { FlipAxis, flipGrid, flipViews } from './flips';
 import { analyzeAtLesion, lesionMoved, VoiRunMode } from './lesion-centre';
-import { ScanOptions, ScanResult, scanVolume, WindowGrid, WindowRunner } from './scan';
+import { ScanOptions, ScanResult, scanVolume, WindowRunner } from './scan';
 
 export { AbortError };
-import { arraySource, gridMaskToSource, normalizeVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
+import { arraySource, gridMaskToSource, normalizeVoi, VoiPlan, VolumeSource, WindowGrid } from './voi';
 import type { AnalysisResult, AnalyzeOptions, Progress } from './result';
 
 export type { AnalysisResult, AnalyzeOptions, Progress, Stage } from './result';
@@ -91,6 +92,8 @@ export interface EngineSettings extends BackendSettings {
 
 export class Analyzer implements Engine, WindowRunner {
   private readonly kernels: KernelOptions;
+  /** The card's detector's weights, without their prefix (the same tensors). */
+  private readonly detectorWeights: Weights;
 
   private constructor(
     readonly card: ModelCard,
@@ -100,6 +103,7 @@ export class Analyzer implements Engine, WindowRunner {
     readonly settings: EngineSettings,
   ) {
     this.kernels = { simdConv: settings.simdConv, tilings: settings.tilings };
+    this.detectorWeights = splitDetectorWeights(weights).detector;
   }
 
   /** An in-thread engine keeps the backend it was loaded on: this is never called. */
@@ -170,7 +174,7 @@ export class Analyzer implements Engine, WindowRunner {
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     return this.cancellable(options.signal, (signal) => {
       const cancellableOptions = { ...options, signal };
-      return analyzeAtLesion(this.card, source, click, cancellableOptions, (plan, block, flips, readMs, mode) => this.run(plan, source, block, { ...cancellableOptions, ...mode, flips, readMs }));
+      return analyzeAtLesion(this.card, source, click, cancellableOptions, (plan, grid, flips, readMs, mode) => this.run(plan, source, grid, { ...cancellableOptions, ...mode, flips, readMs }));
     });
   }
 
@@ -198,11 +202,11 @@ export class Analyzer implements Engine, WindowRunner {
   }
 
   /**
-   * The analysis of a planned VOI whose block has been read: what a worker runs. With flips, each
+   * The analysis of a planned VOI whose grid has been read (readWindow, slab by slab): what a worker runs. With flips, each
    * view's map is mirrored back and the maps and network outputs are averaged; the lesion, its
    * descriptors and P come from the average, and each view's own P widens probabilityRange.
    */
-  async run(plan: VoiPlan, source: VolumeGeometry, block: Float32Array, options: AnalyzeOptions & VoiRunMode & { readMs?: number } = {}): Promise<AnalysisResult> {
+  async run(plan: VoiPlan, source: VolumeGeometry, grid: WindowGrid, options: AnalyzeOptions & VoiRunMode & { readMs?: number } = {}): Promise<AnalysisResult> {
     const timings: Record<string, number> = { readVoi: Math.round((options.readMs ?? 0) * 10) / 10 };
     const t0 = now() - (options.readMs ?? 0);
     let mark = now();
@@ -212,8 +216,7 @@ export class Analyzer implements Engine, WindowRunner {
       mark = t;
     };
     const { architecture: config, input } = this.card;
-    const { values, inside } = resampleToGrid(plan, source, block);
-    const voiData = normalizeVoi(values, inside);
+    const voiData = normalizeVoi(grid.values, grid.inside);
     lap('resample');
     checkAbort(options.signal);
 
@@ -295,11 +298,16 @@ export class Analyzer implements Engine, WindowRunner {
    * The segmentation probability over one window already resampled to the model's voxels
    * (scan.ts readWindow): `iterations` network passes (the card's N by default), nothing after.
    * What the scan runs on each window. The window's grid may be larger than the card's (the
-   * network is fully convolutional), each side a multiple of 16 voxels.
+   * network is fully convolutional), each side a multiple of 16 voxels. A card with a detector
+   * runs the detector instead (one pass, `iterations` does not apply; each side a multiple of 32).
    */
   async windowProbability(plan: VoiPlan, window: WindowGrid, options: { iterations?: number; signal?: AbortSignal } = {}): Promise<Float32Array> {
     if (plan.voxelMm !== this.card.input.voxelMm) throw new Error(`A window's voxels must be the model's (${this.card.input.voxelMm} mm), got ${plan.voxelMm} mm`);
     checkAbort(options.signal);
+    if (this.card.detector) {
+      this.useOwnBackend();
+      return detectorProbability(this.card.detector, this.detectorWeights, plan.grid, window.values, window.inside, this.kernels);
+    }
     const { probMap } = await this.passes(normalizeVoi(window.values, window.inside), plan.grid, options.iterations ?? this.card.architecture.iterations, options);
     if (!probMap) throw new Error('This model has no segmentation output: it cannot scan a volume');
     return probMap;

@@ -11,7 +11,7 @@ import type { ModelCard } from '../engine/weights';
 import { Vec3, VolumeGeometry } from '../volume';
 import type { AnalysisResult, AnalyzeOptions } from './result';
 import type { FlipAxis } from './flips';
-import { centerIndex, planClick, planVoi, snapToLattice, SourceMask, VoiPlan, VolumeSource } from './voi';
+import { centerIndex, planClick, planVoi, readWindow, snapToLattice, SourceMask, VoiPlan, VolumeSource, WindowGrid } from './voi';
 
 /** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
 export const CONVERGED_MM = 1;
@@ -51,7 +51,8 @@ export interface VoiRunMode {
 }
 
 /** Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged (none: one view). */
-export type VoiRunner = (plan: VoiPlan, block: Float32Array, flips: FlipAxis[], readMs: number, mode: VoiRunMode) => Promise<AnalysisResult>;
+/** Runs the network on one VOI's grid, read slab by slab (readWindow): a full-size volume's click VOI block is about 19 M voxels, one read of it a long task. */
+export type VoiRunner = (plan: VoiPlan, grid: WindowGrid, flips: FlipAxis[], readMs: number, mode: VoiRunMode) => Promise<AnalysisResult>;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
@@ -87,9 +88,9 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   const analyse = async (p: VoiPlan, views: FlipAxis[], mode: VoiRunMode = {}) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });
-    const block = await source.readBlock(p.blockMin, p.blockMax);
+    const grid = await readWindow(source, p, options.signal);
     runs++;
-    return runVoi(p, block, views, now() - t, mode);
+    return runVoi(p, grid, views, now() - t, mode);
   };
   // Without re-centring, the flips (if any) are averaged at the click.
   const atClick = plan;

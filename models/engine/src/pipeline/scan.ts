@@ -43,10 +43,12 @@ import { indexToPatient, Vec3, VolumeGeometry } from '../volume';
 import { checkAbort, nextTask } from './abort';
 import type { AnalysisResult, AnalyzeOptions } from './result';
 import { labelComponents } from './components';
+import { DETECTOR_GRID_MULTIPLE } from './detector';
 import { DEFAULT_SCAN, ScanParams } from './scan-params';
-import { planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
+import { planVoi, readWindow, SLAB_PLANES, VoiPlan, VolumeSource, WindowGrid } from './voi';
 
-export { DEFAULT_SCAN };
+export { DEFAULT_SCAN, readWindow, SLAB_PLANES };
+export type { WindowGrid };
 export type { ScanParams };
 
 export interface ScanProgress {
@@ -111,40 +113,6 @@ export interface ScanResult {
   timingsMs: { windows: number; candidates: number; total: number };
 }
 
-/** A window's grid values (x fastest) and 1 where the grid voxel lies inside the volume. */
-export interface WindowGrid {
-  values: Float32Array;
-  inside: Uint8Array;
-}
-
-/** Grid planes (along the sweep axis) read and resampled at a time: a slab's block is what one read copies. */
-export const SLAB_PLANES = 8;
-
-/**
- * A window's grid, read slab by slab: SLAB_PLANES grid planes at a time, each slab's source block
- * read on its own and resampled trilinearly (the same values as resampling the window's whole
- * block), so no read is larger than a slab (a few MB on a full-size volume), each slab in a task
- * of its own.
- */
-export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
-  const [gx, gy, gz] = plan.grid;
-  const values = new Float32Array(gx * gy * gz);
-  const inside = new Uint8Array(gx * gy * gz);
-  for (let z0 = 0; z0 < gz; z0 += SLAB_PLANES) {
-    const n = Math.min(SLAB_PLANES, gz - z0);
-    // The slab's own plan: same grid spacing, its centre moved to the slab's middle plane.
-    const shift = ((z0 + (n - 1) / 2 - (gz - 1) / 2) * plan.voxelMm) / source.spacing[2];
-    const slab = planVoi(source, [plan.center[0], plan.center[1], plan.center[2] + shift], [gx, gy, n], plan.voxelMm);
-    const block = await source.readBlock(slab.blockMin, slab.blockMax);
-    checkAbort(signal);
-    const part = resampleToGrid(slab, source, block);
-    values.set(part.values, z0 * gx * gy);
-    inside.set(part.inside, z0 * gx * gy);
-    await nextTask();
-  }
-  return { values, inside };
-}
-
 /** What the scan needs from an engine: one window's probability map, and the click analysis. */
 export interface WindowRunner {
   readonly card: ModelCard;
@@ -160,7 +128,8 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   const p = { ...DEFAULT_SCAN, ...card.scan, ...overrides };
   const triple = (v: Vec3) => Array.isArray(v) && v.length === 3 && v.every((x) => x > 0);
   if (!triple(p.strideMm)) throw new Error(`Scan stride must be three positive numbers (mm), got ${p.strideMm}`);
-  if (!triple(p.windowGrid) || p.windowGrid.some((g) => g % 16 !== 0)) throw new Error(`Scan window grid must be three multiples of 16, got ${p.windowGrid}`);
+  const multiple = card.detector ? DETECTOR_GRID_MULTIPLE : 16;
+  if (!triple(p.windowGrid) || p.windowGrid.some((g) => g % multiple !== 0)) throw new Error(`Scan window grid must be three multiples of ${multiple}${card.detector ? " (the detector's)" : ''}, got ${p.windowGrid}`);
   if (!(Number.isInteger(p.maxCandidates) && p.maxCandidates >= 0)) throw new Error(`maxCandidates must be a whole number >= 0, got ${p.maxCandidates}`);
   if (!(Number.isInteger(p.iterations) && p.iterations >= 1)) throw new Error(`Scan iterations must be a whole number >= 1, got ${p.iterations}`);
   if (!(p.cellMm > 0) || !(p.taperMm > 0)) throw new Error('Scan cellMm and taperMm must be positive');
@@ -172,9 +141,9 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
  * The window grid for a volume: the scan's, shrunk on an axis where the volume is smaller (to
  * the volume rounded up to 16 voxels), but never below the model's own grid.
  */
-export function windowGridFor(geometry: VolumeGeometry, windowGrid: Vec3, modelGrid: Vec3, voxelMm: number): Vec3 {
+export function windowGridFor(geometry: VolumeGeometry, windowGrid: Vec3, modelGrid: Vec3, voxelMm: number, multiple = 16): Vec3 {
   return [0, 1, 2].map((a) => {
-    const fits = 16 * Math.ceil((geometry.dims[a] * geometry.spacing[a]) / voxelMm / 16 - 1e-9);
+    const fits = multiple * Math.ceil((geometry.dims[a] * geometry.spacing[a]) / voxelMm / multiple - 1e-9);
     return Math.max(modelGrid[a], Math.min(windowGrid[a], fits));
   }) as Vec3;
 }
@@ -476,7 +445,7 @@ export async function coarsePass(runner: WindowRunner, source: VolumeSource, par
   if (source.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${source.dims.join(' x ')}); finding lesions needs a 3-D volume`);
   const { grid, voxelMm } = runner.card.input;
   const geometry: VolumeGeometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-  const windowGrid = windowGridFor(geometry, params.windowGrid, grid, voxelMm);
+  const windowGrid = windowGridFor(geometry, params.windowGrid, grid, voxelMm, runner.card.detector ? DETECTOR_GRID_MULTIPLE : 16);
   const windows = tileWindows(geometry, windowGrid, voxelMm, params.strideMm);
   const map = new CoarseMap(geometry, params.cellMm);
   for (const [w, plan] of windows.entries()) {

@@ -9,6 +9,7 @@
  */
 import type { ModelCard } from '../engine/weights';
 import { patientToIndex, Vec3, VolumeGeometry } from '../volume';
+import { checkAbort, nextTask } from './abort';
 
 export interface VoiPlan {
   /** Continuous source index of the VOI centre. */
@@ -266,4 +267,40 @@ export function arraySource(volume: VolumeGeometry & { data: ArrayLike<number> }
     direction: volume.direction,
     readBlock: async (min, max) => readArrayBlock(volume, min, max),
   };
+}
+
+/** A window's grid values (x fastest) and 1 where the grid voxel lies inside the volume. */
+export interface WindowGrid {
+  values: Float32Array;
+  inside: Uint8Array;
+}
+
+/** Grid planes (along the sweep axis) read and resampled at a time: a slab's block is what one read copies. */
+export const SLAB_PLANES = 8;
+
+/**
+ * A VOI's or a scan window's grid, read slab by slab: SLAB_PLANES grid planes at a time, each slab's source block
+ * read on its own and resampled trilinearly (the same values as resampling the window's whole
+ * block), so no read is larger than a slab (a few MB on a full-size volume), each slab in a task
+ * of its own.
+ */
+export async function readWindow(source: VolumeSource, plan: VoiPlan, signal?: AbortSignal): Promise<WindowGrid> {
+  const [gx, gy, gz] = plan.grid;
+  const values = new Float32Array(gx * gy * gz);
+  const inside = new Uint8Array(gx * gy * gz);
+  for (let z0 = 0; z0 < gz; z0 += SLAB_PLANES) {
+    const n = Math.min(SLAB_PLANES, gz - z0);
+    // The slab's own plan: same grid spacing, its centre moved to the slab's middle plane.
+    const shift = ((z0 + (n - 1) / 2 - (gz - 1) / 2) * plan.voxelMm) / source.spacing[2];
+    const slab = planVoi(source, [plan.center[0], plan.center[1], plan.center[2] + shift], [gx, gy, n], plan.voxelMm);
+    // A slab wholly outside the volume (a VOI past its edge) reads nothing: its voxels stay outside.
+    if (slab.blockMin.some((v, a) => v > slab.blockMax[a])) continue;
+    const block = await source.readBlock(slab.blockMin, slab.blockMax);
+    checkAbort(signal);
+    const part = resampleToGrid(slab, source, block);
+    values.set(part.values, z0 * gx * gy);
+    inside.set(part.inside, z0 * gx * gy);
+    await nextTask();
+  }
+  return { values, inside };
 }

@@ -1,7 +1,7 @@
 /**
  * The Engine of a Web Worker (made by load() with a worker): the page plans each click's VOI
- * (and re-plans it on the lesion's centre, lesion-centre.ts), reads only that block from its
- * VolumeSource and sends it; the worker analyses it. A scan runs
+ * (and re-plans it on the lesion's centre, lesion-centre.ts), reads it from its VolumeSource slab
+ * by slab, resampled to the network's grid, and sends that grid; the worker analyses it. A scan runs
  * its loop here the same way: one window at a time, read slab by slab and resampled here, goes to the worker, its probability
  * map comes back, and the candidates are analysed as clicks.
  */
@@ -78,12 +78,12 @@ export class WorkerEngine implements Engine, WindowRunner {
 
   analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}): Promise<AnalysisResult> {
     const geometry = { dims: source.dims, spacing: source.spacing, origin: source.origin, direction: source.direction };
-    return analyzeAtLesion(this.card, source, click, options, async (plan, block, flips, readMs, mode) => {
+    return analyzeAtLesion(this.card, source, click, options, async (plan, grid, flips, readMs, mode) => {
       if (options.signal?.aborted) throw Object.assign(new Error('Analysis cancelled'), { name: 'AbortError' });
       const cancel = () => this.cancel();
       options.signal?.addEventListener('abort', cancel);
       try {
-        const msg = await this.send({ type: 'analyze', geometry, plan, block, flips, readMs, look: Boolean(mode.look), reusePlain: Boolean(mode.reusePlain) }, [block.buffer as ArrayBuffer], options.onProgress);
+        const msg = await this.send({ type: 'analyze', geometry, plan, values: grid.values, inside: grid.inside, flips, readMs, look: Boolean(mode.look), reusePlain: Boolean(mode.reusePlain) }, [grid.values.buffer as ArrayBuffer, grid.inside.buffer as ArrayBuffer], options.onProgress);
         if (msg.type !== 'result') throw new Error(`Unexpected worker reply ${msg.type}`);
         return msg.result;
       } finally {

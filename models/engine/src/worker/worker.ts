@@ -169,7 +169,7 @@ class WorkerHost {
         const controller = new AbortController();
         const device = this.watched;
         const run: Promise<FromWorker> = msg.type === 'analyze'
-          ? this.analyzer.run(msg.plan, msg.geometry, msg.block, {
+          ? this.analyzer.run(msg.plan, msg.geometry, { values: msg.values, inside: msg.inside }, {
               flips: msg.flips,
               readMs: msg.readMs,
               look: msg.look,
