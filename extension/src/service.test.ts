@@ -132,9 +132,10 @@ class StubEngine implements Engine {
     const analysed = [...this.scanFinds.map((c) => lesionAround(c)), ...this.scanChecks.map((c) => ({ ...lesionAround(c), found: false }))];
     const candidates: Candidate[] = analysed.map((analysis, n) => {
       const box = { min: analysis.lesion.min, max: analysis.lesion.max };
-      return { rank: n + 1, score: analysis.found ? 0.9 - 0.1 * n : 0.3, centerIndex: analysis.centerIndex, centerMm: [0, 0, 0], found: analysis.found, box, coarse: { source: 'map', centerIndex: analysis.centerIndex, peak: 0.8, massMl: 0.01, darkness: 0, box }, analysis };
+      const score = analysis.found ? 0.9 - 0.1 * n : 0.3;
+      return { rank: n + 1, rawScore: score, score, centerIndex: analysis.centerIndex, centerMm: [0, 0, 0], found: analysis.found, box, coarse: { source: 'map', centerIndex: analysis.centerIndex, peak: 0.8, massMl: 0.01, darkness: 0, box }, analysis };
     });
-    return { candidates, coarseCandidates: candidates.length, blobs: 0, windows: blocks, params: {} as ScanResult['params'], timingsMs: { windows: 1, candidates: 1, total: 1200 } };
+    return { candidates, coarseCandidates: candidates.length, blobs: 0, windows: blocks, params: { calibration: { raw: [0, 1], share: [0, 1] } } as ScanResult['params'], timingsMs: { windows: 1, candidates: 1, total: 1200 } };
   }
 
   /** Makes the next analysis wait until cancel(), then fail as the worker's cancellation does. */
@@ -688,6 +689,8 @@ describe('abusFindLesions', () => {
     const h = await loaded();
     h.engine.scanFinds = [[10, 6, 5], [4, 10, 8], [18, 4, 2]];
     await h.actions.abusFindLesions();
+    // The model's scan has a calibrated score: the panel words it as a share of lesions.
+    expect(h.service.state.candidates.map((c) => c.calibrated)).toEqual([true, true, true]);
     // OHIF has not computed the first segment's statistics yet, so writing the second one waits.
     h.stats.immediate = false;
     await h.actions.abusAcceptCandidate({ rank: 1 });

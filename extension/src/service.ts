@@ -39,6 +39,8 @@ export interface CandidateRow {
   rank: number;
   /** The scan's detection score (0-1), not P(malignant). */
   score: number;
+  /** The score is calibrated: the share of validation candidates with it that were lesions. */
+  calibrated: boolean;
   result: AnalysisResult;
   /** Where the analysis was centred, as a click there would be. */
   click: LocatedClick;
@@ -236,7 +238,7 @@ export class AbusTumorService {
       const found = scan.candidates.filter((c) => c.found);
       const rows: CandidateRow[] = found.map((c) => {
         const click: LocatedClick = { displaySet, volume, center: c.analysis.centerIndex, pointMm: c.centerMm };
-        return { rank: c.rank, score: c.score, result: c.analysis, click, marked: lesionAtClick(this.state.lesions, click)?.number };
+        return { rank: c.rank, score: c.score, calibrated: Boolean(scan.params.calibration), result: c.analysis, click, marked: lesionAtClick(this.state.lesions, click)?.number };
       });
       const proposed = rows.filter((r) => r.marked === undefined).length;
       const marked = rows.length - proposed;

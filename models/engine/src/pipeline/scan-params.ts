@@ -34,6 +34,14 @@ export interface ScanParams {
   blobCandidates: number;
   /** A blob's smallest darkness (standard deviations of the coarse grid's grey levels). */
   blobDarkness: number;
+  /** Non-maximum suppression: a map candidate whose centre lies within this distance (mm) of a better one's is not analysed. */
+  nmsMm?: number;
+  /**
+   * The detection score calibrated on validation volumes (abus-ai eval --detect --calibrate-score):
+   * raw scores, ascending, and at each the share of validation candidates with that score that
+   * were lesions; a candidate's score is that share, interpolated. Absent: the raw score.
+   */
+  calibration?: { raw: number[]; share: number[] };
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

@@ -11,7 +11,7 @@ import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../e
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { AbortError, AnalysisResult, Engine } from './analyze';
 import { load } from '../load';
-import { axisCentres, boxIoU, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, tileWindows, WindowGrid, WindowRunner } from './scan';
+import { axisCentres, boxIoU, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
 import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
 const card = (input: ModelCard['input'], scan?: ModelCard['scan']): ModelCard => ({
@@ -50,6 +50,17 @@ test('scan parameters: card over defaults, overrides over the card, bad values r
   expect(scanParams(c, { threshold: 0.7 }).threshold).toBe(0.7);
   expect(() => scanParams(c, { windowGrid: [20, 16, 16] })).toThrow(/multiples of 16/);
   expect(() => scanParams(c, { maxCandidates: 1.5 })).toThrow(/maxCandidates/);
+});
+
+test('non-maximum suppression in mm: a candidate near a better one is dropped, one farther kept', () => {
+  const at = (x: number, y: number, z: number) => ({ centerIndex: [x, y, z] as Vec3 });
+  // Spacing 0.5 x 0.2 x 1 mm: index 10 along x is 5 mm, along y 2 mm, along z 10 mm.
+  const kept = suppressNear([at(0, 0, 0), at(10, 0, 0), at(0, 0, 10), at(20, 0, 0), at(0, 30, 0)], 8, [0.5, 0.2, 1]);
+  expect(kept.map((k) => k.centerIndex)).toEqual([[0, 0, 0], [0, 0, 10], [20, 0, 0]]);
+  expect(suppressNear([at(0, 0, 0), at(1, 0, 0)], 0, [1, 1, 1])).toHaveLength(2);
+  // The card's scan rejects a calibration that is not a non-decreasing table.
+  expect(() => scanParams(card({ grid: [64, 32, 64], voxelMm: 1, voiMm: [64, 32, 64], normalization: 'zscore-voi' }), { calibration: { raw: [0.2, 0.1], share: [0, 1] } })).toThrow(/ascending/);
+  expect(() => scanParams(card({ grid: [64, 32, 64], voxelMm: 1, voiMm: [64, 32, 64], normalization: 'zscore-voi' }), { calibration: { raw: [0.1, 0.2], share: [0.5, 0.2] } })).toThrow(/not decreasing/);
 });
 
 test('boxIoU of inclusive index boxes', () => {

@@ -84,9 +84,14 @@ export interface Candidate {
   /** 1 = the most likely lesion. */
   rank: number;
   /**
-   * Detection score in [0, 1], what candidates are ranked by: found lesions in [0.5, 1], the rest
-   * below 0.5, each by the coarse pass's confidence (see confidence(): map components above
+   * Raw detection score in [0, 1], what candidates are ranked by: found lesions in [0.5, 1], the
+   * rest below 0.5, each by the coarse pass's confidence (see confidence(): map components above
    * blobs). Not P(malignant).
+   */
+  rawScore: number;
+  /**
+   * The detection score shown: with the card's scan.calibration, the share of validation
+   * candidates at this raw score that were lesions; else the raw score. Not P(malignant).
    */
   score: number;
   /** Where the fine analysis was centred: continuous source index and patient mm. */
@@ -134,6 +139,10 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.iterations) && p.iterations >= 1)) throw new Error(`Scan iterations must be a whole number >= 1, got ${p.iterations}`);
   if (!(p.cellMm > 0) || !(p.taperMm > 0)) throw new Error('Scan cellMm and taperMm must be positive');
   if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
+  const c = p.calibration;
+  if (c && !(Array.isArray(c.raw) && Array.isArray(c.share) && c.raw.length === c.share.length && c.raw.length > 0 && c.raw.every((x, i) => i === 0 || x > c.raw[i - 1]) && c.share.every((y, i) => y >= 0 && y <= 1 && (i === 0 || y >= c.share[i - 1])))) {
+    throw new Error('Scan calibration must be raw scores in ascending order with a share in [0, 1] each, not decreasing');
+  }
   return p;
 }
 
@@ -476,6 +485,31 @@ export function confidence(c: CoarseCandidate): number {
   return 0.5 + 0.5 * Math.min(1, Math.max(0, c.peak)) * (1 - Math.exp(-c.massMl / 0.5));
 }
 
+/**
+ * Non-maximum suppression in millimetres: candidates (best first) whose centre lies within
+ * `radiusMm` of a better one's are dropped. A map component can split in two at the threshold;
+ * both halves would be analysed as clicks on one lesion.
+ */
+export function suppressNear<T extends { centerIndex: Vec3 }>(ranked: T[], radiusMm: number, spacing: Vec3): T[] {
+  if (!(radiusMm > 0)) return ranked;
+  const kept: T[] = [];
+  const distMm = (a: Vec3, b: Vec3) => Math.hypot(...a.map((v, i) => (v - b[i]) * spacing[i]));
+  for (const c of ranked) if (!kept.some((k) => distMm(k.centerIndex, c.centerIndex) < radiusMm)) kept.push(c);
+  return kept;
+}
+
+/** The calibrated score: the validation share interpolated at `raw` (flat beyond the table's ends). */
+export function calibratedScore(calibration: ScanParams['calibration'], raw: number): number {
+  if (!calibration || !calibration.raw.length) return raw;
+  const { raw: xs, share: ys } = calibration;
+  if (raw <= xs[0]) return ys[0];
+  if (raw >= xs[xs.length - 1]) return ys[ys.length - 1];
+  let i = 1;
+  while (xs[i] < raw) i++;
+  const t = (raw - xs[i - 1]) / (xs[i] - xs[i - 1]);
+  return ys[i - 1] + t * (ys[i] - ys[i - 1]);
+}
+
 /** The whole scan: coarse pass, then the click analysis of the best candidates. */
 export async function scanVolume(runner: WindowRunner, source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
   const t0 = now();
@@ -484,7 +518,7 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   const t1 = now();
   const found: Candidate[] = [];
   const analysed: Candidate[] = [];
-  const queue = [...coarse.candidates.slice(0, params.maxCandidates), ...coarse.blobs];
+  const queue = [...suppressNear(coarse.candidates, params.nmsMm ?? 0, source.spacing).slice(0, params.maxCandidates), ...coarse.blobs];
   let step = 0;
   for (const c of queue) {
     // Another component of a lesion already found (a lesion can split at the threshold).
@@ -492,9 +526,11 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
     const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
     const conf = confidence(c);
+    const rawScore = analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf;
     const candidate: Candidate = {
       rank: 0,
-      score: analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf,
+      rawScore,
+      score: calibratedScore(params.calibration, rawScore),
       centerIndex: c.centerIndex,
       centerMm: indexToPatient(source, c.centerIndex),
       found: analysis.found,
@@ -507,7 +543,7 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     analysed.push(candidate);
     if (analysis.found) found.push(candidate);
   }
-  const candidates = analysed.sort((a, b) => b.score - a.score).map((c, i) => ({ ...c, rank: i + 1 }));
+  const candidates = analysed.sort((a, b) => b.rawScore - a.rawScore).map((c, i) => ({ ...c, rank: i + 1 }));
   const t2 = now();
   return {
     candidates,

@@ -5,7 +5,7 @@ import { BACKEND_ORDER, flipViews, loadModel, scanParams, VARIANTS } from '@abus
 import { installNodeWebGPU } from '@abus-tumor-ai/engine/node';
 import { classBalanceWarning, ClickRobustness, clickRobustnessText, datasetOrigin, describeDataset, DetectCaseResult, detectEntries, detectTable, evaluateCases } from '@abus-tumor-ai/research';
 import { evaluateClickRobustness, evaluateDetectCase, evaluateNormalClicks, KEY_FP, LesionClicks, LesionResult, loadDataset, loadDetectCase, markdownTable } from '@abus-tumor-ai/research';
-import { NormalClickSummary, readPhantomIndex, summarize, summarizeClickRobustness, summarizeDetection, Summary, writeDetectReport, writeReport } from '@abus-tumor-ai/research';
+import { fitScoreCalibration, HIT_IOU, NormalClickSummary, readPhantomIndex, summarize, summarizeClickRobustness, summarizeDetection, Summary, writeDetectReport, writeReport } from '@abus-tumor-ai/research';
 import { parseSpacing } from './load-volume';
 import { CliError } from './errors';
 import { wholeNumber } from './args';
@@ -40,6 +40,7 @@ export function registerEval(program: Command): void {
     .option('--resume', 'with --click-robustness and --records: lesions already in the records file (an interrupted run, the same model and flips) are taken from it, not clicked again; the summary covers all')
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
+    .option('--calibrate-score <dir>', 'with --detect on validation volumes: write a copy of the model to <dir> whose card ships these scan parameters (the card\'s, with --scan\'s) and a detection score calibrated on these volumes (the share of candidates at each score that were lesions)')
     .action(async (opts) => {
       // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
       if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
@@ -48,6 +49,10 @@ export function registerEval(program: Command): void {
         if (opts.ablation || opts.normalClicks !== 0) throw new CliError('--detect takes one model, without --ablation or --normal-clicks', 'usage');
         // The card's entry is for the scan parameters the card ships with.
         if (opts.updateCard && opts.scan) throw new CliError("--update-card records the card's own scan parameters: run it without --scan", 'usage');
+        if (opts.calibrateScore) {
+          if (opts.updateCard) throw new CliError('--calibrate-score writes a new model folder; --update-card records held-out metrics: run them apart', 'usage');
+          checkOutputFolder('--calibrate-score', opts.calibrateScore, [opts.data, opts.weights ?? SHIPPED_WEIGHTS]);
+        }
         await evalDetect(opts);
         return;
       }
@@ -190,7 +195,7 @@ async function evalClickRobustness(opts: { data: string; weights: string; backen
 }
 
 /** eval --detect: one volume at a time is read, scanned and scored, then FROC and Dice over all. */
-async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string; updateCard?: boolean }): Promise<void> {
+async function evalDetect(opts: { data: string; weights?: string; backend: string; spacing?: string; limit?: number; report?: string; json?: boolean; scan?: string; updateCard?: boolean; calibrateScore?: string }): Promise<void> {
   const spacing = opts.spacing ? parseSpacing(opts.spacing) : undefined;
   let params: Partial<ScanParams> = {};
   if (opts.scan) {
@@ -225,6 +230,18 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   const summary = summarizeDetection(results);
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
   if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
+  if (opts.calibrateScore) {
+    const calibration = fitScoreCalibration(results.flatMap((r) => r.candidates.map((k) => ({ raw: k.score, lesion: k.iou > HIT_IOU }))));
+    const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free; ${shape}`;
+    await writeFolder(opts.calibrateScore, (into) => {
+      for (const f of fs.readdirSync(dir)) if (f !== 'model-card.json') fs.copyFileSync(path.join(dir, f), path.join(into, f));
+      const card = JSON.parse(fs.readFileSync(path.join(dir, 'model-card.json'), 'utf8'));
+      card.scan = { ...scanParams(model.card, params), calibration };
+      card.metrics = { ...card.metrics, detectionValidation: { data, note: 'the volumes the scan parameters and the score calibration were chosen on (not held out)', froc: Math.round(summary.froc.mean * 1000) / 1000, sensitivityAt1Fp: Math.round(summary.recallAt1Fp * 1000) / 1000, candidates: results.reduce((n, r) => n + r.candidates.length, 0), evaluated: new Date().toISOString().slice(0, 10) } };
+      fs.writeFileSync(path.join(into, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
+    });
+    console.error(`abus-ai: calibrated model written to ${opts.calibrateScore} (${calibration.raw.length} score steps, share of lesions ${calibration.share[0]}-${calibration.share[calibration.share.length - 1]})`);
+  }
   if (opts.updateCard) {
     const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free; ${shape}`;
     const round = (x: number) => Math.round(x * 1000) / 1000;

@@ -1,6 +1,7 @@
 /** The detection scores as TDSC-ABUS 2023 defines them, on hand-made cases with known answers. */
 import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { boxIoUMm, BoxMm, froc, frocInterval, frocSvg, indexBoxMm, KEY_FP, sensitivityBySize, truthLesions, unionDice } from './detect';
+import { boxIoUMm, BoxMm, fitScoreCalibration, froc, frocInterval, frocSvg, indexBoxMm, KEY_FP, sensitivityBySize, truthLesions, unionDice } from './detect';
+import { calibratedScore } from '@abus-tumor-ai/engine/lab';
 
 const box = (lo: Vec3, hi: Vec3): BoxMm => ({ lo, hi });
 const FAR = box([50, 50, 50], [60, 60, 60]);
@@ -105,4 +106,22 @@ test('the FROC interval is a seeded bootstrap over volumes: it holds the score, 
 
 test('the FROC plot has the TDSC-ABUS 2023 best as a reference line', () => {
   expect(frocSvg(froc([{ truths: [T], predictions: [{ score: 0.9, box: T }] }]))).toMatch(/TDSC-ABUS 2023 best FROC 0\.847/);
+});
+
+test('the score calibration: the share of lesions never falls as the score rises, and reads back by interpolation', () => {
+  // Scores 0.1-0.9; lesions at 0.3 (an outlier below a miss at 0.4), 0.7, 0.8 and 0.9.
+  const points = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9].map((raw) => ({ raw, lesion: [0.3, 0.7, 0.8, 0.9].includes(raw) }));
+  const c = fitScoreCalibration(points);
+  // 0.1-0.2 pool to 0; 0.3-0.6 to 1/4 (the lesion at 0.3 with the three misses above it); 0.7-0.9 to 1.
+  expect(c.share).toEqual([0, 0.25, 1]);
+  expect(c.raw.map((x) => Math.round(x * 1000) / 1000)).toEqual([0.15, 0.45, 0.8]);
+  expect(c.share.every((y, i) => i === 0 || y > c.share[i - 1])).toBe(true);
+  expect(c.raw.every((x, i) => i === 0 || x > c.raw[i - 1])).toBe(true);
+  expect(c.share[0]).toBe(0);
+  expect(c.share[c.share.length - 1]).toBe(1);
+  expect(calibratedScore(c, 0.05)).toBe(0);
+  expect(calibratedScore(c, 0.95)).toBe(1);
+  expect(calibratedScore(c, 0.45)).toBeCloseTo(0.25, 9);
+  expect(calibratedScore(c, 0.3)).toBeCloseTo(0.125, 9);
+  expect(calibratedScore(undefined, 0.45)).toBe(0.45);
 });

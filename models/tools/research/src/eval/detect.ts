@@ -247,7 +247,7 @@ export interface DetectCaseResult {
   caseId: string;
   lesions: number;
   /** Candidates ranked, each with its best truth overlap (hit -1: none). */
-  candidates: { score: number; found: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
+  candidates: { score: number; shown: number; found: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
   /** Dice of the union of the found (accepted) segments against the truth. */
   dice: number;
   windows: number;
@@ -264,12 +264,13 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
   let truthVoxels = 0;
   for (let v = 0; v < c.mask.data.length; v++) if (c.mask.data[v]) truthVoxels++;
   const result = await scan(engine, c.volume);
-  const predictions = result.candidates.map((k) => ({ score: k.score, box: indexBoxMm(k.box, c.volume.spacing) }));
+  // Ranked by the raw score: a calibrated one is flat where validation could not tell candidates apart.
+  const predictions = result.candidates.map((k) => ({ score: k.rawScore, box: indexBoxMm(k.box, c.volume.spacing) }));
   const hits = bestHits({ predictions, truths });
   return {
     caseId: c.caseId,
     lesions: truth.length,
-    candidates: result.candidates.map((k, n) => ({ score: k.score, found: k.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
+    candidates: result.candidates.map((k, n) => ({ score: k.rawScore, shown: k.score, found: k.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
     dice: unionDice(c.mask, result.candidates.filter((k) => k.found).map((k) => k.analysis.lesion), truthVoxels),
     windows: result.windows,
     ms: result.timingsMs,
@@ -397,8 +398,8 @@ export function detectTable(s: DetectSummary): string {
 
 export function detectCsv(results: DetectCaseResult[]): string {
   const rows = results.flatMap((r) => (r.candidates.length ? r.candidates : [null]).map((c, n) =>
-    [r.caseId, r.lesions, r.dice.toFixed(4), c ? n + 1 : '', c?.score.toFixed(4) ?? '', c ? (c.found ? 1 : 0) : '', c?.probability ?? '', c ? c.hit : '', c?.iou.toFixed(3) ?? '', c?.from ?? '', c?.peak.toFixed(3) ?? '', c?.massMl.toFixed(4) ?? '', c?.darkness.toFixed(3) ?? '', c?.volumeMl.toFixed(4) ?? ''].join(',')));
-  return ['case,lesions,dice,rank,score,found,probability,hit,iou,from,coarse_peak,coarse_ml,darkness,volume_ml', ...rows].join('\n') + '\n';
+    [r.caseId, r.lesions, r.dice.toFixed(4), c ? n + 1 : '', c?.score.toFixed(4) ?? '', c?.shown.toFixed(4) ?? '', c ? (c.found ? 1 : 0) : '', c?.probability ?? '', c ? c.hit : '', c?.iou.toFixed(3) ?? '', c?.from ?? '', c?.peak.toFixed(3) ?? '', c?.massMl.toFixed(4) ?? '', c?.darkness.toFixed(3) ?? '', c?.volumeMl.toFixed(4) ?? ''].join(',')));
+  return ['case,lesions,dice,rank,score,shown_score,found,probability,hit,iou,from,coarse_peak,coarse_ml,darkness,volume_ml', ...rows].join('\n') + '\n';
 }
 
 /** table.md, metrics.json, candidates.csv and froc.svg in `dir`. */
@@ -409,4 +410,25 @@ export function writeDetectReport(dir: string, summary: DetectSummary, results: 
   writeAtomic(path.join(dir, 'metrics.json'), JSON.stringify({ ...about, ...summary, froc: frocKeys, keyFp: KEY_FP }, null, 2) + '\n');
   writeAtomic(path.join(dir, 'candidates.csv'), detectCsv(results));
   writeAtomic(path.join(dir, 'froc.svg'), frocSvg(summary.froc));
+}
+
+/**
+ * The detection score's calibration (the card's scan.calibration): pool-adjacent-violators over
+ * validation candidates, so the share of lesions never falls as the raw score rises; one point
+ * per pooled block, at its mean raw score.
+ */
+export function fitScoreCalibration(points: { raw: number; lesion: boolean }[]): { raw: number[]; share: number[] } {
+  const sorted = [...points].sort((a, b) => a.raw - b.raw);
+  const blocks: { rawSum: number; hits: number; n: number }[] = [];
+  for (const p of sorted) {
+    blocks.push({ rawSum: p.raw, hits: p.lesion ? 1 : 0, n: 1 });
+    // Equal raw scores are one block; a block with a higher share than the next is pooled with it.
+    while (blocks.length > 1) {
+      const [a, b] = blocks.slice(-2);
+      if (!(a.hits / a.n >= b.hits / b.n || a.rawSum / a.n === b.rawSum / b.n)) break;
+      blocks.splice(-2, 2, { rawSum: a.rawSum + b.rawSum, hits: a.hits + b.hits, n: a.n + b.n });
+    }
+  }
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return { raw: blocks.map((b) => b.rawSum / b.n), share: blocks.map((b) => round(b.hits / b.n)) };
 }
