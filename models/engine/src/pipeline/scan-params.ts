@@ -42,6 +42,8 @@ export interface ScanParams {
    * were lesions; a candidate's score is that share, interpolated. Absent: the raw score.
    */
   calibration?: { raw: number[]; share: number[] };
+  /** A lesion the fine analysis found is proposed (Candidate.found) only at this score or above (the calibrated one where there is a calibration). Absent: 0. */
+  minScore?: number;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

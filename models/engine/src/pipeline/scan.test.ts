@@ -161,6 +161,26 @@ test('the coarse map puts marked spheres back where they are, ranked, each analy
   expect(runner.clicks).toHaveLength(2);
 });
 
+test('calibrated scores and the card\'s minScore: a found lesion under it is analysed and ranked but not proposed', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];
+  const runner = sphereRunner(spheres, source);
+  // Raw scores above 0.5 for both found spheres; the larger, surer one the higher. The table maps
+  // raw 0.5 -> 0.2 and 1 -> 1: the large sphere's score is about 0.99, the small one's (0.11 mL
+  // of probability mass, raw about 0.8) about 0.68, under the 0.75 asked for.
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, calibration: { raw: [0.5, 1], share: [0.2, 1] }, minScore: 0.75 };
+  const result = await scanVolume(runner, source, { params });
+  expect(result.candidates).toHaveLength(2);
+  const [big, small] = result.candidates;
+  expect(big.rawScore).toBeGreaterThan(small.rawScore);
+  for (const c of [big, small]) expect(c.score).toBeCloseTo(0.2 + 0.8 * (c.rawScore - 0.5) / 0.5, 9);
+  expect(big.score).toBeGreaterThanOrEqual(0.75);
+  expect(small.score).toBeLessThan(0.75);
+  expect([big.found, small.found]).toEqual([true, false]);
+  // The analysis itself found it: its segment's box, not the coarse one.
+  expect(small.analysis.found).toBe(true);
+});
+
 test('nothing marked: no candidates, no fine analysis', async () => {
   const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
   const runner = sphereRunner([], source);

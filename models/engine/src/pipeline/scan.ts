@@ -97,7 +97,7 @@ export interface Candidate {
   /** Where the fine analysis was centred: continuous source index and patient mm. */
   centerIndex: Vec3;
   centerMm: Vec3;
-  /** The fine analysis found a lesion there (the card's "no lesion" rule). */
+  /** Proposed as a lesion: the fine analysis found one there (the card's "no lesion" rule), and its score reaches the card's scan.minScore. */
   found: boolean;
   /** The lesion's source-index box when found, else the coarse component's (a blob's: 8 mm around it). */
   box: { min: Vec3; max: Vec3 };
@@ -527,13 +527,14 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
     const conf = confidence(c);
     const rawScore = analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf;
+    const score = calibratedScore(params.calibration, rawScore);
     const candidate: Candidate = {
       rank: 0,
       rawScore,
-      score: calibratedScore(params.calibration, rawScore),
+      score,
       centerIndex: c.centerIndex,
       centerMm: indexToPatient(source, c.centerIndex),
-      found: analysis.found,
+      found: analysis.found && score >= (params.minScore ?? 0),
       box: analysis.found ? { min: analysis.lesion.min, max: analysis.lesion.max } : c.box,
       coarse: c,
       analysis,
