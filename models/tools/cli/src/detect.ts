@@ -22,16 +22,17 @@ function candidateJson(c: Candidate, geometry: VolumeGeometry) {
   return {
     rank: c.rank,
     score: c.score,
+    raw_score: c.rawScore,
     found: c.found,
     probability: a.probability,
     verdict: a.verdict,
-    volume_ml: c.found ? a.size.volumeMl : null,
-    diameters_mm: c.found ? { longest: a.size.longestMm, ...a.size.extentMm } : null,
+    volume_ml: a.found ? a.size.volumeMl : null,
+    diameters_mm: a.found ? { longest: a.size.longestMm, ...a.size.extentMm } : null,
     center_index: c.centerIndex,
     center_mm: c.centerMm,
     bbox: { min: c.box.min, max: c.box.max },
     bbox_mm: { min: indexToPatient(geometry, c.box.min), max: indexToPatient(geometry, c.box.max) },
-    bbox_from: c.found ? 'segment' : 'scan',
+    bbox_from: a.found ? 'segment' : 'scan',
     coarse: { from: c.coarse.source, peak: c.coarse.peak, mass_ml: c.coarse.massMl, darkness: c.coarse.darkness },
   };
 }
