@@ -139,6 +139,8 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.iterations) && p.iterations >= 1)) throw new Error(`Scan iterations must be a whole number >= 1, got ${p.iterations}`);
   if (!(p.cellMm > 0) || !(p.taperMm > 0)) throw new Error('Scan cellMm and taperMm must be positive');
   if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
+  if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
+  if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
   const c = p.calibration;
   if (c && !(Array.isArray(c.raw) && Array.isArray(c.share) && c.raw.length === c.share.length && c.raw.length > 0 && c.raw.every((x, i) => i === 0 || x > c.raw[i - 1]) && c.share.every((y, i) => y >= 0 && y <= 1 && (i === 0 || y >= c.share[i - 1])))) {
     throw new Error('Scan calibration must be raw scores in ascending order with a share in [0, 1] each, not decreasing');

@@ -103,3 +103,27 @@ withTools.it(withTools.title('DICOM input with two lesions: --out holds both mas
   expect(readMeasurementReport(fs.readFileSync(path.join(out, 'sr.dcm'))).lesions.map((l) => l.number)).toEqual([1, 2]);
   for (const name of ['seg', 'sr']) expect(dciodvfy(path.join(out, `${name}.dcm`), name).errors).toEqual([]);
 });
+
+maybe('eval --detect --calibrate-score writes a new model whose card ships the scan and a calibration fit on those volumes; the input model is unchanged', async () => {
+  const data = path.join(dir, 'detect-set');
+  expect((await run(['phantom', '--detect-set', '--count', '3', '--seed', '4260', '--size-mm', '60,40,60', '--spacing', '1,0.5,1', '--out', data])).status).toBe(0);
+  const cardBefore = fs.readFileSync(path.join(SHIPPED_WEIGHTS, 'model-card.json'), 'utf8');
+  const out = path.join(dir, 'calibrated');
+  const r = await run(['eval', '--detect', '--data', data, '--backend', 'wasm', '--scan', '{"minScore":0.25}', '--calibrate-score', out]);
+  expect(r.status).toBe(0);
+  expect(r.stderr).toMatch(/calibrated model written to .*calibrated \(\d+ score steps/);
+  expect(fs.readFileSync(path.join(SHIPPED_WEIGHTS, 'model-card.json'), 'utf8')).toBe(cardBefore);
+  const card = JSON.parse(fs.readFileSync(path.join(out, 'model-card.json'), 'utf8'));
+  expect(card.scan.minScore).toBe(0.25);
+  const { raw, share } = card.scan.calibration;
+  expect(raw.length).toBe(share.length);
+  expect(share.every((y: number, i: number) => y >= 0 && y <= 1 && (i === 0 || y > share[i - 1]))).toBe(true);
+  expect(card.metrics.detectionValidation.data).toMatch(/3 whole volumes/);
+  // The shards are the input model's, byte for byte, so its checksums still hold.
+  for (const s of card.shards) expect(fs.readFileSync(path.join(out, s.path)).equals(fs.readFileSync(path.join(SHIPPED_WEIGHTS, s.path)))).toBe(true);
+  // Never over an input, and not with --update-card.
+  expect((await run(['eval', '--detect', '--data', data, '--calibrate-score', SHIPPED_WEIGHTS])).status).not.toBe(0);
+  const both = await run(['eval', '--detect', '--data', data, '--update-card', '--calibrate-score', path.join(dir, 'other')]);
+  expect(both.status).toBe(2);
+  expect(both.stderr).toMatch(/--calibrate-score writes a new model folder; --update-card records held-out metrics/);
+}, 600_000);
