@@ -19,8 +19,8 @@ export async function detectorProbability(detector: DetectorCard, weights: Weigh
   if (grid.some((g) => g % DETECTOR_GRID_MULTIPLE !== 0)) throw new Error(`The detector's window must be a multiple of ${DETECTOR_GRID_MULTIPLE} voxels on every axis, got ${grid.join(' x ')}`);
   const prob = tf.tidy(() => {
     const x = tf.tensor5d(normalizeVoi(values, inside), [1, gz, gy, gx, 1]);
-    // The mean of each 2 x 2 x 2 cube as the engine's own stride-2 convolution (the rank-5 pooling
-    // of stock tfjs is not on every backend this engine runs).
+    // The mean of each 2 x 2 x 2 cube as the engine's own stride-2 convolution, the kernel its
+    // parity tests hold on every backend (detector.test.ts compares it with tfjs's avgPool3d).
     const coarse = ops.downConv(x, tf.fill([8, 1], 1 / 8) as tf.Tensor2D, kernels);
     return forwardPass(detector.architecture, weights, coarse, undefined, { kernels }).segProb!;
   });

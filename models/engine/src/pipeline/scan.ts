@@ -1,5 +1,7 @@
 /**
- * "Find lesions": the whole volume in two steps, with the click model alone.
+ * "Find lesions": the whole volume in two steps: the card's detector (pipeline/detector.ts), or
+ * without one the click network's first pass, over windows; then the click analysis at each
+ * candidate.
  *
  * API (stable; the plugin's "Find lesions" uses it):
  *
@@ -17,8 +19,8 @@
  *   Candidates with found === false are places the fine pass looked at and rejected: a viewer
  *   lists the found ones; FROC scoring uses all of them.
  *
- * 1. Coarse pass: the network's first pass (no refinement) over overlapping windows that tile
- *    the volume. Each window is read slab by slab (SLAB_PLANES planes of the model's grid at a
+ * 1. Coarse pass: the detector's map (docs/engine.md), or for a card without one the click
+ *    network's first pass (no refinement), over overlapping windows that tile the volume. Each window is read slab by slab (SLAB_PLANES planes of the model's grid at a
  *    time, each slab's source block on its own through VolumeSource.readBlock) and resampled to
  *    the model's voxels on the reading side, so no read copies more than a slab (a few MB of a
  *    full-size volume) and only the window's small grid goes to a worker. The network was
