@@ -50,8 +50,11 @@ export interface VoiRunMode {
   reusePlain?: boolean;
 }
 
-/** Analyses one planned VOI whose block has been read (in readMs), with the given flips averaged (none: one view). */
-/** Runs the network on one VOI's grid, read slab by slab (readWindow): a full-size volume's click VOI block is about 19 M voxels, one read of it a long task. */
+/**
+ * Analyses one planned VOI whose grid has been read slab by slab (readWindow, in readMs), with the
+ * given flips averaged (none: one view). Slab by slab: a full-size volume's click VOI block is
+ * about 19 M voxels, and one read of it was a long task on the page.
+ */
 export type VoiRunner = (plan: VoiPlan, grid: WindowGrid, flips: FlipAxis[], readMs: number, mode: VoiRunMode) => Promise<AnalysisResult>;
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
