@@ -135,7 +135,7 @@ function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement
   const colour = r.verdict ? COLOURS[r.verdict] : '#8fa3c0';
   const score = div(`#${row.rank} · ${row.calibrated ? 'lesion' : 'detection'} ${(row.score * 100).toFixed(0)}%${r.verdict ? ` · ${r.verdict}` : ''}`, `color:${colour};font-weight:600`);
   score.setAttribute('data-cy', 'abus-candidate-score');
-  if (row.calibrated) score.title = `Of the candidates with this detection score on the validation phantoms, ${(row.score * 100).toFixed(0)}% were lesions (synthetic phantoms; research use, not for clinical diagnosis). Not P(malignant).`;
+  if (row.calibrated) score.title = `Of the proposals with this detection score on the validation phantoms, ${(row.score * 100).toFixed(0)}% were lesions (synthetic phantoms; research use, not for clinical diagnosis). Not P(malignant).`;
   el.append(score);
   const range = rangeText(r.probabilityRange);
   const probability = r.probability === null ? '' : ` · P(malignant) ${(r.probability * 100).toFixed(1)}%${range ? ` (${range})` : ''}`;

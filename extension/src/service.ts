@@ -35,11 +35,11 @@ export interface PanelState {
 
 /** A lesion "Find lesions" proposes: the click analysis at the scan's candidate, not yet a lesion. */
 export interface CandidateRow {
-  /** The scan's rank: 1 = the most likely lesion. */
+  /** The proposal's number, in the scan's order: 1 = the most likely lesion. */
   rank: number;
   /** The scan's detection score (0-1), not P(malignant). */
   score: number;
-  /** The score is calibrated: the share of validation candidates with it that were lesions. */
+  /** The score is calibrated: the share of validation proposals with it that were lesions. */
   calibrated: boolean;
   result: AnalysisResult;
   /** Where the analysis was centred, as a click there would be. */
@@ -236,9 +236,10 @@ export class AbusTumorService {
       const volume = volumeOfDisplaySet(cs, displaySet, this.settings.sweepSpacingMm);
       const scan = await engine.scan(volume.source, { signal: abort.signal, onProgress: (p) => this.update({ message: scanProgressText(p) }) });
       const found = scan.candidates.filter((c) => c.found);
-      const rows: CandidateRow[] = found.map((c) => {
+      // Numbered among the proposals: the scan also ranks places the click analysis turned down.
+      const rows: CandidateRow[] = found.map((c, n) => {
         const click: LocatedClick = { displaySet, volume, center: c.analysis.centerIndex, pointMm: c.centerMm };
-        return { rank: c.rank, score: c.score, calibrated: Boolean(scan.params.calibration), result: c.analysis, click, marked: lesionAtClick(this.state.lesions, click)?.number };
+        return { rank: n + 1, score: c.score, calibrated: Boolean(scan.params.calibration), result: c.analysis, click, marked: lesionAtClick(this.state.lesions, click)?.number };
       });
       const proposed = rows.filter((r) => r.marked === undefined).length;
       const marked = rows.length - proposed;

@@ -38,7 +38,7 @@ export interface ScanParams {
   nmsMm?: number;
   /**
    * The detection score calibrated on validation volumes (abus-ai eval --detect --calibrate-score):
-   * raw scores, ascending, and at each the share of validation candidates with that score that
+   * raw scores, ascending, and at each the share of validation proposals (found lesions) with that score that
    * were lesions; a candidate's score is that share, interpolated. Absent: the raw score.
    */
   calibration?: { raw: number[]; share: number[] };

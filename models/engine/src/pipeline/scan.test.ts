@@ -11,7 +11,7 @@ import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../e
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { AbortError, AnalysisResult, Engine } from './analyze';
 import { load } from '../load';
-import { axisCentres, boxIoU, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
+import { axisCentres, boxIoU, confidence, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
 import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
 const card = (input: ModelCard['input'], scan?: ModelCard['scan']): ModelCard => ({
@@ -103,7 +103,8 @@ test('a click VOI past the volume\'s edge reads only the slabs that reach into i
  * and 0 elsewhere; the fine pass "finds" the sphere nearest to the click. The scan must give the
  * spheres back at their places, the larger first, and nothing else.
  */
-function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry): WindowRunner & { clicks: Vec3[] } {
+/** The map marks every sphere; the click analysis finds each one except those `rejected` names. */
+function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] = []): WindowRunner & { clicks: Vec3[] } {
   const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
   const toMm = (g: VolumeGeometry, s: Vec3) => s.map((v, a) => g.origin[a] + v * g.spacing[a]) as Vec3;
   const clicks: Vec3[] = [];
@@ -127,7 +128,7 @@ function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometr
     async analyze(source: VolumeSource, click: Vec3) {
       clicks.push(click);
       const p = toMm(source, click);
-      const q = spheres.find((s) => Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
+      const q = spheres.find((s, n) => !rejected.includes(n) && Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
       const box = q
         ? { min: q.c.map((v, a) => Math.round((v - q.r - source.origin[a]) / source.spacing[a])) as Vec3, max: q.c.map((v, a) => Math.round((v + q.r - source.origin[a]) / source.spacing[a])) as Vec3 }
         : { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
@@ -165,9 +166,9 @@ test('calibrated scores and the card\'s minScore: a found lesion under it is ana
   const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
   const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];
   const runner = sphereRunner(spheres, source);
-  // Raw scores above 0.5 for both found spheres; the larger, surer one the higher. The table maps
-  // raw 0.5 -> 0.2 and 1 -> 1: the large sphere's score is about 0.99, the small one's (0.11 mL
-  // of probability mass, raw about 0.8) about 0.68, under the 0.75 asked for.
+  // Raw scores above 0.5 for both spheres (map components); the larger, surer one the higher. The
+  // table maps raw 0.5 -> 0.2 and 1 -> 1: the large sphere's score is about 0.99, the small one's
+  // (0.11 mL of probability mass, raw about 0.6) about 0.36, under the 0.75 asked for.
   const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, calibration: { raw: [0.5, 1], share: [0.2, 1] }, minScore: 0.75 };
   const result = await scanVolume(runner, source, { params });
   expect(result.candidates).toHaveLength(2);
@@ -179,6 +180,22 @@ test('calibrated scores and the card\'s minScore: a found lesion under it is ana
   expect([big.found, small.found]).toEqual([true, false]);
   // The analysis itself found it: its segment's box, not the coarse one.
   expect(small.analysis.found).toBe(true);
+});
+
+test('the detector ranks: a candidate the click analysis rejects keeps its place, and is not proposed', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];
+  // The click analysis answers "no lesion" at the large sphere, which the map marks most surely.
+  const runner = sphereRunner(spheres, source, [0]);
+  const result = await scanVolume(runner, source, { params: { windowGrid: [16, 16, 16], strideMm: [16, 16, 16], cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01 } });
+  expect(result.candidates).toHaveLength(2);
+  const [first, second] = result.candidates;
+  expect(first.rawScore).toBeCloseTo(confidence(first.coarse), 12);
+  expect(first.rawScore).toBeGreaterThan(second.rawScore);
+  expect([first.found, second.found]).toEqual([false, true]);
+  // Not found: its box is the coarse component's, around the large sphere.
+  expect(first.box).toEqual(first.coarse.box);
+  first.centerMm.forEach((v, a) => expect(Math.abs(v - spheres[0].c[a])).toBeLessThan(2));
 });
 
 test('nothing marked: no candidates, no fine analysis', async () => {

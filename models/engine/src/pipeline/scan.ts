@@ -86,14 +86,16 @@ export interface Candidate {
   /** 1 = the most likely lesion. */
   rank: number;
   /**
-   * Raw detection score in [0, 1], what candidates are ranked by: found lesions in [0.5, 1], the
-   * rest below 0.5, each by the coarse pass's confidence (see confidence(): map components above
-   * blobs). Not P(malignant).
+   * Raw detection score in [0, 1], what candidates are ranked by: the coarse pass's confidence
+   * (see confidence(): map components above blobs), whatever the click analysis answered. The
+   * click analysis decides what is proposed (`found`), not the order: on validation volumes it
+   * answered "no lesion" at 6 of 36 lesions the detector marked with its highest confidence,
+   * while its own false findings sat on small, weak map components. Not P(malignant).
    */
   rawScore: number;
   /**
    * The detection score shown: with the card's scan.calibration, the share of validation
-   * candidates at this raw score that were lesions; else the raw score. Not P(malignant).
+   * proposals at this raw score that were lesions; else the raw score. Not P(malignant).
    */
   score: number;
   /** Where the fine analysis was centred: continuous source index and patient mm. */
@@ -529,8 +531,7 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     if (found.some((f) => inBox(c.centerIndex, f.box))) continue;
     options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
     const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
-    const conf = confidence(c);
-    const rawScore = analysis.found ? 0.5 + 0.5 * conf : 0.5 * conf;
+    const rawScore = confidence(c);
     const score = calibratedScore(params.calibration, rawScore);
     const candidate: Candidate = {
       rank: 0,

@@ -40,7 +40,7 @@ export function registerEval(program: Command): void {
     .option('--resume', 'with --click-robustness and --records: lesions already in the records file (an interrupted run, the same model and flips) are taken from it, not clicked again; the summary covers all')
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
-    .option('--calibrate-score <dir>', 'with --detect on validation volumes: write a copy of the model to <dir> whose card ships these scan parameters (the card\'s, with --scan\'s) and a detection score calibrated on these volumes (the share of candidates at each score that were lesions)')
+    .option('--calibrate-score <dir>', 'with --detect on validation volumes: write a copy of the model to <dir> whose card ships these scan parameters (the card\'s, with --scan\'s) and a detection score calibrated on these volumes (the share of proposed candidates at each score that were lesions)')
     .action(async (opts) => {
       // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
       if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);
@@ -231,7 +231,11 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
   if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
   if (opts.calibrateScore) {
-    const calibration = fitScoreCalibration(results.flatMap((r) => r.candidates.map((k) => ({ raw: k.score, lesion: k.iou > HIT_IOU }))));
+    // On the candidates proposed: the panel shows the score on them only, and the click analysis's
+    // "no lesion" changes the share of lesions among candidates at one detector score.
+    const proposed = results.flatMap((r) => r.candidates.filter((k) => k.found).map((k) => ({ raw: k.score, lesion: k.iou > HIT_IOU })));
+    if (!proposed.length) throw new CliError(`${opts.data}: the scan proposed no lesion on these volumes, so there is no score to calibrate`, 'input');
+    const calibration = fitScoreCalibration(proposed);
     const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free; ${shape}`;
     await writeFolder(opts.calibrateScore, (into) => {
       for (const f of fs.readdirSync(dir)) if (f !== 'model-card.json') fs.copyFileSync(path.join(dir, f), path.join(into, f));

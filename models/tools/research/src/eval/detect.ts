@@ -414,7 +414,7 @@ export function writeDetectReport(dir: string, summary: DetectSummary, results: 
 
 /**
  * The detection score's calibration (the card's scan.calibration): pool-adjacent-violators over
- * validation candidates, so the share of lesions never falls as the raw score rises; one point
+ * validation proposals (the candidates a viewer lists), so the share of lesions never falls as the raw score rises; one point
  * per pooled block, at its mean raw score.
  */
 export function fitScoreCalibration(points: { raw: number; lesion: boolean }[]): { raw: number[]; share: number[] } {
