@@ -121,6 +121,11 @@ maybe('eval --detect --calibrate-score writes a new model whose card ships the s
   expect(card.metrics.detectionValidation.data).toMatch(/3 whole volumes/);
   // The shards are the input model's, byte for byte, so its checksums still hold.
   for (const s of card.shards) expect(fs.readFileSync(path.join(out, s.path)).equals(fs.readFileSync(path.join(SHIPPED_WEIGHTS, s.path)))).toBe(true);
+  // Fit on proposals only: with none (no candidate analysed) there is nothing to calibrate, and no folder.
+  const none = await run(['eval', '--detect', '--data', data, '--backend', 'wasm', '--scan', '{"maxCandidates":0}', '--calibrate-score', path.join(dir, 'none')]);
+  expect(none.status).not.toBe(0);
+  expect(none.stderr).toMatch(/proposed no lesion on these volumes, so there is no score to calibrate/);
+  expect(fs.existsSync(path.join(dir, 'none'))).toBe(false);
   // Never over an input, and not with --update-card.
   expect((await run(['eval', '--detect', '--data', data, '--calibrate-score', SHIPPED_WEIGHTS])).status).not.toBe(0);
   const both = await run(['eval', '--detect', '--data', data, '--update-card', '--calibrate-score', path.join(dir, 'other')]);
