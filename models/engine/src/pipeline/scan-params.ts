@@ -44,6 +44,14 @@ export interface ScanParams {
   calibration?: { raw: number[]; share: number[] };
   /** A lesion the fine analysis found is proposed (Candidate.found) only at this score or above (the calibrated one where there is a calibration). Absent: 0. */
   minScore?: number;
+  /**
+   * A map candidate at this raw score or above that the click analysis turned down gets a second
+   * look at the voxel nearest its centre (Absent: no second look). The candidate's centre is a
+   * probability-weighted mean, between voxels; measured, the click analysis can answer "no lesion"
+   * there and find a 6.85 mL cancer at the nearest voxel (where a user's click lands) and 0.4-4 mm
+   * around it: a sub-voxel phase of the VOI's resampling, not the lesion.
+   */
+  secondLookScore?: number;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

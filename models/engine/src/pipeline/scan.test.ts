@@ -104,7 +104,8 @@ test('a click VOI past the volume\'s edge reads only the slabs that reach into i
  * spheres back at their places, the larger first, and nothing else.
  */
 /** The map marks every sphere; the click analysis finds each one except those `rejected` names. */
-function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] = []): WindowRunner & { clicks: Vec3[] } {
+function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] | ((n: number, click: Vec3) => boolean) = []): WindowRunner & { clicks: Vec3[] } {
+  const turnsDown = typeof rejected === 'function' ? rejected : (n: number) => rejected.includes(n);
   const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
   const toMm = (g: VolumeGeometry, s: Vec3) => s.map((v, a) => g.origin[a] + v * g.spacing[a]) as Vec3;
   const clicks: Vec3[] = [];
@@ -128,7 +129,7 @@ function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometr
     async analyze(source: VolumeSource, click: Vec3) {
       clicks.push(click);
       const p = toMm(source, click);
-      const q = spheres.find((s, n) => !rejected.includes(n) && Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
+      const q = spheres.find((s, n) => !turnsDown(n, click) && Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
       const box = q
         ? { min: q.c.map((v, a) => Math.round((v - q.r - source.origin[a]) / source.spacing[a])) as Vec3, max: q.c.map((v, a) => Math.round((v + q.r - source.origin[a]) / source.spacing[a])) as Vec3 }
         : { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
@@ -196,6 +197,36 @@ test('the detector ranks: a candidate the click analysis rejects keeps its place
   // Not found: its box is the coarse component's, around the large sphere.
   expect(first.box).toEqual(first.coarse.box);
   first.centerMm.forEach((v, a) => expect(Math.abs(v - spheres[0].c[a])).toBeLessThan(2));
+});
+
+test('second look: a sure candidate turned down between voxels is found at the nearest voxel; a weak one gets no second look', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01 };
+  const offVoxel = (click: Vec3) => click.some((v) => v !== Math.round(v));
+  // The click analysis turns both spheres down anywhere between voxels, the large one (raw about
+  // 0.99) and the small one (raw about 0.6).
+  const between = () => sphereRunner(spheres, source, (_n, click) => offVoxel(click));
+  const without = await scanVolume(between(), source, { params });
+  expect(without.candidates.map((c) => c.found)).toEqual([false, false]);
+  const runner = between();
+  const result = await scanVolume(runner, source, { params: { ...params, secondLookScore: 0.75 } });
+  const [big, small] = result.candidates;
+  expect(offVoxel(big.coarse.centerIndex) && offVoxel(small.coarse.centerIndex)).toBe(true);
+  expect(big.rawScore).toBeGreaterThanOrEqual(0.75);
+  expect(small.rawScore).toBeLessThan(0.75);
+  expect([big.found, small.found]).toEqual([true, false]);
+  expect(big.centerIndex).toEqual(big.coarse.centerIndex.map(Math.round));
+  big.centerMm.forEach((v, a) => expect(v).toBeCloseTo(source.origin[a] + big.centerIndex[a] * source.spacing[a], 9));
+  expect(small.centerIndex).toEqual(small.coarse.centerIndex);
+  expect(runner.clicks).toHaveLength(3);
+  // Turned down at the nearest voxel too: the first answer and centre stay, after two looks.
+  const nowhere = sphereRunner(spheres, source, [0, 1]);
+  const refused = await scanVolume(nowhere, source, { params: { ...params, secondLookScore: 0.75 } });
+  expect(refused.candidates[0].found).toBe(false);
+  expect(refused.candidates[0].centerIndex).toEqual(refused.candidates[0].coarse.centerIndex);
+  expect(nowhere.clicks).toHaveLength(3);
+  expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { secondLookScore: 1.5 })).toThrow(/secondLookScore/);
 });
 
 test('nothing marked: no candidates, no fine analysis', async () => {

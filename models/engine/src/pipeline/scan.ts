@@ -36,7 +36,8 @@
  * 3. Fine pass: the click analysis (analyze(), both passes, the card's "no lesion" rule) at the
  *    centre of each candidate, the best first, up to maxCandidates map components and then
  *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
- *    lesion and is skipped.
+ *    lesion and is skipped. A sure map candidate it turns down gets a second look at the voxel
+ *    nearest its centre (secondLookScore).
  *
  * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
  */
@@ -145,6 +146,7 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
   if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
   if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
+  if (p.secondLookScore !== undefined && !(p.secondLookScore >= 0 && p.secondLookScore <= 1)) throw new Error(`Scan secondLookScore must be in [0, 1], got ${p.secondLookScore}`);
   const c = p.calibration;
   if (c && !(Array.isArray(c.raw) && Array.isArray(c.share) && c.raw.length === c.share.length && c.raw.length > 0 && c.raw.every((x, i) => i === 0 || x > c.raw[i - 1]) && c.share.every((y, i) => y >= 0 && y <= 1 && (i === 0 || y >= c.share[i - 1])))) {
     throw new Error('Scan calibration must be raw scores in ascending order with a share in [0, 1] each, not decreasing');
@@ -516,6 +518,19 @@ export function calibratedScore(calibration: ScanParams['calibration'], raw: num
   return ys[i - 1] + t * (ys[i] - ys[i - 1]);
 }
 
+/**
+ * The click analysis at a candidate's centre; for a sure map candidate it turns down, once more
+ * at the nearest voxel (params.secondLookScore). Returns where the answer kept was centred.
+ */
+async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: CoarseCandidate, rawScore: number, params: ScanParams, signal?: AbortSignal): Promise<{ analysis: AnalysisResult; centerIndex: Vec3 }> {
+  const first = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal });
+  const nearest = c.centerIndex.map((v, a) => Math.min(source.dims[a] - 1, Math.max(0, Math.round(v)))) as Vec3;
+  const sure = c.source === 'map' && params.secondLookScore !== undefined && rawScore >= params.secondLookScore;
+  if (first.found || !sure || nearest.every((v, a) => v === c.centerIndex[a])) return { analysis: first, centerIndex: c.centerIndex };
+  const second = await runner.analyze(source, nearest, { centerSpace: 'voxel', signal });
+  return second.found ? { analysis: second, centerIndex: nearest } : { analysis: first, centerIndex: c.centerIndex };
+}
+
 /** The whole scan: coarse pass, then the click analysis of the best candidates. */
 export async function scanVolume(runner: WindowRunner, source: VolumeSource, options: ScanOptions = {}): Promise<ScanResult> {
   const t0 = now();
@@ -530,15 +545,15 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     // Another component of a lesion already found (a lesion can split at the threshold).
     if (found.some((f) => inBox(c.centerIndex, f.box))) continue;
     options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
-    const analysis = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal: options.signal });
     const rawScore = confidence(c);
+    const { analysis, centerIndex } = await analyzeCandidate(runner, source, c, rawScore, params, options.signal);
     const score = calibratedScore(params.calibration, rawScore);
     const candidate: Candidate = {
       rank: 0,
       rawScore,
       score,
-      centerIndex: c.centerIndex,
-      centerMm: indexToPatient(source, c.centerIndex),
+      centerIndex,
+      centerMm: indexToPatient(source, centerIndex),
       found: analysis.found && score >= (params.minScore ?? 0),
       box: analysis.found ? { min: analysis.lesion.min, max: analysis.lesion.max } : c.box,
       coarse: c,

@@ -231,9 +231,10 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   const about = { data: opts.data, model: `${model.card.name} ${model.card.version}`, scan: scanParams(model.card, params), backend: engine.backend?.backend, minutes: Math.round((Date.now() - started) / 600) / 100 };
   if (opts.report) await writeFolder(opts.report, (into) => writeDetectReport(into, summary, results, about));
   if (opts.calibrateScore) {
-    // On the candidates proposed: the panel shows the score on them only, and the click analysis's
-    // "no lesion" changes the share of lesions among candidates at one detector score.
-    const proposed = results.flatMap((r) => r.candidates.filter((k) => k.found).map((k) => ({ raw: k.score, lesion: k.iou > HIT_IOU })));
+    // On the candidates the click analysis found a lesion at: the panel shows the score on them
+    // only, and its "no lesion" changes the share of lesions among candidates at one detector
+    // score. Not on `found`, which the input card's minScore (on its own calibration) already cut.
+    const proposed = results.flatMap((r) => r.candidates.filter((k) => k.analysisFound).map((k) => ({ raw: k.score, lesion: k.iou > HIT_IOU })));
     if (!proposed.length) throw new CliError(`${opts.data}: the scan proposed no lesion on these volumes, so there is no score to calibrate`, 'input');
     const calibration = fitScoreCalibration(proposed);
     const data = `${datasetOrigin(opts.data)}: ${summary.volumes} whole volumes, ${summary.lesions} lesions, ${summary.lesionFreeVolumes} of the volumes lesion-free; ${shape}`;

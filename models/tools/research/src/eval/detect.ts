@@ -246,8 +246,12 @@ export interface DetectCase {
 export interface DetectCaseResult {
   caseId: string;
   lesions: number;
-  /** Candidates ranked, each with its best truth overlap (hit -1: none). */
-  candidates: { score: number; shown: number; found: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
+  /**
+   * Candidates ranked, each with its best truth overlap (hit -1: none). found: proposed (the
+   * click analysis found a lesion and the score reaches the card's minScore); analysisFound: the
+   * click analysis found one, whatever the score.
+   */
+  candidates: { score: number; shown: number; found: boolean; analysisFound: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
   /** Dice of the union of the found (accepted) segments against the truth. */
   dice: number;
   windows: number;
@@ -270,7 +274,7 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
   return {
     caseId: c.caseId,
     lesions: truth.length,
-    candidates: result.candidates.map((k, n) => ({ score: k.rawScore, shown: k.score, found: k.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
+    candidates: result.candidates.map((k, n) => ({ score: k.rawScore, shown: k.score, found: k.found, analysisFound: k.analysis.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
     dice: unionDice(c.mask, result.candidates.filter((k) => k.found).map((k) => k.analysis.lesion), truthVoxels),
     windows: result.windows,
     ms: result.timingsMs,
