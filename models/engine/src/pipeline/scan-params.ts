@@ -38,8 +38,8 @@ export interface ScanParams {
   nmsMm?: number;
   /**
    * The detection score calibrated on validation volumes (abus-ai eval --detect --calibrate-score):
-   * raw scores, ascending, and at each the share of validation proposals (found lesions) with that score that
-   * were lesions; a candidate's score is that share, interpolated. Absent: the raw score.
+   * raw scores, ascending, and at each the share of lesions among the validation candidates with that score
+   * that the click analysis found a lesion at (before minScore cuts any); a candidate's score is that share, interpolated. Absent: the raw score.
    */
   calibration?: { raw: number[]; share: number[] };
   /** A lesion the fine analysis found is proposed (Candidate.found) only at this score or above (the calibrated one where there is a calibration). Absent: 0. */

@@ -40,7 +40,7 @@ export function registerEval(program: Command): void {
     .option('--resume', 'with --click-robustness and --records: lesions already in the records file (an interrupted run, the same model and flips) are taken from it, not clicked again; the summary covers all')
     .option('--json', 'print the summaries as JSON')
     .option('--update-card', 'record the results as held-out metrics in the model\'s model-card.json (the shards and their checksums are unchanged)')
-    .option('--calibrate-score <dir>', 'with --detect on validation volumes: write a copy of the model to <dir> whose card ships these scan parameters (the card\'s, with --scan\'s) and a detection score calibrated on these volumes (the share of proposed candidates at each score that were lesions)')
+    .option('--calibrate-score <dir>', 'with --detect on validation volumes: write a copy of the model to <dir> whose card ships these scan parameters (the card\'s, with --scan\'s) and a detection score calibrated on these volumes (at each score, the share of lesions among the candidates the click analysis found a lesion at, before the card\'s minScore)')
     .action(async (opts) => {
       // Checked before minutes of evaluation; the report folder appears whole (writeFolder).
       if (opts.report) checkOutputFolder('--report', opts.report, [opts.data]);

@@ -418,7 +418,7 @@ export function writeDetectReport(dir: string, summary: DetectSummary, results: 
 
 /**
  * The detection score's calibration (the card's scan.calibration): pool-adjacent-violators over
- * validation proposals (the candidates a viewer lists), so the share of lesions never falls as the raw score rises; one point
+ * the validation candidates the click analysis found a lesion at (before the card's minScore), so the share of lesions never falls as the raw score rises; one point
  * per pooled block, at its mean raw score.
  */
 export function fitScoreCalibration(points: { raw: number; lesion: boolean }[]): { raw: number[]; share: number[] } {
