@@ -19,7 +19,7 @@ import { analyzeAtLesion, lesionMoved, VoiRunMode } from './lesion-centre';
 import { ScanOptions, ScanResult, scanVolume, WindowRunner } from './scan';
 
 export { AbortError };
-import { arraySource, gridMaskToSource, normalizeVoi, VoiPlan, VolumeSource, WindowGrid } from './voi';
+import { arraySource, focusOnGrid, gridMaskToSource, normalizeVoi, planFocus, VoiPlan, VolumeSource, WindowGrid } from './voi';
 import type { AnalysisResult, AnalyzeOptions, Progress } from './result';
 
 export type { AnalysisResult, AnalyzeOptions, Progress, Stage } from './result';
@@ -265,8 +265,8 @@ export class Analyzer implements Engine, WindowRunner {
       label: verdictClass(verdict),
       lesion,
       size,
-      centerIndex: plan.center,
-      clickIndex: plan.center,
+      centerIndex: planFocus(plan),
+      clickIndex: planFocus(plan),
       analyses: 1,
       passes: passesRun,
       backend: this.backend.backend,
@@ -276,13 +276,12 @@ export class Analyzer implements Engine, WindowRunner {
     };
   }
 
-  /** The lesion of a probability map: its component at the VOI's centre, the card's "no lesion" rule, descriptors and P. */
+  /** The lesion of a probability map: its component at the VOI's focus (the click, or the lesion's centre), the card's "no lesion" rule, descriptors and P. */
   private lesionOf(plan: VoiPlan, source: VolumeGeometry, voiData: Float32Array, probMap: Float32Array | null, networkProbability: number | null) {
     const { input } = this.card;
     const [gx, gy, gz] = input.grid;
-    const gridCenter: Vec3 = [(gx - 1) / 2, (gy - 1) / 2, (gz - 1) / 2];
     const detection = this.card.detection ?? { clickRadiusMm: Infinity, minLesionMl: 0 };
-    const component = probMap ? componentAtCenter(probMap, input.grid, gridCenter, 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
+    const component = probMap ? componentAtCenter(probMap, input.grid, focusOnGrid(plan, source.spacing), 0.5, detection.clickRadiusMm / input.voxelMm) : new Uint8Array(gx * gy * gz);
     const segment = gridMaskToSource(plan, source, component);
     const segmentSize = measureLesion(segment, source.spacing);
     const found = segment.voxelCount > 0 && segmentSize.volumeMl >= detection.minLesionMl;

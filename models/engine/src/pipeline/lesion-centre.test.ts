@@ -4,7 +4,7 @@ import { IDENTITY_DIRECTION, Vec3 } from '../volume';
 import type { AnalysisResult } from './analyze';
 import { FlipAxis, flipGrid, flipViews } from './flips';
 import { analyzeAtLesion, CONVERGED_MM, distanceMm, lesionCentroid, lesionMoved, VoiRunner } from './lesion-centre';
-import { arraySource, snapToLattice, SourceMask, VoiPlan } from './voi';
+import { arraySource, planFocus, snapToLattice, SourceMask, VoiPlan } from './voi';
 
 const CARD = { input: { grid: [16, 16, 16], voxelMm: 1, voiMm: [16, 16, 16], normalization: 'zscore-voi' }, architecture: { iterations: 2 } } as unknown as ModelCard;
 const SPACING: Vec3 = [0.5, 0.5, 1];
@@ -13,7 +13,7 @@ const source = arraySource({ dims: [60, 40, 30], spacing: SPACING, origin: [0, 0
 
 /**
  * The ball (radius 4 mm) as the network would see it from a VOI: only the part inside the VOI's
- * block, and its far side cut by half the VOI centre's offset from it, as a real network's
+ * block, and its far side cut by half the VOI focus's offset from it, as a real network's
  * segment shrinks off-centre; so the segment's centroid is pulled toward the click.
  */
 function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number; reusePlain?: boolean }[]): VoiRunner {
@@ -24,7 +24,7 @@ function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number; 
     const max = plan.blockMax;
     const size = [0, 1, 2].map((a) => max[a] - min[a] + 1);
     const mask = new Uint8Array(size[0] * size[1] * size[2]);
-    const toBall = BALL.map((v, a) => (v - plan.center[a]) * SPACING[a]);
+    const toBall = BALL.map((v, a) => (v - planFocus(plan)[a]) * SPACING[a]);
     const offset = Math.hypot(...toBall);
     let n = 0;
     for (let k = 0, q = 0; k < size[2]; k++)
@@ -41,7 +41,7 @@ function ballRunner(calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number; 
     const lesion: SourceMask = { mask, min, max, voxelCount: n };
     // A look stops after the first pass when the ball's segment is centred on another lattice point.
     if (look && n > 0 && lesionMoved(CARD, source, plan, lesion)) call.passes = 1;
-    return { found: n > 0, lesion, probability: 0.5, centerIndex: plan.center, passes: call.passes, timingsMs: { total: 10 } } as unknown as AnalysisResult;
+    return { found: n > 0, lesion, probability: 0.5, centerIndex: planFocus(plan), passes: call.passes, timingsMs: { total: 10 } } as unknown as AnalysisResult;
   };
 }
 
@@ -127,4 +127,20 @@ test('a click off the ball: the look stops after one pass and the analysis runs 
   expect(calls[0].passes).toBe(1);
   expect(calls[1].passes).toBe(2);
   expect(distanceMm(r.centerIndex, BALL, SPACING)).toBeLessThan(CONVERGED_MM);
+});
+
+test('inward, a click near a lateral face: the VOI moves inwards to stay inside the volume, and the answer is still about the click', async () => {
+  const calls: { plan: VoiPlan; flips: FlipAxis[]; passes?: number }[] = [];
+  const click: Vec3 = [2, 5, 15];
+  const centred: typeof calls = [];
+  await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel' }, ballRunner(centred));
+  expect(centred[0].plan.center).toEqual(snapToLattice(click, SPACING, CARD.input.voxelMm));
+  const r = await analyzeAtLesion(CARD, source, click, { centerSpace: 'voxel', inward: true }, ballRunner(calls));
+  expect(r.found).toBe(false);
+  const { plan } = calls[0];
+  // 16 mm grid at 0.5 mm source voxels: the VOI's first grid voxel is at index >= 0, the click 6.5 mm off its centre.
+  expect(plan.center[0] - (7.5 * CARD.input.voxelMm) / SPACING[0]).toBeGreaterThanOrEqual(0);
+  expect(planFocus(plan)).toEqual(snapToLattice(click, SPACING, CARD.input.voxelMm));
+  expect(r.centerIndex).toEqual(planFocus(plan));
+  expect((plan.center[0] - planFocus(plan)[0]) * SPACING[0]).toBeGreaterThan(4);
 });

@@ -11,7 +11,7 @@ import type { ModelCard } from '../engine/weights';
 import { Vec3, VolumeGeometry } from '../volume';
 import type { AnalysisResult, AnalyzeOptions } from './result';
 import type { FlipAxis } from './flips';
-import { centerIndex, planClick, planVoi, readWindow, snapToLattice, SourceMask, VoiPlan, VolumeSource, WindowGrid } from './voi';
+import { centerIndex, planAbout, planClick, planFocus, readWindow, snapToLattice, SourceMask, VoiPlan, VolumeSource, WindowGrid } from './voi';
 
 /** A shift of the VOI's centre below this (mm) changes nothing worth another analysis. */
 export const CONVERGED_MM = 1;
@@ -66,7 +66,7 @@ export function latticeCentre(card: ModelCard, geometry: VolumeGeometry, lesion:
 
 /** Whether a lesion's centre is on another lattice point than the VOI's: the VOI should move there. */
 export function lesionMoved(card: ModelCard, geometry: VolumeGeometry, plan: VoiPlan, lesion: SourceMask): boolean {
-  return distanceMm(latticeCentre(card, geometry, lesion), plan.center, geometry.spacing) >= CONVERGED_MM;
+  return distanceMm(latticeCentre(card, geometry, lesion), planFocus(plan), geometry.spacing) >= CONVERGED_MM;
 }
 
 /**
@@ -83,11 +83,12 @@ export async function analyzeAtLesion(card: ModelCard, source: VolumeSource, cli
   const t0 = now();
   const flips = options.flips ?? card.analysis?.flips ?? [];
   const recentre = options.recentre ?? true;
-  let plan = planClick(card, source, click, options.centerSpace ?? 'patient');
+  const inward = options.inward ?? false;
+  let plan = planClick(card, source, click, options.centerSpace ?? 'patient', inward);
   const clickIndex = centerIndex(source, click, options.centerSpace ?? 'patient');
   let runs = 0;
   /** The VOI on a lesion's own centre. */
-  const planOn = (lesion: SourceMask) => planVoi(source, latticeCentre(card, source, lesion), card.input.grid, card.input.voxelMm);
+  const planOn = (lesion: SourceMask) => planAbout(card, source, lesionCentroid(lesion), inward);
   const analyse = async (p: VoiPlan, views: FlipAxis[], mode: VoiRunMode = {}) => {
     const t = now();
     options.onProgress?.({ stage: 'reading VOI' });

@@ -24,6 +24,8 @@ export interface AnalyzeOptions {
   centerSpace?: 'patient' | 'voxel';
   /** Analyse again on the lesion's own centre (lesion-centre.ts); default true. */
   recentre?: boolean;
+  /** Move each VOI inwards where it would reach past the volume's lateral or sweep face (voi.ts planAbout); default false. */
+  inward?: boolean;
   /** Flipped views averaged in the last analysis (flips.ts); default the card's analysis.flips, else none. */
   flips?: FlipAxis[];
   onProgress?: (p: Progress) => void;

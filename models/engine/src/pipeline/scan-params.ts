@@ -52,6 +52,15 @@ export interface ScanParams {
    * around it: a sub-voxel phase of the VOI's resampling, not the lesion.
    */
   secondLookScore?: number;
+  /**
+   * With secondLookScore: a sure map candidate whose answer disagrees with the detector's component
+   * (no lesion, or a segment whose box overlaps the component's by IoU 0.3 or less) and whose VOI
+   * reaches past the volume's lateral or sweep face is analysed once more with the VOI moved
+   * inwards (voi.ts planAbout), and that answer is kept if it agrees with the component better
+   * and by more than 0.3. Why: the click analysis misses or cuts lesions whose VOI is padded
+   * (docs/engine.md, Normalisation). Absent: false.
+   */
+  inwardLook?: boolean;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

@@ -9,7 +9,7 @@ import { variantConfig } from '../engine/config';
 import { initWeights } from '../engine/network';
 import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../engine/weights';
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
-import { AbortError, AnalysisResult, Engine } from './analyze';
+import { AbortError, AnalysisResult, AnalyzeOptions, Engine } from './analyze';
 import { load } from '../load';
 import { axisCentres, boxIoU, confidence, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
 import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
@@ -104,8 +104,8 @@ test('a click VOI past the volume\'s edge reads only the slabs that reach into i
  * spheres back at their places, the larger first, and nothing else.
  */
 /** The map marks every sphere; the click analysis finds each one except those `rejected` names. */
-function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] | ((n: number, click: Vec3) => boolean) = []): WindowRunner & { clicks: Vec3[] } {
-  const turnsDown = typeof rejected === 'function' ? rejected : (n: number) => rejected.includes(n);
+function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] | ((n: number, click: Vec3, options: AnalyzeOptions) => boolean) = []): WindowRunner & { clicks: Vec3[] } {
+  const turnsDown = typeof rejected === 'function' ? rejected : (n: number, _click: Vec3, _options: AnalyzeOptions) => rejected.includes(n);
   const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
   const toMm = (g: VolumeGeometry, s: Vec3) => s.map((v, a) => g.origin[a] + v * g.spacing[a]) as Vec3;
   const clicks: Vec3[] = [];
@@ -126,10 +126,10 @@ function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometr
           }
       return out;
     },
-    async analyze(source: VolumeSource, click: Vec3) {
+    async analyze(source: VolumeSource, click: Vec3, options: AnalyzeOptions = {}) {
       clicks.push(click);
       const p = toMm(source, click);
-      const q = spheres.find((s, n) => !turnsDown(n, click) && Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
+      const q = spheres.find((s, n) => !turnsDown(n, click, options) && Math.hypot(p[0] - s.c[0], p[1] - s.c[1], p[2] - s.c[2]) <= s.r);
       const box = q
         ? { min: q.c.map((v, a) => Math.round((v - q.r - source.origin[a]) / source.spacing[a])) as Vec3, max: q.c.map((v, a) => Math.round((v + q.r - source.origin[a]) / source.spacing[a])) as Vec3 }
         : { min: [0, 0, 0] as Vec3, max: [0, 0, 0] as Vec3 };
@@ -227,6 +227,27 @@ test('second look: a sure candidate turned down between voxels is found at the n
   expect(refused.candidates[0].centerIndex).toEqual(refused.candidates[0].coarse.centerIndex);
   expect(nowhere.clicks).toHaveLength(3);
   expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { secondLookScore: 1.5 })).toThrow(/secondLookScore/);
+});
+
+test('inward look: a sure candidate turned down where its VOI crosses a lateral face is found with the VOI moved inwards; one far from the faces gets no such look', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // Volume x 5..85 mm: the first sphere's 30 mm VOI reaches past x = 5; the second's stays inside.
+  const spheres = [{ c: [12, 15, 50] as Vec3, r: 6 }, { c: [50, 20, 70] as Vec3, r: 6 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75 };
+  // The centred analysis turns both down; the one with the VOI moved inwards finds them.
+  const centredOnly = () => sphereRunner(spheres, source, (_n, _click, options) => !options.inward);
+  const without = await scanVolume(centredOnly(), source, { params });
+  expect(without.candidates.map((c) => c.found)).toEqual([false, false]);
+  const runner = centredOnly();
+  const result = await scanVolume(runner, source, { params: { ...params, inwardLook: true } });
+  const byX = [...result.candidates].sort((a, b) => a.centerMm[0] - b.centerMm[0]);
+  expect(byX.map((c) => c.rawScore >= 0.75)).toEqual([true, true]);
+  expect(byX.map((c) => c.found)).toEqual([true, false]);
+  expect(byX[0].analysis.lesion.max[0]).toBeGreaterThan(byX[0].analysis.lesion.min[0]);
+  // Per candidate a first look and, off-voxel, the nearest voxel's; one inward look, for the sphere at the face.
+  const offVoxel = result.candidates.filter((c) => c.coarse.centerIndex.some((v) => v !== Math.round(v))).length;
+  expect(runner.clicks).toHaveLength(2 + offVoxel + 1);
+  expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { inwardLook: 'yes' as unknown as boolean })).toThrow(/inwardLook/);
 });
 
 test('nothing marked: no candidates, no fine analysis', async () => {

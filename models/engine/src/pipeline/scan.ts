@@ -37,7 +37,8 @@
  *    centre of each candidate, the best first, up to maxCandidates map components and then
  *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
  *    lesion and is skipped. A sure map candidate it turns down gets a second look at the voxel
- *    nearest its centre (secondLookScore).
+ *    nearest its centre (secondLookScore); one whose answer disagrees with the map near the
+ *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook).
  *
  * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
  */
@@ -48,7 +49,7 @@ import type { AnalysisResult, AnalyzeOptions } from './result';
 import { labelComponents } from './components';
 import { DETECTOR_GRID_MULTIPLE } from './detector';
 import { DEFAULT_SCAN, ScanParams } from './scan-params';
-import { planVoi, readWindow, SLAB_PLANES, VoiPlan, VolumeSource, WindowGrid } from './voi';
+import { planClick, planVoi, readWindow, SLAB_PLANES, VoiPlan, VolumeSource, WindowGrid } from './voi';
 
 export { DEFAULT_SCAN, readWindow, SLAB_PLANES };
 export type { WindowGrid };
@@ -147,6 +148,7 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
   if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
   if (p.secondLookScore !== undefined && !(p.secondLookScore >= 0 && p.secondLookScore <= 1)) throw new Error(`Scan secondLookScore must be in [0, 1], got ${p.secondLookScore}`);
+  if (p.inwardLook !== undefined && typeof p.inwardLook !== 'boolean') throw new Error(`Scan inwardLook must be true or false, got ${JSON.stringify(p.inwardLook)}`);
   const c = p.calibration;
   if (c && !(Array.isArray(c.raw) && Array.isArray(c.share) && c.raw.length === c.share.length && c.raw.length > 0 && c.raw.every((x, i) => i === 0 || x > c.raw[i - 1]) && c.share.every((y, i) => y >= 0 && y <= 1 && (i === 0 || y >= c.share[i - 1])))) {
     throw new Error('Scan calibration must be raw scores in ascending order with a share in [0, 1] each, not decreasing');
@@ -429,6 +431,8 @@ export async function darkBlobs(grey: Float32Array, dims: Vec3, cellMm: number, 
 
 /** Two found lesions whose boxes overlap this much are one lesion. */
 const DUPLICATE_IOU = 0.3;
+/** An answer agrees with the detector's component when their boxes overlap by more than this IoU (the hit rule of the detection eval). */
+const AGREEMENT_IOU = 0.3;
 
 /** Intersection over union of two inclusive index boxes (voxel counts; the same in mm on one grid). */
 export function boxIoU(a: { min: Vec3; max: Vec3 }, b: { min: Vec3; max: Vec3 }): number {
@@ -520,15 +524,28 @@ export function calibratedScore(calibration: ScanParams['calibration'], raw: num
 
 /**
  * The click analysis at a candidate's centre; for a sure map candidate it turns down, once more
- * at the nearest voxel (params.secondLookScore). Returns where the answer kept was centred.
+ * at the nearest voxel (params.secondLookScore); for a sure one whose answer still disagrees with
+ * its component and whose VOI crosses a lateral or sweep face, once more with the VOI moved
+ * inwards (params.inwardLook). Returns where the answer kept was centred.
  */
 async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: CoarseCandidate, rawScore: number, params: ScanParams, signal?: AbortSignal): Promise<{ analysis: AnalysisResult; centerIndex: Vec3 }> {
   const first = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal });
   const nearest = c.centerIndex.map((v, a) => Math.min(source.dims[a] - 1, Math.max(0, Math.round(v)))) as Vec3;
   const sure = c.source === 'map' && params.secondLookScore !== undefined && rawScore >= params.secondLookScore;
-  if (first.found || !sure || nearest.every((v, a) => v === c.centerIndex[a])) return { analysis: first, centerIndex: c.centerIndex };
-  const second = await runner.analyze(source, nearest, { centerSpace: 'voxel', signal });
-  return second.found ? { analysis: second, centerIndex: nearest } : { analysis: first, centerIndex: c.centerIndex };
+  let kept = { analysis: first, centerIndex: c.centerIndex };
+  if (!sure) return kept;
+  if (!first.found && nearest.some((v, a) => v !== c.centerIndex[a])) {
+    const second = await runner.analyze(source, nearest, { centerSpace: 'voxel', signal });
+    if (second.found) kept = { analysis: second, centerIndex: nearest };
+  }
+  // How well an answer agrees with the detector's component: 0 for "no lesion".
+  const agreement = (a: AnalysisResult) => (a.found ? boxIoU({ min: a.lesion.min, max: a.lesion.max }, c.box) : 0);
+  if (!params.inwardLook || agreement(kept.analysis) > AGREEMENT_IOU) return kept;
+  const centred = planClick(runner.card, source, kept.centerIndex, 'voxel');
+  const moved = planClick(runner.card, source, kept.centerIndex, 'voxel', true);
+  if (moved.center.every((v, a) => v === centred.center[a])) return kept;
+  const inward = await runner.analyze(source, kept.centerIndex, { centerSpace: 'voxel', signal, inward: true });
+  return agreement(inward) > Math.max(agreement(kept.analysis), AGREEMENT_IOU) ? { analysis: inward, centerIndex: kept.centerIndex } : kept;
 }
 
 /** The whole scan: coarse pass, then the click analysis of the best candidates. */

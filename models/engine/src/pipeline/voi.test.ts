@@ -1,7 +1,8 @@
 import { dice } from '@abus-tumor-ai/research';
-import { indexToPatient, Mat3, Vec3, Volume } from '../volume';
+import { IDENTITY_DIRECTION, indexToPatient, Mat3, Vec3, Volume } from '../volume';
 import { componentAtCenter, measureLesion } from './postprocess';
-import { arraySource, blockSize, centerIndex, gridMaskToSource, normalizeVoi, planVoi, resampleToGrid } from './voi';
+import type { ModelCard } from '../engine/weights';
+import { arraySource, blockSize, centerIndex, focusOnGrid, gridMaskToSource, normalizeVoi, planAbout, planVoi, resampleToGrid, snapToLattice } from './voi';
 
 /** Rotation by `deg` about the patient z axis, then a swap making k point along -y: non-trivial. */
 function rotated(deg: number): Mat3 {
@@ -101,5 +102,38 @@ describe('VOI geometry', () => {
     expect(mask[near]).toBe(1);
     expect(mask[0]).toBe(0);
     expect(componentAtCenter(new Float32Array(160), dimsG, [1, 1, 1]).every((v) => v === 0)).toBe(true);
+  });
+
+  test('a VOI about a point near a lateral or sweep face moves inwards on the lattice, to stay inside a volume long enough; never in depth', () => {
+    const card = { input: { grid: [64, 32, 64], voxelMm: 1 } } as unknown as ModelCard;
+    const geometry = { dims: [300, 200, 150] as Vec3, spacing: [0.4, 0.2, 0.5] as Vec3, origin: [0, 0, 0] as Vec3, direction: IDENTITY_DIRECTION };
+    const extentMm = (plan: { blockMin: Vec3; blockMax: Vec3 }, a: number) => (plan.blockMax[a] - plan.blockMin[a]) * geometry.spacing[a];
+    const middle = planAbout(card, geometry, [150.3, 100, 75.2], true);
+    expect(middle.center).toEqual(middle.focus);
+    expect(middle.focus).toEqual(snapToLattice([150.3, 100, 75.2], geometry.spacing, 1));
+    // Without `inward` (a click's default) it stays centred on the point.
+    expect(planAbout(card, geometry, [10.2, 3, 140.4]).center).toEqual(snapToLattice([10.2, 3, 140.4], geometry.spacing, 1));
+    const near = planAbout(card, geometry, [10.2, 3, 140.4], true);
+    expect(near.focus).toEqual(snapToLattice([10.2, 3, 140.4], geometry.spacing, 1));
+    // Lateral: the 63 mm grid span fits 119.6 mm; sweep: 74.5 mm. Whole 1 mm steps inwards, and no further than needed.
+    const halfIndex = [31.5 / 0.4, 0, 31.5 / 0.5];
+    for (const a of [0, 2]) {
+      expect(near.center[a] - halfIndex[a]).toBeGreaterThanOrEqual(0);
+      expect(near.center[a] + halfIndex[a]).toBeLessThanOrEqual(geometry.dims[a] - 1);
+      expect(Math.abs(near.center[a] - near.focus![a]) * geometry.spacing[a]).toBeGreaterThan(5);
+      const steps = ((near.center[a] - near.focus![a]) * geometry.spacing[a]) / card.input.voxelMm;
+      expect(Math.abs(steps - Math.round(steps))).toBeLessThan(1e-6);
+      expect(extentMm(near, a)).toBeGreaterThan(62);
+    }
+    expect(near.center[0] - halfIndex[0]).toBeLessThan(1 / 0.4);
+    expect(geometry.dims[2] - 1 - (near.center[2] + halfIndex[2])).toBeLessThan(1 / 0.5);
+    expect(near.center[1]).toBe(near.focus![1]);
+    // The focus on the grid is where the point is: the analysis takes the lesion there.
+    const g = focusOnGrid(near, geometry.spacing);
+    expect(g[1]).toBeCloseTo(15.5, 6);
+    expect(g[0]).toBeCloseTo(31.5 - (near.center[0] - near.focus![0]) * 0.4, 6);
+    // Too short along an axis to hold the VOI: centred there, as before.
+    const short = planAbout(card, { ...geometry, dims: [100, 200, 150] }, [10, 100, 75], true);
+    expect(short.center[0]).toBe(short.focus![0]);
   });
 });

@@ -14,6 +14,8 @@ import { checkAbort, nextTask } from './abort';
 export interface VoiPlan {
   /** Continuous source index of the VOI centre. */
   center: Vec3;
+  /** Continuous source index of the point the analysis is about (the click, a lesion's centre); the centre when absent. */
+  focus?: Vec3;
   /** Network grid, voxels [x(i), y(j), z(k)]. */
   grid: Vec3;
   voxelMm: number;
@@ -79,13 +81,52 @@ export function planVoi(geometry: VolumeGeometry, center: Vec3, grid: Vec3, voxe
   return plan;
 }
 
+/** The lateral and sweep axes: the ones a VOI is moved along to stay inside the volume (planAbout). */
+const INWARD_AXES = [0, 2];
+
 /**
- * The VOI of a click (its centre on the lattice), before anything is read: its block is the only part of the volume the first
+ * The VOI about a point (a click, a lesion's centre; snapped to the lattice), centred on it. With
+ * `inward`, it is moved inwards in whole lattice steps where it would reach past the volume's
+ * lateral or sweep face and the volume is long enough to hold it; the point is then off the VOI's
+ * centre (`focus`). Why: the network was trained on lesions anywhere in a VOI that stays inside
+ * its crop, and padding is where the click analysis fails most (docs/engine.md, Normalisation).
+ * Not the default: off-centre at the VOI's face, the network often segments only part of a
+ * lesion (measured in docs/engine.md), so the scan uses it as a second look only. In depth the
+ * VOI stays centred: a click lands in tissue, and the training VOIs reach past the skin as far.
+ */
+export function planAbout(card: ModelCard, geometry: VolumeGeometry, point: Vec3, inward = false): VoiPlan {
+  const { grid, voxelMm } = card.input;
+  const focus = snapToLattice(point, geometry.spacing, voxelMm);
+  const center = [...focus] as Vec3;
+  for (const a of inward ? INWARD_AXES : []) {
+    const step = voxelMm / geometry.spacing[a];
+    const half = ((grid[a] - 1) / 2) * step;
+    const last = geometry.dims[a] - 1;
+    if (2 * half > last) continue;
+    if (center[a] - half < 0) center[a] += Math.ceil((half - center[a]) / step - 1e-6) * step;
+    else if (center[a] + half > last) center[a] -= Math.ceil((center[a] + half - last) / step - 1e-6) * step;
+  }
+  return { ...planVoi(geometry, center, grid, voxelMm), focus };
+}
+
+/** Where a plan's analysis is about, continuous source index. */
+export function planFocus(plan: VoiPlan): Vec3 {
+  return plan.focus ?? plan.center;
+}
+
+/** The focus of a plan on its grid (continuous grid coordinates). */
+export function focusOnGrid(plan: VoiPlan, spacing: Vec3): Vec3 {
+  const focus = planFocus(plan);
+  return [0, 1, 2].map((a) => toGrid(plan, spacing, a, focus[a])) as Vec3;
+}
+
+/**
+ * The VOI of a click (planAbout), before anything is read: its block is the only part of the volume the first
  * analysis reads (a worker client reads it and sends only that).
  */
-export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3, space: 'patient' | 'voxel'): VoiPlan {
+export function planClick(card: ModelCard, geometry: VolumeGeometry, click: Vec3, space: 'patient' | 'voxel', inward = false): VoiPlan {
   if (geometry.dims.some((d) => d < 2)) throw new Error(`This is a 2-D image (${geometry.dims.join(' x ')}); the analysis needs a 3-D volume`);
-  return planVoi(geometry, snapToLattice(centerIndex(geometry, click, space), geometry.spacing, card.input.voxelMm), card.input.grid, card.input.voxelMm);
+  return planAbout(card, geometry, centerIndex(geometry, click, space), inward);
 }
 
 /** Per-axis linear interpolation weights, precomputed once per axis (the grid is separable). */
