@@ -1,6 +1,7 @@
 /** The probability bar's range band and labelled operating points, on a minimal stand-in DOM (the panel only builds elements). */
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { fallbackNote, operatingPointsTip, probabilityBar } from './panel';
+import { candidateRow, fallbackNote, operatingPointsTip, probabilityBar } from './panel';
+import type { AbusTumorService, CandidateRow } from './service';
 
 class FakeElement {
   children: FakeElement[] = [];
@@ -8,6 +9,7 @@ class FakeElement {
   style = { cssText: '' };
   textContent = '';
   title = '';
+  onclick: unknown = null;
   setAttribute(name: string, value: string) {
     this.attributes.set(name, value);
   }
@@ -58,4 +60,20 @@ it('a backend message is one line, its first clause; the whole message is the "w
   expect(fallbackNote('Not on WebGPU: running on wasm (forced); 3x3x3 convolutions by XNNPACK conv2d.').line).toBe('Not on WebGPU: running on wasm');
   expect(fallbackNote('The GPU was lost (destroyed); now running on wasm').line).toBe('The GPU was lost');
   expect(fallbackNote('No backend could start.').line).toBe('No backend could start');
+});
+
+it('a proposal the detector alone outlined says so and shows no verdict; a click-analysed one has no such note', () => {
+  const result = (outline?: 'detector') => ({
+    found: true, probability: outline ? null : 0.8, probabilityRange: outline ? null : [0.8, 0.8], verdict: outline ? null : 'Suspicious for malignancy',
+    size: { volumeMl: 0.7, longestMm: 14, extentMm: { lateral: 14, depth: 8, sweep: 12 } }, centerIndex: [1, 2, 3], outline,
+  });
+  const row = (outline?: 'detector') => candidateRow({ rank: 1, score: 0.95, calibrated: true, result: result(outline), click: {} } as unknown as CandidateRow, {} as AbusTumorService) as unknown as FakeElement;
+  const outlined = row('detector');
+  expect(outlined.find('abus-detector-outline')).toHaveLength(1);
+  expect(outlined.find('abus-detector-outline')[0].textContent).toMatch(/detector.*no verdict/);
+  expect(outlined.attributes.get('data-verdict')).toBe('');
+  expect(outlined.find('abus-candidate-score')[0].textContent).not.toMatch(/Suspicious|benign|Indeterminate/);
+  const analysed = row();
+  expect(analysed.find('abus-detector-outline')).toHaveLength(0);
+  expect(analysed.find('abus-candidate-score')[0].textContent).toMatch(/Suspicious for malignancy/);
 });

@@ -104,6 +104,7 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
     if (range) p.title = 'The network saw the lesion from several views (mirrored); their P(malignant) spans this range. A range across a threshold makes the verdict "Indeterminate".';
     card.append(p, probabilityBar(r.probability, colour, service.state.engine?.card.operatingPoints, r.probabilityRange));
   }
+  if (r.outline === 'detector') card.append(outlineNote());
   const side = record.laterality?.side ? `${record.laterality.side === 'L' ? 'left' : 'right'} breast` : 'laterality unknown';
   card.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm · ${side}`, 'color:#a9b8d0'));
   for (const note of record.assumedGeometry) card.append(div(`Geometry assumed: ${note}`, 'color:#8fa3c0;font-size:11px'));
@@ -111,11 +112,19 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
   return card;
 }
 
+/** Said of a proposal outlined by the scan's detector alone: why it has no verdict, and what its outline is. */
+function outlineNote(): HTMLElement {
+  const note = div('Outlined by the detector (2 mm cells): the click analysis found no lesion here, so no verdict', 'color:#f5a623;font-size:11px');
+  note.setAttribute('data-cy', 'abus-detector-outline');
+  note.title = 'Find lesions\' detector marked this place surely, but the click analysis answered "no lesion" there. Its outline is the detector\'s coarse one, and there is no P(malignant). Click the mass to analyse it again.';
+  return note;
+}
+
 /**
  * One "Find lesions" proposal: its rank and detection score, verdict and size, go-to, accept,
  * reject; or, on a lesion already marked, that lesion's name and go-to alone.
  */
-function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement {
+export function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement {
   const r = row.result;
   const el = document.createElement('div');
   if (row.marked !== undefined) {
@@ -140,6 +149,7 @@ function candidateRow(row: CandidateRow, service: AbusTumorService): HTMLElement
   const range = rangeText(r.probabilityRange);
   const probability = r.probability === null ? '' : ` · P(malignant) ${(r.probability * 100).toFixed(1)}%${range ? ` (${range})` : ''}`;
   el.append(div(`${r.size.volumeMl.toFixed(2)} mL · longest ${r.size.longestMm.toFixed(1)} mm${probability}`, 'color:#a9b8d0'));
+  if (r.outline === 'detector') el.append(outlineNote());
   el.append(
     button('Go to', 'abus-candidate-goto', () => service.goToCandidate(row.rank), true),
     button('Accept', 'abus-accept', () => void service.acceptCandidate(row.rank), true),

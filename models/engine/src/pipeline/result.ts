@@ -69,6 +69,12 @@ export interface AnalysisResult {
   backendReason: string;
   timingsMs: Record<string, number>;
   notice: string;
+  /**
+   * 'detector': the segment is the scan's detector's own component (2 mm cells), proposed where
+   * the detector was sure and the click analysis found no lesion (scan.ts, detectorOutline); it
+   * has no P(malignant) and no verdict. Absent for the click analysis's own segment.
+   */
+  outline?: 'detector';
 }
 
 /** The error-scope part of a GPUDevice (no WebGPU types in this project's libs). */

@@ -61,6 +61,14 @@ export interface ScanParams {
    * (docs/engine.md, Normalisation). Absent: false.
    */
   inwardLook?: boolean;
+  /**
+   * With secondLookScore: a sure map candidate the click analysis still turns down after its
+   * looks is proposed with the detector's own component as its outline (2 mm cells), with no
+   * P(malignant) and no verdict (the result's `outline` is 'detector'). Why: the click analysis
+   * answered "no lesion" even at the true centre of lesions the detector's box was on
+   * (docs/engine.md, Finding lesions). Absent: false.
+   */
+  detectorOutline?: boolean;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

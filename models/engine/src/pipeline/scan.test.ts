@@ -250,6 +250,37 @@ test('inward look: a sure candidate turned down where its VOI crosses a lateral 
   expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { inwardLook: 'yes' as unknown as boolean })).toThrow(/inwardLook/);
 });
 
+test('detector outline: a sure candidate the click analysis turns down everywhere is proposed with the component as its outline and no verdict; a weak one is not', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75 };
+  const without = await scanVolume(sphereRunner(spheres, source, [0, 1]), source, { params });
+  expect(without.candidates.map((c) => c.found)).toEqual([false, false]);
+  const result = await scanVolume(sphereRunner(spheres, source, [0, 1]), source, { params: { ...params, detectorOutline: true } });
+  const [big, small] = result.candidates;
+  expect(big.rawScore).toBeGreaterThanOrEqual(0.75);
+  expect(small.rawScore).toBeLessThan(0.75);
+  expect([big.found, small.found]).toEqual([true, false]);
+  expect(big.analysis.outline).toBe('detector');
+  expect(small.analysis.outline).toBeUndefined();
+  expect([big.analysis.probability, big.analysis.verdict, big.analysis.label, big.analysis.descriptors]).toEqual([null, null, null, null]);
+  // The outline is the sphere to the 2 mm cells' staircase: its volume, and no voxel farther out than a cell's diagonal.
+  const ml = ((4 / 3) * Math.PI * 8 ** 3) / 1000;
+  expect(Math.abs(big.analysis.size.volumeMl - ml) / ml).toBeLessThan(0.15);
+  const { mask, min, max } = big.analysis.lesion;
+  const [nx, ny] = [max[0] - min[0] + 1, max[1] - min[1] + 1];
+  let farthest = 0;
+  mask.forEach((v, i) => {
+    if (!v) return;
+    const index = [min[0] + (i % nx), min[1] + (Math.floor(i / nx) % ny), min[2] + Math.floor(i / (nx * ny))];
+    farthest = Math.max(farthest, Math.hypot(...index.map((x, a) => source.origin[a] + x * source.spacing[a] - spheres[0].c[a])));
+  });
+  expect(farthest).toBeGreaterThan(8 - 2);
+  expect(farthest).toBeLessThan(8 + 2 * Math.sqrt(3));
+  expect(big.box).toEqual({ min: big.analysis.lesion.min, max: big.analysis.lesion.max });
+  expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { detectorOutline: 1 as unknown as boolean })).toThrow(/detectorOutline/);
+});
+
 test('nothing marked: no candidates, no fine analysis', async () => {
   const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
   const runner = sphereRunner([], source);

@@ -38,7 +38,9 @@
  *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
  *    lesion and is skipped. A sure map candidate it turns down gets a second look at the voxel
  *    nearest its centre (secondLookScore); one whose answer disagrees with the map near the
- *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook).
+ *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook); and one
+ *    still turned down is proposed with the detector's own outline, without a verdict
+ *    (detectorOutline).
  *
  * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
  */
@@ -48,8 +50,9 @@ import { checkAbort, nextTask } from './abort';
 import type { AnalysisResult, AnalyzeOptions } from './result';
 import { labelComponents } from './components';
 import { DETECTOR_GRID_MULTIPLE } from './detector';
+import { measureLesion } from './postprocess';
 import { DEFAULT_SCAN, ScanParams } from './scan-params';
-import { planClick, planVoi, readWindow, SLAB_PLANES, VoiPlan, VolumeSource, WindowGrid } from './voi';
+import { planClick, planVoi, readWindow, SLAB_PLANES, SourceMask, VoiPlan, VolumeSource, WindowGrid } from './voi';
 
 export { DEFAULT_SCAN, readWindow, SLAB_PLANES };
 export type { WindowGrid };
@@ -82,6 +85,8 @@ export interface CoarseCandidate {
   /** A blob's darkness against its surroundings (standard deviations); 0 for a map component. */
   darkness: number;
   box: { min: Vec3; max: Vec3 };
+  /** A map component's cells (indices into the coarse map, x fastest): its outline where the scan proposes the component itself. */
+  cells?: Uint32Array;
 }
 
 export interface Candidate {
@@ -148,7 +153,9 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
   if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
   if (p.secondLookScore !== undefined && !(p.secondLookScore >= 0 && p.secondLookScore <= 1)) throw new Error(`Scan secondLookScore must be in [0, 1], got ${p.secondLookScore}`);
-  if (p.inwardLook !== undefined && typeof p.inwardLook !== 'boolean') throw new Error(`Scan inwardLook must be true or false, got ${JSON.stringify(p.inwardLook)}`);
+  for (const key of ['inwardLook', 'detectorOutline'] as const) {
+    if (p[key] !== undefined && typeof p[key] !== 'boolean') throw new Error(`Scan ${key} must be true or false, got ${JSON.stringify(p[key])}`);
+  }
   const c = p.calibration;
   if (c && !(Array.isArray(c.raw) && Array.isArray(c.share) && c.raw.length === c.share.length && c.raw.length > 0 && c.raw.every((x, i) => i === 0 || x > c.raw[i - 1]) && c.share.every((y, i) => y >= 0 && y <= 1 && (i === 0 || y >= c.share[i - 1])))) {
     throw new Error('Scan calibration must be raw scores in ascending order with a share in [0, 1] each, not decreasing');
@@ -290,10 +297,12 @@ export class CoarseMap {
  */
 export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number, geometry: VolumeGeometry, threshold: number, minMl: number): CoarseCandidate[] {
   const cellMl = cellMm ** 3 / 1000;
-  const components: { peak: number; mass: number; weighted: number[]; lo: number[]; hi: number[] }[] = [];
+  const components: { peak: number; mass: number; weighted: number[]; lo: number[]; hi: number[]; cells: number[] }[] = [];
   labelComponents(map, mapDims, threshold, (label, x, y, z) => {
-    const c = (components[label - 1] ??= { peak: 0, mass: 0, weighted: [0, 0, 0], lo: [...mapDims], hi: [-1, -1, -1] });
-    const p = map[x + mapDims[0] * (y + mapDims[1] * z)];
+    const c = (components[label - 1] ??= { peak: 0, mass: 0, weighted: [0, 0, 0], lo: [...mapDims], hi: [-1, -1, -1], cells: [] });
+    const cell = x + mapDims[0] * (y + mapDims[1] * z);
+    const p = map[cell];
+    c.cells.push(cell);
     c.peak = Math.max(c.peak, p);
     c.mass += p;
     [x, y, z].forEach((v, a) => {
@@ -303,7 +312,7 @@ export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number,
     });
   });
   const out: CoarseCandidate[] = [];
-  for (const { peak, mass, weighted, lo, hi } of components) {
+  for (const { peak, mass, weighted, lo, hi, cells } of components) {
     if (mass * cellMl < minMl) continue;
     // Cell c spans [c, c+1) * cellMm from the volume's outer edge, which is voxel index -0.5.
     const toIndex = (a: number, cellCoord: number) => (cellCoord * cellMm) / geometry.spacing[a] - 0.5;
@@ -318,6 +327,7 @@ export function findCandidates(map: Float32Array, mapDims: Vec3, cellMm: number,
         min: [0, 1, 2].map((a) => clampIndex(a, Math.ceil(toIndex(a, lo[a])))) as Vec3,
         max: [0, 1, 2].map((a) => clampIndex(a, Math.floor(toIndex(a, hi[a] + 1)))) as Vec3,
       },
+      cells: Uint32Array.from(cells),
     });
   }
   return out.sort((a, b) => b.peak - a.peak || b.massMl - a.massMl);
@@ -522,6 +532,59 @@ export function calibratedScore(calibration: ScanParams['calibration'], raw: num
   return ys[i - 1] + t * (ys[i] - ys[i - 1]);
 }
 
+/** A map candidate the detector is sure of (params.secondLookScore): it earns the scan's second looks, and its own outline. */
+const isSure = (c: CoarseCandidate, rawScore: number, params: ScanParams) => c.source === 'map' && params.secondLookScore !== undefined && rawScore >= params.secondLookScore;
+
+/**
+ * A map component's own outline on the source voxels: each voxel of its box whose map cell is
+ * one of the component's (a voxel's centre, (i + 0.5) x spacing from the volume's outer edge,
+ * lies in cell floor of that over cellMm).
+ */
+export function componentOutline(c: CoarseCandidate, mapDims: Vec3, cellMm: number, spacing: Vec3): SourceMask {
+  const cells = new Set(c.cells ?? []);
+  const { min, max } = c.box;
+  const [nx, ny, nz] = [0, 1, 2].map((a) => max[a] - min[a] + 1);
+  const cellOf = (a: number, i: number) => Math.min(mapDims[a] - 1, Math.floor(((i + 0.5) * spacing[a]) / cellMm));
+  const mask = new Uint8Array(nx * ny * nz);
+  let voxelCount = 0;
+  for (let z = 0; z < nz; z++) {
+    const cz = cellOf(2, min[2] + z);
+    for (let y = 0; y < ny; y++) {
+      const cy = cellOf(1, min[1] + y);
+      for (let x = 0; x < nx; x++) {
+        if (!cells.has(cellOf(0, min[0] + x) + mapDims[0] * (cy + mapDims[1] * cz))) continue;
+        mask[x + nx * (y + ny * z)] = 1;
+        voxelCount++;
+      }
+    }
+  }
+  return { mask, min: [...min] as Vec3, max: [...max] as Vec3, voxelCount };
+}
+
+/**
+ * What the scan proposes at a sure map candidate the click analysis turned down, with
+ * params.detectorOutline: the detector's component itself, with no P(malignant) and no verdict
+ * (the click analysis gave none). Why: on validation phantoms the click analysis answered
+ * "no lesion" even at the true centre of lesions the detector marked with its box on them
+ * (0.6-1.7 mL; docs/engine.md, Finding lesions).
+ */
+function detectorAnswer(turnedDown: AnalysisResult, c: CoarseCandidate, map: CoarseMap, spacing: Vec3): AnalysisResult {
+  const lesion = componentOutline(c, map.dims, map.cellMm, spacing);
+  return {
+    ...turnedDown,
+    found: lesion.voxelCount > 0,
+    probability: null,
+    probabilityRange: null,
+    networkProbability: null,
+    descriptors: null,
+    verdict: null,
+    label: null,
+    lesion,
+    size: measureLesion(lesion, spacing),
+    outline: 'detector',
+  };
+}
+
 /**
  * The click analysis at a candidate's centre; for a sure map candidate it turns down, once more
  * at the nearest voxel (params.secondLookScore); for a sure one whose answer still disagrees with
@@ -531,7 +594,7 @@ export function calibratedScore(calibration: ScanParams['calibration'], raw: num
 async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: CoarseCandidate, rawScore: number, params: ScanParams, signal?: AbortSignal): Promise<{ analysis: AnalysisResult; centerIndex: Vec3 }> {
   const first = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal });
   const nearest = c.centerIndex.map((v, a) => Math.min(source.dims[a] - 1, Math.max(0, Math.round(v)))) as Vec3;
-  const sure = c.source === 'map' && params.secondLookScore !== undefined && rawScore >= params.secondLookScore;
+  const sure = isSure(c, rawScore, params);
   let kept = { analysis: first, centerIndex: c.centerIndex };
   if (!sure) return kept;
   if (!first.found && nearest.some((v, a) => v !== c.centerIndex[a])) {
@@ -580,6 +643,18 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
     if (analysis.found && found.some((f) => boxIoU(f.box, candidate.box) > DUPLICATE_IOU || inBox(f.centerIndex, candidate.box))) continue;
     analysed.push(candidate);
     if (analysis.found) found.push(candidate);
+  }
+  // The detector's own outlines last, so that a click analysis's segment of a lesion (from another
+  // component of it) always wins over the outline.
+  if (params.detectorOutline) {
+    for (const [i, c] of analysed.entries()) {
+      if (c.analysis.found || !isSure(c.coarse, c.rawScore, params)) continue;
+      const analysis = detectorAnswer(c.analysis, c.coarse, coarse.map, source.spacing);
+      const box = { min: analysis.lesion.min, max: analysis.lesion.max };
+      if (!analysis.found || found.some((f) => boxIoU(f.box, box) > DUPLICATE_IOU || inBox(f.centerIndex, box))) continue;
+      analysed[i] = { ...c, analysis, box, found: c.score >= (params.minScore ?? 0) };
+      found.push(analysed[i]);
+    }
   }
   const candidates = analysed.sort((a, b) => b.rawScore - a.rawScore).map((c, i) => ({ ...c, rank: i + 1 }));
   const t2 = now();
