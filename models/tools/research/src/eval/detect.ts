@@ -251,7 +251,7 @@ export interface DetectCaseResult {
    * click analysis found a lesion and the score reaches the card's minScore); analysisFound: the
    * click analysis found one, whatever the score.
    */
-  candidates: { score: number; shown: number; found: boolean; analysisFound: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number }[];
+  candidates: { score: number; shown: number; found: boolean; analysisFound: boolean; probability: number | null; box: BoxMm; hit: number; iou: number; from: 'map' | 'blob'; peak: number; massMl: number; darkness: number; volumeMl: number; outline: 'detector' | undefined }[];
   /** Dice of the union of the found (accepted) segments against the truth. */
   dice: number;
   windows: number;
@@ -274,7 +274,7 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
   return {
     caseId: c.caseId,
     lesions: truth.length,
-    candidates: result.candidates.map((k, n) => ({ score: k.rawScore, shown: k.score, found: k.found, analysisFound: k.analysis.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0 })),
+    candidates: result.candidates.map((k, n) => ({ score: k.rawScore, shown: k.score, found: k.found, analysisFound: k.analysis.found, probability: k.analysis.probability, box: predictions[n].box, ...hits[n], from: k.coarse.source, peak: k.coarse.peak, massMl: k.coarse.massMl, darkness: k.coarse.darkness, volumeMl: k.found ? k.analysis.size.volumeMl : 0, outline: k.analysis.outline })),
     dice: unionDice(c.mask, result.candidates.filter((k) => k.found).map((k) => k.analysis.lesion), truthVoxels),
     windows: result.windows,
     ms: result.timingsMs,
@@ -402,8 +402,8 @@ export function detectTable(s: DetectSummary): string {
 
 export function detectCsv(results: DetectCaseResult[]): string {
   const rows = results.flatMap((r) => (r.candidates.length ? r.candidates : [null]).map((c, n) =>
-    [r.caseId, r.lesions, r.dice.toFixed(4), c ? n + 1 : '', c?.score.toFixed(4) ?? '', c?.shown.toFixed(4) ?? '', c ? (c.found ? 1 : 0) : '', c?.probability ?? '', c ? c.hit : '', c?.iou.toFixed(3) ?? '', c?.from ?? '', c?.peak.toFixed(3) ?? '', c?.massMl.toFixed(4) ?? '', c?.darkness.toFixed(3) ?? '', c?.volumeMl.toFixed(4) ?? ''].join(',')));
-  return ['case,lesions,dice,rank,score,shown_score,found,probability,hit,iou,from,coarse_peak,coarse_ml,darkness,volume_ml', ...rows].join('\n') + '\n';
+    [r.caseId, r.lesions, r.dice.toFixed(4), c ? n + 1 : '', c?.score.toFixed(4) ?? '', c?.shown.toFixed(4) ?? '', c ? (c.found ? 1 : 0) : '', c?.probability ?? '', c ? c.hit : '', c?.iou.toFixed(3) ?? '', c?.from ?? '', c?.peak.toFixed(3) ?? '', c?.massMl.toFixed(4) ?? '', c?.darkness.toFixed(3) ?? '', c?.volumeMl.toFixed(4) ?? '', c?.outline ?? ''].join(',')));
+  return ['case,lesions,dice,rank,score,shown_score,found,probability,hit,iou,from,coarse_peak,coarse_ml,darkness,volume_ml,outline', ...rows].join('\n') + '\n';
 }
 
 /** table.md, metrics.json, candidates.csv and froc.svg in `dir`. */
