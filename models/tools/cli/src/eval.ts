@@ -242,7 +242,7 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
       for (const f of fs.readdirSync(dir)) if (f !== 'model-card.json') fs.copyFileSync(path.join(dir, f), path.join(into, f));
       const card = JSON.parse(fs.readFileSync(path.join(dir, 'model-card.json'), 'utf8'));
       card.scan = { ...scanParams(model.card, params), calibration };
-      card.metrics = { ...card.metrics, detectionValidation: { data, note: 'the volumes the scan parameters and the score calibration were chosen on (not held out)', froc: Math.round(summary.froc.mean * 1000) / 1000, sensitivityAt1Fp: Math.round(summary.recallAt1Fp * 1000) / 1000, candidates: results.reduce((n, r) => n + r.candidates.length, 0), evaluated: new Date().toISOString().slice(0, 10) } };
+      card.metrics = { ...card.metrics, detectionValidation: { data, note: 'the volumes the scan parameters and the score calibration were chosen on (not held out)', froc: Math.round(summary.froc.mean * 1000) / 1000, sensitivityAt1Fp: Math.round(summary.recallAt1Fp * 1000) / 1000, candidatesFroc: Math.round(summary.candidatesFroc.mean * 1000) / 1000, candidates: results.reduce((n, r) => n + r.candidates.length, 0), evaluated: new Date().toISOString().slice(0, 10) } };
       fs.writeFileSync(path.join(into, 'model-card.json'), JSON.stringify(card, null, 2) + '\n');
     });
     console.error(`abus-ai: calibrated model written to ${opts.calibrateScore} (${calibration.raw.length} score steps, share of lesions ${calibration.share[0]}-${calibration.share[calibration.share.length - 1]})`);
@@ -252,11 +252,12 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
     const round = (x: number) => Math.round(x * 1000) / 1000;
     const file = updateCardMetrics(dir, 'detectionHeldOut', {
       data,
-      note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume); Dice of the union of the found lesions per volume; ${about.backend}`,
+      note: `abus-ai eval --detect: FROC as in TDSC-ABUS 2023 (hit at box IoU > 0.3; sensitivity at 0.125-8 false positives per volume) of the proposals, the candidates the viewer lists; candidatesFroc: of every candidate the scan analysed, proposed or not; Dice of the union of the found lesions per volume; ${about.backend}`,
       keyFp: KEY_FP,
       sensitivity: summary.froc.keyRecall.map(round),
       froc: round(summary.froc.mean),
       frocInterval95: summary.frocInterval.map(round),
+      candidatesFroc: round(summary.candidatesFroc.mean),
       sensitivityAt1FpBySize: summary.bySize.map((b) => ({ ...b, sensitivityAt1Fp: round(b.sensitivityAt1Fp) })),
       sensitivityAt1Fp: round(summary.recallAt1Fp),
       foundLesions: { sensitivity: round(summary.accepted.recall), falsePerVolume: round(summary.accepted.fpPerVolume) },
@@ -269,7 +270,8 @@ async function evalDetect(opts: { data: string; weights?: string; backend: strin
   }
   if (opts.json) {
     const { curve: _curve, ...froc } = summary.froc;
-    console.log(JSON.stringify({ ...about, ...summary, froc }));
+    const { curve: _candidatesCurve, ...candidatesFroc } = summary.candidatesFroc;
+    console.log(JSON.stringify({ ...about, ...summary, froc, candidatesFroc }));
   } else {
     console.log('Research use only, not for clinical diagnosis.\n');
     console.log(detectTable(summary));

@@ -1,6 +1,6 @@
 /** The detection scores as TDSC-ABUS 2023 defines them, on hand-made cases with known answers. */
 import { IDENTITY_DIRECTION, Vec3, Volume } from '@abus-tumor-ai/engine';
-import { boxIoUMm, BoxMm, fitScoreCalibration, froc, frocInterval, frocSvg, indexBoxMm, KEY_FP, sensitivityBySize, truthLesions, unionDice } from './detect';
+import { boxIoUMm, BoxMm, DetectCaseResult, fitScoreCalibration, froc, frocInterval, frocSvg, indexBoxMm, KEY_FP, sensitivityBySize, summarizeDetection, truthLesions, unionDice } from './detect';
 import { calibratedScore } from '@abus-tumor-ai/engine/lab';
 
 const box = (lo: Vec3, hi: Vec3): BoxMm => ({ lo, hi });
@@ -124,4 +124,17 @@ test('the score calibration: the share of lesions never falls as the score rises
   expect(calibratedScore(c, 0.45)).toBeCloseTo(0.25, 9);
   expect(calibratedScore(c, 0.3)).toBeCloseTo(0.125, 9);
   expect(calibratedScore(undefined, 0.45)).toBe(0.45);
+});
+
+test('the summary\'s FROC counts the proposals only, what the viewer lists; every candidate analysed is the detector\'s FROC', () => {
+  // One lesion per volume; the detector's candidate is on it in both, but the click analysis found it in the first only.
+  const result = (found: boolean) => ({
+    caseId: 'c', lesions: 1, truths: [T], truthMl: [1], dice: found ? 1 : 0, windows: 1, ms: { windows: 0, candidates: 0, total: 0 },
+    candidates: [{ score: 0.9, shown: 0.9, found, analysisFound: found, probability: null, box: T, hit: 0, iou: 1, from: 'map', peak: 1, massMl: 1, darkness: 0, volumeMl: 1, outline: undefined }],
+  }) as DetectCaseResult;
+  const summary = summarizeDetection([result(true), result(false)]);
+  expect(summary.froc.mean).toBeCloseTo(0.5, 9);
+  expect(summary.recallAt1Fp).toBeCloseTo(0.5, 9);
+  expect(summary.candidatesFroc.mean).toBeCloseTo(1, 9);
+  expect(summary.accepted.recall).toBeCloseTo(0.5, 9);
 });

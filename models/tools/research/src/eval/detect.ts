@@ -284,7 +284,10 @@ export async function evaluateDetectCase(engine: Engine, c: DetectCase, scan: (e
 }
 
 export interface DetectSummary {
+  /** FROC of the proposals: the candidates the scan proposes (found), what the viewer lists, ranked by their detection score. */
   froc: FrocResult;
+  /** FROC of every candidate the scan analysed, proposed or not: the detector's list before the click analysis's "no lesion". */
+  candidatesFroc: FrocResult;
   /** The FROC score's 95% bootstrap interval over volumes. */
   frocInterval: [number, number];
   /** Sensitivity at 1 FP per volume by lesion size. */
@@ -301,8 +304,11 @@ export interface DetectSummary {
 }
 
 export function summarizeDetection(results: DetectCaseResult[]): DetectSummary {
-  const volumes = results.map((r) => ({ predictions: r.candidates.map((c) => ({ score: c.score, box: c.box })), truths: r.truths }));
+  // What a reader is shown: the proposals (found), ranked by the detector's score. Every
+  // candidate the scan analysed, proposed or not, is the detector's own list (candidatesFroc).
+  const volumes = results.map((r) => ({ predictions: r.candidates.filter((c) => c.found).map((c) => ({ score: c.score, box: c.box })), truths: r.truths }));
   const f = froc(volumes);
+  const candidatesFroc = froc(results.map((r) => ({ predictions: r.candidates.map((c) => ({ score: c.score, box: c.box })), truths: r.truths })));
   const frocBounds = frocInterval(volumes);
   const bySize = sensitivityBySize(volumes, results.map((r) => r.truthMl));
   const acceptedRun = froc(results.map((r) => ({ predictions: r.candidates.filter((c) => c.found).map((c) => ({ score: 1, box: c.box })), truths: r.truths })));
@@ -312,6 +318,7 @@ export function summarizeDetection(results: DetectCaseResult[]): DetectSummary {
   const free = results.filter((r) => r.lesions === 0);
   return {
     froc: f,
+    candidatesFroc,
     frocInterval: frocBounds,
     bySize,
     recallAt1Fp: f.keyRecall[KEY_FP.indexOf(1)],
@@ -392,12 +399,13 @@ ${keys.join('\n')}
 
 /** The table of the summary, as markdown. */
 export function detectTable(s: DetectSummary): string {
-  const head = `| volumes | lesion-free | lesions | ${KEY_FP.map((k) => `sens@${k}`).join(' | ')} | FROC (95% interval) | Dice (all) | Dice (with lesions) | s/volume |`;
+  const head = `| volumes | lesion-free | lesions | ${KEY_FP.map((k) => `sens@${k}`).join(' | ')} | FROC of the proposals (95% interval) | Dice (all) | Dice (with lesions) | s/volume |`;
   const rule = `|${' --- |'.repeat(KEY_FP.length + 7)}`;
   const [lo, hi] = s.frocInterval;
   const row = `| ${s.volumes} | ${s.lesionFreeVolumes} | ${s.lesions} | ${s.froc.keyRecall.map((r) => r.toFixed(3)).join(' | ')} | ${s.froc.mean.toFixed(3)} (${lo.toFixed(3)}-${hi.toFixed(3)}) | ${s.dice.all.toFixed(3)} | ${s.dice.withLesions.toFixed(3)} | ${s.secondsPerVolume.toFixed(1)} |`;
   const sizes = ['', '| lesion size | lesions | sensitivity at 1 FP per volume |', '| --- | --- | --- |', ...s.bySize.map((b) => `| ${b.label} | ${b.lesions} | ${b.lesions ? b.sensitivityAt1Fp.toFixed(3) : '-'} |`)];
-  return [head, rule, row, ...sizes].join('\n') + '\n';
+  const candidates = `\nEvery candidate the scan analysed, proposed or not (the detector's list; the viewer lists only the proposals): FROC ${s.candidatesFroc.mean.toFixed(3)}, ${s.candidatesFroc.keyRecall[KEY_FP.indexOf(1)].toFixed(3)} at 1 FP per volume.`;
+  return [head, rule, row, ...sizes, candidates].join('\n') + '\n';
 }
 
 export function detectCsv(results: DetectCaseResult[]): string {
