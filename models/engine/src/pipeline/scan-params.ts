@@ -62,13 +62,27 @@ export interface ScanParams {
    */
   inwardLook?: boolean;
   /**
-   * With secondLookScore: a sure map candidate the click analysis still turns down after its
-   * looks is proposed with the detector's own component as its outline (2 mm cells), with no
+   * A map candidate at outlineScore and outlinePeak or above (below) that the click analysis still
+   * turns down after its looks is proposed with the detector's own component as its outline (2 mm cells), with no
    * P(malignant) and no verdict (the result's `outline` is 'detector'). Why: the click analysis
    * answered "no lesion" even at the true centre of lesions the detector's box was on
    * (docs/engine.md, Finding lesions). Absent: false.
    */
   detectorOutline?: boolean;
+  /**
+   * With detectorOutline: the raw score from which a map candidate the click analysis turned down
+   * is outlined by the detector (absent: secondLookScore). Below the second look's 0.75 because
+   * the raw score grows with the component's probability mass, so a small lesion the detector is
+   * certain of scores low (a 0.17 mL lesion 0.61), while the click analysis turns most such lesions down.
+   */
+  outlineScore?: number;
+  /**
+   * With detectorOutline: the peak of the coarse map a candidate outlined by the detector reaches
+   * (absent: 0). Why: the detector's map is near-binary; on validation every lesion's component
+   * peaked at 1.00, while 7 of the 10 false components peaked at 0.51-0.52, the map hovering at
+   * the threshold (docs/engine.md, The detector's outline).
+   */
+  outlinePeak?: number;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

@@ -11,7 +11,7 @@ import { foldBatchNorm, LoadedModel, ModelCard, RESEARCH_USE_NOTICE } from '../e
 import { IDENTITY_DIRECTION, Vec3, VolumeGeometry } from '../volume';
 import { AbortError, AnalysisResult, AnalyzeOptions, Engine } from './analyze';
 import { load } from '../load';
-import { axisCentres, boxIoU, confidence, DEFAULT_SCAN, readWindow, scanParams, ScanProgress, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
+import { axisCentres, boxIoU, confidence, DEFAULT_SCAN, readWindow, scanParams, ScanParams, ScanProgress, ScanResult, scanVolume, SLAB_PLANES, suppressNear, tileWindows, WindowGrid, WindowRunner } from './scan';
 import { arraySource, planVoi, resampleToGrid, VoiPlan, VolumeSource } from './voi';
 
 const card = (input: ModelCard['input'], scan?: ModelCard['scan']): ModelCard => ({
@@ -104,7 +104,7 @@ test('a click VOI past the volume\'s edge reads only the slabs that reach into i
  * spheres back at their places, the larger first, and nothing else.
  */
 /** The map marks every sphere; the click analysis finds each one except those `rejected` names. */
-function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometry, rejected: number[] | ((n: number, click: Vec3, options: AnalyzeOptions) => boolean) = []): WindowRunner & { clicks: Vec3[] } {
+function sphereRunner(spheres: { c: Vec3; r: number; p?: number }[], geometry: VolumeGeometry, rejected: number[] | ((n: number, click: Vec3, options: AnalyzeOptions) => boolean) = []): WindowRunner & { clicks: Vec3[] } {
   const turnsDown = typeof rejected === 'function' ? rejected : (n: number, _click: Vec3, _options: AnalyzeOptions) => rejected.includes(n);
   const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
   const toMm = (g: VolumeGeometry, s: Vec3) => s.map((v, a) => g.origin[a] + v * g.spacing[a]) as Vec3;
@@ -122,7 +122,8 @@ function sphereRunner(spheres: { c: Vec3; r: number }[], geometry: VolumeGeometr
           for (let x = 0; x < gx; x++) {
             const s = [x, y, z].map((v, a) => plan.center[a] + ((v - (plan.grid[a] - 1) / 2) * plan.voxelMm) / g.spacing[a]) as Vec3;
             const p = toMm(g, s);
-            out[x + gx * (y + gy * z)] = spheres.some((q) => Math.hypot(p[0] - q.c[0], p[1] - q.c[1], p[2] - q.c[2]) <= q.r) ? 1 : 0;
+            const marked = spheres.find((q) => Math.hypot(p[0] - q.c[0], p[1] - q.c[1], p[2] - q.c[2]) <= q.r);
+            out[x + gx * (y + gy * z)] = marked ? (marked.p ?? 1) : 0;
           }
       return out;
     },
@@ -279,6 +280,27 @@ test('detector outline: a sure candidate the click analysis turns down everywher
   expect(farthest).toBeLessThan(8 + 2 * Math.sqrt(3));
   expect(big.box).toEqual({ min: big.analysis.lesion.min, max: big.analysis.lesion.max });
   expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { detectorOutline: 1 as unknown as boolean })).toThrow(/detectorOutline/);
+});
+
+test('detector outline with outlineScore and outlinePeak: a small component the map is certain of is outlined below the second look score; a component whose map hovers near the threshold is not', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // A small sphere the map is certain of (peak 1) and a larger one it is not (0.6): both score near 0.7.
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 4, p: 1 }, { c: [65, 20, 80] as Vec3, r: 6, p: 0.6 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75, detectorOutline: true };
+  const scan = (extra: Partial<ScanParams>) => scanVolume(sphereRunner(spheres, source, [0, 1]), source, { params: { ...params, ...extra } });
+  const byPeak = (r: ScanResult) => [...r.candidates].sort((a, b) => b.coarse.peak - a.coarse.peak);
+  const atSecondLook = byPeak(await scan({}));
+  expect(atSecondLook.map((c) => c.rawScore < 0.75)).toEqual([true, true]);
+  expect(atSecondLook.map((c) => c.found)).toEqual([false, false]);
+  const scoreOnly = byPeak(await scan({ outlineScore: 0.6 }));
+  expect(scoreOnly.map((c) => c.found)).toEqual([true, true]);
+  const [certain, hovering] = byPeak(await scan({ outlineScore: 0.6, outlinePeak: 0.9 }));
+  expect([certain.coarse.peak, Math.round(hovering.coarse.peak * 100) / 100]).toEqual([1, 0.6]);
+  expect([certain.found, hovering.found]).toEqual([true, false]);
+  expect(certain.analysis.outline).toBe('detector');
+  const c = card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' });
+  expect(() => scanParams(c, { outlineScore: -0.1 })).toThrow(/outlineScore/);
+  expect(() => scanParams(c, { outlinePeak: '0.9' as unknown as number })).toThrow(/outlinePeak/);
 });
 
 test('nothing marked: no candidates, no fine analysis', async () => {

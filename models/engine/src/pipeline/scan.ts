@@ -152,7 +152,10 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
   if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
   if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
-  if (p.secondLookScore !== undefined && !(p.secondLookScore >= 0 && p.secondLookScore <= 1)) throw new Error(`Scan secondLookScore must be in [0, 1], got ${p.secondLookScore}`);
+  for (const key of ['secondLookScore', 'outlineScore', 'outlinePeak'] as const) {
+    const v = p[key];
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= 1)) throw new Error(`Scan ${key} must be in [0, 1], got ${JSON.stringify(v)}`);
+  }
   for (const key of ['inwardLook', 'detectorOutline'] as const) {
     if (p[key] !== undefined && typeof p[key] !== 'boolean') throw new Error(`Scan ${key} must be true or false, got ${JSON.stringify(p[key])}`);
   }
@@ -458,6 +461,8 @@ export function boxIoU(a: { min: Vec3; max: Vec3 }, b: { min: Vec3; max: Vec3 })
 }
 
 const inBox = (p: Vec3, box: { min: Vec3; max: Vec3 }) => p.every((v, a) => v >= box.min[a] - 0.5 && v <= box.max[a] + 0.5);
+/** A lesion already found that this box duplicates: they overlap, or the box holds its centre. */
+const duplicates = (found: Candidate[], box: { min: Vec3; max: Vec3 }) => found.some((f) => boxIoU(f.box, box) > DUPLICATE_IOU || inBox(f.centerIndex, box));
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 /** Planes of a window's grid per task when the scan adds it to its map. */
@@ -532,15 +537,20 @@ export function calibratedScore(calibration: ScanParams['calibration'], raw: num
   return ys[i - 1] + t * (ys[i] - ys[i - 1]);
 }
 
-/** A map candidate the detector is sure of (params.secondLookScore): it earns the scan's second looks, and its own outline. */
+/** A map candidate the detector is sure of (params.secondLookScore): it earns the scan's second looks. */
 const isSure = (c: CoarseCandidate, rawScore: number, params: ScanParams) => c.source === 'map' && params.secondLookScore !== undefined && rawScore >= params.secondLookScore;
+/** A map candidate the detector's outline stands for when the click analysis turns it down (params.detectorOutline). */
+const isOutlined = (c: CoarseCandidate, rawScore: number, params: ScanParams) => {
+  const minScore = params.outlineScore ?? params.secondLookScore;
+  return c.source === 'map' && minScore !== undefined && rawScore >= minScore && c.peak >= (params.outlinePeak ?? 0);
+};
 
 /**
  * A map component's own outline on the source voxels: each voxel of its box whose map cell is
  * one of the component's (a voxel's centre, (i + 0.5) x spacing from the volume's outer edge,
  * lies in cell floor of that over cellMm).
  */
-export function componentOutline(c: CoarseCandidate, mapDims: Vec3, cellMm: number, spacing: Vec3): SourceMask {
+function componentOutline(c: CoarseCandidate, mapDims: Vec3, cellMm: number, spacing: Vec3): SourceMask {
   const cells = new Set(c.cells ?? []);
   const { min, max } = c.box;
   const [nx, ny, nz] = [0, 1, 2].map((a) => max[a] - min[a] + 1);
@@ -640,7 +650,7 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
       analysis,
     };
     // Two components can still lead to one lesion: the second finding of it is dropped.
-    if (analysis.found && found.some((f) => boxIoU(f.box, candidate.box) > DUPLICATE_IOU || inBox(f.centerIndex, candidate.box))) continue;
+    if (analysis.found && duplicates(found, candidate.box)) continue;
     analysed.push(candidate);
     if (analysis.found) found.push(candidate);
   }
@@ -648,10 +658,10 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   // component of it) always wins over the outline.
   if (params.detectorOutline) {
     for (const [i, c] of analysed.entries()) {
-      if (c.analysis.found || !isSure(c.coarse, c.rawScore, params)) continue;
+      if (c.analysis.found || !isOutlined(c.coarse, c.rawScore, params)) continue;
       const analysis = detectorAnswer(c.analysis, c.coarse, coarse.map, source.spacing);
       const box = { min: analysis.lesion.min, max: analysis.lesion.max };
-      if (!analysis.found || found.some((f) => boxIoU(f.box, box) > DUPLICATE_IOU || inBox(f.centerIndex, box))) continue;
+      if (!analysis.found || duplicates(found, box)) continue;
       analysed[i] = { ...c, analysis, box, found: c.score >= (params.minScore ?? 0) };
       found.push(analysed[i]);
     }
