@@ -114,9 +114,9 @@ function resultCard(record: LesionRecord, service: AbusTumorService): HTMLElemen
 
 /** Said of a proposal outlined by the scan's detector alone: why it has no verdict, and what its outline is. */
 function outlineNote(): HTMLElement {
-  const note = div('Outlined by the detector (2 mm cells): the click analysis found no lesion here, so no verdict', 'color:#f5a623;font-size:11px');
+  const note = div('Outlined by the detector (2 mm cells): the click analysis found no lesion here, or only a small part of one, so no verdict', 'color:#f5a623;font-size:11px');
   note.setAttribute('data-cy', 'abus-detector-outline');
-  note.title = 'Find lesions\' detector marked this place surely, but the click analysis answered "no lesion" there. Its outline is the detector\'s coarse one, and there is no P(malignant). Click the mass to analyse it again.';
+  note.title = 'Find lesions\' detector marked this place surely, but the click analysis answered "no lesion" there, or segmented a small part of what the detector marked. Its outline is the detector\'s coarse one, and there is no P(malignant). Click the mass to analyse it again.';
   return note;
 }
 

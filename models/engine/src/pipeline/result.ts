@@ -71,7 +71,8 @@ export interface AnalysisResult {
   notice: string;
   /**
    * 'detector': the segment is the scan's detector's own component (2 mm cells), proposed where
-   * the detector was sure and the click analysis found no lesion (scan.ts, detectorOutline); it
+   * the detector was sure and the click analysis found no lesion, or a small part of one (scan.ts,
+   * detectorOutline, outlinePart); it
    * has no P(malignant) and no verdict. Absent for the click analysis's own segment.
    */
   outline?: 'detector';

@@ -83,6 +83,16 @@ export interface ScanParams {
    * the threshold (docs/engine.md, The detector's outline).
    */
   outlinePeak?: number;
+  /**
+   * With detectorOutline: a click segment under this share of the component's probability mass,
+   * at a candidate the outline would stand for, is taken for a part of the lesion, and the
+   * detector's outline replaces it (with no P(malignant) and no verdict: the click analysis's came
+   * from the part). Absent: a segment is always kept. Why: on held-out phantoms the click analysis
+   * segmented 0.01-0.08 mL of lesions whose component held 0.27-1.96 mL (0.02-0.08 of it), and each
+   * such proposal counted as a false positive and a miss; segments that hit held 0.21-0.30 of
+   * theirs (docs/engine.md, A part of the lesion).
+   */
+  outlinePart?: number;
 }
 
 /** Used where the card has no `scan` (a model never calibrated for detection). */

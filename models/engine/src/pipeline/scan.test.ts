@@ -303,6 +303,33 @@ test('detector outline with outlineScore and outlinePeak: a small component the 
   expect(() => scanParams(c, { outlinePeak: '0.9' as unknown as number })).toThrow(/outlinePeak/);
 });
 
+test('detector outline with outlinePart: a click segment much smaller than its component is replaced by the outline; one of the component\'s size is kept', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 6 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75, outlineScore: 0.6, detectorOutline: true };
+  // The click analysis finds both, but segments 0.1 mL of the 2.1 mL sphere (a part) and 0.8 of the 0.9 mL one.
+  const partRunner = () => {
+    const runner = sphereRunner(spheres, source);
+    const analyze = runner.analyze.bind(runner);
+    runner.analyze = async (src, click, options) => {
+      const r = await analyze(src, click, options);
+      const big = Math.hypot(...click.map((v, a) => source.origin[a] + v * source.spacing[a] - spheres[0].c[a])) <= spheres[0].r;
+      return r.found ? { ...r, size: { volumeMl: big ? 0.1 : 0.8 } as AnalysisResult['size'] } : r;
+    };
+    return runner;
+  };
+  const bySize = (r: ScanResult) => [...r.candidates].sort((a, b) => b.coarse.massMl - a.coarse.massMl);
+  const kept = bySize(await scanVolume(partRunner(), source, { params }));
+  expect(kept.map((c) => [c.found, c.analysis.outline, c.analysis.probability])).toEqual([[true, undefined, 0.5], [true, undefined, 0.5]]);
+  const [big, small] = bySize(await scanVolume(partRunner(), source, { params: { ...params, outlinePart: 0.1 } }));
+  expect([big.found, big.analysis.outline, big.analysis.probability, big.analysis.verdict]).toEqual([true, 'detector', null, null]);
+  expect(big.box).toEqual({ min: big.analysis.lesion.min, max: big.analysis.lesion.max });
+  const ml = ((4 / 3) * Math.PI * 8 ** 3) / 1000;
+  expect(Math.abs(big.analysis.size.volumeMl - ml) / ml).toBeLessThan(0.15);
+  expect([small.found, small.analysis.outline, small.analysis.probability]).toEqual([true, undefined, 0.5]);
+  expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { outlinePart: 2 })).toThrow(/outlinePart/);
+});
+
 test('nothing marked: no candidates, no fine analysis', async () => {
   const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
   const runner = sphereRunner([], source);

@@ -152,7 +152,7 @@ export function scanParams(card: ModelCard, overrides: Partial<ScanParams> = {})
   if (!(Number.isInteger(p.blobCandidates) && p.blobCandidates >= 0)) throw new Error(`blobCandidates must be a whole number >= 0, got ${p.blobCandidates}`);
   if (p.nmsMm !== undefined && !(p.nmsMm >= 0)) throw new Error(`Scan nmsMm must be a distance >= 0 (mm), got ${p.nmsMm}`);
   if (p.minScore !== undefined && !(p.minScore >= 0 && p.minScore <= 1)) throw new Error(`Scan minScore must be in [0, 1], got ${p.minScore}`);
-  for (const key of ['secondLookScore', 'outlineScore', 'outlinePeak'] as const) {
+  for (const key of ['secondLookScore', 'outlineScore', 'outlinePeak', 'outlinePart'] as const) {
     const v = p[key];
     if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= 1)) throw new Error(`Scan ${key} must be in [0, 1], got ${JSON.stringify(v)}`);
   }
@@ -545,6 +545,9 @@ const isOutlined = (c: CoarseCandidate, rawScore: number, params: ScanParams) =>
   return c.source === 'map' && minScore !== undefined && rawScore >= minScore && c.peak >= (params.outlinePeak ?? 0);
 };
 
+/** A click segment so much smaller than its map component (params.outlinePart) that it is taken for a part of the lesion. */
+const isPart = (c: Candidate, params: ScanParams) => params.outlinePart !== undefined && c.analysis.size.volumeMl < params.outlinePart * c.coarse.massMl;
+
 /**
  * A map component's own outline on the source voxels: each voxel of its box whose map cell is
  * one of the component's (a voxel's centre, (i + 0.5) x spacing from the volume's outer edge,
@@ -658,12 +661,13 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   // component of it) always wins over the outline.
   if (params.detectorOutline) {
     for (const [i, c] of analysed.entries()) {
-      if (c.analysis.found || !isOutlined(c.coarse, c.rawScore, params)) continue;
+      if ((c.analysis.found && !isPart(c, params)) || !isOutlined(c.coarse, c.rawScore, params)) continue;
       const analysis = detectorAnswer(c.analysis, c.coarse, coarse.map, source.spacing);
       const box = { min: analysis.lesion.min, max: analysis.lesion.max };
-      if (!analysis.found || duplicates(found, box)) continue;
+      const others = found.filter((f) => f !== c);
+      if (!analysis.found || duplicates(others, box)) continue;
       analysed[i] = { ...c, analysis, box, found: c.score >= (params.minScore ?? 0) };
-      found.push(analysed[i]);
+      found.splice(0, found.length, ...others, analysed[i]);
     }
   }
   const candidates = analysed.sort((a, b) => b.rawScore - a.rawScore).map((c, i) => ({ ...c, rank: i + 1 }));

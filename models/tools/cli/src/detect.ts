@@ -157,7 +157,7 @@ export function registerDetect(program: Command): void {
           console.log(`  ${c.rank}. at (${mm}) mm: no lesion on closer look (score ${c.score.toFixed(2)})`);
           continue;
         }
-        const p = c.analysis.outline === 'detector' ? 'n/a (outlined by the detector alone: the click analysis found no lesion here)' : c.analysis.probability === null ? 'n/a' : `${(c.analysis.probability * 100).toFixed(1)}%`;
+        const p = c.analysis.outline === 'detector' ? 'n/a (outlined by the detector alone: the click analysis found no lesion here, or only a small part of one)' : c.analysis.probability === null ? 'n/a' : `${(c.analysis.probability * 100).toFixed(1)}%`;
         console.log(`  ${c.rank}. at (${mm}) mm: P(malignant) ${p}${c.analysis.verdict ? ` (${c.analysis.verdict})` : ''}, ${c.analysis.size.volumeMl.toFixed(2)} mL, longest ${c.analysis.size.longestMm.toFixed(1)} mm (score ${c.score.toFixed(2)})`);
       }
       for (const file of written) console.log(`  wrote ${file}`);
