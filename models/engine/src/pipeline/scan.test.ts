@@ -330,6 +330,30 @@ test('detector outline with outlinePart: a click segment much smaller than its c
   expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { outlinePart: 2 })).toThrow(/outlinePart/);
 });
 
+test('detector outline: a click analysis\'s segment of a lesion, found from another component, wins over the outline of the component it turned down', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // The map marks the lesion (A) and, apart from it, a small component (B) whose click analysis segments the lesion.
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [30, 15, 58] as Vec3, r: 3 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75, outlineScore: 0.5, detectorOutline: true };
+  const runner = sphereRunner(spheres, source);
+  const analyze = runner.analyze.bind(runner);
+  const toMm = (click: Vec3) => click.map((v, a) => source.origin[a] + v * source.spacing[a]);
+  runner.analyze = async (src, click, options) => {
+    const [x, y, z] = toMm(click);
+    if (Math.hypot(x - 30, y - 15, z - 40) <= 8) return { ...(await analyze(src, click, options)), found: false, probability: null };
+    const lesionCentre = source.origin.map((o, a) => Math.round((spheres[0].c[a] - o) / source.spacing[a])) as Vec3;
+    return analyze(src, lesionCentre, options);
+  };
+  const result = await scanVolume(runner, source, { params });
+  expect(result.candidates).toHaveLength(2);
+  const proposed = result.candidates.filter((c) => c.found);
+  expect(proposed).toHaveLength(1);
+  const [b] = proposed;
+  expect(b.coarse.massMl).toBeLessThan(result.candidates.find((c) => !c.found)!.coarse.massMl);
+  expect([b.analysis.outline, b.analysis.probability]).toEqual([undefined, 0.5]);
+  expect(toMm(b.box.min).every((v, a) => v <= spheres[0].c[a])).toBe(true);
+});
+
 test('nothing marked: no candidates, no fine analysis', async () => {
   const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
   const runner = sphereRunner([], source);
