@@ -62,8 +62,9 @@ export interface ScanParams {
    */
   inwardLook?: boolean;
   /**
-   * A map candidate at outlineScore and outlinePeak or above (below) that the click analysis still
-   * turns down after its looks is proposed with the detector's own component as its outline (2 mm cells), with no
+   * A map candidate at or above outlineScore and outlinePeak (below) that the click analysis turns
+   * down (after the second looks, where its score earns them) is proposed with the detector's own
+   * component as its outline (2 mm cells), with no
    * P(malignant) and no verdict (the result's `outline` is 'detector'). Why: the click analysis
    * answered "no lesion" even at the true centre of lesions the detector's box was on
    * (docs/engine.md, Finding lesions). Absent: false.

@@ -314,7 +314,8 @@ test('detector outline with outlinePart: a click segment much smaller than its c
     runner.analyze = async (src, click, options) => {
       const r = await analyze(src, click, options);
       const big = Math.hypot(...click.map((v, a) => source.origin[a] + v * source.spacing[a] - spheres[0].c[a])) <= spheres[0].r;
-      return r.found ? { ...r, size: { volumeMl: big ? 0.1 : 0.8 } as AnalysisResult['size'] } : r;
+      // A part is re-centred on itself, off the lesion's centre.
+      return r.found ? { ...r, size: { volumeMl: big ? 0.1 : 0.8 } as AnalysisResult['size'], centerIndex: big ? (click.map((v) => v + 3) as Vec3) : click } : r;
     };
     return runner;
   };
@@ -323,6 +324,8 @@ test('detector outline with outlinePart: a click segment much smaller than its c
   expect(kept.map((c) => [c.found, c.analysis.outline, c.analysis.probability])).toEqual([[true, undefined, 0.5], [true, undefined, 0.5]]);
   const [big, small] = bySize(await scanVolume(partRunner(), source, { params: { ...params, outlinePart: 0.1 } }));
   expect([big.found, big.analysis.outline, big.analysis.probability, big.analysis.verdict]).toEqual([true, 'detector', null, null]);
+  // Centred where the component is, not where the part was (Go to and the already-marked check use it).
+  expect(big.analysis.centerIndex).toEqual(big.coarse.centerIndex);
   expect(big.box).toEqual({ min: big.analysis.lesion.min, max: big.analysis.lesion.max });
   const ml = ((4 / 3) * Math.PI * 8 ** 3) / 1000;
   expect(Math.abs(big.analysis.size.volumeMl - ml) / ml).toBeLessThan(0.15);

@@ -38,9 +38,10 @@
  *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
  *    lesion and is skipped. A sure map candidate it turns down gets a second look at the voxel
  *    nearest its centre (secondLookScore); one whose answer disagrees with the map near the
- *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook); and one
- *    still turned down is proposed with the detector's own outline, without a verdict
- *    (detectorOutline).
+ *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook). A map
+ *    candidate the detector is certain of (outlineScore, outlinePeak) that the click analysis
+ *    still turns down, or of which it segments only a small part (outlinePart), is proposed with
+ *    the detector's own outline, without a verdict (detectorOutline).
  *
  * The parameters come from the model card's `scan`, else DEFAULT_SCAN.
  */
@@ -575,11 +576,12 @@ function componentOutline(c: CoarseCandidate, mapDims: Vec3, cellMm: number, spa
 }
 
 /**
- * What the scan proposes at a sure map candidate the click analysis turned down, with
- * params.detectorOutline: the detector's component itself, with no P(malignant) and no verdict
- * (the click analysis gave none). Why: on validation phantoms the click analysis answered
- * "no lesion" even at the true centre of lesions the detector marked with its box on them
- * (0.6-1.7 mL; docs/engine.md, Finding lesions).
+ * What the scan proposes at a map candidate the detector is certain of and the click analysis
+ * turned down or segmented a small part of, with params.detectorOutline: the detector's
+ * component itself, centred at the component's centre, with no P(malignant) and no verdict (the
+ * click analysis gave none, or gave one for the part). Why: on validation phantoms the click
+ * analysis answered "no lesion" even at the true centre of lesions the detector marked with its
+ * box on them (0.6-1.7 mL; docs/engine.md, Finding lesions).
  */
 function detectorAnswer(turnedDown: AnalysisResult, c: CoarseCandidate, map: CoarseMap, spacing: Vec3): AnalysisResult {
   const lesion = componentOutline(c, map.dims, map.cellMm, spacing);
@@ -594,6 +596,8 @@ function detectorAnswer(turnedDown: AnalysisResult, c: CoarseCandidate, map: Coa
     label: null,
     lesion,
     size: measureLesion(lesion, spacing),
+    // A part's own centre lies off the lesion's; Go to and the already-marked check use this one.
+    centerIndex: c.centerIndex,
     outline: 'detector',
   };
 }
