@@ -20,6 +20,7 @@ class ShardPool:
         self.voi = self.mask = None
         self.malignant = torch.zeros(capacity or 0, device=device)
         self.lesion = torch.zeros(capacity or 0, device=device)
+        self.lesion_voxels = torch.zeros(capacity or 0, device=device)
         self.kinds = []
         self.samples_read = 0
 
@@ -53,6 +54,7 @@ class ShardPool:
                 self.mask[slot] = mask[i].to(self.device)
                 self.malignant[slot] = meta['malignant'][i]
                 self.lesion[slot] = meta['lesion'][i]
+                self.lesion_voxels[slot] = float((mask[i] > 0).sum())
                 if slot < len(self.kinds):
                     self.kinds[slot] = meta['kind'][i]
                 else:
@@ -72,6 +74,7 @@ class ShardPool:
         self.voi, self.mask = voi, mask
         self.malignant = torch.cat([self.malignant, torch.zeros(n, device=self.device)])
         self.lesion = torch.cat([self.lesion, torch.zeros(n, device=self.device)])
+        self.lesion_voxels = torch.cat([self.lesion_voxels, torch.zeros(n, device=self.device)])
 
     def counts(self):
         lesion = self.lesion[: self.size] > 0.5

@@ -36,21 +36,27 @@ def weighted_bce(logits, labels, weights, lesion=None):
     return (F.binary_cross_entropy_with_logits(z, y, reduction='none') * w * has).mean()
 
 
-def dice_loss(prob, truth, smooth=LOSS['diceSmooth']):
+def dice_loss(prob, truth, smooth=LOSS['diceSmooth'], miss_weight=0.5):
+    """Soft Dice per sample. miss_weight > 0.5 weighs missed lesion voxels above false ones (the
+    Tversky index, of which Dice is the 0.5 case): a detector trades a few false voxels for recall."""
     batch = prob.shape[0]
     p = prob.reshape(batch, -1)
     g = truth.reshape(batch, -1).to(p.dtype)
     overlap = (p * g).sum(1)
-    sizes = p.sum(1) + g.sum(1)
-    return (1 - (2 * overlap + smooth) / (sizes + smooth)).mean()
+    if miss_weight == 0.5:
+        sizes = p.sum(1) + g.sum(1)
+        return (1 - (2 * overlap + smooth) / (sizes + smooth)).mean()
+    false = (p * (1 - g)).sum(1)
+    missed = ((1 - p) * g).sum(1)
+    return (1 - (overlap + smooth / 2) / (overlap + (1 - miss_weight) * false + miss_weight * missed + smooth / 2)).mean()
 
 
-def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda'], cls_loss='focal'):
+def multi_task_loss(config, passes, mask=None, label=None, lesion=None, weights=None, lam=LOSS['lambda'], cls_loss='focal', miss_weight=0.5):
     used = passes if config['lossOnEveryIteration'] else passes[-1:]
     dtype = torch.get_default_dtype()  # bf16 autocast outputs are scored in full precision
     seg = cls = None
     if config['segmentation'] and mask is not None:
-        seg = sum(dice_loss(p['seg_prob'].to(dtype), mask) for p in used) / len(used)
+        seg = sum(dice_loss(p['seg_prob'].to(dtype), mask, miss_weight=miss_weight) for p in used) / len(used)
     if config['clsStages'] and label is not None:
         term = focal_loss if cls_loss == 'focal' else weighted_bce
         cls = sum(term(p['cls_logit'].to(dtype), label, weights, lesion=lesion) for p in used) / len(used)

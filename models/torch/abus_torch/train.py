@@ -127,6 +127,9 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, help='CPU threads per process')
     parser.add_argument('--provenance', default='{}', help='JSON merged into the model card\'s training record')
     parser.add_argument('--no-export', action='store_true', help='tests: no model folder')
+    parser.add_argument('--miss-weight', type=float, default=0.5, help="weight of missed lesion voxels in the soft Dice (Tversky), false ones weigh 1 minus it; 0.5 is Dice")
+    parser.add_argument('--small-lesion-weight', type=float, default=1.0, help='draw VOIs whose lesion is under --small-lesion-ml this many times as often (small lesions are what a detector misses)')
+    parser.add_argument('--small-lesion-ml', type=float, default=0.5)
     parser.add_argument('--input-pool', type=int, default=1, help='average each VOI (and its mask, kept where at least half a cell) over cubes of this many voxels first: a coarse network on the shards\' grid, such as the whole-volume detector (2: the 1 mm shards at 2 mm)')
     args = parser.parse_args(argv)
     if not args.steps and not args.minutes:
@@ -150,6 +153,7 @@ def main(argv=None):
     if args.float64:
         torch.set_default_dtype(torch.float64)
     grid, voxel_mm = parse_tag(args.tag)
+    shard_voxel_ml = voxel_mm ** 3 / 1000
     if args.input_pool > 1:
         if any(g % (args.input_pool * SIZE_MULTIPLE) for g in grid):
             parser.error(f'--input-pool {args.input_pool}: the grid {grid} does not stay a multiple of {SIZE_MULTIPLE}')
@@ -243,6 +247,8 @@ def main(argv=None):
                 'decisionThreshold': 0.5,
                 'training': {**json.loads(args.provenance), 'engine': f'PyTorch {torch.__version__}', 'device': str(torch.cuda.get_device_name(device) if cuda else 'cpu'),
                              'processes': world, 'batchPerProcess': args.batch, 'learningRate': args.lr, 'backboneLrScale': args.backbone_lr_scale, 'clsLoss': args.cls_loss, 'lambda': args.lam, 'seed': args.seed,
+                             **({'missWeight': args.miss_weight} if args.miss_weight != 0.5 else {}),
+                             **({'smallLesionWeight': args.small_lesion_weight, 'smallLesionMl': args.small_lesion_ml} if args.small_lesion_weight != 1 else {}),
                              'steps': state['step'], 'samplesSeen': state['samples'], 'trainingMinutes': round(state['seconds'] / 60, 2),
                              'bf16': bool(args.bf16 and cuda), 'tf32': bool(args.tf32 and cuda), 'pool': pool.counts(),
                              **({'initFrom': os.path.basename(os.path.normpath(args.init)), 'frozenBatchNorm': True} if args.init else {})},
@@ -266,11 +272,17 @@ def main(argv=None):
             group['lr'] = group['scale'] * learning_rate(args.lr, progress(), state['step'])
         # Every process draws the same global batch and takes its own slice, so N processes with
         # batch B see exactly what one process with batch N*B sees.
-        index = torch.randint(pool.size, (args.batch * world,), generator=generator)[rank * args.batch:(rank + 1) * args.batch]
+        if args.small_lesion_weight == 1:
+            index = torch.randint(pool.size, (args.batch * world,), generator=generator)
+        else:
+            voxels = pool.lesion_voxels[: pool.size].cpu()
+            small = (voxels > 0) & (voxels * shard_voxel_ml < args.small_lesion_ml)
+            index = torch.multinomial(1 + (args.small_lesion_weight - 1) * small.float(), args.batch * world, replacement=True, generator=generator)
+        index = index[rank * args.batch:(rank + 1) * args.batch]
         voi, mask, label, lesion = coarse(pool.take(index.to(device)), args.input_pool)
         with autocast:
             passes = net(voi)
-        loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam, cls_loss=args.cls_loss)
+        loss = multi_task_loss(config, passes, mask=mask, label=label, lesion=lesion, weights=weights, lam=args.lam, cls_loss=args.cls_loss, miss_weight=args.miss_weight)
         optimizer.zero_grad(set_to_none=True)
         loss['total'].backward()
         optimizer.step()

@@ -1,7 +1,8 @@
 /**
  * The PyTorch trainer on shards from the TypeScript sampler: two gloo processes equal one process
  * with the same global batch, and a resumed run equals an uninterrupted one
- * (models/torch/tests/test_train.py). Skipped, with the reason, where PyTorch is missing.
+ * (models/torch/tests/test_train.py), and the detector's loss and sampling options
+ * (test_detector_training.py). Skipped, with the reason, where PyTorch is missing.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -22,4 +23,10 @@ withTorch.it(withTorch.title('distributed (DDP, gloo) and resumed training match
   expect(r.stderr).toMatch(/Ran 3 tests/);
   expect(r.stderr).toMatch(/\nOK/);
   expect(r.stderr).not.toMatch(/skipped/);
+});
+
+withTorch.it(withTorch.title("the detector's training options: missed voxels weighed in the soft Dice, each VOI's lesion voxels counted for oversampling"), () => {
+  const r = runPython(['-m', 'unittest', '-v', 'tests.test_detector_training']);
+  expect(r.stderr).toMatch(/Ran 2 tests/);
+  expect(r.stderr).toMatch(/\nOK/);
 });
