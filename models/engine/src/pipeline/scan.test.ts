@@ -357,6 +357,32 @@ test('detector outline: a click analysis\'s segment of a lesion, found from anot
   expect(toMm(b.box.min).every((v, a) => v <= spheres[0].c[a])).toBe(true);
 });
 
+test('detector outline: a part found first does not block the lesion\'s whole segment from another component, and is dropped as a second finding of it', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // The map marks the lesion (A), where the click analysis segments a part, and a small component (B) apart from it whose click analysis segments the whole lesion.
+  const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [30, 15, 58] as Vec3, r: 3 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75, outlineScore: 0.5, outlinePart: 0.1, detectorOutline: true };
+  const runner = sphereRunner(spheres, source);
+  const analyze = runner.analyze.bind(runner);
+  const toMm = (click: Vec3) => click.map((v, a) => source.origin[a] + v * source.spacing[a]);
+  const lesionCentre = source.origin.map((o, a) => Math.round((spheres[0].c[a] - o) / source.spacing[a])) as Vec3;
+  runner.analyze = async (src, click, options) => {
+    const [x, y, z] = toMm(click);
+    if (Math.hypot(x - spheres[0].c[0], y - spheres[0].c[1], z - spheres[0].c[2]) > spheres[0].r) return { ...(await analyze(src, lesionCentre, options)), size: { volumeMl: 2.1 } as AnalysisResult['size'] };
+    const whole = await analyze(src, click, options);
+    // 0.1 mL of the 2.1 mL lesion, in a 4-voxel box off its centre.
+    const corner = whole.found ? whole.lesion.min : click;
+    return { ...whole, size: { volumeMl: 0.1 } as AnalysisResult['size'], lesion: { ...whole.lesion, min: corner, max: corner.map((v) => v + 4) as Vec3 }, centerIndex: corner.map((v) => v + 2) as Vec3 };
+  };
+  const result = await scanVolume(runner, source, { params });
+  expect(result.candidates).toHaveLength(1);
+  const [b] = result.candidates;
+  expect(b.found).toBe(true);
+  expect(b.coarse.massMl).toBeLessThan(1);
+  expect([b.analysis.outline, b.analysis.probability]).toEqual([undefined, 0.5]);
+  expect(toMm(b.box.min).every((v, a) => v <= spheres[0].c[a])).toBe(true);
+});
+
 test('nothing marked: no candidates, no fine analysis', async () => {
   const { source } = countedSource([100, 60, 80], [0.5, 0.5, 0.5]);
   const runner = sphereRunner([], source);

@@ -637,10 +637,14 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
   const found: Candidate[] = [];
   const analysed: Candidate[] = [];
   const queue = [...suppressNear(coarse.candidates, params.nmsMm ?? 0, source.spacing).slice(0, params.maxCandidates), ...coarse.blobs];
+  // A part that the detector's outline will replace (below) does not stand for its lesion yet: a
+  // fuller segment of it from another component wins, and the part is then dropped.
+  const yieldsToOutline = (f: Candidate) => !!params.detectorOutline && isPart(f, params) && isOutlined(f.coarse, f.rawScore, params);
+  const standing = () => found.filter((f) => !yieldsToOutline(f));
   let step = 0;
   for (const c of queue) {
     // Another component of a lesion already found (a lesion can split at the threshold).
-    if (found.some((f) => inBox(c.centerIndex, f.box))) continue;
+    if (standing().some((f) => inBox(c.centerIndex, f.box))) continue;
     options.onProgress?.({ stage: 'candidate', step: ++step, of: queue.length });
     const rawScore = confidence(c);
     const { analysis, centerIndex } = await analyzeCandidate(runner, source, c, rawScore, params, options.signal);
@@ -657,22 +661,30 @@ export async function scanVolume(runner: WindowRunner, source: VolumeSource, opt
       analysis,
     };
     // Two components can still lead to one lesion: the second finding of it is dropped.
-    if (analysis.found && duplicates(found, candidate.box)) continue;
+    if (analysis.found && duplicates(standing(), candidate.box)) continue;
     analysed.push(candidate);
     if (analysis.found) found.push(candidate);
   }
   // The detector's own outlines last, so that a click analysis's segment of a lesion (from another
   // component of it) always wins over the outline.
   if (params.detectorOutline) {
+    const partsOfFound = new Set<Candidate>();
     for (const [i, c] of analysed.entries()) {
       if ((c.analysis.found && !isPart(c, params)) || !isOutlined(c.coarse, c.rawScore, params)) continue;
       const analysis = detectorAnswer(c.analysis, c.coarse, coarse.map, source.spacing);
       const box = { min: analysis.lesion.min, max: analysis.lesion.max };
-      const others = found.filter((f) => f !== c);
-      if (!analysis.found || duplicates(others, box)) continue;
+      if (!analysis.found) continue;
+      if (duplicates(found.filter((f) => f !== c), box)) {
+        if (c.analysis.found) partsOfFound.add(c);
+        continue;
+      }
       analysed[i] = { ...c, analysis, box, found: c.score >= (params.minScore ?? 0) };
-      found.splice(0, found.length, ...others, analysed[i]);
+      if (found.includes(c)) found[found.indexOf(c)] = analysed[i];
+      else found.push(analysed[i]);
     }
+    // A part of a lesion found whole from another component is a second finding of it.
+    analysed.splice(0, analysed.length, ...analysed.filter((c) => !partsOfFound.has(c)));
+    found.splice(0, found.length, ...found.filter((c) => !partsOfFound.has(c)));
   }
   const candidates = analysed.sort((a, b) => b.rawScore - a.rawScore).map((c, i) => ({ ...c, rank: i + 1 }));
   const t2 = now();
