@@ -130,6 +130,7 @@ def main(argv=None):
     parser.add_argument('--miss-weight', type=float, default=0.5, help="weight of missed lesion voxels in the soft Dice (Tversky), false ones weigh 1 minus it; 0.5 is Dice")
     parser.add_argument('--small-lesion-weight', type=float, default=1.0, help='draw VOIs whose lesion is under --small-lesion-ml this many times as often (small lesions are what a detector misses)')
     parser.add_argument('--small-lesion-ml', type=float, default=0.5)
+    parser.add_argument('--select', choices=['best', 'last'], default='best', help="the model exported: the best validation check (DSC, AUC, clear negatives), or the last one (a loss whose aim these do not measure, such as --miss-weight; choose it by validation FROC on volumes instead)")
     parser.add_argument('--input-pool', type=int, default=1, help='average each VOI (and its mask, kept where at least half a cell) over cubes of this many voxels first: a coarse network on the shards\' grid, such as the whole-volume detector (2: the 1 mm shards at 2 mm)')
     args = parser.parse_args(argv)
     if not args.steps and not args.minutes:
@@ -309,6 +310,8 @@ def main(argv=None):
             metrics['lr'] = optimizer.param_groups[0]['lr']
             complete = val is None or val.size >= args.val_count
             best = val is None or (complete and score(metrics) > state['best'])
+            if args.select == 'last':
+                best = complete
             if best:
                 state['best'] = score(metrics)
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

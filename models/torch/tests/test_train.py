@@ -1,6 +1,8 @@
-"""The PyTorch trainer: distributed training equals one process with the same global batch, and a
-resumed run equals an uninterrupted one, and a head-only fine-tune leaves the backbone as it was. Needs shards from the TypeScript sampler in $ABUS_SHARDS
+"""The PyTorch trainer: distributed training equals one process with the same global batch, a
+resumed run equals an uninterrupted one, a head-only fine-tune leaves the backbone as it was, and a
+detector fine-tune with the recall options (--miss-weight, --small-lesion-weight) exports its last check (--select last). Needs shards from the TypeScript sampler in $ABUS_SHARDS
 (models/tools/research/src/train/torch-train.test.ts makes them and runs this file)."""
+import json
 import os
 import socket
 import subprocess
@@ -21,12 +23,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def train(out, *extra, processes=1):
+def train(out, *extra, processes=1, export=False):
     """Starts the processes with torchrun's environment contract (RANK, WORLD_SIZE, LOCAL_RANK,
     MASTER_ADDR/PORT) directly: Debian's torch 1.13 torchrun fails on Python 3.11 (its
     Std.from_str returns None for every --redirects value), PyTorch 2.x's works."""
     args = [sys.executable, '-m', 'abus_torch.train', '--samples', SHARDS, '--tag', TAG, '--out', out, '--width', '4', '--lr', '0.003',
-            '--min-samples', '8', '--eval-every', '1e9', '--threads', '1', '--no-export', *extra]
+            '--min-samples', '8', '--eval-every', '1e9', '--threads', '1', *([] if export else ['--no-export']), *extra]
     port = str(free_port())
     procs = []
     for rank in range(processes):
@@ -84,6 +86,16 @@ class TrainerTest(unittest.TestCase):
             moved = lambda k: (start['model'][k] - tuned['model'][k]).abs().max().item()  # noqa: E731
             self.assertEqual(max(moved(k) for k in weights if k not in head), 0.0)
             self.assertGreater(max(moved(k) for k in head), 1e-6)  # 3 warm-up steps of Adam: about 3 x lr x 2/200 each
+
+    def test_a_detector_fine_tune_with_the_recall_options_exports_its_last_check(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, 'recall')
+            train(out, '--steps', '3', '--batch', '2', '--val', SHARDS, '--eval-every', '0', '--select', 'last',
+                  '--miss-weight', '0.7', '--small-lesion-weight', '3', '--small-lesion-ml', '100', export=True)
+            with open(os.path.join(out, 'model', 'model-card.json')) as f:
+                training = json.load(f)['training']
+            self.assertEqual(training['steps'], 3)
+            self.assertEqual([training['missWeight'], training['smallLesionWeight'], training['smallLesionMl']], [0.7, 3, 100])
 
 
 if __name__ == '__main__':

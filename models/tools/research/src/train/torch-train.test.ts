@@ -16,11 +16,11 @@ const withTorch = prerequisites(['torch', 'numpy'], 'PyTorch trainer test');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'abus-torch-train-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-withTorch.it(withTorch.title('distributed (DDP, gloo) and resumed training match'), () => {
+withTorch.it(withTorch.title('distributed (DDP, gloo) and resumed training match; a fine-tune with the recall options exports its last check'), () => {
   runSampler({ ...DEFAULT_SAMPLER, samplesPerShard: 8, outDir: tmp, inputs: [{ grid: [32, 16, 32], voxelMm: 2, voiMm: [64, 32, 64], normalization: 'zscore-voi' }], source: { kind: 'phantom', randomize: true }, augmentation: DEFAULT_AUGMENTATION, seed: 2, worker: 0, workers: 1, count: 16 });
   const r = runPython(['-m', 'unittest', '-v', 'tests.test_train'], { ABUS_SHARDS: tmp, ABUS_SHARDS_TAG: 'g32x16x32v2' });
   console.log(r.stderr.split('\n').filter((l) => /DDP|ok|Ran/.test(l)).join('\n'));
-  expect(r.stderr).toMatch(/Ran 3 tests/);
+  expect(r.stderr).toMatch(/Ran 4 tests/);
   expect(r.stderr).toMatch(/\nOK/);
   expect(r.stderr).not.toMatch(/skipped/);
 });
