@@ -2,7 +2,8 @@
  * Find lesions' detector from PyTorch to the engine: `abus_torch.train --input-pool 2` trains it
  * on the sampler's shards and exports it, `python -m abus_torch.detector` puts it into a click
  * model's folder, the engine loads that folder, and its detector map equals PyTorch's on the same
- * window. Skipped, with the reason, where PyTorch is missing.
+ * window; `--take-out` gives the detector back as a folder of its own (for a fine-tune). Skipped,
+ * with the reason, where PyTorch is missing.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -70,4 +71,12 @@ withTorch.it(withTorch.title('a detector trained in PyTorch runs in the engine w
   console.log(`detector map, engine vs PyTorch: worst difference ${worst.toExponential(2)}`);
   expect(worst).toBeLessThan(1e-4);
   tf.dispose([...Object.values(model.weights), ...Object.values(original.weights)]);
+
+  // --take-out gives the detector back as a folder of its own (what train --init fine-tunes): the same weights and architecture.
+  const taken = path.join(tmp, 'taken');
+  runPython(['-m', 'abus_torch.detector', '--model', combined, '--take-out', '--out', taken]);
+  const same = runPython(['-c', `import sys; sys.path.insert(0, '.'); import numpy as np; from abus_torch.weights_io import read_model_folder; a, wa = read_model_folder(${JSON.stringify(taken)}); b, wb = read_model_folder(${JSON.stringify(path.join(run, 'model'))}); print('same', sorted(wa) == sorted(wb) and all(np.array_equal(wa[k], wb[k]) for k in wa) and a['architecture'] == b['architecture'])`]);
+  expect(same.stdout).toMatch(/same True/);
+  const none = spawnSync(PYTHON, ['-m', 'abus_torch.detector', '--model', click, '--take-out', '--out', path.join(tmp, 'none')], { cwd: TORCH_DIR, encoding: 'utf8' });
+  expect([none.status, none.stderr]).toEqual([2, expect.stringMatching(/has no detector/)]);
 }, 300_000);

@@ -4,7 +4,8 @@ trained on the click model's shards averaged over 2 x 2 x 2 voxels (`train --inp
 `python -m abus_torch.detector` puts a trained detector into a click model's folder: its weights
 under 'detector/' in the same shards, its card under 'detector'. The click network's weights and
 every other card field are kept as they are; the result goes to --out (never over an input).
-The TypeScript side is models/engine/src/pipeline/detector.ts."""
+`--take-out` does the reverse: the detector of a model folder as a model folder of its own, which
+`abus_torch.train --init` fine-tunes. The TypeScript side is models/engine/src/pipeline/detector.ts."""
 import argparse
 import json
 import os
@@ -63,13 +64,36 @@ def add_detector(model_dir, detector_dir, out_dir, metrics=None):
     return write_model_folder(out_dir, weights, card, float16=half)
 
 
+def take_out_detector(model_dir, out_dir):
+    if os.path.abspath(out_dir) == os.path.abspath(model_dir):
+        raise ValueError('--out must be a new folder, not the model folder')
+    card, weights = read_model_folder(model_dir)
+    det = card.get('detector')
+    if det is None:
+        raise ValueError(f'{model_dir} has no detector (its card has no "detector")')
+    half = any(s.get('quantization') for s in json.load(open(os.path.join(model_dir, 'model.json')))['weightsManifest'][0]['weights'])
+    own = {
+        'name': f"{det['architecture']['variant']}-detector", 'version': card.get('version', '0'),
+        'architecture': det['architecture'], 'input': det['input'],
+        'training': det.get('training', {}), 'metrics': det.get('metrics', {}),
+    }
+    return write_model_folder(out_dir, {k[len(PREFIX):]: v for k, v in weights.items() if k.startswith(PREFIX)}, own, float16=half)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--model', required=True, help='the click model folder (kept as it is)')
-    parser.add_argument('--detector', required=True, help="the detector's model folder (a train run's out/model)")
-    parser.add_argument('--out', required=True, help='a new folder for the model with its detector')
+    parser.add_argument('--detector', help="the detector's model folder (a train run's out/model)")
+    parser.add_argument('--take-out', action='store_true', help="write the model's detector to --out as a model folder of its own (for train --init)")
+    parser.add_argument('--out', required=True, help='a new folder for the model with its detector (or, with --take-out, for the detector)')
     args = parser.parse_args(argv)
+    if args.take_out == bool(args.detector):
+        parser.error('give --detector (to put one in) or --take-out (to take the model\'s out)')
     try:
+        if args.take_out:
+            card = take_out_detector(args.model, args.out)
+            print(f"abus_torch.detector: {args.out} (the detector of {args.model}, {len(card['shards'])} shards)")
+            return 0
         card = add_detector(args.model, args.detector, args.out)
     except (ValueError, FileNotFoundError) as err:
         print(f'abus_torch.detector: {err}', file=sys.stderr)
