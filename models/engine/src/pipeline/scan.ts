@@ -620,7 +620,7 @@ async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: C
   }
   // How well an answer agrees with the detector's component: 0 for "no lesion".
   const agreement = (a: AnalysisResult) => (a.found ? boxIoU({ min: a.lesion.min, max: a.lesion.max }, c.box) : 0);
-  if (!params.inwardLook || agreement(kept.analysis) > AGREEMENT_IOU) return kept;
+  if (!params.inwardLook || kept.analysis.found || agreement(kept.analysis) > AGREEMENT_IOU) return kept;
   const centred = planClick(runner.card, source, kept.centerIndex, 'voxel');
   const moved = planClick(runner.card, source, kept.centerIndex, 'voxel', true);
   if (moved.center.every((v, a) => v === centred.center[a])) return kept;
