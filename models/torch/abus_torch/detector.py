@@ -40,6 +40,12 @@ def detector_probability(model_dir, voi):
     return model(x)[-1]['seg_prob'][:, 0]
 
 
+def stored_float16(model_dir):
+    """Whether a model folder's weights are stored as float16, so a folder made from it is too."""
+    with open(os.path.join(model_dir, 'model.json')) as f:
+        return any(s.get('quantization') for s in json.load(f)['weightsManifest'][0]['weights'])
+
+
 def add_detector(model_dir, detector_dir, out_dir, metrics=None):
     if os.path.abspath(out_dir) in (os.path.abspath(model_dir), os.path.abspath(detector_dir)):
         raise ValueError('--out must be a new folder, not one of the inputs')
@@ -53,7 +59,7 @@ def add_detector(model_dir, detector_dir, out_dir, metrics=None):
         raise ValueError(f"the detector reads on a {read_mm} mm grid at {det_card['input']['voxelMm']} mm; the click model's grid is {card['input']['voxelMm']} mm (train it with --input-pool 2 on the click model's shards)")
     weights = {k: v for k, v in weights.items() if not k.startswith(PREFIX)}
     weights.update({PREFIX + k: v for k, v in det_weights.items()})
-    half = any(s.get('quantization') for s in json.load(open(os.path.join(model_dir, 'model.json')))['weightsManifest'][0]['weights'])
+    half = stored_float16(model_dir)
     card = {k: v for k, v in card.items() if k not in ('shards', 'folded', 'notice')}
     card['detector'] = {
         'architecture': arch,
@@ -71,7 +77,7 @@ def take_out_detector(model_dir, out_dir):
     det = card.get('detector')
     if det is None:
         raise ValueError(f'{model_dir} has no detector (its card has no "detector")')
-    half = any(s.get('quantization') for s in json.load(open(os.path.join(model_dir, 'model.json')))['weightsManifest'][0]['weights'])
+    half = stored_float16(model_dir)
     own = {
         'name': f"{det['architecture']['variant']}-detector", 'version': card.get('version', '0'),
         'architecture': det['architecture'], 'input': det['input'],

@@ -44,6 +44,7 @@ def dice_loss(prob, truth, smooth=LOSS['diceSmooth'], miss_weight=0.5):
     g = truth.reshape(batch, -1).to(p.dtype)
     overlap = (p * g).sum(1)
     if miss_weight == 0.5:
+        # Dice by the TypeScript twin's formula, so the parity tests stay exact to float rounding.
         sizes = p.sum(1) + g.sum(1)
         return (1 - (2 * overlap + smooth) / (sizes + smooth)).mean()
     false = (p * (1 - g)).sum(1)

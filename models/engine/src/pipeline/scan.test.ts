@@ -251,6 +251,34 @@ test('inward look: a sure candidate turned down where its VOI crosses a lateral 
   expect(() => scanParams(card({ grid: [16, 16, 16], voxelMm: 2, voiMm: [32, 32, 32], normalization: 'zscore-voi' }), { inwardLook: 'yes' as unknown as boolean })).toThrow(/inwardLook/);
 });
 
+test('inward look: a lesion the centred analysis found keeps that answer, however little its box agrees with the detector', async () => {
+  const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
+  // At the lateral face, as in the test before, so a VOI moved inwards would re-centre.
+  const spheres = [{ c: [12, 15, 50] as Vec3, r: 6 }];
+  const params = { windowGrid: [16, 16, 16] as Vec3, strideMm: [16, 16, 16] as Vec3, cellMm: 2, taperMm: Infinity, threshold: 0.5, minMl: 0.01, secondLookScore: 0.75, inwardLook: true };
+  const spheresAnalysis = sphereRunner(spheres, source);
+  const inwardClicks: Vec3[] = [];
+  const runner: WindowRunner = {
+    ...spheresAnalysis,
+    async analyze(src, click, options = {}) {
+      const answer = await spheresAnalysis.analyze(src, click, options);
+      if (options.inward) {
+        inwardClicks.push(click);
+        return { ...answer, probability: 0.6 };
+      }
+      // Centred: found, but a sliver whose box overlaps the component's by IoU under 0.3.
+      return { ...answer, lesion: { ...answer.lesion, max: answer.lesion.min.map((v) => v + 1) as Vec3 } };
+    },
+  };
+  const result = await scanVolume(runner, source, { params });
+  expect(result.candidates).toHaveLength(1);
+  const [candidate] = result.candidates;
+  expect(candidate.found).toBe(true);
+  expect(boxIoU(candidate.box, candidate.coarse.box)).toBeLessThan(0.3);
+  expect(candidate.analysis.probability).toBe(0.5);
+  expect(inwardClicks).toHaveLength(0);
+});
+
 test('detector outline: a sure candidate the click analysis turns down everywhere is proposed with the component as its outline and no verdict; a weak one is not', async () => {
   const { source } = countedSource([160, 100, 120], [0.5, 0.4, 0.75]);
   const spheres = [{ c: [30, 15, 40] as Vec3, r: 8 }, { c: [65, 20, 80] as Vec3, r: 3 }];

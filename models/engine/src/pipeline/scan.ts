@@ -604,9 +604,9 @@ function detectorAnswer(turnedDown: AnalysisResult, c: CoarseCandidate, map: Coa
 
 /**
  * The click analysis at a candidate's centre; for a sure map candidate it turns down, once more
- * at the nearest voxel (params.secondLookScore); for a sure one whose answer still disagrees with
- * its component and whose VOI crosses a lateral or sweep face, once more with the VOI moved
- * inwards (params.inwardLook). Returns where the answer kept was centred.
+ * at the nearest voxel (params.secondLookScore), and if still turned down and its VOI crosses a
+ * lateral or sweep face, once more with the VOI moved inwards (params.inwardLook). Returns where
+ * the answer kept was centred.
  */
 async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: CoarseCandidate, rawScore: number, params: ScanParams, signal?: AbortSignal): Promise<{ analysis: AnalysisResult; centerIndex: Vec3 }> {
   const first = await runner.analyze(source, c.centerIndex, { centerSpace: 'voxel', signal });
@@ -618,14 +618,16 @@ async function analyzeCandidate(runner: WindowRunner, source: VolumeSource, c: C
     const second = await runner.analyze(source, nearest, { centerSpace: 'voxel', signal });
     if (second.found) kept = { analysis: second, centerIndex: nearest };
   }
-  // How well an answer agrees with the detector's component: 0 for "no lesion".
-  const agreement = (a: AnalysisResult) => (a.found ? boxIoU({ min: a.lesion.min, max: a.lesion.max }, c.box) : 0);
-  if (!params.inwardLook || kept.analysis.found || agreement(kept.analysis) > AGREEMENT_IOU) return kept;
+  // A lesion found centred keeps that answer, however little its box agrees with the component:
+  // the inward VOI re-centres to a lattice point no click at the lesion takes, so replacing it
+  // would give the proposal another P than a click at its centre (issue #22's bar).
+  if (!params.inwardLook || kept.analysis.found) return kept;
   const centred = planClick(runner.card, source, kept.centerIndex, 'voxel');
   const moved = planClick(runner.card, source, kept.centerIndex, 'voxel', true);
   if (moved.center.every((v, a) => v === centred.center[a])) return kept;
   const inward = await runner.analyze(source, kept.centerIndex, { centerSpace: 'voxel', signal, inward: true });
-  return agreement(inward) > Math.max(agreement(kept.analysis), AGREEMENT_IOU) ? { analysis: inward, centerIndex: kept.centerIndex } : kept;
+  const agrees = inward.found && boxIoU({ min: inward.lesion.min, max: inward.lesion.max }, c.box) > AGREEMENT_IOU;
+  return agrees ? { analysis: inward, centerIndex: kept.centerIndex } : kept;
 }
 
 /** The whole scan: coarse pass, then the click analysis of the best candidates. */
