@@ -53,12 +53,12 @@ export interface ScanParams {
    */
   secondLookScore?: number;
   /**
-   * With secondLookScore: a sure map candidate whose answer disagrees with the detector's component
-   * (no lesion, or a segment whose box overlaps the component's by IoU 0.3 or less) and whose VOI
-   * reaches past the volume's lateral or sweep face is analysed once more with the VOI moved
-   * inwards (voi.ts planAbout), and that answer is kept if it agrees with the component better
-   * and by more than 0.3. Why: the click analysis misses or cuts lesions whose VOI is padded
-   * (docs/engine.md, Normalisation). Absent: false.
+   * With secondLookScore: a sure map candidate the click analysis turns down (after the second
+   * look) and whose VOI reaches past the volume's lateral or sweep face is analysed once more with
+   * the VOI moved inwards (voi.ts planAbout), and that answer is kept if its box overlaps the
+   * component's by more than IoU 0.3. A lesion found centred keeps its answer, the one a click at
+   * it gives. Why: the click analysis misses lesions whose VOI is padded (docs/engine.md,
+   * Normalisation). Absent: false.
    */
   inwardLook?: boolean;
   /**

@@ -37,8 +37,8 @@
  *    centre of each candidate, the best first, up to maxCandidates map components and then
  *    blobCandidates blobs; a candidate whose centre lies in a lesion already found is the same
  *    lesion and is skipped. A sure map candidate it turns down gets a second look at the voxel
- *    nearest its centre (secondLookScore); one whose answer disagrees with the map near the
- *    volume's lateral or sweep face, a look with the VOI moved inwards (inwardLook). A map
+ *    nearest its centre (secondLookScore); one still turned down near the volume's lateral or
+ *    sweep face, a look with the VOI moved inwards (inwardLook). A map
  *    candidate the detector is certain of (outlineScore, outlinePeak) that the click analysis
  *    still turns down, or of which it segments only a small part (outlinePart), is proposed with
  *    the detector's own outline, without a verdict (detectorOutline).
