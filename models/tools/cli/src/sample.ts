@@ -38,6 +38,7 @@ export function registerSample(program: Command): void {
     .option('--no-augment', 'no augmentation (validation and test VOIs)')
     .option('--mix <name>', `phantoms: where lesions lie in the VOI, ${Object.keys(MIXES).join(' or ')} (centred: the sampler before issue #21)`, 'anywhere')
     .option('--suspicious <share>', 'phantoms: share of lesion crops drawn with at least 3 of 4 suspicious signs (irregular, taller than wide, spiculated, shadowing)', String(DEFAULT_SAMPLER.suspiciousShare))
+    .option('--contact-shadow <share>', 'phantoms: share of crops drawn with a poor-contact shadow at a face, 4-18 mm wide as in a full volume (hard negatives for the detector)', '0')
     .action(async (opts) => {
       if (!opts.data === !opts.phantoms) throw new Error('give --phantoms or --data <dir>');
       const source: SamplerSource = opts.phantoms ? { kind: 'phantom', randomize: opts.randomize !== false } : { kind: 'dataset', dir: opts.data, spacing: opts.spacing ? parseSpacing(opts.spacing) : undefined };
@@ -45,12 +46,14 @@ export function registerSample(program: Command): void {
       if (!mix) throw new Error(`--mix: '${opts.mix}' is not one of ${Object.keys(MIXES).join(', ')}`);
       const suspiciousShare = Number(opts.suspicious);
       if (!(suspiciousShare >= 0 && suspiciousShare <= 1)) throw new Error(`--suspicious: '${opts.suspicious}' is not a share between 0 and 1`);
+      const contactShare = Number(opts.contactShadow);
+      if (!(contactShare >= 0 && contactShare <= 1)) throw new Error(`--contact-shadow: '${opts.contactShadow}' is not a share between 0 and 1`);
       fs.mkdirSync(opts.out, { recursive: true });
       const inputs = opts.grid as InputContract[];
       const t0 = Date.now();
       let made = 0;
       const pool = startSamplers(
-        { ...DEFAULT_SAMPLER, mix, suspiciousShare, outDir: opts.out, inputs, source, augmentation: opts.augment ? DEFAULT_AUGMENTATION : NO_AUGMENTATION, seed: Number(opts.seed), workers: Number(opts.workers), count: opts.count ? Number(opts.count) : undefined, keepShards: opts.keep ? Number(opts.keep) : undefined },
+        { ...DEFAULT_SAMPLER, mix, suspiciousShare, contactShare, outDir: opts.out, inputs, source, augmentation: opts.augment ? DEFAULT_AUGMENTATION : NO_AUGMENTATION, seed: Number(opts.seed), workers: Number(opts.workers), count: opts.count ? Number(opts.count) : undefined, keepShards: opts.keep ? Number(opts.keep) : undefined },
         (_, n) => {
           made += n;
           process.stderr.write(`\rsample: ${made} VOIs (${inputs.map(gridTag).join(', ')}), ${(made / ((Date.now() - t0) / 1000)).toFixed(1)} VOIs/s`);

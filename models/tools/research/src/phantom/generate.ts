@@ -56,6 +56,12 @@ export interface PhantomOptions {
    * both together keeps P(malignant | features) as the tables give it (not with `malignant` set).
    */
   mainMinSuspicious?: number;
+  /**
+   * A poor-contact shadow at one face, drawn as a full volume's may be (4-18 mm wide), whatever the
+   * generator's own draw: the hard negatives a detector needs, since a crop holds one only now and
+   * then, and narrower. Its own random stream, so nothing else about the case changes.
+   */
+  contactShadow?: boolean;
 }
 
 /**
@@ -204,6 +210,7 @@ export function planPhantom(options: PhantomOptions): PhantomPlan {
   const dims: Vec3 = full ? [...FULL_DIMS] : ((options.sizeMm ?? CROP_SIZE_MM).map((mm, c) => round(mm / spacing[c])) as Vec3);
   const size = dims.map((n, c) => (n - 1) * spacing[c]) as Vec3;
   const anatomy = sampleAnatomy(rng, size, full);
+  if (options.contactShadow) anatomy.contact = drawContact(new Rng(hashSeed('contact', options.seed)), true);
   // A stream of its own, so that a randomised case keeps the lesions and layout of the plain one where it can.
   const imaging = options.randomize ? randomizeLook(new Rng(hashSeed('imaging', options.seed)), anatomy, size) : plainLook(anatomy);
 
@@ -339,6 +346,11 @@ export interface Anatomy {
   ligamentWidth: number;
 }
 
+/** Where the probe lost contact: a shadow from one lateral or sweep face inwards. */
+function drawContact(rng: Rng, full: boolean): NonNullable<Anatomy['contact']> {
+  return { axis: rng.choice([0, 2] as const), fromLow: rng.bool(0.5), widthMm: rng.uniform(4, full ? 18 : 8), db: rng.uniform(10, 30) };
+}
+
 function sampleAnatomy(rng: Rng, size: Vec3, full: boolean): Anatomy {
   // Each layer surface undulates as a sum of a few plane waves (unit total power, so about +-1).
   const waves = Array.from({ length: 4 }, () => {
@@ -365,9 +377,7 @@ function sampleAnatomy(rng: Rng, size: Vec3, full: boolean): Anatomy {
     const dist = inside ? rng.uniform(20, 30) : rng.uniform(45, 80);
     nipple = { x: centre[0] + dist * cos(angle), z: centre[1] + dist * sin(angle), radiusMm: rng.uniform(5, 7), depthMm: rng.uniform(4, 6.5), ducts };
   }
-  const contact = rng.bool(full ? 0.5 : 0.1)
-    ? { axis: rng.choice([0, 2] as const), fromLow: rng.bool(0.5), widthMm: rng.uniform(4, full ? 18 : 8), db: rng.uniform(10, 30) }
-    : null;
+  const contact = rng.bool(full ? 0.5 : 0.1) ? drawContact(rng, full) : null;
   return {
     skinMm: rng.uniform(1.3, 2.0),
     fatMm,

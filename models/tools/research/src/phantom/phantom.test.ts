@@ -216,6 +216,38 @@ describe('phantom truth over many cases', () => {
   });
 });
 
+test('contactShadow: a shadow 4-18 mm wide at a face, darker than the rest, and the case otherwise the same', () => {
+  for (let seed = 60; seed < 64; seed++) {
+    const plain = planPhantom({ seed, spacing: COARSE });
+    const shadowed = planPhantom({ seed, spacing: COARSE, contactShadow: true });
+    const c = shadowed.anatomy.contact!;
+    expect(c.widthMm).toBeGreaterThanOrEqual(4);
+    expect(c.widthMm).toBeLessThanOrEqual(18);
+    expect(shadowed.lesions).toEqual(plain.lesions);
+    expect(shadowed.clickCenter).toEqual(plain.clickCenter);
+  }
+  // The band the shadow covers, against the same band without it (a case the generator left unshadowed).
+  const seed = [60, 61, 62, 63].find((s) => planPhantom({ seed: s, spacing: COARSE }).anatomy.contact === null)!;
+  const [plain, shadowed] = [false, true].map((contactShadow) => generatePhantom({ seed, spacing: COARSE, contactShadow }));
+  const { axis, fromLow } = planPhantom({ seed, spacing: COARSE, contactShadow: true }).anatomy.contact!;
+  const [nx, ny, nz] = plain.volume.dims;
+  const n = axis === 0 ? nx : nz;
+  const faceBand = (p: Phantom) => {
+    let s = 0;
+    let count = 0;
+    for (let k = 0; k < nz; k++)
+      for (let j = 0; j < ny; j++)
+        for (let i = 0; i < nx; i++) {
+          const along = axis === 0 ? i : k;
+          if ((fromLow ? along : n - 1 - along) >= Math.round(3 / p.volume.spacing[axis])) continue;
+          s += p.volume.data[i + nx * (j + ny * k)];
+          count++;
+        }
+    return s / count;
+  };
+  expect(faceBand(shadowed)).toBeLessThan(faceBand(plain) - 5);
+});
+
 test('a detection set: 0-3 lesions in turn, anywhere in the volume, inside it and apart', () => {
   const counts: number[] = [];
   let offCentre = 0;

@@ -42,6 +42,11 @@ export interface SamplerOptions {
   mix: VoiMix;
   /** Share of phantom lesion crops whose main lesion is drawn suspicious (SUSPICIOUS_MIN_SIGNS); 0: as the tables draw it. */
   suspiciousShare: number;
+  /**
+   * Share of phantom crops drawn with a poor-contact shadow at a face, as wide as a full volume's
+   * (PhantomOptions.contactShadow); 0 (the default): as the generator draws it, now and then.
+   */
+  contactShare?: number;
   /** Keep only this worker's newest shards on disk (a trainer holds what it read in memory). */
   keepShards?: number;
 }
@@ -145,7 +150,9 @@ export function* phantomVois(o: SamplerOptions, randomize: boolean): Generator<D
     // The old mix with no suspicious share draws nothing here: it writes the bytes it always did.
     const mode = empty ? 'centred' : pickMode(rng, o.mix);
     const suspicious = !empty && o.suspiciousShare > 0 && rng.next() < o.suspiciousShare;
-    const options: PhantomOptions = { seed, sizeMm: CROP_MM, spacing, randomize, lesionCount: empty ? 0 : mode === 'two-lesions' ? 2 : 1, mainMinSuspicious: suspicious ? SUSPICIOUS_MIN_SIGNS : undefined };
+    // No draw when the share is 0: the sampler writes the bytes it did before the option.
+    const contactShadow = (o.contactShare ?? 0) > 0 && rng.next() < (o.contactShare ?? 0);
+    const options: PhantomOptions = { seed, sizeMm: CROP_MM, spacing, randomize, lesionCount: empty ? 0 : mode === 'two-lesions' ? 2 : 1, mainMinSuspicious: suspicious ? SUSPICIOUS_MIN_SIGNS : undefined, contactShadow };
     let mainLesionMm: [number, number] | undefined;
     if (mode !== 'centred') {
       // The plan (no pixels) gives the crop's extent and the lesion's, which the placement needs.
