@@ -48,11 +48,13 @@ export function measureLesion(lesion: SourceMask, spacing: Vec3): LesionSize {
     for (let j = 0; j < size[1]; j++)
       for (let i = 0; i < size[0]; i++) {
         if (!at(i, j, k)) continue;
-        const p = [i, j, k];
-        for (let a = 0; a < 3; a++) {
-          lo[a] = Math.min(lo[a], p[a]);
-          hi[a] = Math.max(hi[a], p[a]);
-        }
+        // No array per voxel: on the page thread (a scan's lesions) the garbage set off long GC pauses.
+        if (i < lo[0]) lo[0] = i;
+        if (i > hi[0]) hi[0] = i;
+        if (j < lo[1]) lo[1] = j;
+        if (j > hi[1]) hi[1] = j;
+        if (k < lo[2]) lo[2] = k;
+        if (k > hi[2]) hi[2] = k;
         // The longest chord has both ends on the surface, so only surface voxels are compared.
         if (!at(i - 1, j, k) || !at(i + 1, j, k) || !at(i, j - 1, k) || !at(i, j + 1, k) || !at(i, j, k - 1) || !at(i, j, k + 1)) {
           surface.push(i * spacing[0], j * spacing[1], k * spacing[2]);

@@ -90,7 +90,10 @@ class WorkerHost {
       // A cancel by the user while the device is fine needs no wait. Any other error is checked,
       // since a buffer read on a lost device fails with an AbortError of its own.
       if (signal.aborted && this.watched === device) throw err;
-      const info = await Promise.race([device.lost, delay(LOSS_GRACE_MS).then(() => undefined)]);
+      // An AbortError nobody asked for is a read on a destroyed device; its `lost` promise can
+      // settle much later on a busy machine, and "cancelled" would tell the user something false.
+      const unasked = (err as Error).name === 'AbortError' && !signal.aborted;
+      const info = await Promise.race([device.lost, delay(unasked ? SETTLE_MS : LOSS_GRACE_MS).then(() => undefined)]);
       throw info ? gpuLostError(info) : err;
     }
   }
