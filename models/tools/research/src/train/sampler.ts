@@ -138,6 +138,7 @@ function placeMain(mode: VoiMode, rng: Rng, size: Vec3, half: Vec3, lesionHalf: 
 
 export function* phantomVois(o: SamplerOptions, randomize: boolean): Generator<Drawn> {
   const rng = new Rng(hashSeed('sampler', o.seed, o.worker));
+  const contactShare = o.contactShare ?? 0;
   // Every grid sees the same VOI, so the largest VOI decides where it may go.
   const half = [0, 1, 2].map((a) => Math.max(...o.inputs.map((i) => i.voiMm[a])) / 2) as Vec3;
   for (let n = 0; ; n++) {
@@ -151,7 +152,7 @@ export function* phantomVois(o: SamplerOptions, randomize: boolean): Generator<D
     const mode = empty ? 'centred' : pickMode(rng, o.mix);
     const suspicious = !empty && o.suspiciousShare > 0 && rng.next() < o.suspiciousShare;
     // No draw when the share is 0: the sampler writes the bytes it did before the option.
-    const contactShadow = (o.contactShare ?? 0) > 0 && rng.next() < (o.contactShare ?? 0);
+    const contactShadow = contactShare > 0 && rng.next() < contactShare;
     const options: PhantomOptions = { seed, sizeMm: CROP_MM, spacing, randomize, lesionCount: empty ? 0 : mode === 'two-lesions' ? 2 : 1, mainMinSuspicious: suspicious ? SUSPICIOUS_MIN_SIGNS : undefined, contactShadow };
     let mainLesionMm: [number, number] | undefined;
     if (mode !== 'centred') {
